@@ -1,0 +1,1 @@
+//! Pulse scoring core (see ARCHITECTURE.md).

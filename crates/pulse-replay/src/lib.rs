@@ -1,0 +1,1 @@
+//! Offline replay (see ARCHITECTURE.md).

@@ -1,1 +1,248 @@
-//! Test helpers.
+//! Integration-test helpers: every test gets its own topics and its own ClickHouse
+//! database (random suffix), so tests run in parallel against one real broker and one
+//! real ClickHouse without seeing each other.
+//!
+//! Addresses come from `PULSE_TEST_KAFKA` and `PULSE_TEST_CLICKHOUSE` (defaults: the
+//! local stack, `127.0.0.1:9092` and `http://127.0.0.1:8123`).
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use futures::future::join_all;
+use pulse_ingest::{Ingest, IngestConfig, IngestMetrics};
+use pulse_runtime::{
+    clickhouse::ClickHouseConfig,
+    http::Readiness,
+    kafka::{KafkaConfig, TopicsConfig},
+};
+use rdkafka::{
+    consumer::{Consumer, StreamConsumer},
+    producer::FutureRecord,
+    Message,
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A fresh set of topics and a fresh, migrated database.
+pub struct TestEnv {
+    pub tag: String,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub clickhouse: ClickHouseConfig,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+impl TestEnv {
+    pub async fn new(partitions: i32) -> Self {
+        pulse_runtime::telemetry::init(&pulse_runtime::telemetry::TelemetryConfig {
+            log_level: "warn".into(),
+            ..Default::default()
+        });
+        let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let kafka = KafkaConfig {
+            brokers: std::env::var("PULSE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into()),
+            ..KafkaConfig::default()
+        };
+        let t = |n: &str| format!("test.{tag}.{n}");
+        let topics = TopicsConfig {
+            usage: t("usage"),
+            crm: t("crm"),
+            events: t("events"),
+            dlq: t("dlq"),
+            health: t("health"),
+            readiness: t("readiness"),
+            alerts: t("alerts"),
+        };
+        let clickhouse = ClickHouseConfig {
+            url: std::env::var("PULSE_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+            database: format!("pulse_test_{tag}"),
+            ..ClickHouseConfig::default()
+        };
+        pulse_runtime::kafka::create_topics(&kafka, &topics.all(), partitions, 1)
+            .await
+            .expect("create test topics (is the stack up? scripts/stack up --infra)");
+        let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+        pulse_runtime::migrate::migrate(&clickhouse, now).await.expect("migrate test database");
+        Self { tag, kafka, topics, clickhouse }
+    }
+
+    pub fn ingest_config(&self) -> IngestConfig {
+        IngestConfig {
+            group_id: format!("test-ingest-{}", self.tag),
+            batch_max_wait_ms: 100,
+            retry_initial_ms: 100,
+            retry_max_ms: 1000,
+            ..IngestConfig::default()
+        }
+    }
+
+    /// Starts an in-process ingest service; see [`IngestHandle`].
+    pub fn spawn_ingest(&self, cfg: IngestConfig) -> IngestHandle {
+        let registry = prometheus::Registry::new();
+        let metrics = IngestMetrics::new(&registry);
+        let ready = Readiness::default();
+        let ingest = Ingest {
+            cfg,
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            clickhouse: self.clickhouse.clone(),
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+        };
+        let (stop, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            ingest.run(async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("ingest run");
+        });
+        IngestHandle { metrics, ready, registry, stop: Some(stop), join }
+    }
+
+    /// Produces `(key, payload)` pairs and checks every delivery report.
+    pub async fn produce(&self, topic: &str, messages: &[(Option<String>, Vec<u8>)]) {
+        let producer = self.kafka.producer().expect("producer");
+        let sends = messages.iter().map(|(k, v)| {
+            let mut rec = FutureRecord::to(topic).payload(v.as_slice());
+            if let Some(k) = k {
+                rec = rec.key(k.as_bytes());
+            }
+            producer.send(rec, Duration::from_secs(30))
+        });
+        for r in join_all(sends).await {
+            r.map_err(|(e, _)| e).expect("delivery acknowledged");
+        }
+    }
+
+    /// Reads `topic` from the beginning until `n` messages or `timeout`.
+    pub async fn consume(&self, topic: &str, n: usize, timeout: Duration) -> Vec<Consumed> {
+        let mut c = self.kafka.client_config();
+        c.set("group.id", format!("test-reader-{}", uuid::Uuid::new_v4().simple()))
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest");
+        let consumer: StreamConsumer = c.create().expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        while out.len() < n {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { break };
+            match tokio::time::timeout(left, consumer.recv()).await {
+                Ok(Ok(m)) => out.push(Consumed {
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().unwrap_or(&[]).to_vec(),
+                    partition: m.partition(),
+                }),
+                Ok(Err(e)) => panic!("consume {topic}: {e}"),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    pub fn ch(&self) -> clickhouse::Client {
+        self.clickhouse.client()
+    }
+
+    /// Runs a scalar `SELECT count()`-like query.
+    pub async fn scalar(&self, sql: &str) -> u64 {
+        self.ch().query(sql).fetch_one::<u64>().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Polls `sql` until it returns `want` or `timeout`; returns the last value.
+    pub async fn wait_scalar(&self, sql: &str, want: u64, timeout: Duration) -> u64 {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.ch().query(sql).fetch_one::<u64>().await.unwrap_or(u64::MAX);
+            if got == want || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn drop_database(&self) {
+        let _ = self
+            .clickhouse
+            .server_client()
+            .query(&format!("DROP DATABASE IF EXISTS {}", self.clickhouse.database))
+            .execute()
+            .await;
+    }
+}
+
+pub struct Consumed {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub partition: i32,
+}
+
+/// A running in-process ingest service.
+pub struct IngestHandle {
+    pub metrics: IngestMetrics,
+    pub ready: Readiness,
+    pub registry: prometheus::Registry,
+    stop: Option<oneshot::Sender<()>>,
+    join: JoinHandle<()>,
+}
+
+impl IngestHandle {
+    /// Graceful stop: final flush and commit.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.join).await;
+    }
+
+    /// Hard stop, like a crash: the task is dropped mid-flight, nothing more is flushed
+    /// or committed.
+    pub async fn kill(self) {
+        self.join.abort();
+        let _ = self.join.await;
+    }
+
+    /// Total messages consumed so far (all topics).
+    pub fn consumed(&self) -> u64 {
+        self.metrics.consumed.collect_total()
+    }
+}
+
+/// Sums a counter vec over all label values.
+pub trait CollectTotal {
+    fn collect_total(&self) -> u64;
+}
+
+impl CollectTotal for prometheus::IntCounterVec {
+    fn collect_total(&self) -> u64 {
+        use prometheus::core::Collector;
+        self.collect()
+            .iter()
+            .flat_map(|f| f.get_metric())
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+}
+
+/// A valid native usage event, timestamped `minutes_ago` before now.
+pub fn usage(event_id: &str, account: &str, user: &str, minutes_ago: i64) -> Vec<u8> {
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    format!(
+        r#"{{"type":"usage","event_id":"{event_id}","account_id":"{account}","user_id":"{user}","event":"report.viewed","feature":"reports","timestamp":"{ts}","extra_field":{{"kept":true}}}}"#
+    )
+    .into_bytes()
+}
+
+/// Runs the stack script (for fault tests that stop and start ClickHouse).
+pub fn stack(args: &[&str]) {
+    let status = std::process::Command::new(repo_root().join("scripts/stack"))
+        .args(args)
+        .current_dir(repo_root())
+        .status()
+        .expect("run scripts/stack");
+    assert!(status.success(), "scripts/stack {args:?} failed");
+}

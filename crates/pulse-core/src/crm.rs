@@ -1,0 +1,192 @@
+//! CRM and evidence events of one account, and their state as of a day.
+//!
+//! CRM traffic is small (a handful of events per account per week), so the events
+//! are kept whole, sorted by (timestamp, event_id), and the state as of a day is a
+//! fold over the prefix up to that day's end. That makes every question the spec
+//! asks exact and order-independent by construction: "the seats in force on day D"
+//! (partial upserts applied in event-time order, ties by `event_id`), "the latest
+//! unexpired assessment", the latest status of a ticket, and evaluating a past day
+//! for the previous color. A duplicate `event_id` is a no-op.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::event::*;
+use crate::num::{day_of, Day};
+
+/// Whether an insert changed the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    Applied,
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CrmLog {
+    events: Vec<Event>,
+}
+
+/// Order of two versions of the same `event_id` that differ (a producer bug): the
+/// earlier timestamp wins, then the smaller normalized JSON, so the survivor does
+/// not depend on which copy arrived first.
+fn sort_key(e: &Event) -> (chrono::DateTime<chrono::Utc>, String) {
+    (e.timestamp(), serde_json::to_string(e).unwrap_or_default())
+}
+
+impl CrmLog {
+    pub(crate) fn insert(&mut self, ev: &Event) -> Inserted {
+        if let Some(i) = self.events.iter().position(|e| e.event_id() == ev.event_id()) {
+            if self.events[i] == *ev || sort_key(&self.events[i]) <= sort_key(ev) {
+                return Inserted::Duplicate;
+            }
+            self.events.remove(i);
+        }
+        let key = (ev.timestamp(), ev.event_id());
+        let at = self.events.partition_point(|e| (e.timestamp(), e.event_id()) < key);
+        self.events.insert(at, ev.clone());
+        Inserted::Applied
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// The state as of the end of day `d`.
+    pub(crate) fn view(&self, d: Day) -> CrmView<'_> {
+        let end = self.events.partition_point(|e| day_of(e.timestamp()) <= d);
+        let mut v = CrmView::default();
+        for e in &self.events[..end] {
+            match e {
+                Event::Usage(_) => {}
+                Event::Account(a) => v.apply_account(a),
+                Event::Assessment(a) => {
+                    let valid = a.expires_on.is_none_or(|x| crate::num::date_from_day(d) < x);
+                    if valid {
+                        v.assessments[a.dimension.index()] = Some(a);
+                    }
+                }
+                Event::Milestone(m) => {
+                    v.milestones.insert(m.item.as_str(), m);
+                }
+                Event::Training(t) => {
+                    let best = v.training.entry((t.user_id.as_str(), t.module.as_str())).or_insert(None);
+                    *best = match (*best, t.score_pct) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                Event::Kpi(k) => {
+                    v.kpis.insert(k.kpi.as_str(), k);
+                }
+                Event::Stakeholder(s) => {
+                    v.stakeholders.insert((s.role, s.person.as_str()), s);
+                }
+                Event::Ticket(t) => {
+                    v.tickets.insert(t.ticket_id.as_str(), t);
+                }
+            }
+        }
+        v
+    }
+}
+
+/// Account attributes after applying the partial upserts in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Attributes<'a> {
+    pub name: Option<&'a str>,
+    pub licensed_seats: Option<u64>,
+    pub usage_profile: UsageProfile,
+    pub segment: Option<&'a str>,
+    pub arr: Option<f64>,
+    pub csm: Option<&'a str>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub onboarding_started_on: Option<NaiveDate>,
+    pub target_graduation_on: Option<NaiveDate>,
+    pub renewal_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct CrmView<'a> {
+    pub attrs: Attributes<'a>,
+    /// (day, seats) of every account event that set `licensed_seats`, in order:
+    /// the seat denominator of an earlier day in the window.
+    pub seat_changes: Vec<(Day, u64)>,
+    /// Latest unexpired assessment per dimension (by `Dimension::index`).
+    pub assessments: [Option<&'a AssessmentEvent>; 5],
+    pub milestones: BTreeMap<&'a str, &'a MilestoneEvent>,
+    /// (user, module) -> best knowledge-check score (None: attended only).
+    pub training: BTreeMap<(&'a str, &'a str), Option<f64>>,
+    pub kpis: BTreeMap<&'a str, &'a KpiEvent>,
+    pub stakeholders: BTreeMap<(StakeholderRole, &'a str), &'a StakeholderEvent>,
+    pub tickets: BTreeMap<&'a str, &'a TicketEvent>,
+}
+
+impl<'a> CrmView<'a> {
+    fn apply_account(&mut self, a: &'a AccountEvent) {
+        let t = &mut self.attrs;
+        if let Some(x) = &a.name {
+            t.name = Some(x);
+        }
+        if let Some(x) = a.licensed_seats {
+            t.licensed_seats = Some(x);
+            self.seat_changes.push((day_of(a.timestamp), x));
+        }
+        if let Some(x) = a.usage_profile {
+            t.usage_profile = x;
+        }
+        if let Some(x) = &a.segment {
+            t.segment = Some(x);
+        }
+        if let Some(x) = a.arr {
+            t.arr = Some(x);
+        }
+        if let Some(x) = &a.csm {
+            t.csm = Some(x);
+        }
+        if let Some(x) = a.lifecycle_stage {
+            t.lifecycle_stage = Some(x);
+        }
+        if let Some(x) = a.onboarding_started_on {
+            t.onboarding_started_on = Some(x);
+        }
+        if let Some(x) = a.target_graduation_on {
+            t.target_graduation_on = Some(x);
+        }
+        if let Some(x) = a.renewal_on {
+            t.renewal_on = Some(x);
+        }
+    }
+
+    /// Seats in force on day `d` (the latest setting with timestamp on or before
+    /// the end of `d`); `None` when never set.
+    pub(crate) fn seats_on(&self, d: Day) -> Option<u64> {
+        self.seat_changes.iter().rev().find(|(day, _)| *day <= d).map(|(_, s)| *s)
+    }
+
+    /// Open critical tickets, by id.
+    pub(crate) fn open_critical_tickets(&self) -> Vec<&'a str> {
+        self.tickets
+            .values()
+            .filter(|t| t.severity == TicketSeverity::Critical && t.status == TicketStatus::Open)
+            .map(|t| t.ticket_id.as_str())
+            .collect()
+    }
+
+    /// Champions whose latest status is `left`, when no champion is active.
+    pub(crate) fn champions_left(&self) -> Vec<&'a str> {
+        let champions = || {
+            self.stakeholders
+                .values()
+                .filter(|s| s.role == StakeholderRole::Champion)
+        };
+        if champions().any(|s| s.status == StakeholderStatus::Active) {
+            return Vec::new();
+        }
+        champions()
+            .filter(|s| s.status == StakeholderStatus::Left)
+            .map(|s| s.person.as_str())
+            .collect()
+    }
+}

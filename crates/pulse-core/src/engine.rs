@@ -1,0 +1,224 @@
+//! The engine: all accounts' state, fed one event at a time, evaluated for any day.
+//!
+//! Invariants (tested by property tests in `tests/properties.rs`):
+//! - **Order and duplicates do not matter.** Usage is a set of (user, day) bits and
+//!   core-feature bits; CRM events are a deduplicated log sorted by (timestamp,
+//!   event_id). Any permutation of the same events, with any repeats, yields equal
+//!   state and equal evaluations.
+//! - **Streaming equals replay.** `evaluate(as_of)` reads only events up to the end
+//!   of `as_of`, and the previous color is `evaluate(as_of - 1)`'s color, so
+//!   evaluating day by day while feeding events equals feeding everything first, for
+//!   every day within the horizon of the newest event (activity older than that is
+//!   forgotten, see `activity`).
+//! - **Shardable by account.** Nothing is shared across accounts: one engine per
+//!   shard gives the same per-account results as one engine for all.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::activity::{Activity, Touch};
+use crate::config::ScoringConfig;
+use crate::crm::{CrmLog, Inserted};
+use crate::event::Event;
+use crate::facts;
+use crate::hash::{hash_str, StableBuild};
+use crate::health::{self, HealthResult};
+use crate::num::{date_from_day, day_from_date, day_of, Day};
+use crate::readiness::{self, ReadinessResult};
+
+/// What [`Engine::apply`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplyOutcome {
+    /// The event changed state: results for its day onwards may change.
+    Applied,
+    /// The event changed nothing. For CRM events: its `event_id` was already
+    /// applied. For usage events (which are not stored one by one): the user was
+    /// already counted active that day, and its feature already used, so this covers
+    /// both exact duplicates and repeat activity; either way it counts once.
+    Duplicate,
+    /// A usage event older than `horizon_days` before the account's newest usage
+    /// day: not scored (the caller counts it, SPEC §2).
+    BeyondHorizon,
+}
+
+impl ApplyOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ApplyOutcome::Applied => "applied",
+            ApplyOutcome::Duplicate => "duplicate",
+            ApplyOutcome::BeyondHorizon => "beyond_horizon",
+        }
+    }
+}
+
+/// Both results of one account and day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub health: HealthResult,
+    pub readiness: ReadinessResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct AccountState {
+    /// Earliest and latest day of any event seen (also duplicates and events beyond
+    /// the horizon, so both are order-independent). Before `first_day` the account
+    /// does not exist.
+    first_day: Day,
+    last_day: Day,
+    activity: Activity,
+    crm: CrmLog,
+}
+
+/// All accounts' scoring state. `Send`; cheap to create; serializable (serde) so a
+/// streaming scorer can snapshot it per partition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "EngineSnapshot")]
+pub struct Engine {
+    config: ScoringConfig,
+    #[serde(skip_serializing)]
+    version: String,
+    accounts: HashMap<Box<str>, AccountState, StableBuild>,
+}
+
+/// The serialized form; derived fields are rebuilt on load.
+#[derive(Deserialize)]
+struct EngineSnapshot {
+    config: ScoringConfig,
+    accounts: HashMap<Box<str>, AccountState, StableBuild>,
+}
+
+impl From<EngineSnapshot> for Engine {
+    fn from(s: EngineSnapshot) -> Self {
+        let mut e = Engine::new(s.config);
+        e.accounts = s.accounts;
+        e
+    }
+}
+
+impl PartialEq for Engine {
+    fn eq(&self, other: &Self) -> bool {
+        self.config == other.config && self.accounts == other.accounts
+    }
+}
+
+impl Engine {
+    /// An empty engine. The config is assumed valid
+    /// ([`ScoringConfig::from_toml_str`] validates); scoring never panics on an
+    /// invalid one, it just scores by it.
+    pub fn new(config: ScoringConfig) -> Self {
+        let version = config.version();
+        Self {
+            config,
+            version,
+            accounts: HashMap::default(),
+        }
+    }
+
+    pub fn config(&self) -> &ScoringConfig {
+        &self.config
+    }
+
+    /// `config().version()`, cached.
+    pub fn config_version(&self) -> &str {
+        &self.version
+    }
+
+    /// Fold one validated event into the state. Cheap: a usage event for a known
+    /// account and user allocates nothing.
+    pub fn apply(&mut self, ev: &Event) -> ApplyOutcome {
+        let day = day_of(ev.timestamp());
+        let id = ev.account_id();
+        if !self.accounts.contains_key(id) {
+            self.accounts.insert(
+                id.into(),
+                AccountState {
+                    first_day: day,
+                    last_day: day,
+                    activity: Activity::default(),
+                    crm: CrmLog::default(),
+                },
+            );
+        }
+        let Some(acct) = self.accounts.get_mut(id) else {
+            return ApplyOutcome::Duplicate; // unreachable: inserted above
+        };
+        acct.first_day = acct.first_day.min(day);
+        acct.last_day = acct.last_day.max(day);
+        match ev {
+            Event::Usage(u) => {
+                let feature = u
+                    .feature
+                    .as_deref()
+                    .and_then(|f| self.config.core_features.iter().position(|c| c == f));
+                match acct.activity.record(day, hash_str(&u.user_id), feature, self.config.horizon_days) {
+                    Touch::Changed => ApplyOutcome::Applied,
+                    Touch::Unchanged => ApplyOutcome::Duplicate,
+                    Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
+                }
+            }
+            _ => match acct.crm.insert(ev) {
+                Inserted::Applied => ApplyOutcome::Applied,
+                Inserted::Duplicate => ApplyOutcome::Duplicate,
+            },
+        }
+    }
+
+    /// Health and readiness of one account as of the end of `as_of` (UTC). Pure;
+    /// ignores events after `as_of`. `None` for an unknown account or a day before
+    /// its first event.
+    pub fn evaluate(&self, account_id: &str, as_of: NaiveDate) -> Option<Evaluation> {
+        let (key, acct) = self.accounts.get_key_value(account_id)?;
+        let d = day_from_date(as_of);
+        if d < acct.first_day {
+            return None;
+        }
+        let [today, yesterday] = acct.activity.windows(d);
+        let previous_color = (d - 1 >= acct.first_day).then(|| {
+            let f = facts::compute(&self.config, &self.version, key, d - 1, &yesterday, acct.crm.view(d - 1));
+            health::build(&f, None).color
+        });
+        let f = facts::compute(&self.config, &self.version, key, d, &today, acct.crm.view(d));
+        Some(Evaluation {
+            health: health::build(&f, previous_color),
+            readiness: readiness::build(&f),
+        })
+    }
+
+    /// Every account's evaluation as of `as_of`, sorted by account id (accounts
+    /// whose first event is after `as_of` are skipped).
+    pub fn evaluate_all(&self, as_of: NaiveDate) -> Vec<Evaluation> {
+        let mut ids: Vec<&str> = self.account_ids().collect();
+        ids.sort_unstable();
+        ids.into_iter().filter_map(|id| self.evaluate(id, as_of)).collect()
+    }
+
+    /// Account ids in unspecified (but deterministic) order.
+    pub fn account_ids(&self) -> impl Iterator<Item = &str> {
+        self.accounts.keys().map(|k| &**k)
+    }
+
+    pub fn accounts_len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Tracked (account, user) pairs: users active within the horizon.
+    pub fn tracked_users(&self) -> usize {
+        self.accounts.values().map(|a| a.activity.users_len()).sum()
+    }
+
+    /// Stored CRM and evidence events (after deduplication).
+    pub fn crm_events(&self) -> usize {
+        self.accounts.values().map(|a| a.crm.len()).sum()
+    }
+
+    /// First and last day of the account's events (any type), e.g. to know which
+    /// days a streaming scorer must re-evaluate.
+    pub fn account_span(&self, account_id: &str) -> Option<(NaiveDate, NaiveDate)> {
+        self.accounts
+            .get(account_id)
+            .map(|a| (date_from_day(a.first_day), date_from_day(a.last_day)))
+    }
+}

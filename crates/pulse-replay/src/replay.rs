@@ -1,0 +1,423 @@
+//! `pulse replay`: NDJSON events in, one `health` and one `readiness` line per
+//! account (per day) out, computed by the same core as the services.
+//!
+//! Pipeline: a reader thread cuts the input into multi-MiB chunks of whole lines;
+//! each chunk is split on `\n` (memchr) and parsed in parallel blocks (rayon),
+//! every block sorting its events into per-shard buckets; then every shard applies
+//! its buckets, in input order, to its own [`Engine`](pulse_core::engine::Engine)
+//! in parallel. At the end shards are evaluated in parallel and the lines are
+//! written sorted by account id (health before readiness). Output does not depend
+//! on the number of threads or shards.
+
+use std::io::{self, Read, Write};
+use std::sync::mpsc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use pulse_core::config::ScoringConfig;
+use pulse_core::engine::Evaluation;
+use pulse_core::event::{parse_event, Event, InvalidEvent};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
+use crate::shard::{shard_of, ShardedEngine};
+
+/// Lines parsed by one rayon task.
+const BLOCK_LINES: usize = 2048;
+
+/// Which days to evaluate and which events to take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Events with a timestamp after the end of this UTC day are ignored.
+    pub cutoff: NaiveDate,
+    /// First day evaluated.
+    pub from: NaiveDate,
+    /// Last day evaluated (`<= cutoff`).
+    pub to: NaiveDate,
+}
+
+impl Window {
+    /// A single evaluation as of `day` (the spec's `--as-of D`).
+    pub fn as_of(day: NaiveDate) -> Window {
+        Window { cutoff: day, from: day, to: day }
+    }
+
+    /// A daily series `from..=to`, taking events up to the end of `cutoff`.
+    pub fn series(from: NaiveDate, to: NaiveDate, cutoff: NaiveDate) -> Result<Window, ReplayError> {
+        if from > to {
+            return Err(ReplayError::Window(format!("--from {from} is after --to {to}")));
+        }
+        if to > cutoff {
+            return Err(ReplayError::Window(format!("--to {to} is after --as-of {cutoff}")));
+        }
+        Ok(Window { cutoff, from, to })
+    }
+
+    /// Days evaluated, in order.
+    pub fn days(&self) -> impl Iterator<Item = NaiveDate> {
+        let to = self.to;
+        self.from.iter_days().take_while(move |d| *d <= to)
+    }
+}
+
+/// How to run a replay.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    pub window: Window,
+    /// Stop at the first invalid line instead of reporting it and going on.
+    pub strict: bool,
+    /// Number of state shards; 0 means one per rayon thread (output is the same for any value).
+    pub shards: usize,
+    /// Size of the chunks the input is read in.
+    pub chunk_bytes: usize,
+    /// Worker threads; `None` uses rayon's global pool (one per core).
+    pub threads: Option<usize>,
+}
+
+impl ReplayOptions {
+    pub fn new(window: Window) -> Self {
+        ReplayOptions { window, strict: false, shards: 0, chunk_bytes: DEFAULT_CHUNK_BYTES, threads: None }
+    }
+}
+
+/// What a replay saw; printed by the CLI as a one-line summary on stderr.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Lines that did not parse as an event (reported, not applied).
+    pub invalid: u64,
+    /// Valid events dated after the cutoff day (ignored).
+    pub after_cutoff: u64,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub beyond_horizon: u64,
+    pub accounts: u64,
+    /// Distinct (account, user) pairs the engines track.
+    pub tracked_users: u64,
+    /// Lines written to the output.
+    pub output_lines: u64,
+}
+
+impl std::fmt::Display for ReplaySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "replay: events_read={} invalid={} after_as_of={} applied={} duplicates={} beyond_horizon={} accounts={} tracked_users={} output_lines={}",
+            self.lines,
+            self.invalid,
+            self.after_cutoff,
+            self.applied,
+            self.duplicates,
+            self.beyond_horizon,
+            self.accounts,
+            self.tracked_users,
+            self.output_lines
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("line {line}: {}: {}", .error.reason.as_str(), .error.detail)]
+    Invalid { line: u64, error: InvalidEvent },
+    #[error("reading input: {0}")]
+    Read(#[source] io::Error),
+    #[error("writing output: {0}")]
+    Write(#[source] io::Error),
+    #[error("serializing a result: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error("{0}")]
+    Window(String),
+    #[error("starting worker threads: {0}")]
+    Threads(String),
+}
+
+/// Events loaded into sharded engines, ready to be evaluated.
+pub struct Loaded {
+    engine: ShardedEngine,
+    window: Window,
+    pool: Pool,
+    pub summary: ReplaySummary,
+}
+
+/// Replays `input` and writes the results to `out`; invalid lines are reported
+/// on `diagnostics` as `line N: <reason>: <detail>` (or end the replay when strict).
+///
+/// A series longer than one pass can score exactly (see [`passes`]) needs the
+/// input more than once: it is then read into memory first; [`replay_file`]
+/// re-reads a file instead.
+pub fn replay<R: Read + Send>(
+    input: R,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    out: &mut dyn Write,
+    diagnostics: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    if passes(&options.window, config).len() == 1 {
+        let mut input = Some(input);
+        let mut open = || -> io::Result<Box<dyn Read + Send + '_>> {
+            match input.take() {
+                Some(r) => Ok(Box::new(r)),
+                None => Err(io::Error::other("input can be read only once")),
+            }
+        };
+        return run_passes(&mut open, config, options, out, diagnostics);
+    }
+    let mut buf = Vec::new();
+    let mut input = input;
+    input.read_to_end(&mut buf).map_err(ReplayError::Read)?;
+    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(&buf[..])) };
+    run_passes(&mut open, config, options, out, diagnostics)
+}
+
+/// [`replay`] from a file, opened again for each pass.
+pub fn replay_file(
+    path: &std::path::Path,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    out: &mut dyn Write,
+    diagnostics: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
+    run_passes(&mut open, config, options, out, diagnostics)
+}
+
+/// The segments `(cutoff, from, to)` a window is evaluated in, one pass over the
+/// input each. The engine forgets usage older than `horizon_days` before an
+/// account's newest usage day, and evaluating day `d` needs days `d-28..=d`; so
+/// with events up to `b`, days from `b - (horizon_days - 28)` to `b` are exact.
+/// A longer series is cut into segments of that length, each replayed with its
+/// own cutoff (its last day).
+pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
+    if window.from == window.to {
+        return vec![*window];
+    }
+    let span = u64::from(config.horizon_days.saturating_sub(28).max(1));
+    let mut out = Vec::new();
+    let mut from = window.from;
+    loop {
+        let to = from.checked_add_days(Days::new(span - 1)).unwrap_or(NaiveDate::MAX).min(window.to);
+        out.push(Window { cutoff: to, from, to });
+        if to >= window.to {
+            break;
+        }
+        from = to + Days::new(1);
+    }
+    out
+}
+
+/// Where the parallel parts run: rayon's global pool, or a pool of `threads`.
+struct Pool(Option<rayon::ThreadPool>);
+
+impl Pool {
+    fn new(threads: Option<usize>) -> Result<Pool, ReplayError> {
+        match threads {
+            None => Ok(Pool(None)),
+            Some(n) => rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .map(|p| Pool(Some(p)))
+                .map_err(|e| ReplayError::Threads(e.to_string())),
+        }
+    }
+
+    fn threads(&self) -> usize {
+        match &self.0 {
+            Some(p) => p.current_num_threads(),
+            None => rayon::current_num_threads(),
+        }
+    }
+
+    fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        match &self.0 {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+}
+
+type Open<'a> = dyn FnMut() -> io::Result<Box<dyn Read + Send + 'a>> + 'a;
+
+fn run_passes<'a>(
+    open: &mut Open<'a>,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    out: &mut dyn Write,
+    diagnostics: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut output_lines = 0;
+    let mut last = ReplaySummary::default();
+    for (i, window) in passes(&options.window, config).into_iter().enumerate() {
+        let input = open().map_err(ReplayError::Read)?;
+        let pass = ReplayOptions { window, ..options.clone() };
+        // Invalid lines are reported once, by the first pass.
+        let mut sink = io::sink();
+        let diag: &mut dyn Write = if i == 0 { &mut *diagnostics } else { &mut sink };
+        let mut loaded = load(input, config, &pass, diag)?;
+        loaded.write(out)?;
+        output_lines += loaded.summary.output_lines;
+        last = loaded.summary;
+    }
+    last.output_lines = output_lines;
+    Ok(last)
+}
+
+/// Reads and applies every event of `input`.
+pub fn load<R: Read + Send>(
+    input: R,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    diagnostics: &mut dyn Write,
+) -> Result<Loaded, ReplayError> {
+    let pool = Pool::new(options.threads)?;
+    let shards = match options.shards {
+        0 => pool.threads(),
+        n => n,
+    };
+    let mut engine = ShardedEngine::new(config, shards);
+    let mut summary = ReplaySummary::default();
+    let cutoff = end_of_day(options.window.cutoff);
+
+    std::thread::scope(|scope| {
+        // The reader runs ahead by at most two chunks.
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Chunk>>(2);
+        let chunk_bytes = options.chunk_bytes;
+        scope.spawn(move || {
+            let mut reader = ChunkReader::new(input, chunk_bytes);
+            loop {
+                let next = reader.next_chunk();
+                let stop = !matches!(next, Ok(Some(_)));
+                let sent = match next {
+                    Ok(Some(chunk)) => tx.send(Ok(chunk)),
+                    Ok(None) => Ok(()),
+                    Err(e) => tx.send(Err(e)),
+                };
+                if stop || sent.is_err() {
+                    return;
+                }
+            }
+        });
+        for chunk in rx {
+            let chunk = chunk.map_err(ReplayError::Read)?;
+            let mut blocks = pool.install(|| parse_chunk(&chunk, shards, cutoff));
+            drop(chunk);
+            for block in &mut blocks {
+                summary.lines += block.lines;
+                summary.after_cutoff += block.after_cutoff;
+                summary.invalid += block.invalid.len() as u64;
+                for (line, error) in block.invalid.drain(..) {
+                    if options.strict {
+                        return Err(ReplayError::Invalid { line, error });
+                    }
+                    writeln!(diagnostics, "line {line}: {}: {}", error.reason.as_str(), error.detail)
+                        .map_err(ReplayError::Write)?;
+                }
+            }
+            // Transpose to per-shard batches, in input order.
+            let per_shard: Vec<Vec<Vec<Event>>> = (0..shards)
+                .map(|s| blocks.iter_mut().map(|b| std::mem::take(&mut b.buckets[s])).collect())
+                .collect();
+            let counts = pool.install(|| engine.apply(per_shard));
+            summary.applied += counts.applied;
+            summary.duplicates += counts.duplicates;
+            summary.beyond_horizon += counts.beyond_horizon;
+        }
+        Ok(())
+    })?;
+
+    summary.accounts = engine.accounts_len() as u64;
+    summary.tracked_users = engine.tracked_users() as u64;
+    Ok(Loaded { engine, window: options.window, summary, pool })
+}
+
+impl Loaded {
+    /// Writes every account's evaluation for every day of the window: day by day,
+    /// accounts sorted by id, health before readiness.
+    pub fn write(&mut self, out: &mut dyn Write) -> Result<(), ReplayError> {
+        for day in self.window.days() {
+            let engine = &self.engine;
+            let rendered = self.pool.install(|| engine.evaluate_all(day, |_, ev| render(ev)));
+            for (_, lines) in rendered {
+                out.write_all(&lines?).map_err(ReplayError::Write)?;
+                self.summary.output_lines += 2;
+            }
+        }
+        out.flush().map_err(ReplayError::Write)
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.engine.shard_count()
+    }
+}
+
+struct Block {
+    lines: u64,
+    after_cutoff: u64,
+    invalid: Vec<(u64, InvalidEvent)>,
+    buckets: Vec<Vec<Event>>,
+}
+
+fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block> {
+    let lines = chunk.lines();
+    lines
+        .par_chunks(BLOCK_LINES)
+        .enumerate()
+        .map(|(b, block)| {
+            let first = chunk.first_line + (b * BLOCK_LINES) as u64;
+            let mut out = Block {
+                lines: 0,
+                after_cutoff: 0,
+                invalid: Vec::new(),
+                buckets: (0..shards).map(|_| Vec::with_capacity(block.len() / shards + 8)).collect(),
+            };
+            for (i, line) in block.iter().enumerate() {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                out.lines += 1;
+                match parse_event(line) {
+                    Ok(event) if event.timestamp() >= cutoff => out.after_cutoff += 1,
+                    Ok(event) => out.buckets[shard_of(event.account_id(), shards)].push(event),
+                    Err(error) => out.invalid.push((first + i as u64, error)),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// The first instant after `day` (UTC): events from it on are ignored.
+fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
+    day.checked_add_days(Days::new(1))
+        .and_then(|next| next.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// The two output lines of one evaluation.
+fn render(ev: &Evaluation) -> Result<Vec<u8>, ReplayError> {
+    let mut out = Vec::with_capacity(2048);
+    push_kinded(&mut out, "health", &ev.health)?;
+    push_kinded(&mut out, "readiness", &ev.readiness)?;
+    Ok(out)
+}
+
+/// Writes `{"kind":"<kind>", <fields of value>}\n`.
+fn push_kinded<T: Serialize>(out: &mut Vec<u8>, kind: &str, value: &T) -> Result<(), ReplayError> {
+    let body = serde_json::to_vec(value)?;
+    let Some((b'{', rest)) = body.split_first() else {
+        return Err(ReplayError::Serialize(serde::ser::Error::custom(format!(
+            "{kind} result is not a JSON object"
+        ))));
+    };
+    out.extend_from_slice(b"{\"kind\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.push(b'"');
+    if rest != b"}" {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out.push(b'\n');
+    Ok(())
+}

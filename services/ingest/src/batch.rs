@@ -1,0 +1,166 @@
+//! One batch of processed messages: what must become durable (ClickHouse rows, forwarded
+//! events, dead letters) before the offsets it covers may be committed.
+//!
+//! [`process`] is the per-message decision, pure apart from its inputs, so it is unit
+//! tested without a broker.
+
+use std::{collections::HashMap, time::Instant};
+
+use chrono::{DateTime, Utc};
+use pulse_core::{check_skew, parse_event, Event};
+
+use crate::{
+    dlq::{self, DeadLetter},
+    rows::{raw_row, storage_time, CrmRow, RawRow, Source, UsageRow},
+};
+
+/// What one message became.
+#[derive(Debug)]
+pub enum Processed {
+    Valid { event: Event, row: RawRow },
+    Invalid(DeadLetter),
+}
+
+/// Validates and normalizes one message.
+pub fn process(
+    payload: &[u8],
+    key: Option<&[u8]>,
+    source: &Source<'_>,
+    now: DateTime<Utc>,
+    max_message_bytes: usize,
+    max_skew: chrono::Duration,
+) -> Processed {
+    let dead = |reason: &str, detail: String| {
+        Processed::Invalid(DeadLetter::new(reason, detail, source, key, payload, now.to_rfc3339()))
+    };
+    if payload.len() > max_message_bytes {
+        return dead(
+            dlq::OVERSIZE_MESSAGE,
+            format!("message of {} bytes exceeds ingest.max_message_bytes = {max_message_bytes}", payload.len()),
+        );
+    }
+    let event = match parse_event(payload).and_then(|ev| check_skew(ev.timestamp(), now, max_skew).map(|()| ev)) {
+        Ok(ev) => ev,
+        Err(invalid) => return dead(invalid.reason.as_str(), invalid.detail),
+    };
+    let Some(ts) = storage_time(&event) else {
+        return dead(dlq::TIMESTAMP_OUT_OF_RANGE, format!("timestamp {} is outside 1970..2106", event.timestamp()));
+    };
+    let ingested_at = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
+    let row = raw_row(&event, payload, source, ingested_at, ts);
+    Processed::Valid { event, row }
+}
+
+/// The accumulated outputs of a batch and the offsets they cover.
+#[derive(Default)]
+pub struct Batch {
+    pub usage_rows: Vec<UsageRow>,
+    pub crm_rows: Vec<CrmRow>,
+    /// (account id key, normalized event JSON) for the events topic.
+    pub forward: Vec<(String, Vec<u8>)>,
+    /// (original key, dead-letter envelope JSON) for the DLQ topic.
+    pub dead: Vec<(Option<Vec<u8>>, Vec<u8>, String)>,
+    /// Highest offset seen per (topic, partition).
+    pub offsets: HashMap<(String, i32), i64>,
+    pub messages: usize,
+    pub bytes: usize,
+    pub started: Option<Instant>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+
+    /// Adds one processed message; `forward` selects whether valid events are forwarded.
+    pub fn add(&mut self, processed: Processed, source: &Source<'_>, key: Option<&[u8]>, bytes: usize, forward: bool) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        self.messages += 1;
+        self.bytes += bytes;
+        let slot = self.offsets.entry((source.topic.to_owned(), source.partition)).or_insert(source.offset);
+        *slot = (*slot).max(source.offset);
+        match processed {
+            Processed::Valid { event, row } => {
+                if forward {
+                    // Serializing a value we just built cannot fail; keep going if it ever does.
+                    if let Ok(json) = serde_json::to_vec(&event) {
+                        self.forward.push((event.account_id().to_owned(), json));
+                    }
+                }
+                match row {
+                    RawRow::Usage(r) => self.usage_rows.push(r),
+                    RawRow::Crm(r) => self.crm_rows.push(r),
+                }
+            }
+            Processed::Invalid(d) => {
+                let reason = d.reason.clone();
+                if let Ok(json) = serde_json::to_vec(&d) {
+                    self.dead.push((key.map(<[u8]>::to_vec), json, reason));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-02T12:00:00Z").map(|d| d.with_timezone(&Utc)).expect("valid")
+    }
+
+    fn check(input: &str, expect: &str) {
+        let src = Source { topic: "pulse.usage", partition: 0, offset: 7 };
+        let got = process(input.as_bytes(), None, &src, now(), 2048, chrono::Duration::days(1));
+        let got = match got {
+            Processed::Valid { row: RawRow::Usage(_), .. } => "usage".to_owned(),
+            Processed::Valid { row: RawRow::Crm(r), .. } => format!("crm:{:?}", r.kind),
+            Processed::Invalid(d) => d.reason,
+        };
+        assert_eq!(got, expect, "input: {input}");
+    }
+
+    #[test]
+    fn decisions() {
+        let big = format!(
+            r#"{{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","properties":{{"p":"{}"}}}}"#,
+            "x".repeat(3000)
+        );
+        let long_id = format!(
+            r#"{{"type":"usage","event_id":"{}","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z"}}"#,
+            "e".repeat(129)
+        );
+        let table: &[(&str, &str)] = &[
+            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "usage"),
+            (r#"{"type":"track","messageId":"m","userId":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","context":{"groupId":"a"}}"#, "usage"),
+            (r#"{"type":"account","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z","licensed_seats":5}"#, "crm:Account"),
+            ("not json", "not_json"),
+            (r#"{"type":"usage","event_id":"e","account_id":"a","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "missing_field"),
+            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":7,"event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "wrong_type"),
+            (r#"{"type":"page","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z"}"#, "unknown_type"),
+            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"yesterday"}"#, "bad_timestamp"),
+            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-05T10:00:00Z"}"#, "future_timestamp"),
+            (&long_id, "oversize_field"),
+            (&big, "oversize_message"),
+        ];
+        for (input, expect) in table {
+            check(input, expect);
+        }
+    }
+
+    #[test]
+    fn batch_tracks_highest_offset_per_partition() {
+        let mut b = Batch::default();
+        for (p, o) in [(0, 5), (0, 3), (1, 9), (0, 6)] {
+            let src = Source { topic: "t", partition: p, offset: o };
+            let d = process(b"x", None, &src, now(), 100, chrono::Duration::days(1));
+            b.add(d, &src, None, 1, true);
+        }
+        assert_eq!(b.offsets[&("t".to_owned(), 0)], 6);
+        assert_eq!(b.offsets[&("t".to_owned(), 1)], 9);
+        assert_eq!((b.messages, b.dead.len()), (4, 4));
+    }
+}

@@ -1,0 +1,368 @@
+//! The ingest loop: consume, process into a batch, make the batch durable, commit.
+//!
+//! Invariant: an offset is committed only after every output of every message at or
+//! below it is durable (rows acknowledged by ClickHouse, forwarded events and dead letters
+//! acknowledged by the broker). Anything that fails is retried with backoff while the
+//! partitions are paused; a shutdown during retries leaves the batch uncommitted, so it is
+//! re-delivered after the restart (at-least-once; outputs are idempotent).
+
+use std::{collections::HashSet, future::Future, time::Duration};
+
+use chrono::Utc;
+use clickhouse::{RowOwned, RowWrite};
+use futures::future::join_all;
+use pulse_runtime::{
+    clickhouse::ClickHouseConfig,
+    http::Readiness,
+    kafka::{KafkaConfig, TopicsConfig},
+};
+use rdkafka::{
+    consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
+    error::KafkaError,
+    message::{BorrowedMessage, OwnedMessage},
+    producer::{FutureProducer, FutureRecord},
+    statistics::Statistics,
+    ClientContext, Message, Offset, TopicPartitionList,
+};
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    batch::{process, Batch},
+    config::IngestConfig,
+    metrics::IngestMetrics,
+    rows::Source,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// The ingest service, fully configured; [`Ingest::run`] drives it.
+pub struct Ingest {
+    pub cfg: IngestConfig,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub metrics: IngestMetrics,
+    pub ready: Readiness,
+}
+
+/// Consumer context: turns librdkafka statistics into the lag gauge.
+struct IngestContext {
+    metrics: IngestMetrics,
+    topics: HashSet<String>,
+}
+
+impl ClientContext for IngestContext {
+    fn stats(&self, stats: Statistics) {
+        for (name, topic) in stats.topics {
+            if !self.topics.contains(&name) {
+                continue;
+            }
+            let lag: i64 = topic
+                .partitions
+                .values()
+                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
+                .map(|p| p.consumer_lag)
+                .sum();
+            self.metrics.consumer_lag.with_label_values(&[name.as_str()]).set(lag);
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {}
+
+type IngestConsumer = StreamConsumer<IngestContext>;
+
+/// Why a retry loop gave up: only ever because the service is stopping.
+struct Stopped;
+
+impl Ingest {
+    fn consumer(&self) -> Result<IngestConsumer, KafkaError> {
+        let mut c = self.kafka.client_config();
+        c.set("group.id", &self.cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", &self.cfg.auto_offset_reset)
+            .set("statistics.interval.ms", "5000")
+            // Our loop always makes progress or pauses; a long ClickHouse outage must not
+            // get the consumer evicted from its group while it waits.
+            .set("max.poll.interval.ms", "3600000")
+            .set("fetch.wait.max.ms", "100");
+        for (k, v) in &self.kafka.properties {
+            c.set(k, v);
+        }
+        let ctx = IngestContext {
+            metrics: self.metrics.clone(),
+            topics: [self.topics.usage.clone(), self.topics.crm.clone()].into_iter().collect(),
+        };
+        c.create_with_context(ctx)
+    }
+
+    /// Runs until `shutdown` resolves, then flushes and commits what it holds.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), IngestError> {
+        let consumer = self.consumer()?;
+        consumer.subscribe(&[self.topics.usage.as_str(), self.topics.crm.as_str()])?;
+        let producer = self.kafka.producer()?;
+        let ch = self.clickhouse.client();
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tracing::info!(
+            usage = %self.topics.usage, crm = %self.topics.crm, group = %self.cfg.group_id,
+            "ingest started"
+        );
+        self.ready.set(true);
+
+        let max_wait = Duration::from_millis(self.cfg.batch_max_wait_ms);
+        let mut batch = Batch::default();
+        let mut held: Vec<OwnedMessage> = Vec::new();
+        let mut stop_rx = stop.clone();
+        loop {
+            let deadline = batch.started.map(|s| Instant::from_std(s) + max_wait);
+            tokio::select! {
+                biased;
+                () = stopped(&mut stop_rx) => break,
+                () = sleep_until(deadline) => {
+                    if self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
+                        break;
+                    }
+                }
+                msg = consumer.recv() => match msg {
+                    Ok(m) => {
+                        self.handle(&m, &mut batch);
+                        if batch.messages >= self.cfg.batch_max_rows || batch.bytes >= self.cfg.batch_max_bytes {
+                            if self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
+                        tracing::warn!(error = %e, "consume error");
+                    }
+                },
+            }
+        }
+
+        // Final flush: a bounded grace period, not interrupted by the stop signal.
+        let (_never_tx, never) = watch::channel(false);
+        let grace = Duration::from_secs(15);
+        let flushed = tokio::time::timeout(
+            grace,
+            self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &never),
+        )
+        .await;
+        match flushed {
+            Ok(Ok(())) if held.is_empty() => tracing::info!("ingest stopped after a final flush and commit"),
+            _ => tracing::warn!("ingest stopped with an uncommitted batch; it will be re-delivered on restart"),
+        }
+        self.ready.set(false);
+        Ok(())
+    }
+
+    fn handle(&self, m: &BorrowedMessage<'_>, batch: &mut Batch) {
+        self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), batch);
+    }
+
+    fn handle_parts(&self, topic: &str, partition: i32, offset: i64, key: Option<&[u8]>, payload: &[u8], batch: &mut Batch) {
+        let source = Source { topic, partition, offset };
+        self.metrics.consumed.with_label_values(&[topic]).inc();
+        let processed = process(
+            payload,
+            key,
+            &source,
+            Utc::now(),
+            self.cfg.max_message_bytes,
+            chrono::Duration::seconds(self.cfg.max_future_skew_secs),
+        );
+        match &processed {
+            crate::batch::Processed::Valid { event, .. } => {
+                self.metrics.valid.with_label_values(&[event.type_name()]).inc();
+            }
+            crate::batch::Processed::Invalid(d) => {
+                self.metrics.invalid.with_label_values(&[d.reason.as_str()]).inc();
+                tracing::debug!(reason = %d.reason, detail = %d.detail, topic, partition, offset, "invalid message");
+            }
+        }
+        batch.add(processed, &source, key, payload.len(), self.cfg.forward);
+    }
+
+    /// Makes `batch` durable, commits its offsets and starts a new batch with any
+    /// messages that arrived while writes were being retried.
+    async fn flush(
+        &self,
+        consumer: &IngestConsumer,
+        producer: &FutureProducer,
+        ch: &clickhouse::Client,
+        batch: &mut Batch,
+        held: &mut Vec<OwnedMessage>,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let usage = std::mem::take(&mut batch.usage_rows);
+        let crm = std::mem::take(&mut batch.crm_rows);
+        self.retry("clickhouse_insert", consumer, held, stop, || insert_rows(ch, "usage_events", &usage)).await?;
+        self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by(usage.len() as u64);
+        self.retry("clickhouse_insert", consumer, held, stop, || insert_rows(ch, "crm_events", &crm)).await?;
+        self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by(crm.len() as u64);
+
+        let forward = std::mem::take(&mut batch.forward);
+        let dead = std::mem::take(&mut batch.dead);
+        let events_topic = self.topics.events.clone();
+        let dlq_topic = self.topics.dlq.clone();
+        self.retry("produce", consumer, held, stop, || produce_all(producer, &events_topic, &forward, &dlq_topic, &dead))
+            .await?;
+        self.metrics.forwarded.inc_by(forward.len() as u64);
+        self.metrics.dead_lettered.inc_by(dead.len() as u64);
+
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), offset) in &batch.offsets {
+            if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
+                tracing::warn!(error = %e, topic, partition, "cannot add offset to commit list");
+            }
+        }
+        // Async commit: durability of the outputs is already settled, a lost commit only
+        // means re-delivery. A partition revoked meanwhile fails here harmlessly.
+        match consumer.commit(&tpl, CommitMode::Async) {
+            Ok(()) => self.metrics.committed_batches.inc(),
+            Err(e) => {
+                self.metrics.errors.with_label_values(&["commit", "kafka"]).inc();
+                tracing::warn!(error = %e, "offset commit failed; the batch may be re-delivered");
+            }
+        }
+        self.metrics.batch_rows.observe(batch.messages as f64);
+        self.metrics.batch_duration.observe(started.elapsed().as_secs_f64());
+        tracing::debug!(messages = batch.messages, elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
+        *batch = Batch::default();
+        for m in std::mem::take(held) {
+            self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), batch);
+        }
+        Ok(())
+    }
+
+    /// Retries `op` with exponential backoff until it succeeds or the service stops.
+    /// While failing, the assigned partitions are paused and the consumer keeps being
+    /// polled (so it stays in its group); anything still delivered is held for the next
+    /// batch.
+    async fn retry<T, E, F, Fut>(
+        &self,
+        stage: &'static str,
+        consumer: &IngestConsumer,
+        held: &mut Vec<OwnedMessage>,
+        stop: &watch::Receiver<bool>,
+        mut op: F,
+    ) -> Result<T, Stopped>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut delay = Duration::from_millis(self.cfg.retry_initial_ms);
+        let mut paused: Option<TopicPartitionList> = None;
+        let mut stop = stop.clone();
+        loop {
+            match op().await {
+                Ok(v) => {
+                    if let Some(tpl) = paused.take() {
+                        if let Err(e) = consumer.resume(&tpl) {
+                            tracing::warn!(error = %e, "resume failed");
+                        }
+                        self.metrics.paused.set(0);
+                        self.ready.set(true);
+                        tracing::info!(stage, "writes succeed again; consumption resumed");
+                    }
+                    return Ok(v);
+                }
+                Err(e) => {
+                    self.metrics.errors.with_label_values(&[stage, "write_failed"]).inc();
+                    tracing::warn!(stage, error = %e, retry_in_ms = delay.as_millis() as u64, "write failed, retrying");
+                    if paused.is_none() {
+                        if let Ok(tpl) = consumer.assignment() {
+                            if let Err(e) = consumer.pause(&tpl) {
+                                tracing::warn!(error = %e, "pause failed");
+                            }
+                            paused = Some(tpl);
+                        }
+                        self.metrics.paused.set(1);
+                        self.ready.set(false);
+                    }
+                    let sleep = tokio::time::sleep(delay);
+                    tokio::pin!(sleep);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            () = stopped(&mut stop) => return Err(Stopped),
+                            () = &mut sleep => break,
+                            m = consumer.recv() => if let Ok(m) = m { held.push(m.detach()) },
+                        }
+                    }
+                    delay = (delay * 2).min(Duration::from_millis(self.cfg.retry_max_ms));
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once the stop flag is set (the guard of `wait_for` never crosses an await).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|s| *s).await.is_err() {
+        // Sender gone without a stop: never resolve.
+        std::future::pending::<()>().await;
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn insert_rows<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = ch.insert::<R>(table).await?;
+    for r in rows {
+        insert.write(r).await?;
+    }
+    insert.end().await
+}
+
+/// Sends every forwarded event and dead letter and waits for all acknowledgements.
+/// All-or-nothing from the caller's view: on any failure the whole set is sent again
+/// (duplicates downstream are harmless; a gap would not be).
+async fn produce_all(
+    producer: &FutureProducer,
+    events_topic: &str,
+    forward: &[(String, Vec<u8>)],
+    dlq_topic: &str,
+    dead: &[(Option<Vec<u8>>, Vec<u8>, String)],
+) -> Result<(), KafkaError> {
+    let mut pending = Vec::with_capacity(forward.len() + dead.len());
+    for (key, payload) in forward {
+        let rec = FutureRecord::to(events_topic).key(key.as_bytes()).payload(payload);
+        pending.push(producer.send(rec, Duration::from_secs(30)));
+    }
+    for (key, payload, _) in dead {
+        let mut rec: FutureRecord<'_, [u8], Vec<u8>> = FutureRecord::to(dlq_topic).payload(payload);
+        if let Some(k) = key {
+            rec = rec.key(k.as_slice());
+        }
+        pending.push(producer.send(rec, Duration::from_secs(30)));
+    }
+    for r in join_all(pending).await {
+        if let Err((e, _)) = r {
+            return Err(e);
+        }
+    }
+    Ok(())
+}

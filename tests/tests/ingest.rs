@@ -1,0 +1,157 @@
+//! Ingest against the real broker and ClickHouse: valid events land in ClickHouse and on
+//! the events topic, every kind of invalid input lands in the DLQ with its reason, a
+//! duplicate is stored once, and a crash mid-stream loses nothing.
+
+use std::{collections::HashSet, time::Duration};
+
+use pulse_e2e::{usage, CollectTotal, TestEnv};
+use pulse_ingest::dlq::DeadLetter;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn valid_native_and_segment_events_land_in_clickhouse_and_on_the_events_topic() {
+    let env = TestEnv::new(3).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let segment = format!(
+        r#"{{"type":"track","messageId":"seg-1","userId":"u-9","event":"dashboard.opened","timestamp":"{ts}","context":{{"groupId":"globex"}},"properties":{{"feature":"dashboards"}}}}"#
+    );
+    let account = format!(
+        r#"{{"type":"account","event_id":"crm-1","account_id":"acme","timestamp":"{ts}","name":"Acme","licensed_seats":25,"usage_profile":"daily"}}"#
+    );
+    env.produce(&env.topics.usage, &[(None, usage("n-1", "acme", "u-1", 10)), (None, segment.into_bytes())]).await;
+    env.produce(&env.topics.crm, &[(Some("acme".into()), account.into_bytes())]).await;
+
+    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL", 2, WAIT).await, 2);
+    assert_eq!(env.wait_scalar("SELECT count() FROM crm_events FINAL", 1, WAIT).await, 1);
+    // Segment mapping: account from context.groupId, feature from properties.
+    let (acct, user, feature): (String, String, String) = env
+        .ch()
+        .query("SELECT account_id, user_id, feature FROM usage_events FINAL WHERE event_id = 'seg-1'")
+        .fetch_one()
+        .await
+        .expect("segment row");
+    assert_eq!((acct.as_str(), user.as_str(), feature.as_str()), ("globex", "u-9", "dashboards"));
+    // Unknown extra fields are kept in storage.
+    let raw: String = env.ch().query("SELECT raw FROM usage_events FINAL WHERE event_id = 'n-1'").fetch_one().await.expect("raw");
+    assert!(raw.contains("extra_field"), "raw keeps unknown fields: {raw}");
+    let seats: String = env.ch().query("SELECT payload FROM crm_events FINAL").fetch_one().await.expect("payload");
+    assert!(seats.contains("\"licensed_seats\":25"), "{seats}");
+
+    // Forwarded, normalized, keyed by account.
+    let fwd = env.consume(&env.topics.events, 3, WAIT).await;
+    assert_eq!(fwd.len(), 3);
+    for m in &fwd {
+        let ev = pulse_core::parse_event(&m.payload).expect("forwarded events are valid normalized events");
+        assert_eq!(m.key.as_deref(), Some(ev.account_id().as_bytes()), "keyed by account id");
+        let v: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+        assert_ne!(v["type"], "track", "segment is normalized to native usage");
+    }
+    assert_eq!(ingest.metrics.invalid.collect_total(), 0);
+    ingest.stop().await;
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_invalid_input_goes_to_the_dlq_with_its_reason_and_ingest_keeps_going() {
+    let env = TestEnv::new(1).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let now = chrono::Utc::now();
+    let ts = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let future = (now + chrono::Duration::days(3)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let long = "x".repeat(200);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("not_json", b"{this is not json".to_vec()),
+        ("not_json", vec![0xff, 0xfe, 0x00]),
+        ("missing_field", format!(r#"{{"type":"usage","event_id":"m1","account_id":"a","event":"x","timestamp":"{ts}"}}"#).into_bytes()),
+        ("wrong_type", format!(r#"{{"type":"usage","event_id":"w1","account_id":"a","user_id":42,"event":"x","timestamp":"{ts}"}}"#).into_bytes()),
+        ("unknown_type", format!(r#"{{"type":"pageview","event_id":"u1","account_id":"a","timestamp":"{ts}"}}"#).into_bytes()),
+        ("bad_timestamp", br#"{"type":"usage","event_id":"b1","account_id":"a","user_id":"u","event":"x","timestamp":"2026-13-45 25:00"}"#.to_vec()),
+        ("oversize_field", format!(r#"{{"type":"usage","event_id":"o1","account_id":"{long}","user_id":"u","event":"x","timestamp":"{ts}"}}"#).into_bytes()),
+        ("future_timestamp", format!(r#"{{"type":"usage","event_id":"f1","account_id":"a","user_id":"u","event":"x","timestamp":"{future}"}}"#).into_bytes()),
+    ];
+    let mut msgs: Vec<(Option<String>, Vec<u8>)> = cases.iter().map(|(_, p)| (Some("k".into()), p.clone())).collect();
+    msgs.push((None, usage("good-after", "a", "u", 1)));
+    env.produce(&env.topics.usage, &msgs).await;
+
+    // The valid event after the bad ones still lands: ingest kept going.
+    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL WHERE event_id = 'good-after'", 1, WAIT).await, 1);
+    let dlq = env.consume(&env.topics.dlq, cases.len(), WAIT).await;
+    assert_eq!(dlq.len(), cases.len());
+    let letters: Vec<DeadLetter> = dlq.iter().map(|m| serde_json::from_slice(&m.payload).expect("dlq envelope is json")).collect();
+    for (i, (reason, payload)) in cases.iter().enumerate() {
+        let d = &letters[i];
+        assert_eq!(&d.reason, reason, "case {i}: detail {}", d.detail);
+        assert!(!d.detail.is_empty());
+        assert_eq!(d.original_bytes().as_deref(), Some(payload.as_slice()), "case {i}: original bytes kept");
+        assert_eq!(d.source_topic, env.topics.usage);
+        assert_eq!(d.source_partition, 0);
+        assert_eq!(d.source_offset, i as i64, "case {i}: source offset");
+        assert_eq!(d.source_key.as_deref(), Some("k"));
+    }
+    for (reason, _) in &cases {
+        assert!(ingest.metrics.invalid.with_label_values(&[reason]).get() >= 1, "metric counts {reason}");
+    }
+    assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, 1, "nothing invalid stored");
+    ingest.stop().await;
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_event_id_is_stored_once_as_read_back() {
+    let env = TestEnv::new(2).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let e = usage("dup-1", "acme", "u-1", 3);
+    // Same event three times: twice in one batch, once later in another batch.
+    env.produce(&env.topics.usage, &[(Some("acme".into()), e.clone()), (Some("acme".into()), e.clone())]).await;
+    assert!(env.wait_scalar("SELECT count() FROM usage_events", 2, WAIT).await >= 1);
+    env.produce(&env.topics.usage, &[(Some("acme".into()), e)]).await;
+    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events", 3, WAIT).await, 3, "all copies arrive raw");
+    assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, 1, "read back deduplicated");
+    assert_eq!(env.scalar("SELECT count() FROM usage_events_dedup").await, 1, "dedup view");
+    ingest.stop().await;
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_mid_stream_loses_nothing_and_double_counts_nothing() {
+    let env = TestEnv::new(3).await;
+    let n = 20_000u64;
+    let msgs: Vec<(Option<String>, Vec<u8>)> = (0..n)
+        .map(|i| {
+            let acct = format!("acct-{}", i % 50);
+            (Some(acct.clone()), usage(&format!("ev-{i}"), &acct, &format!("u-{}", i % 700), (i % 600) as i64))
+        })
+        .collect();
+    env.produce(&env.topics.usage, &msgs).await;
+
+    let mut cfg = env.ingest_config();
+    cfg.batch_max_rows = 1_000;
+    // Crash twice mid-stream (no final flush, no commit), then run to the end.
+    for _ in 0..2 {
+        let ingest = env.spawn_ingest(cfg.clone());
+        let deadline = std::time::Instant::now() + WAIT;
+        while ingest.metrics.committed_batches.get() < 3 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ingest.metrics.committed_batches.get() >= 3, "made progress before the crash");
+        ingest.kill().await;
+    }
+    let ingest = env.spawn_ingest(cfg);
+    assert_eq!(
+        env.wait_scalar("SELECT uniqExact(event_id) FROM usage_events", n, WAIT).await,
+        n,
+        "every event arrived"
+    );
+    assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, n, "each exactly once as read back");
+    // Forwarded topic: every event at least once.
+    let fwd = env.consume(&env.topics.events, usize::MAX, Duration::from_secs(10)).await;
+    let ids: HashSet<String> = fwd
+        .iter()
+        .map(|m| pulse_core::parse_event(&m.payload).expect("valid").event_id().to_owned())
+        .collect();
+    assert_eq!(ids.len() as u64, n, "every event forwarded at least once");
+    ingest.stop().await;
+    env.drop_database().await;
+}

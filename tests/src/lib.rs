@@ -237,6 +237,121 @@ pub fn usage(event_id: &str, account: &str, user: &str, minutes_ago: i64) -> Vec
     .into_bytes()
 }
 
+/// A scorer config for tests: fast batches, frequent snapshots.
+pub fn scorer_config(env: &TestEnv) -> pulse_scorer::ScorerConfig {
+    pulse_scorer::ScorerConfig {
+        group_id: format!("test-scorer-{}", env.tag),
+        batch_max_wait_ms: 100,
+        snapshot_interval_secs: 1,
+        retry_initial_ms: 100,
+        retry_max_ms: 1000,
+        ..pulse_scorer::ScorerConfig::default()
+    }
+}
+
+/// A running in-process scorer.
+pub struct ScorerHandle {
+    pub metrics: pulse_scorer::ScorerMetrics,
+    pub ready: Readiness,
+    stop: Option<oneshot::Sender<()>>,
+    join: JoinHandle<()>,
+}
+
+impl ScorerHandle {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(60), &mut self.join).await;
+    }
+}
+
+impl TestEnv {
+    /// Starts an in-process scorer with the given clock.
+    pub fn spawn_scorer(&self, cfg: pulse_scorer::ScorerConfig, clock: std::sync::Arc<dyn pulse_scorer::Clock>) -> ScorerHandle {
+        let registry = prometheus::Registry::new();
+        let metrics = pulse_scorer::ScorerMetrics::new(&registry);
+        let ready = Readiness::default();
+        let scoring = cfg.load_scoring().expect("scoring config");
+        let scorer = pulse_scorer::Scorer {
+            cfg,
+            scoring,
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            clickhouse: self.clickhouse.clone(),
+            metrics: metrics.clone(),
+            ready: ready.clone(),
+            clock,
+        };
+        let (stop, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            scorer
+                .run(async move {
+                    let _ = rx.await;
+                })
+                .await
+                .expect("scorer run");
+        });
+        ScorerHandle { metrics, ready, stop: Some(stop), join }
+    }
+
+    /// Produces NDJSON lines routed like `pulse produce --route`: usage and `track` to
+    /// the usage topic, everything else to the CRM topic, keyed by account.
+    pub async fn produce_routed(&self, ndjson: &[u8]) -> usize {
+        let mut usage = Vec::new();
+        let mut crm = Vec::new();
+        for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+            let v: serde_json::Value = serde_json::from_slice(line).unwrap_or(serde_json::Value::Null);
+            let key = v["account_id"].as_str().or(v["context"]["groupId"].as_str()).map(str::to_owned);
+            match v["type"].as_str() {
+                Some("usage" | "track") | None => usage.push((key, line.to_vec())),
+                Some(_) => crm.push((key, line.to_vec())),
+            }
+        }
+        let n = usage.len() + crm.len();
+        self.produce(&self.topics.usage.clone(), &usage).await;
+        self.produce(&self.topics.crm.clone(), &crm).await;
+        n
+    }
+}
+
+/// Replays `ndjson` as of `day` with the default scoring config: the expected results,
+/// as (account id, kind) -> JSON value.
+pub fn replay_expected(ndjson: &[u8], day: chrono::NaiveDate) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let cfg = pulse_core::ScoringConfig::default();
+    let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::as_of(day));
+    let mut out = Vec::new();
+    let mut diag = Vec::new();
+    pulse_replay::replay(ndjson, &cfg, &opts, &mut out, &mut diag).expect("replay");
+    out.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_slice(l).expect("replay line is json");
+            ((v["account_id"].as_str().unwrap_or_default().to_owned(), v["kind"].as_str().unwrap_or_default().to_owned()), v)
+        })
+        .collect()
+}
+
+/// Results stored in ClickHouse for `day` (the `result` column, FINAL), keyed like
+/// [`replay_expected`].
+pub async fn stored_results(env: &TestEnv, day: chrono::NaiveDate) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let mut out = std::collections::BTreeMap::new();
+    for (table, kind) in [("account_health", "health"), ("graduation_readiness", "readiness")] {
+        let rows: Vec<(String, String)> = env
+            .ch()
+            .query(&format!("SELECT account_id, result FROM {table} FINAL WHERE as_of = toDate(?)"))
+            .bind(day.to_string())
+            .fetch_all()
+            .await
+            .unwrap_or_default();
+        for (account, result) in rows {
+            let v: serde_json::Value = serde_json::from_str(&result).unwrap_or(serde_json::Value::Null);
+            out.insert((account, kind.to_owned()), v);
+        }
+    }
+    out
+}
+
 /// Runs the stack script (for fault tests that stop and start ClickHouse).
 pub fn stack(args: &[&str]) {
     let status = std::process::Command::new(repo_root().join("scripts/stack"))

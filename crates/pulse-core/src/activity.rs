@@ -86,7 +86,13 @@ fn keep_mask(horizon: u32) -> u64 {
 impl Activity {
     /// Record that `user` was active on `day`, using core feature `feature` if any.
     /// No allocation unless the user is new to the account.
-    pub(crate) fn record(&mut self, day: Day, user: u64, feature: Option<usize>, horizon: u32) -> Touch {
+    pub(crate) fn record(
+        &mut self,
+        day: Day,
+        user: u64,
+        feature: Option<usize>,
+        horizon: u32,
+    ) -> Touch {
         let anchor = match self.anchor {
             None => {
                 self.anchor = Some(day);
@@ -133,6 +139,11 @@ impl Activity {
         });
         for f in &mut self.features {
             *f = shift(*f);
+        }
+        // Keep the vector canonical (no trailing empty masks) so equal histories give
+        // equal state whatever the arrival order.
+        while self.features.last() == Some(&0) {
+            self.features.pop();
         }
         self.anchor = Some(new);
     }
@@ -184,7 +195,14 @@ mod tests {
         let mut a = Activity::default();
         let d = 100;
         // user 1: D and D-1; user 2: D-8; user 3: D-27; user 4: D-28 (outside MAU)
-        for (day, user) in [(d, 1), (d - 1, 1), (d - 8, 2), (d - 27, 3), (d - 28, 4), (d, 1)] {
+        for (day, user) in [
+            (d, 1),
+            (d - 1, 1),
+            (d - 8, 2),
+            (d - 27, 3),
+            (d - 28, 4),
+            (d, 1),
+        ] {
             a.record(day, user, None, 60);
         }
         let [w0, w1] = a.windows(d);
@@ -204,6 +222,15 @@ mod tests {
         assert_eq!(late.record(10, 1, None, 40), Touch::BeyondHorizon);
         assert_eq!(early, late);
         assert_eq!(late.record(60, 1, None, 40), Touch::Changed);
+
+        // a feature seen only beyond the horizon leaves no trace either
+        let mut a = Activity::default();
+        a.record(0, 1, Some(2), 40);
+        a.record(100, 1, None, 40);
+        let mut b = Activity::default();
+        b.record(100, 1, None, 40);
+        b.record(0, 1, Some(2), 40);
+        assert_eq!(a, b);
         assert_eq!(late.record(59, 1, None, 40), Touch::BeyondHorizon);
     }
 }

@@ -183,7 +183,12 @@ impl AlertTracker {
     }
 }
 
-fn judge(cfg: &ScoringConfig, rule: AlertRule, ev: &Evaluation, open: Option<&OpenAlert>) -> Verdict {
+fn judge(
+    cfg: &ScoringConfig,
+    rule: AlertRule,
+    ev: &Evaluation,
+    open: Option<&OpenAlert>,
+) -> Verdict {
     let a = &cfg.alerts;
     let h = &ev.health;
     let r = &ev.readiness;
@@ -208,13 +213,19 @@ fn judge(cfg: &ScoringConfig, rule: AlertRule, ev: &Evaluation, open: Option<&Op
             if open.is_none() && c <= t.open_at_pct {
                 Verdict::Open(
                     t.severity,
-                    format!("weekly active users changed {c}% week over week (alert at {}%)", t.open_at_pct),
+                    format!(
+                        "weekly active users changed {c}% week over week (alert at {}%)",
+                        t.open_at_pct
+                    ),
                     details,
                     None,
                 )
             } else if open.is_some() && c > t.resolve_at_pct {
                 Verdict::Resolve(
-                    format!("weekly active users recovered to {c}% week over week (above {}%)", t.resolve_at_pct),
+                    format!(
+                        "weekly active users recovered to {c}% week over week (above {}%)",
+                        t.resolve_at_pct
+                    ),
                     details,
                 )
             } else {
@@ -223,7 +234,8 @@ fn judge(cfg: &ScoringConfig, rule: AlertRule, ev: &Evaluation, open: Option<&Op
         }
         AlertRule::LowEngagement => {
             let t = a.low_engagement;
-            let primary = Share::parse(&cfg.profiles.get(h.usage_profile).primary).unwrap_or(Share::MauPct);
+            let primary =
+                Share::parse(&cfg.profiles.get(h.usage_profile).primary).unwrap_or(Share::MauPct);
             let Some(x) = h.metrics.share(primary) else {
                 return Verdict::Hold; // seats unknown: flagged as such, not as low engagement
             };
@@ -233,23 +245,35 @@ fn judge(cfg: &ScoringConfig, rule: AlertRule, ev: &Evaluation, open: Option<&Op
             if open.is_none() && x < t.open_at_pct {
                 Verdict::Open(
                     t.severity,
-                    format!("{name} is {x}%, below {}% ({} profile)", t.open_at_pct, h.usage_profile.as_str()),
+                    format!(
+                        "{name} is {x}%, below {}% ({} profile)",
+                        t.open_at_pct,
+                        h.usage_profile.as_str()
+                    ),
                     details,
                     None,
                 )
             } else if open.is_some() && x >= t.resolve_at_pct {
-                Verdict::Resolve(format!("{name} is back to {x}% (>= {}%)", t.resolve_at_pct), details)
+                Verdict::Resolve(
+                    format!("{name} is back to {x}% (>= {}%)", t.resolve_at_pct),
+                    details,
+                )
             } else {
                 Verdict::Hold
             }
         }
         AlertRule::HealthDropped => {
             let t = a.health_dropped;
-            let details = json!({"score": h.score, "color": h.color, "previous_color": h.previous_color});
+            let details =
+                json!({"score": h.score, "color": h.color, "previous_color": h.previous_color});
             match open {
                 None => match h.previous_color {
                     Some(prev) if h.color < prev => {
-                        let severity = if h.color == Color::Red { Severity::Critical } else { t.severity };
+                        let severity = if h.color == Color::Red {
+                            Severity::Critical
+                        } else {
+                            t.severity
+                        };
                         Verdict::Open(
                             severity,
                             format!(
@@ -286,21 +310,38 @@ fn judge(cfg: &ScoringConfig, rule: AlertRule, ev: &Evaluation, open: Option<&Op
         AlertRule::GraduationOverdue => flag(
             a.graduation_overdue.severity,
             r.overdue,
-            || format!("graduation overdue: {} days past target, verdict {}", r.days_past_target.unwrap_or(0), r.verdict.as_str()),
+            || {
+                format!(
+                    "graduation overdue: {} days past target, verdict {}",
+                    r.days_past_target.unwrap_or(0),
+                    r.verdict.as_str()
+                )
+            },
             "no longer overdue",
             json!({"days_past_target": r.days_past_target, "verdict": r.verdict, "total": r.total}),
         ),
         AlertRule::RecoveryPlanNeeded => flag(
             a.recovery_plan_needed.severity,
             r.recovery_plan_needed,
-            || format!("recovery plan needed: {} days past target graduation", r.days_past_target.unwrap_or(0)),
+            || {
+                format!(
+                    "recovery plan needed: {} days past target graduation",
+                    r.days_past_target.unwrap_or(0)
+                )
+            },
             "recovery plan no longer needed",
             json!({"days_past_target": r.days_past_target, "verdict": r.verdict, "total": r.total}),
         ),
     }
 }
 
-fn flag(severity: Severity, on: bool, msg: impl FnOnce() -> String, off: &str, details: serde_json::Value) -> Verdict {
+fn flag(
+    severity: Severity,
+    on: bool,
+    msg: impl FnOnce() -> String,
+    off: &str,
+    details: serde_json::Value,
+) -> Verdict {
     if on {
         Verdict::Open(severity, msg(), details, None)
     } else {

@@ -37,14 +37,20 @@ fn sort_key(e: &Event) -> (chrono::DateTime<chrono::Utc>, String) {
 
 impl CrmLog {
     pub(crate) fn insert(&mut self, ev: &Event) -> Inserted {
-        if let Some(i) = self.events.iter().position(|e| e.event_id() == ev.event_id()) {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|e| e.event_id() == ev.event_id())
+        {
             if self.events[i] == *ev || sort_key(&self.events[i]) <= sort_key(ev) {
                 return Inserted::Duplicate;
             }
             self.events.remove(i);
         }
         let key = (ev.timestamp(), ev.event_id());
-        let at = self.events.partition_point(|e| (e.timestamp(), e.event_id()) < key);
+        let at = self
+            .events
+            .partition_point(|e| (e.timestamp(), e.event_id()) < key);
         self.events.insert(at, ev.clone());
         Inserted::Applied
     }
@@ -62,7 +68,9 @@ impl CrmLog {
                 Event::Usage(_) => {}
                 Event::Account(a) => v.apply_account(a),
                 Event::Assessment(a) => {
-                    let valid = a.expires_on.is_none_or(|x| crate::num::date_from_day(d) < x);
+                    let valid = a
+                        .expires_on
+                        .is_none_or(|x| crate::num::date_from_day(d) < x);
                     if valid {
                         v.assessments[a.dimension.index()] = Some(a);
                     }
@@ -71,7 +79,10 @@ impl CrmLog {
                     v.milestones.insert(m.item.as_str(), m);
                 }
                 Event::Training(t) => {
-                    let best = v.training.entry((t.user_id.as_str(), t.module.as_str())).or_insert(None);
+                    let best = v
+                        .training
+                        .entry((t.user_id.as_str(), t.module.as_str()))
+                        .or_insert(None);
                     *best = match (*best, t.score_pct) {
                         (Some(a), Some(b)) => Some(a.max(b)),
                         (a, b) => a.or(b),
@@ -162,7 +173,11 @@ impl<'a> CrmView<'a> {
     /// Seats in force on day `d` (the latest setting with timestamp on or before
     /// the end of `d`); `None` when never set.
     pub(crate) fn seats_on(&self, d: Day) -> Option<u64> {
-        self.seat_changes.iter().rev().find(|(day, _)| *day <= d).map(|(_, s)| *s)
+        self.seat_changes
+            .iter()
+            .rev()
+            .find(|(day, _)| *day <= d)
+            .map(|(_, s)| *s)
     }
 
     /// Open critical tickets, by id.

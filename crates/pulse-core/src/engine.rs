@@ -153,7 +153,12 @@ impl Engine {
                     .feature
                     .as_deref()
                     .and_then(|f| self.config.core_features.iter().position(|c| c == f));
-                match acct.activity.record(day, hash_str(&u.user_id), feature, self.config.horizon_days) {
+                match acct.activity.record(
+                    day,
+                    hash_str(&u.user_id),
+                    feature,
+                    self.config.horizon_days,
+                ) {
                     Touch::Changed => ApplyOutcome::Applied,
                     Touch::Unchanged => ApplyOutcome::Duplicate,
                     Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
@@ -176,11 +181,25 @@ impl Engine {
             return None;
         }
         let [today, yesterday] = acct.activity.windows(d);
-        let previous_color = (d - 1 >= acct.first_day).then(|| {
-            let f = facts::compute(&self.config, &self.version, key, d - 1, &yesterday, acct.crm.view(d - 1));
+        let previous_color = (d > acct.first_day).then(|| {
+            let f = facts::compute(
+                &self.config,
+                &self.version,
+                key,
+                d - 1,
+                &yesterday,
+                acct.crm.view(d - 1),
+            );
             health::build(&f, None).color
         });
-        let f = facts::compute(&self.config, &self.version, key, d, &today, acct.crm.view(d));
+        let f = facts::compute(
+            &self.config,
+            &self.version,
+            key,
+            d,
+            &today,
+            acct.crm.view(d),
+        );
         Some(Evaluation {
             health: health::build(&f, previous_color),
             readiness: readiness::build(&f),
@@ -192,7 +211,9 @@ impl Engine {
     pub fn evaluate_all(&self, as_of: NaiveDate) -> Vec<Evaluation> {
         let mut ids: Vec<&str> = self.account_ids().collect();
         ids.sort_unstable();
-        ids.into_iter().filter_map(|id| self.evaluate(id, as_of)).collect()
+        ids.into_iter()
+            .filter_map(|id| self.evaluate(id, as_of))
+            .collect()
     }
 
     /// Account ids in unspecified (but deterministic) order.
@@ -220,5 +241,34 @@ impl Engine {
         self.accounts
             .get(account_id)
             .map(|a| (date_from_day(a.first_day), date_from_day(a.last_day)))
+    }
+}
+
+/// An account's CRM attributes in force at the end of a day, for display next to its
+/// results (dashboards filter by segment and CSM and weigh risk by ARR).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountAttributes {
+    pub name: Option<String>,
+    pub licensed_seats: Option<u64>,
+    pub segment: Option<String>,
+    pub arr: Option<f64>,
+    pub csm: Option<String>,
+    pub renewal_on: Option<NaiveDate>,
+}
+
+impl Engine {
+    /// The account's attributes as of the end of `as_of`; `None` for an unknown account.
+    pub fn attributes(&self, account_id: &str, as_of: NaiveDate) -> Option<AccountAttributes> {
+        let acct = self.accounts.get(account_id)?;
+        let view = acct.crm.view(day_from_date(as_of));
+        let a = &view.attrs;
+        Some(AccountAttributes {
+            name: a.name.map(str::to_owned),
+            licensed_seats: a.licensed_seats,
+            segment: a.segment.map(str::to_owned),
+            arr: a.arr,
+            csm: a.csm.map(str::to_owned),
+            renewal_on: a.renewal_on,
+        })
     }
 }

@@ -87,7 +87,11 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
         Measure::Adoption => {
             let d = &f.dims[Dimension::Usage.index()];
             let v = d.score?;
-            Some((v, v * 10.0, format!("usage dimension {v}/10 ({})", d.detail)))
+            Some((
+                v,
+                v * 10.0,
+                format!("usage dimension {v}/10 ({})", d.detail),
+            ))
         }
         Measure::Trend => {
             let c = metrics.wau_change_pct?;
@@ -117,7 +121,10 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
             Some((
                 share,
                 share,
-                format!("core features unused in the last 28 days: {}", unused.join(", ")),
+                format!(
+                    "core features unused in the last 28 days: {}",
+                    unused.join(", ")
+                ),
             ))
         }
         Measure::Stickiness => {
@@ -138,7 +145,11 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
         Measure::Sentiment => {
             let d = &f.dims[Dimension::Stakeholder.index()];
             let v = d.score?;
-            Some((v, v * 10.0, format!("stakeholder dimension {v}/10 ({})", d.detail)))
+            Some((
+                v,
+                v * 10.0,
+                format!("stakeholder dimension {v}/10 ({})", d.detail),
+            ))
         }
     }
 }

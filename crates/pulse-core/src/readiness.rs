@@ -174,7 +174,10 @@ fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
                 "weekly active users above {}% of last week's {} (more than {})",
                 100.0 + f.eff.usage_declining_pct,
                 f.extra.wau_prev_week,
-                round(f64::from(f.extra.wau_prev_week) * (1.0 + f.eff.usage_declining_pct / 100.0), 2)
+                round(
+                    f64::from(f.extra.wau_prev_week) * (1.0 + f.eff.usage_declining_pct / 100.0),
+                    2
+                )
             ),
         ),
         RedFlag::SeatsUnknown => (
@@ -249,11 +252,14 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         .onboarding_started_on
         .map(|s| day - i64::from(day_from_date(s)))
         .filter(|n| *n >= 0);
-    let days_past_target = a.target_graduation_on.map(|t| day - i64::from(day_from_date(t)));
+    let days_past_target = a
+        .target_graduation_on
+        .map(|t| day - i64::from(day_from_date(t)));
     let onboarding = matches!(a.lifecycle_stage, None | Some(LifecycleStage::Onboarding));
-    let overdue = onboarding && verdict != Verdict::Ready && days_past_target.is_some_and(|n| n > 0);
-    let recovery_plan_needed =
-        overdue && days_past_target.is_some_and(|n| n >= i64::from(cfg.readiness.recovery_after_days));
+    let overdue =
+        onboarding && verdict != Verdict::Ready && days_past_target.is_some_and(|n| n > 0);
+    let recovery_plan_needed = overdue
+        && days_past_target.is_some_and(|n| n >= i64::from(cfg.readiness.recovery_after_days));
 
     let [technical, knowledge, usage, value, stakeholder] = f.dims.clone();
     ReadinessResult {

@@ -23,7 +23,16 @@ fn m(
     mau_pct: Option<f64>,
     wau_change_pct: Option<f64>,
 ) -> Metrics {
-    Metrics { seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct }
+    Metrics {
+        seats,
+        dau,
+        wau,
+        mau,
+        dau_pct,
+        wau_pct,
+        mau_pct,
+        wau_change_pct,
+    }
 }
 
 #[test]
@@ -50,13 +59,24 @@ fn counts_and_shares() {
                     .usage("acme", "e", D - 28);
                 e
             },
-            m(Some(10), 1, 2, 4, Some(2.86), Some(20.0), Some(40.0), Some(100.0)),
+            m(
+                Some(10),
+                1,
+                2,
+                4,
+                Some(2.86),
+                Some(20.0),
+                Some(40.0),
+                Some(100.0),
+            ),
         ),
         (
             "events after as_of are ignored",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 10).usage("acme", "a", D).usage("acme", "b", D + 1);
+                e.seats("acme", 0, 10)
+                    .usage("acme", "a", D)
+                    .usage("acme", "b", D + 1);
                 e.seats("acme", D + 1, 1);
                 e
             },
@@ -98,11 +118,22 @@ fn counts_and_shares() {
             "seat change: each day uses the seats in force that day",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 10).seats("acme", D - 2, 20).active_days("acme", 10, D - 6..=D);
+                e.seats("acme", 0, 10)
+                    .seats("acme", D - 2, 20)
+                    .active_days("acme", 10, D - 6..=D);
                 e
             },
             // (4 x 100 + 3 x 50) / 7
-            m(Some(20), 10, 10, 10, Some(78.57), Some(50.0), Some(50.0), None),
+            m(
+                Some(20),
+                10,
+                10,
+                10,
+                Some(78.57),
+                Some(50.0),
+                Some(50.0),
+                None,
+            ),
         ),
         (
             "seats set mid-window: days before are left out of the DAU mean",
@@ -117,7 +148,10 @@ fn counts_and_shares() {
             "latest of several seat updates, partial upserts keep seats",
             {
                 let mut e = Events::new();
-                e.seats("acme", 1, 50).seats("acme", 2, 10).account("acme", 3, r#","name":"Acme Inc""#).active("acme", 5, D);
+                e.seats("acme", 1, 50)
+                    .seats("acme", 2, 10)
+                    .account("acme", 3, r#","name":"Acme Inc""#)
+                    .active("acme", 5, D);
                 e
             },
             m(Some(10), 5, 5, 5, Some(7.14), Some(50.0), Some(50.0), None),
@@ -126,16 +160,29 @@ fn counts_and_shares() {
             "wau change -10%",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 100).active("acme", 10, D - 10).active("acme", 9, D - 3);
+                e.seats("acme", 0, 100)
+                    .active("acme", 10, D - 10)
+                    .active("acme", 9, D - 3);
                 e
             },
-            m(Some(100), 0, 9, 10, Some(1.29), Some(9.0), Some(10.0), Some(-10.0)),
+            m(
+                Some(100),
+                0,
+                9,
+                10,
+                Some(1.29),
+                Some(9.0),
+                Some(10.0),
+                Some(-10.0),
+            ),
         ),
         (
             "wau change null when last week had nobody",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 100).active("acme", 10, D - 20).active("acme", 9, D - 3);
+                e.seats("acme", 0, 100)
+                    .active("acme", 10, D - 20)
+                    .active("acme", 9, D - 3);
                 e
             },
             m(Some(100), 0, 9, 10, Some(1.29), Some(9.0), Some(10.0), None),
@@ -147,7 +194,16 @@ fn counts_and_shares() {
                 e.seats("acme", 0, 10).active("acme", 4, D - 8);
                 e
             },
-            m(Some(10), 0, 0, 4, Some(0.0), Some(0.0), Some(40.0), Some(-100.0)),
+            m(
+                Some(10),
+                0,
+                0,
+                4,
+                Some(0.0),
+                Some(0.0),
+                Some(40.0),
+                Some(-100.0),
+            ),
         ),
     ];
     for (name, events, expect) in cases {
@@ -157,7 +213,19 @@ fn counts_and_shares() {
     // the helper is the single entry point for ad-hoc checks too
     let mut e = Events::new();
     e.seats("acme", 0, 1).usage("acme", "a", D);
-    check(&e, m(Some(1), 1, 1, 1, Some(14.29), Some(100.0), Some(100.0), None));
+    check(
+        &e,
+        m(
+            Some(1),
+            1,
+            1,
+            1,
+            Some(14.29),
+            Some(100.0),
+            Some(100.0),
+            None,
+        ),
+    );
 }
 
 #[test]
@@ -183,7 +251,11 @@ fn unknown_account_or_before_first_event() {
     assert!(engine.evaluate("acme", d(D - 1)).is_none());
     assert!(engine.evaluate("acme", d(D)).is_some());
     // silence is a signal: later days still evaluate
-    let later = engine.evaluate("acme", d(D + 10)).expect("exists").health.metrics;
+    let later = engine
+        .evaluate("acme", d(D + 10))
+        .expect("exists")
+        .health
+        .metrics;
     assert_eq!((later.dau, later.wau, later.mau), (0, 0, 1));
 }
 
@@ -191,7 +263,10 @@ fn unknown_account_or_before_first_event() {
 fn horizon() {
     use pulse_core::ApplyOutcome::*;
     let mut e = Events::new();
-    e.usage("acme", "a", 100).usage("acme", "b", 40).usage("acme", "c", 39).usage("acme", "a", 100);
+    e.usage("acme", "a", 100)
+        .usage("acme", "b", 40)
+        .usage("acme", "c", 39)
+        .usage("acme", "a", 100);
     let mut engine = Engine::new(ScoringConfig::default());
     let got: Vec<_> = e.list.iter().map(|ev| engine.apply(ev)).collect();
     assert_eq!(got, [Applied, Applied, BeyondHorizon, Duplicate]);

@@ -138,7 +138,10 @@ mod tests {
         let mut out = Vec::new();
         while let Some(c) = reader.next_chunk().expect("read") {
             for (i, line) in c.lines().into_iter().enumerate() {
-                out.push((c.first_line + i as u64, String::from_utf8_lossy(line).into_owned()));
+                out.push((
+                    c.first_line + i as u64,
+                    String::from_utf8_lossy(line).into_owned(),
+                ));
             }
         }
         out

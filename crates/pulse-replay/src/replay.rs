@@ -39,16 +39,28 @@ pub struct Window {
 impl Window {
     /// A single evaluation as of `day` (the spec's `--as-of D`).
     pub fn as_of(day: NaiveDate) -> Window {
-        Window { cutoff: day, from: day, to: day }
+        Window {
+            cutoff: day,
+            from: day,
+            to: day,
+        }
     }
 
     /// A daily series `from..=to`, taking events up to the end of `cutoff`.
-    pub fn series(from: NaiveDate, to: NaiveDate, cutoff: NaiveDate) -> Result<Window, ReplayError> {
+    pub fn series(
+        from: NaiveDate,
+        to: NaiveDate,
+        cutoff: NaiveDate,
+    ) -> Result<Window, ReplayError> {
         if from > to {
-            return Err(ReplayError::Window(format!("--from {from} is after --to {to}")));
+            return Err(ReplayError::Window(format!(
+                "--from {from} is after --to {to}"
+            )));
         }
         if to > cutoff {
-            return Err(ReplayError::Window(format!("--to {to} is after --as-of {cutoff}")));
+            return Err(ReplayError::Window(format!(
+                "--to {to} is after --as-of {cutoff}"
+            )));
         }
         Ok(Window { cutoff, from, to })
     }
@@ -76,7 +88,13 @@ pub struct ReplayOptions {
 
 impl ReplayOptions {
     pub fn new(window: Window) -> Self {
-        ReplayOptions { window, strict: false, shards: 0, chunk_bytes: DEFAULT_CHUNK_BYTES, threads: None }
+        ReplayOptions {
+            window,
+            strict: false,
+            shards: 0,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            threads: None,
+        }
     }
 }
 
@@ -179,7 +197,8 @@ pub fn replay_file(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
+    let mut open =
+        || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
     run_passes(&mut open, config, options, out, diagnostics)
 }
 
@@ -197,8 +216,15 @@ pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
     let mut out = Vec::new();
     let mut from = window.from;
     loop {
-        let to = from.checked_add_days(Days::new(span - 1)).unwrap_or(NaiveDate::MAX).min(window.to);
-        out.push(Window { cutoff: to, from, to });
+        let to = from
+            .checked_add_days(Days::new(span - 1))
+            .unwrap_or(NaiveDate::MAX)
+            .min(window.to);
+        out.push(Window {
+            cutoff: to,
+            from,
+            to,
+        });
         if to >= window.to {
             break;
         }
@@ -250,7 +276,10 @@ fn run_passes<'a>(
     let mut last = ReplaySummary::default();
     for (i, window) in passes(&options.window, config).into_iter().enumerate() {
         let input = open().map_err(ReplayError::Read)?;
-        let pass = ReplayOptions { window, ..options.clone() };
+        let pass = ReplayOptions {
+            window,
+            ..options.clone()
+        };
         // Invalid lines are reported once, by the first pass.
         let mut sink = io::sink();
         let diag: &mut dyn Write = if i == 0 { &mut *diagnostics } else { &mut sink };
@@ -310,13 +339,23 @@ pub fn load<R: Read + Send>(
                     if options.strict {
                         return Err(ReplayError::Invalid { line, error });
                     }
-                    writeln!(diagnostics, "line {line}: {}: {}", error.reason.as_str(), error.detail)
-                        .map_err(ReplayError::Write)?;
+                    writeln!(
+                        diagnostics,
+                        "line {line}: {}: {}",
+                        error.reason.as_str(),
+                        error.detail
+                    )
+                    .map_err(ReplayError::Write)?;
                 }
             }
             // Transpose to per-shard batches, in input order.
             let per_shard: Vec<Vec<Vec<Event>>> = (0..shards)
-                .map(|s| blocks.iter_mut().map(|b| std::mem::take(&mut b.buckets[s])).collect())
+                .map(|s| {
+                    blocks
+                        .iter_mut()
+                        .map(|b| std::mem::take(&mut b.buckets[s]))
+                        .collect()
+                })
                 .collect();
             let counts = pool.install(|| engine.apply(per_shard));
             summary.applied += counts.applied;
@@ -328,7 +367,12 @@ pub fn load<R: Read + Send>(
 
     summary.accounts = engine.accounts_len() as u64;
     summary.tracked_users = engine.tracked_users() as u64;
-    Ok(Loaded { engine, window: options.window, summary, pool })
+    Ok(Loaded {
+        engine,
+        window: options.window,
+        summary,
+        pool,
+    })
 }
 
 impl Loaded {
@@ -337,7 +381,9 @@ impl Loaded {
     pub fn write(&mut self, out: &mut dyn Write) -> Result<(), ReplayError> {
         for day in self.window.days() {
             let engine = &self.engine;
-            let rendered = self.pool.install(|| engine.evaluate_all(day, |_, ev| render(ev)));
+            let rendered = self
+                .pool
+                .install(|| engine.evaluate_all(day, |_, ev| render(ev)));
             for (_, lines) in rendered {
                 out.write_all(&lines?).map_err(ReplayError::Write)?;
                 self.summary.output_lines += 2;
@@ -369,7 +415,9 @@ fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block
                 lines: 0,
                 after_cutoff: 0,
                 invalid: Vec::new(),
-                buckets: (0..shards).map(|_| Vec::with_capacity(block.len() / shards + 8)).collect(),
+                buckets: (0..shards)
+                    .map(|_| Vec::with_capacity(block.len() / shards + 8))
+                    .collect(),
             };
             for (i, line) in block.iter().enumerate() {
                 if line.iter().all(u8::is_ascii_whitespace) {

@@ -46,7 +46,11 @@ pub struct ShardedEngine {
 
 impl ShardedEngine {
     pub fn new(config: &ScoringConfig, shards: usize) -> Self {
-        ShardedEngine { shards: (0..shards.max(1)).map(|_| Engine::new(config.clone())).collect() }
+        ShardedEngine {
+            shards: (0..shards.max(1))
+                .map(|_| Engine::new(config.clone()))
+                .collect(),
+        }
     }
 
     pub fn shard_count(&self) -> usize {
@@ -100,7 +104,9 @@ impl ShardedEngine {
             .flat_map_iter(|engine| {
                 let render = &render;
                 engine.account_ids().filter_map(move |id| {
-                    engine.evaluate(id, day).map(|ev| (id.to_owned(), render(id, &ev)))
+                    engine
+                        .evaluate(id, day)
+                        .map(|ev| (id.to_owned(), render(id, &ev)))
                 })
             })
             .collect();

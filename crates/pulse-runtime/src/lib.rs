@@ -9,6 +9,7 @@ pub mod clickhouse;
 pub mod http;
 pub mod kafka;
 pub mod migrate;
+pub mod retry;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

@@ -29,6 +29,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scores",
         sql: include_str!("../../../schemas/clickhouse/002_scores.sql"),
     },
+    Migration {
+        version: 3,
+        name: "scorer_snapshots",
+        sql: include_str!("../../../schemas/clickhouse/003_scorer_snapshots.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use serde::{de::DeserializeOwned, Deserialize};
 /// A configuration error, always naming the key it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("configuration: {0}")]
+    #[error("{0}")]
     Load(String),
     #[error("configuration key `{key}`: {message}")]
     Invalid { key: String, message: String },

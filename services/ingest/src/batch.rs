@@ -56,8 +56,9 @@ pub fn process(
 pub struct Batch {
     pub usage_rows: Vec<UsageRow>,
     pub crm_rows: Vec<CrmRow>,
-    /// (account id key, normalized event JSON) for the events topic.
-    pub forward: Vec<(String, Vec<u8>)>,
+    /// (account id key, normalized event JSON, original Kafka timestamp in ms) for the
+    /// events topic. The original timestamp is kept so end-to-end latency is measurable.
+    pub forward: Vec<(String, Vec<u8>, Option<i64>)>,
     /// (original key, dead-letter envelope JSON) for the DLQ topic.
     pub dead: Vec<(Option<Vec<u8>>, Vec<u8>, String)>,
     /// Highest offset seen per (topic, partition).
@@ -73,7 +74,15 @@ impl Batch {
     }
 
     /// Adds one processed message; `forward` selects whether valid events are forwarded.
-    pub fn add(&mut self, processed: Processed, source: &Source<'_>, key: Option<&[u8]>, bytes: usize, forward: bool) {
+    pub fn add(
+        &mut self,
+        processed: Processed,
+        source: &Source<'_>,
+        key: Option<&[u8]>,
+        bytes: usize,
+        forward: bool,
+        timestamp_ms: Option<i64>,
+    ) {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
@@ -86,7 +95,7 @@ impl Batch {
                 if forward {
                     // Serializing a value we just built cannot fail; keep going if it ever does.
                     if let Ok(json) = serde_json::to_vec(&event) {
-                        self.forward.push((event.account_id().to_owned(), json));
+                        self.forward.push((event.account_id().to_owned(), json, timestamp_ms));
                     }
                 }
                 match row {
@@ -157,7 +166,7 @@ mod tests {
         for (p, o) in [(0, 5), (0, 3), (1, 9), (0, 6)] {
             let src = Source { topic: "t", partition: p, offset: o };
             let d = process(b"x", None, &src, now(), 100, chrono::Duration::days(1));
-            b.add(d, &src, None, 1, true);
+            b.add(d, &src, None, 1, true, None);
         }
         assert_eq!(b.offsets[&("t".to_owned(), 0)], 6);
         assert_eq!(b.offsets[&("t".to_owned(), 1)], 9);

@@ -12,6 +12,7 @@ use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_runtime::{
+    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
     clickhouse::ClickHouseConfig,
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
@@ -75,9 +76,6 @@ impl ClientContext for IngestContext {
 impl ConsumerContext for IngestContext {}
 
 type IngestConsumer = StreamConsumer<IngestContext>;
-
-/// Why a retry loop gave up: only ever because the service is stopping.
-struct Stopped;
 
 impl Ingest {
     fn consumer(&self) -> Result<IngestConsumer, KafkaError> {
@@ -166,10 +164,20 @@ impl Ingest {
     }
 
     fn handle(&self, m: &BorrowedMessage<'_>, batch: &mut Batch) {
-        self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), batch);
+        self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), m.timestamp().to_millis(), batch);
     }
 
-    fn handle_parts(&self, topic: &str, partition: i32, offset: i64, key: Option<&[u8]>, payload: &[u8], batch: &mut Batch) {
+    #[allow(clippy::too_many_arguments)]
+    fn handle_parts(
+        &self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        timestamp_ms: Option<i64>,
+        batch: &mut Batch,
+    ) {
         let source = Source { topic, partition, offset };
         self.metrics.consumed.with_label_values(&[topic]).inc();
         let processed = process(
@@ -189,7 +197,7 @@ impl Ingest {
                 tracing::debug!(reason = %d.reason, detail = %d.detail, topic, partition, offset, "invalid message");
             }
         }
-        batch.add(processed, &source, key, payload.len(), self.cfg.forward);
+        batch.add(processed, &source, key, payload.len(), self.cfg.forward, timestamp_ms);
     }
 
     /// Makes `batch` durable, commits its offsets and starts a new batch with any
@@ -243,79 +251,49 @@ impl Ingest {
         tracing::debug!(messages = batch.messages, elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
         *batch = Batch::default();
         for m in std::mem::take(held) {
-            self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), batch);
+            self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), m.timestamp().to_millis(), batch);
         }
         Ok(())
     }
 
-    /// Retries `op` with exponential backoff until it succeeds or the service stops.
-    /// While failing, the assigned partitions are paused and the consumer keeps being
-    /// polled (so it stays in its group); anything still delivered is held for the next
-    /// batch.
+    /// Retries `op` until it succeeds or the service stops, with the partitions paused
+    /// meanwhile (see `pulse_runtime::retry`), keeping metrics and readiness in step.
     async fn retry<T, E, F, Fut>(
         &self,
         stage: &'static str,
         consumer: &IngestConsumer,
         held: &mut Vec<OwnedMessage>,
         stop: &watch::Receiver<bool>,
-        mut op: F,
+        op: F,
     ) -> Result<T, Stopped>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut delay = Duration::from_millis(self.cfg.retry_initial_ms);
-        let mut paused: Option<TopicPartitionList> = None;
-        let mut stop = stop.clone();
-        loop {
-            match op().await {
-                Ok(v) => {
-                    if let Some(tpl) = paused.take() {
-                        if let Err(e) = consumer.resume(&tpl) {
-                            tracing::warn!(error = %e, "resume failed");
-                        }
-                        self.metrics.paused.set(0);
-                        self.ready.set(true);
-                        tracing::info!(stage, "writes succeed again; consumption resumed");
-                    }
-                    return Ok(v);
-                }
-                Err(e) => {
-                    self.metrics.errors.with_label_values(&[stage, "write_failed"]).inc();
-                    tracing::warn!(stage, error = %e, retry_in_ms = delay.as_millis() as u64, "write failed, retrying");
-                    if paused.is_none() {
-                        if let Ok(tpl) = consumer.assignment() {
-                            if let Err(e) = consumer.pause(&tpl) {
-                                tracing::warn!(error = %e, "pause failed");
-                            }
-                            paused = Some(tpl);
-                        }
-                        self.metrics.paused.set(1);
-                        self.ready.set(false);
-                    }
-                    let sleep = tokio::time::sleep(delay);
-                    tokio::pin!(sleep);
-                    loop {
-                        tokio::select! {
-                            biased;
-                            () = stopped(&mut stop) => return Err(Stopped),
-                            () = &mut sleep => break,
-                            m = consumer.recv() => if let Ok(m) = m { held.push(m.detach()) },
-                        }
-                    }
-                    delay = (delay * 2).min(Duration::from_millis(self.cfg.retry_max_ms));
-                }
+        let backoff = Backoff {
+            initial: Duration::from_millis(self.cfg.retry_initial_ms),
+            max: Duration::from_millis(self.cfg.retry_max_ms),
+        };
+        retry_paused(stage, backoff, consumer, held, stop, |ev| self.on_retry(ev), op).await
+    }
+
+    fn on_retry(&self, ev: RetryEvent<'_>) {
+        match ev {
+            RetryEvent::Failed { stage, error, retry_in } => {
+                self.metrics.errors.with_label_values(&[stage, "write_failed"]).inc();
+                tracing::warn!(stage, error = %error, retry_in_ms = retry_in.as_millis() as u64, "write failed, retrying");
+            }
+            RetryEvent::Paused => {
+                self.metrics.paused.set(1);
+                self.ready.set(false);
+            }
+            RetryEvent::Resumed { stage } => {
+                self.metrics.paused.set(0);
+                self.ready.set(true);
+                tracing::info!(stage, "writes succeed again; consumption resumed");
             }
         }
-    }
-}
-
-/// Resolves once the stop flag is set (the guard of `wait_for` never crosses an await).
-async fn stopped(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|s| *s).await.is_err() {
-        // Sender gone without a stop: never resolve.
-        std::future::pending::<()>().await;
     }
 }
 
@@ -343,13 +321,16 @@ async fn insert_rows<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &st
 async fn produce_all(
     producer: &FutureProducer,
     events_topic: &str,
-    forward: &[(String, Vec<u8>)],
+    forward: &[(String, Vec<u8>, Option<i64>)],
     dlq_topic: &str,
     dead: &[(Option<Vec<u8>>, Vec<u8>, String)],
 ) -> Result<(), KafkaError> {
     let mut pending = Vec::with_capacity(forward.len() + dead.len());
-    for (key, payload) in forward {
-        let rec = FutureRecord::to(events_topic).key(key.as_bytes()).payload(payload);
+    for (key, payload, ts) in forward {
+        let mut rec = FutureRecord::to(events_topic).key(key.as_bytes()).payload(payload);
+        if let Some(ts) = ts {
+            rec = rec.timestamp(*ts);
+        }
         pending.push(producer.send(rec, Duration::from_secs(30)));
     }
     for (key, payload, _) in dead {

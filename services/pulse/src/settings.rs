@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use pulse_ingest::IngestConfig;
+use pulse_scorer::ScorerConfig;
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
     kafka::{KafkaConfig, TopicsConfig},
@@ -20,6 +21,7 @@ pub struct Settings {
     pub clickhouse: ClickHouseConfig,
     pub telemetry: TelemetryConfig,
     pub ingest: IngestConfig,
+    pub scorer: ScorerConfig,
 }
 
 impl Settings {
@@ -35,6 +37,8 @@ impl Settings {
         self.topics.validate()?;
         self.clickhouse.validate()?;
         self.ingest.validate()?;
+        self.scorer.validate()?;
+        self.scorer.load_scoring()?;
         Ok(())
     }
 }

@@ -424,7 +424,8 @@ pub struct Override {
 impl ScoringConfig {
     /// Parse and validate a TOML scoring config; absent keys take SPEC defaults.
     pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
-        let cfg: ScoringConfig = toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let cfg: ScoringConfig =
+            toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -213,7 +213,9 @@ pub struct UsageEvent {
 }
 
 /// How often the product is meant to be used; selects the usage thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageProfile {
     Daily,
@@ -223,7 +225,11 @@ pub enum UsageProfile {
 }
 
 impl UsageProfile {
-    pub const ALL: [UsageProfile; 3] = [UsageProfile::Daily, UsageProfile::Weekly, UsageProfile::Periodic];
+    pub const ALL: [UsageProfile; 3] = [
+        UsageProfile::Daily,
+        UsageProfile::Weekly,
+        UsageProfile::Periodic,
+    ];
     pub fn as_str(&self) -> &'static str {
         match self {
             UsageProfile::Daily => "daily",

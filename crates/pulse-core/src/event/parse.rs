@@ -6,13 +6,16 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-use super::wire::{Any, Wire};
+use super::wire::{Any, Wire, WireSeed};
 use super::*;
 
 type R<T> = Result<T, InvalidEvent>;
 
 fn missing(field: &str) -> InvalidEvent {
-    InvalidEvent::new(InvalidReason::MissingField, format!("missing field `{field}`"))
+    InvalidEvent::new(
+        InvalidReason::MissingField,
+        format!("missing field `{field}`"),
+    )
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Any<'_>) -> InvalidEvent {
@@ -23,7 +26,10 @@ fn wrong_type(field: &str, expected: &str, got: &Any<'_>) -> InvalidEvent {
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> InvalidEvent {
-    InvalidEvent::new(InvalidReason::InvalidValue, format!("field `{field}`: {why}"))
+    InvalidEvent::new(
+        InvalidReason::InvalidValue,
+        format!("field `{field}`: {why}"),
+    )
 }
 
 /// Parse one input message (native JSON or Segment `track`) and validate it against
@@ -31,23 +37,41 @@ fn invalid(field: &str, why: impl std::fmt::Display) -> InvalidEvent {
 pub fn parse_event(bytes: &[u8]) -> Result<Event, InvalidEvent> {
     // serde would read a JSON array as a struct by position: only objects go on.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-            Ok(_) => InvalidEvent::new(InvalidReason::NotObject, "the event must be a JSON object"),
-            Err(e) => InvalidEvent::new(InvalidReason::NotJson, format!("not valid JSON: {e}")),
-        });
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Ok(_) => {
+                    InvalidEvent::new(InvalidReason::NotObject, "the event must be a JSON object")
+                }
+                Err(e) => InvalidEvent::new(InvalidReason::NotJson, format!("not valid JSON: {e}")),
+            },
+        );
     }
-    let wire: Wire<'_> = match serde_json::from_slice(bytes) {
-        Ok(w) => w,
-        Err(e) => return Err(classify_json_error(&e)),
+    // Validating UTF-8 once for the whole input (fast, word-at-a-time for ASCII) lets
+    // serde_json skip validating every string separately.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(InvalidEvent::new(
+                InvalidReason::NotJson,
+                format!("not valid UTF-8: {e}"),
+            ))
+        }
     };
-    let ty = match &wire.ty {
+    let mut wire = Wire::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    if let Err(e) = serde::de::DeserializeSeed::deserialize(WireSeed(&mut wire), &mut de)
+        .and_then(|()| de.end())
+    {
+        return Err(classify_json_error(&e));
+    }
+    let ty = match wire.ty.take() {
         None => return Err(missing("type")),
-        Some(Any::Str(s)) => s.as_ref(),
-        Some(other) => return Err(wrong_type("type", "string", other)),
+        Some(Any::Str(s)) => s,
+        Some(other) => return Err(wrong_type("type", "string", &other)),
     };
-    match ty {
-        "usage" => usage(&wire),
-        "track" => segment_track(&wire),
+    match ty.as_ref() {
+        "usage" => usage(&mut wire),
+        "track" => segment_track(&mut wire),
         "account" => account(&wire),
         "assessment" => assessment(&wire),
         "milestone" => milestone(&wire),
@@ -64,7 +88,11 @@ pub fn parse_event(bytes: &[u8]) -> Result<Event, InvalidEvent> {
 
 /// Reject a timestamp more than `max_skew` ahead of `now` (the services' wall
 /// clock, passed in because the core never reads one).
-pub fn check_skew(ts: DateTime<Utc>, now: DateTime<Utc>, max_skew: chrono::Duration) -> Result<(), InvalidEvent> {
+pub fn check_skew(
+    ts: DateTime<Utc>,
+    now: DateTime<Utc>,
+    max_skew: chrono::Duration,
+) -> Result<(), InvalidEvent> {
     let ahead = ts.signed_duration_since(now);
     if ahead > max_skew {
         return Err(InvalidEvent::new(
@@ -171,7 +199,12 @@ fn opt_date(field: &str, v: &Option<Any<'_>>) -> R<Option<NaiveDate>> {
         None => Ok(None),
         Some(Any::Str(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| invalid(field, format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40)))),
+            .map_err(|_| {
+                invalid(
+                    field,
+                    format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40)),
+                )
+            }),
         Some(other) => Err(wrong_type(field, "string (YYYY-MM-DD)", other)),
     }
 }
@@ -184,7 +217,10 @@ fn req_timestamp(field: &str, v: &Option<Any<'_>>) -> R<DateTime<Utc>> {
             .map_err(|e| {
                 InvalidEvent::new(
                     InvalidReason::BadTimestamp,
-                    format!("field `{field}`: `{}` is not RFC 3339 with offset ({e})", truncate(s, 40)),
+                    format!(
+                        "field `{field}`: `{}` is not RFC 3339 with offset ({e})",
+                        truncate(s, 40)
+                    ),
                 )
             }),
         Some(other) => Err(wrong_type(field, "string (RFC 3339)", other)),
@@ -192,17 +228,30 @@ fn req_timestamp(field: &str, v: &Option<Any<'_>>) -> R<DateTime<Utc>> {
 }
 
 /// A string enum: `parse` maps the accepted spellings.
-fn opt_enum<T>(field: &str, v: &Option<Any<'_>>, allowed: &str, parse: impl Fn(&str) -> Option<T>) -> R<Option<T>> {
+fn opt_enum<T>(
+    field: &str,
+    v: &Option<Any<'_>>,
+    allowed: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> R<Option<T>> {
     match v {
         None => Ok(None),
         Some(Any::Str(s)) => parse(s).map(Some).ok_or_else(|| {
-            invalid(field, format_args!("`{}` is not one of {allowed}", truncate(s, 40)))
+            invalid(
+                field,
+                format_args!("`{}` is not one of {allowed}", truncate(s, 40)),
+            )
         }),
         Some(other) => Err(wrong_type(field, "string", other)),
     }
 }
 
-fn req_enum<T>(field: &str, v: &Option<Any<'_>>, allowed: &str, parse: impl Fn(&str) -> Option<T>) -> R<T> {
+fn req_enum<T>(
+    field: &str,
+    v: &Option<Any<'_>>,
+    allowed: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> R<T> {
     opt_enum(field, v, allowed, parse)?.ok_or_else(|| missing(field))
 }
 
@@ -221,10 +270,10 @@ fn common(w: &Wire<'_>) -> R<Common> {
     })
 }
 
-fn properties(v: &Option<Value>) -> R<Value> {
+fn properties(v: Option<Value>) -> R<Value> {
     match v {
         None => Ok(Value::Object(serde_json::Map::new())),
-        Some(p @ Value::Object(_)) => Ok(p.clone()),
+        Some(p @ Value::Object(_)) => Ok(p),
         Some(other) => {
             let kind = match other {
                 Value::Array(_) => "array",
@@ -246,7 +295,7 @@ fn feature(field: &str, v: &Option<Any<'_>>) -> R<Option<String>> {
     Ok(opt_str(field, v, MAX_FEATURE_CHARS)?.filter(|f| !f.is_empty()))
 }
 
-fn usage(w: &Wire<'_>) -> R<Event> {
+fn usage(w: &mut Wire<'_>) -> R<Event> {
     let c = common(w)?;
     Ok(Event::Usage(UsageEvent {
         event_id: c.event_id,
@@ -255,11 +304,11 @@ fn usage(w: &Wire<'_>) -> R<Event> {
         event: req_str("event", &w.event, MAX_EVENT_NAME_CHARS)?,
         feature: feature("feature", &w.feature)?,
         timestamp: c.timestamp,
-        properties: properties(&w.properties)?,
+        properties: properties(w.properties.take())?,
     }))
 }
 
-fn segment_track(w: &Wire<'_>) -> R<Event> {
+fn segment_track(w: &mut Wire<'_>) -> R<Event> {
     let event_id = req_str("messageId", &w.message_id, MAX_ID_CHARS)?;
     let user_id = match (&w.seg_user_id, &w.anonymous_id) {
         (Some(_), _) => req_str("userId", &w.seg_user_id, MAX_ID_CHARS)?,
@@ -268,7 +317,7 @@ fn segment_track(w: &Wire<'_>) -> R<Event> {
     };
     let event = req_str("event", &w.event, MAX_EVENT_NAME_CHARS)?;
     let timestamp = req_timestamp("timestamp", &w.timestamp)?;
-    let props = properties(&w.properties)?;
+    let props = properties(w.properties.take())?;
 
     let group = match &w.context {
         None => None,
@@ -284,7 +333,9 @@ fn segment_track(w: &Wire<'_>) -> R<Event> {
         Some(g) => g,
         None => match props.get("account_id") {
             None | Some(Value::Null) => return Err(missing("context.groupId")),
-            Some(Value::String(s)) if s.is_empty() => return Err(invalid("properties.account_id", "must not be empty")),
+            Some(Value::String(s)) if s.is_empty() => {
+                return Err(invalid("properties.account_id", "must not be empty"))
+            }
             Some(Value::String(s)) => {
                 check_len("properties.account_id", s, MAX_ID_CHARS)?;
                 s.clone()
@@ -327,7 +378,10 @@ fn account(w: &Wire<'_>) -> R<Event> {
         None => None,
         Some(x) => {
             if x.fract() != 0.0 {
-                return Err(invalid("licensed_seats", format_args!("{x} is not an integer")));
+                return Err(invalid(
+                    "licensed_seats",
+                    format_args!("{x} is not an integer"),
+                ));
             }
             Some(in_range("licensed_seats", x, 0.0, MAX_SEATS as f64)? as u64)
         }
@@ -342,12 +396,17 @@ fn account(w: &Wire<'_>) -> R<Event> {
         timestamp: c.timestamp,
         name: opt_str("name", &w.name, MAX_NAME_CHARS)?,
         licensed_seats,
-        usage_profile: opt_enum("usage_profile", &w.usage_profile, "daily, weekly, periodic", |s| match s {
-            "daily" => Some(UsageProfile::Daily),
-            "weekly" => Some(UsageProfile::Weekly),
-            "periodic" => Some(UsageProfile::Periodic),
-            _ => None,
-        })?,
+        usage_profile: opt_enum(
+            "usage_profile",
+            &w.usage_profile,
+            "daily, weekly, periodic",
+            |s| match s {
+                "daily" => Some(UsageProfile::Daily),
+                "weekly" => Some(UsageProfile::Weekly),
+                "periodic" => Some(UsageProfile::Periodic),
+                _ => None,
+            },
+        )?,
         segment: opt_str("segment", &w.segment, MAX_SEGMENT_CHARS)?,
         arr,
         csm: opt_str("csm", &w.csm, MAX_NAME_CHARS)?,
@@ -430,7 +489,10 @@ fn kpi(w: &Wire<'_>) -> R<Event> {
     let baseline = req_f64("baseline", &w.baseline)?;
     let target = req_f64("target", &w.target)?;
     if target == baseline {
-        return Err(invalid("target", "must differ from `baseline` (no improvement to measure)"));
+        return Err(invalid(
+            "target",
+            "must differ from `baseline` (no improvement to measure)",
+        ));
     }
     Ok(Event::Kpi(KpiEvent {
         event_id: c.event_id,
@@ -451,23 +513,33 @@ fn stakeholder(w: &Wire<'_>) -> R<Event> {
         event_id: c.event_id,
         account_id: c.account_id,
         timestamp: c.timestamp,
-        role: req_enum("role", &w.role, "champion, executive_sponsor", |s| match s {
-            "champion" => Some(StakeholderRole::Champion),
-            "executive_sponsor" => Some(StakeholderRole::ExecutiveSponsor),
-            _ => None,
-        })?,
+        role: req_enum(
+            "role",
+            &w.role,
+            "champion, executive_sponsor",
+            |s| match s {
+                "champion" => Some(StakeholderRole::Champion),
+                "executive_sponsor" => Some(StakeholderRole::ExecutiveSponsor),
+                _ => None,
+            },
+        )?,
         person: req_str("person", &w.person, MAX_NAME_CHARS)?,
         status: req_enum("status", &w.status, "active, left", |s| match s {
             "active" => Some(StakeholderStatus::Active),
             "left" => Some(StakeholderStatus::Left),
             _ => None,
         })?,
-        sentiment: opt_enum("sentiment", &w.sentiment, "positive, neutral, negative", |s| match s {
-            "positive" => Some(Sentiment::Positive),
-            "neutral" => Some(Sentiment::Neutral),
-            "negative" => Some(Sentiment::Negative),
-            _ => None,
-        })?,
+        sentiment: opt_enum(
+            "sentiment",
+            &w.sentiment,
+            "positive, neutral, negative",
+            |s| match s {
+                "positive" => Some(Sentiment::Positive),
+                "neutral" => Some(Sentiment::Neutral),
+                "negative" => Some(Sentiment::Negative),
+                _ => None,
+            },
+        )?,
     }))
 }
 
@@ -478,13 +550,18 @@ fn ticket(w: &Wire<'_>) -> R<Event> {
         account_id: c.account_id,
         timestamp: c.timestamp,
         ticket_id: req_str("ticket_id", &w.ticket_id, MAX_KEY_CHARS)?,
-        severity: req_enum("severity", &w.severity, "critical, high, normal, low", |s| match s {
-            "critical" => Some(TicketSeverity::Critical),
-            "high" => Some(TicketSeverity::High),
-            "normal" => Some(TicketSeverity::Normal),
-            "low" => Some(TicketSeverity::Low),
-            _ => None,
-        })?,
+        severity: req_enum(
+            "severity",
+            &w.severity,
+            "critical, high, normal, low",
+            |s| match s {
+                "critical" => Some(TicketSeverity::Critical),
+                "high" => Some(TicketSeverity::High),
+                "normal" => Some(TicketSeverity::Normal),
+                "low" => Some(TicketSeverity::Low),
+                _ => None,
+            },
+        )?,
         status: req_enum("status", &w.status, "open, resolved", |s| match s {
             "open" => Some(TicketStatus::Open),
             "resolved" => Some(TicketStatus::Resolved),

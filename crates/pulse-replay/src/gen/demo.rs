@@ -16,9 +16,9 @@ use std::io::{self, Write};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc, Weekday};
 use pulse_core::event::{
-    AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent, MilestoneStatus,
-    Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent, TicketSeverity, TicketStatus,
-    TrainingEvent, UsageEvent, UsageProfile,
+    AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent,
+    MilestoneStatus, Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent,
+    TicketSeverity, TicketStatus, TrainingEvent, UsageEvent, UsageProfile,
 };
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -45,7 +45,13 @@ pub struct DemoSpec {
 
 impl Default for DemoSpec {
     fn default() -> Self {
-        DemoSpec { accounts: 60, days: 56, end: super::DEFAULT_END, seed: 42, malformed: true }
+        DemoSpec {
+            accounts: 60,
+            days: 56,
+            end: super::DEFAULT_END,
+            seed: 42,
+            malformed: true,
+        }
     }
 }
 
@@ -138,7 +144,10 @@ impl Cohort {
 
     fn profile(&self) -> UsageProfile {
         match self {
-            Cohort::PowerDaily | Cohort::SlowDecline | Cohort::SuddenDrop | Cohort::CriticalTicket => UsageProfile::Daily,
+            Cohort::PowerDaily
+            | Cohort::SlowDecline
+            | Cohort::SuddenDrop
+            | Cohort::CriticalTicket => UsageProfile::Daily,
             Cohort::Periodic => UsageProfile::Periodic,
             _ => UsageProfile::Weekly,
         }
@@ -200,18 +209,63 @@ pub struct DemoStats {
 }
 
 const PREFIXES: [&str; 24] = [
-    "Acme", "Northwind", "Bluefin", "Copperleaf", "Driftwood", "Evergreen", "Foxglove", "Granite", "Harbor", "Ironbark",
-    "Juniper", "Keystone", "Lakeshore", "Meridian", "Nimbus", "Oakridge", "Pinnacle", "Quarry", "Redwood", "Silverline",
-    "Tidewater", "Upland", "Vantage", "Westbrook",
+    "Acme",
+    "Northwind",
+    "Bluefin",
+    "Copperleaf",
+    "Driftwood",
+    "Evergreen",
+    "Foxglove",
+    "Granite",
+    "Harbor",
+    "Ironbark",
+    "Juniper",
+    "Keystone",
+    "Lakeshore",
+    "Meridian",
+    "Nimbus",
+    "Oakridge",
+    "Pinnacle",
+    "Quarry",
+    "Redwood",
+    "Silverline",
+    "Tidewater",
+    "Upland",
+    "Vantage",
+    "Westbrook",
 ];
 const SUFFIXES: [&str; 12] = [
-    "Logistics", "Health", "Analytics", "Foods", "Capital", "Robotics", "Media", "Energy", "Retail", "Labs", "Freight",
+    "Logistics",
+    "Health",
+    "Analytics",
+    "Foods",
+    "Capital",
+    "Robotics",
+    "Media",
+    "Energy",
+    "Retail",
+    "Labs",
+    "Freight",
     "Insurance",
 ];
-const CSMS: [&str; 5] = ["Dana Whitfield", "Marco Ruiz", "Priya Raman", "Tom Becker", "Aiko Tanaka"];
+const CSMS: [&str; 5] = [
+    "Dana Whitfield",
+    "Marco Ruiz",
+    "Priya Raman",
+    "Tom Becker",
+    "Aiko Tanaka",
+];
 const PEOPLE: [&str; 10] = [
-    "Alex Morgan", "Sam Lee", "Jordan Blake", "Casey Chen", "Riley Novak", "Taylor Brooks", "Jamie Ortiz", "Morgan Patel",
-    "Chris Walsh", "Robin Hale",
+    "Alex Morgan",
+    "Sam Lee",
+    "Jordan Blake",
+    "Casey Chen",
+    "Riley Novak",
+    "Taylor Brooks",
+    "Jamie Ortiz",
+    "Morgan Patel",
+    "Chris Walsh",
+    "Robin Hale",
 ];
 /// (event, feature) pairs users do.
 const ACTIONS: [(&str, &str); 14] = [
@@ -250,7 +304,11 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
                 }
             }
             let slug = name.to_lowercase().replace(' ', "-");
-            let account_id = if used.len() > i { slug } else { format!("{slug}-{i}") };
+            let account_id = if used.len() > i {
+                slug
+            } else {
+                format!("{slug}-{i}")
+            };
             let segment = match (cohort, i % 3) {
                 (Cohort::Periodic, _) => "smb",
                 (Cohort::Churning, _) => "mid_market",
@@ -293,13 +351,17 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
 /// Writes the demo NDJSON to `out`.
 pub fn write_demo<W: Write>(spec: &DemoSpec, out: W) -> Result<DemoStats, GenError> {
     if spec.days < 28 {
-        return Err(GenError::Invalid("demo needs at least 28 days of history".into()));
+        return Err(GenError::Invalid(
+            "demo needs at least 28 days of history".into(),
+        ));
     }
     let accounts = plan(spec);
     let first = spec
         .end
         .checked_sub_days(Days::new(u64::from(spec.days - 1)))
-        .ok_or_else(|| GenError::Invalid("days reach before the first representable date".into()))?;
+        .ok_or_else(|| {
+            GenError::Invalid("days reach before the first representable date".into())
+        })?;
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(spec.seed ^ EVENT_STREAM),
         end: spec.end,
@@ -317,7 +379,7 @@ pub fn write_demo<W: Write>(spec: &DemoSpec, out: W) -> Result<DemoStats, GenErr
     }
     let mut out = io::BufWriter::new(out);
     for (_, mut lines) in std::mem::take(&mut g.days) {
-        lines.sort_by(|a, b| a.0.cmp(&b.0));
+        lines.sort_by_key(|l| l.0);
         for (_, line) in lines {
             out.write_all(line.as_bytes())?;
             out.write_all(b"\n")?;
@@ -328,12 +390,15 @@ pub fn write_demo<W: Write>(spec: &DemoSpec, out: W) -> Result<DemoStats, GenErr
     Ok(g.stats)
 }
 
+/// A line queued for the day it is written in, with its sort key (time, sequence).
+type Queued = ((DateTime<Utc>, u64), String);
+
 struct Gen {
     rng: ChaCha8Rng,
     end: NaiveDate,
     first: NaiveDate,
     /// Lines by the day they are *written* in, each with a sort key (time, sequence).
-    days: BTreeMap<NaiveDate, Vec<((DateTime<Utc>, u64), String)>>,
+    days: BTreeMap<NaiveDate, Vec<Queued>>,
     next_id: u64,
     stats: DemoStats,
 }
@@ -361,7 +426,10 @@ impl Gen {
     fn push(&mut self, written_on: NaiveDate, ts: DateTime<Utc>, line: String) {
         let seq = self.next_id;
         self.next_id += 1;
-        self.days.entry(written_on).or_default().push(((ts, seq), line));
+        self.days
+            .entry(written_on)
+            .or_default()
+            .push(((ts, seq), line));
     }
 
     fn push_event(&mut self, event: &Event) -> Result<(), GenError> {
@@ -440,7 +508,12 @@ impl Gen {
             Cohort::SeatsUnknown => [Some(8.0), Some(8.0), Some(7.5), Some(8.0)],
             Cohort::Churning => [Some(5.0), Some(4.0), Some(3.0), Some(3.0)],
         };
-        let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
+        let dims = [
+            Dimension::Technical,
+            Dimension::Knowledge,
+            Dimension::Value,
+            Dimension::Stakeholder,
+        ];
         for (dim, score) in dims.into_iter().zip(scores) {
             let Some(score) = score else { continue };
             let back = self.rng.random_range(10..=24);
@@ -499,16 +572,27 @@ impl Gen {
         let id = a.account_id.clone();
         let strong = matches!(
             a.cohort,
-            Cohort::PowerDaily | Cohort::SteadyWeekly | Cohort::OnboardingReady | Cohort::ChampionLeft | Cohort::CriticalTicket
+            Cohort::PowerDaily
+                | Cohort::SteadyWeekly
+                | Cohort::OnboardingReady
+                | Cohort::ChampionLeft
+                | Cohort::CriticalTicket
         );
-        let items = ["sso_configured", "crm_integration_live", "data_migration_verified", "uat_signed_off"];
+        let items = [
+            "sso_configured",
+            "crm_integration_live",
+            "data_migration_verified",
+            "uat_signed_off",
+        ];
         if a.cohort.is_onboarding() || strong {
             for (k, item) in items.iter().enumerate() {
                 let status = match (a.cohort, k) {
                     (Cohort::OnboardingNotReady, 0) => MilestoneStatus::Done,
                     (Cohort::OnboardingNotReady, 1) => MilestoneStatus::Blocked,
                     (Cohort::OnboardingNotReady, _) => MilestoneStatus::Pending,
-                    (Cohort::OnboardingRecovery, 3) | (Cohort::OnboardingOverdue, 3) => MilestoneStatus::Pending,
+                    (Cohort::OnboardingRecovery, 3) | (Cohort::OnboardingOverdue, 3) => {
+                        MilestoneStatus::Pending
+                    }
                     _ => MilestoneStatus::Done,
                 };
                 let day = self.day(45 - 6 * k as i64);
@@ -518,23 +602,27 @@ impl Gen {
                     timestamp: at(day, self.rng.random_range(9 * 3600..18 * 3600)),
                     item: item.to_string(),
                     status,
-                    note: (status == MilestoneStatus::Blocked).then(|| "waiting on customer IT for SCIM".to_string()),
+                    note: (status == MilestoneStatus::Blocked)
+                        .then(|| "waiting on customer IT for SCIM".to_string()),
                 };
                 self.push_event(&Event::Milestone(ev))?;
             }
             let (lo, hi) = match a.cohort {
-                Cohort::OnboardingClose => (55.0, 75.0),
+                Cohort::OnboardingClose => (55.0_f64, 75.0_f64),
                 Cohort::OnboardingRecovery | Cohort::OnboardingNotReady => (40.0, 85.0),
                 _ => (82.0, 98.0),
             };
-            for (k, module) in ["admin_essentials", "reporting_101", "workflow_builder"].iter().enumerate() {
+            for (k, module) in ["admin_essentials", "reporting_101", "workflow_builder"]
+                .iter()
+                .enumerate()
+            {
                 for trainee in 0..3u32 {
                     let day = self.day(35 - 5 * k as i64 - i64::from(trainee));
                     // Attendance only for some trainees of struggling accounts.
                     let score_pct = if a.cohort == Cohort::OnboardingNotReady && trainee == 2 {
                         None
                     } else {
-                        Some((self.rng.random_range(lo..=hi) as f64).round())
+                        Some(self.rng.random_range(lo..=hi).round())
                     };
                     let ev = TrainingEvent {
                         event_id: self.id("crm"),
@@ -571,13 +659,19 @@ impl Gen {
         let champion = PEOPLE[self.rng.random_range(0..PEOPLE.len())];
         let sponsor = PEOPLE[self.rng.random_range(0..PEOPLE.len())];
         let (sentiment, sponsor_sentiment) = match a.cohort {
-            Cohort::Churning | Cohort::SuddenDrop | Cohort::OnboardingRecovery => (Sentiment::Negative, Sentiment::Neutral),
+            Cohort::Churning | Cohort::SuddenDrop | Cohort::OnboardingRecovery => {
+                (Sentiment::Negative, Sentiment::Neutral)
+            }
             Cohort::ChampionLeft => (Sentiment::Positive, Sentiment::Neutral),
             _ => (Sentiment::Positive, Sentiment::Positive),
         };
         for (role, person, sentiment) in [
             (StakeholderRole::Champion, champion, sentiment),
-            (StakeholderRole::ExecutiveSponsor, sponsor, sponsor_sentiment),
+            (
+                StakeholderRole::ExecutiveSponsor,
+                sponsor,
+                sponsor_sentiment,
+            ),
         ] {
             let day = self.day(50);
             let ev = StakeholderEvent {
@@ -611,12 +705,21 @@ impl Gen {
                 (TicketSeverity::Critical, 30, Some(27)),
                 (TicketSeverity::High, 14, Some(10)),
             ],
-            Cohort::SuddenDrop => &[(TicketSeverity::High, 11, None), (TicketSeverity::Normal, 20, Some(18))],
-            _ => &[(TicketSeverity::Normal, 25, Some(22)), (TicketSeverity::Low, 9, None)],
+            Cohort::SuddenDrop => &[
+                (TicketSeverity::High, 11, None),
+                (TicketSeverity::Normal, 20, Some(18)),
+            ],
+            _ => &[
+                (TicketSeverity::Normal, 25, Some(22)),
+                (TicketSeverity::Low, 9, None),
+            ],
         };
         for (k, (severity, opened, resolved)) in tickets.iter().enumerate() {
             let ticket_id = format!("T-{}-{}", a.account_id.len() * 97 + k, self.next_id % 1000);
-            for (days_back, status) in [(Some(*opened), TicketStatus::Open), (*resolved, TicketStatus::Resolved)] {
+            for (days_back, status) in [
+                (Some(*opened), TicketStatus::Open),
+                (*resolved, TicketStatus::Resolved),
+            ] {
                 let Some(days_back) = days_back else { continue };
                 let day = self.day(days_back);
                 let ev = TicketEvent {
@@ -652,11 +755,15 @@ impl Gen {
                     // Each user has a fixed weekday, some a second one.
                     UsageProfile::Weekly => {
                         let wd = i64::from(day.weekday().num_days_from_monday());
-                        !weekend && (wd == i64::from(k % 5) || (k % 3 == 0 && wd == i64::from((k + 2) % 5)))
+                        !weekend
+                            && (wd == i64::from(k % 5)
+                                || (k % 3 == 0 && wd == i64::from((k + 2) % 5)))
                     }
                     // Every user once every 14 days; users 2j and 2j+1 are 7 days
                     // apart, so any 7 consecutive days hold exactly one of each pair.
-                    UsageProfile::Periodic => epoch_day % 14 == i64::from((k / 2) % 7 + 7 * (k % 2)),
+                    UsageProfile::Periodic => {
+                        epoch_day % 14 == i64::from((k / 2) % 7 + 7 * (k % 2))
+                    }
                 };
                 if active {
                     self.session(a, k, day)?;
@@ -695,12 +802,16 @@ impl Gen {
                     event: event.to_string(),
                     feature: Some(feature.to_string()),
                     timestamp: ts,
-                    properties: serde_json::json!({"client": if k % 4 == 0 { "mobile" } else { "web" }}),
+                    properties: serde_json::json!({"client": if k.is_multiple_of(4) { "mobile" } else { "web" }}),
                 }))
             }
             .map_err(|e| GenError::Invalid(e.to_string()))?;
             // Mobile clients sync late now and then; some lines are sent twice.
-            let late = if self.rng.random_bool(0.015) { self.rng.random_range(1..=3) } else { 0 };
+            let late = if self.rng.random_bool(0.015) {
+                self.rng.random_range(1..=3)
+            } else {
+                0
+            };
             let written_on = (day + Days::new(late)).min(self.end);
             if written_on > day {
                 self.stats.late += 1;
@@ -719,14 +830,28 @@ impl Gen {
 
     /// A handful of broken lines, each rejected for a different reason.
     fn malformed(&mut self, accounts: &[DemoAccount]) {
-        let acct = accounts.first().map(|a| a.account_id.as_str()).unwrap_or("acme").to_string();
+        let acct = accounts
+            .first()
+            .map(|a| a.account_id.as_str())
+            .unwrap_or("acme")
+            .to_string();
         let ts = at(self.day(3), 12 * 3600).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let lines = [
-            format!(r#"{{"type":"usage","event_id":"bad-1","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"{ts}""#),
-            format!(r#"{{"type":"usage","event_id":"bad-2","user_id":"u-1","event":"login","timestamp":"{ts}"}}"#),
-            format!(r#"{{"type":"usage","event_id":"bad-3","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"yesterday at noon"}}"#),
-            format!(r#"{{"type":"page_view","event_id":"bad-4","account_id":"{acct}","timestamp":"{ts}"}}"#),
-            format!(r#"{{"type":"account","event_id":"bad-5","account_id":"{acct}","timestamp":"{ts}","licensed_seats":"fifty"}}"#),
+            format!(
+                r#"{{"type":"usage","event_id":"bad-1","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"{ts}""#
+            ),
+            format!(
+                r#"{{"type":"usage","event_id":"bad-2","user_id":"u-1","event":"login","timestamp":"{ts}"}}"#
+            ),
+            format!(
+                r#"{{"type":"usage","event_id":"bad-3","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"yesterday at noon"}}"#
+            ),
+            format!(
+                r#"{{"type":"page_view","event_id":"bad-4","account_id":"{acct}","timestamp":"{ts}"}}"#
+            ),
+            format!(
+                r#"{{"type":"account","event_id":"bad-5","account_id":"{acct}","timestamp":"{ts}","licensed_seats":"fifty"}}"#
+            ),
             r#"["not","an","object"]"#.to_string(),
         ];
         for (k, line) in lines.into_iter().enumerate() {
@@ -740,7 +865,10 @@ impl Gen {
 
 /// `secs` seconds after the start of `day` (UTC).
 fn at(day: NaiveDate, secs: u32) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default() + chrono::Duration::seconds(i64::from(secs))
+    day.and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_default()
+        + chrono::Duration::seconds(i64::from(secs))
 }
 
 fn empty_account() -> AccountEvent {
@@ -767,9 +895,15 @@ fn user_id(a: &DemoAccount, k: u32) -> String {
 
 fn note(cohort: Cohort, dim: Dimension) -> &'static str {
     match (cohort, dim) {
-        (Cohort::OnboardingClose, Dimension::Knowledge) => "admins still need help building reports; knowledge checks at 55-75%",
-        (Cohort::OnboardingNotReady, Dimension::Technical) => "SSO blocked on customer IT; migration not started",
-        (Cohort::SuddenDrop, Dimension::Stakeholder) => "sponsor reorganized; team moved to a competitor trial?",
+        (Cohort::OnboardingClose, Dimension::Knowledge) => {
+            "admins still need help building reports; knowledge checks at 55-75%"
+        }
+        (Cohort::OnboardingNotReady, Dimension::Technical) => {
+            "SSO blocked on customer IT; migration not started"
+        }
+        (Cohort::SuddenDrop, Dimension::Stakeholder) => {
+            "sponsor reorganized; team moved to a competitor trial?"
+        }
         (Cohort::Churning, _) => "low engagement, budget review announced",
         (_, Dimension::Value) => "KPI reviewed with the customer",
         (_, Dimension::Technical) => "integration logs reviewed",
@@ -786,16 +920,37 @@ fn schedule(cohort: Cohort) -> Schedule {
         Cohort::SlowDecline => |back| ramp(back, 28, 0.92, 0.40),
         Cohort::SuddenDrop => |back| if back <= 8 { 0.10 } else { 0.95 },
         Cohort::OnboardingReady => |_| 0.9,
-        Cohort::OnboardingClose => |back| if back > 40 { 0.0 } else { ramp(back, 40, 0.3, 0.85) },
+        Cohort::OnboardingClose => |back| {
+            if back > 40 {
+                0.0
+            } else {
+                ramp(back, 40, 0.3, 0.85)
+            }
+        },
         // Started 21 days ago; a third of seats so far.
-        Cohort::OnboardingNotReady => |back| if back > 21 { 0.0 } else { ramp(back, 21, 0.1, 0.35) },
+        Cohort::OnboardingNotReady => |back| {
+            if back > 21 {
+                0.0
+            } else {
+                ramp(back, 21, 0.1, 0.35)
+            }
+        },
         Cohort::OnboardingOverdue => |_| 0.75,
         Cohort::OnboardingRecovery => |back| ramp(back, 28, 0.55, 0.40),
         // 36 of 80 users until the seats went up 20 days ago, then 60.
-        Cohort::SeatExpansion => |back| if back > 20 { 0.45 } else { ramp(back, 20, 0.45, 0.75) },
-        Cohort::Churning => |back| ramp(back, 28, 0.40, 0.12),
+        Cohort::SeatExpansion => |back| {
+            if back > 20 {
+                0.45
+            } else {
+                ramp(back, 20, 0.45, 0.75)
+            }
+        },
+        Cohort::Churning => |back| ramp(back, 21, 0.40, 0.08),
     };
-    Schedule { profile: cohort.profile(), share }
+    Schedule {
+        profile: cohort.profile(),
+        share,
+    }
 }
 
 /// `from` until `over` days before the end, then linear to `to` at the end.

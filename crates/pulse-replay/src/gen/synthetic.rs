@@ -66,19 +66,25 @@ const LATE_SHARE: f64 = 0.005;
 /// Writes the synthetic NDJSON to `out`; returns the number of lines written.
 pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, GenError> {
     if spec.accounts == 0 || spec.days == 0 {
-        return Err(GenError::Invalid("accounts and days must be at least 1".into()));
+        return Err(GenError::Invalid(
+            "accounts and days must be at least 1".into(),
+        ));
     }
     let users = spec.users.max(spec.accounts);
     let first_day = spec
         .end
         .checked_sub_days(Days::new(u64::from(spec.days - 1)))
-        .ok_or_else(|| GenError::Invalid("days reach before the first representable date".into()))?;
+        .ok_or_else(|| {
+            GenError::Invalid("days reach before the first representable date".into())
+        })?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut out = io::BufWriter::with_capacity(1 << 20, out);
     let mut written = 0u64;
 
     // Per account: activity weight (a few heavy accounts, a long tail).
-    let weights: Vec<f64> = (0..spec.accounts).map(|_| 0.2 + rng.random::<f64>().powi(3) * 4.0).collect();
+    let weights: Vec<f64> = (0..spec.accounts)
+        .map(|_| 0.2 + rng.random::<f64>().powi(3) * 4.0)
+        .collect();
     let cumulative = cumulate(&weights);
     let per_account = users / spec.accounts;
 
@@ -135,7 +141,9 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
         let today = if d + 1 == day_weights.len() {
             remaining
         } else {
-            ((budget as f64) * weight / total_weight).round().min(remaining as f64) as u64
+            ((budget as f64) * weight / total_weight)
+                .round()
+                .min(remaining as f64) as u64
         };
         remaining -= today;
         for _ in 0..today {
@@ -145,7 +153,10 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
                 written += 1;
                 continue;
             }
-            let a = pick(&cumulative, rng.random::<f64>() * cumulative[cumulative.len() - 1]);
+            let a = pick(
+                &cumulative,
+                rng.random::<f64>() * cumulative[cumulative.len() - 1],
+            );
             // Users of account a are a, a + accounts, a + 2*accounts, ...; the first
             // ones of each account are the most active.
             let account_users = per_account + u32::from(a < users % spec.accounts);
@@ -204,7 +215,9 @@ fn cumulate(weights: &[f64]) -> Vec<f64> {
 
 /// Index of the first cumulative weight above `x`.
 fn pick(cumulative: &[f64], x: f64) -> u32 {
-    cumulative.partition_point(|c| *c <= x).min(cumulative.len() - 1) as u32
+    cumulative
+        .partition_point(|c| *c <= x)
+        .min(cumulative.len() - 1) as u32
 }
 
 fn weighted_index(rng: &mut ChaCha8Rng, weights: &[u32]) -> usize {
@@ -224,7 +237,13 @@ mod tests {
     use super::*;
 
     fn small() -> SyntheticSpec {
-        SyntheticSpec { accounts: 20, users: 200, days: 10, events: 5_000, ..SyntheticSpec::default() }
+        SyntheticSpec {
+            accounts: 20,
+            users: 200,
+            days: 10,
+            events: 5_000,
+            ..SyntheticSpec::default()
+        }
     }
 
     #[test]

@@ -2,18 +2,19 @@
 
 pub mod bench;
 pub mod consume;
-// pub mod gen; (wired when the generator lands)
+pub mod gen;
 pub mod ingest;
 pub mod migrate;
 pub mod produce;
 pub mod replay;
+pub mod scorer;
 pub mod topics;
 
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 
-use crate::{settings::Settings, Command};
+use crate::{cli::Command, settings::Settings};
 
 /// Runs the subcommands that need config and an async runtime.
 pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -26,12 +27,13 @@ pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<Ex
     rt.block_on(async move {
         match command {
             Command::Ingest => ingest::run(settings).await,
+            Command::Scorer => scorer::run(settings).await,
             Command::Migrate => migrate::run(settings).await,
             Command::Topics(c) => topics::run(c, settings).await,
             Command::Produce(a) => produce::run(a, settings).await,
             Command::Consume(a) => consume::run(a, settings).await,
             Command::Bench(c) => bench::run(c, settings).await,
-            Command::Replay(_) => unreachable!("handled synchronously in main"),
+            Command::Replay(_) | Command::Gen(_) => unreachable!("handled synchronously in main"),
         }
     })?;
     Ok(ExitCode::SUCCESS)

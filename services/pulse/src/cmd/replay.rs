@@ -2,7 +2,7 @@
 //! (SPEC §7). A thin wrapper over `pulse_replay`.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -46,8 +46,10 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scoring = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-            pulse_replay::scoring_config_from_toml(&text).with_context(|| format!("config {}", path.display()))?
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config {}", path.display()))?;
+            pulse_replay::scoring_config_from_toml(&text)
+                .with_context(|| format!("config {}", path.display()))?
         }
         None => ScoringConfig::default(),
     };
@@ -59,15 +61,17 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     options.strict = args.strict;
     options.threads = args.threads;
 
-    let input: Box<dyn Read + Send> = if args.input.as_os_str() == "-" {
-        Box::new(io::stdin())
-    } else {
-        Box::new(File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?)
-    };
     let started = Instant::now();
     let mut out = io::BufWriter::with_capacity(1 << 20, io::stdout().lock());
     let mut err = io::stderr().lock();
-    match pulse_replay::replay(input, &scoring, &options, &mut out, &mut err) {
+    let result = if args.input.as_os_str() == "-" {
+        pulse_replay::replay(io::stdin(), &scoring, &options, &mut out, &mut err)
+    } else {
+        // Fail early with the path in the message; replay_file re-opens it per pass.
+        File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
+        pulse_replay::replay_file(&args.input, &scoring, &options, &mut out, &mut err)
+    };
+    match result {
         Ok(summary) => {
             let secs = started.elapsed().as_secs_f64();
             let rate = summary.lines as f64 / secs.max(1e-9);
@@ -75,7 +79,10 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ ReplayError::Invalid { .. }) => {
-            writeln!(err, "error: {e} (--strict: stopped at the first invalid line)")?;
+            writeln!(
+                err,
+                "error: {e} (--strict: stopped at the first invalid line)"
+            )?;
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e).context("replay failed"),

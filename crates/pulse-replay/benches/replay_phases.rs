@@ -1,0 +1,129 @@
+//! Where replay time goes, single-threaded, per event: split into lines, parse
+//! (`pulse_core::parse_event`), apply (`Engine::apply`), drop the parsed events,
+//! evaluate. Then the whole parallel replay. Runs on the synthetic bench workload
+//! (generated in memory) or on a file:
+//!
+//! ```text
+//! cargo bench -p pulse-replay --bench replay_phases                 # 1M synthetic events
+//! cargo bench -p pulse-replay --bench replay_phases -- FILE.ndjson YYYY-MM-DD
+//! ```
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use pulse_core::config::ScoringConfig;
+use pulse_core::engine::Engine;
+use pulse_core::event::parse_event;
+use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+use pulse_replay::{replay, ReplayOptions, Window};
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let (data, as_of) = match args.as_slice() {
+        [file, day, ..] => (
+            std::fs::read(file).expect("read input"),
+            NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("YYYY-MM-DD"),
+        ),
+        _ => {
+            let spec = SyntheticSpec {
+                events: 1_000_000,
+                ..SyntheticSpec::default()
+            };
+            let mut buf = Vec::new();
+            write_synthetic(&spec, &mut buf).expect("generate");
+            (buf, spec.end)
+        }
+    };
+    let config = ScoringConfig::default();
+
+    let t = Instant::now();
+    let lines = pulse_replay::chunks::split_lines(&data);
+    let split = t.elapsed();
+    let n = lines.len() as f64;
+
+    // Batches of 64k lines, like replay's chunks: parse, apply, drop; timed apart.
+    let rss_before = rss_bytes();
+    let mut engine = Engine::new(config.clone());
+    let (mut parse, mut apply, mut free) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    for batch in lines.chunks(65_536) {
+        let t = Instant::now();
+        let events: Vec<_> = batch.iter().filter_map(|l| parse_event(l).ok()).collect();
+        parse += t.elapsed();
+        let t = Instant::now();
+        for ev in &events {
+            engine.apply(ev);
+        }
+        apply += t.elapsed();
+        let t = Instant::now();
+        drop(events);
+        free += t.elapsed();
+    }
+    let rss_after = rss_bytes();
+
+    let t = Instant::now();
+    let mut evaluated = 0;
+    for id in engine.account_ids() {
+        evaluated += usize::from(engine.evaluate(id, as_of).is_some());
+    }
+    let evaluate = t.elapsed();
+
+    let per = |d: std::time::Duration| d.as_secs_f64() * 1e9 / n;
+    println!(
+        "single thread, {} lines, {} accounts, {} tracked users",
+        lines.len(),
+        engine.accounts_len(),
+        engine.tracked_users()
+    );
+    println!("  split     {:>7.1} ns/event", per(split));
+    println!(
+        "  parse     {:>7.1} ns/event  ({:.0} events/s)",
+        per(parse),
+        n / parse.as_secs_f64()
+    );
+    println!(
+        "  apply     {:>7.1} ns/event  ({:.0} events/s)",
+        per(apply),
+        n / apply.as_secs_f64()
+    );
+    println!("  drop      {:>7.1} ns/event", per(free));
+    println!(
+        "  evaluate  {:>7.1} us/account ({evaluated} accounts)",
+        evaluate.as_secs_f64() * 1e6 / evaluated.max(1) as f64
+    );
+    let grown = rss_after.saturating_sub(rss_before);
+    println!(
+        "engine state: RSS +{:.1} MiB = {:.0} bytes per tracked (account, user), accounts included",
+        grown as f64 / (1 << 20) as f64,
+        grown as f64 / engine.tracked_users().max(1) as f64
+    );
+
+    for threads in [1, 2] {
+        let mut options = ReplayOptions::new(Window::as_of(as_of));
+        options.threads = Some(threads);
+        let t = Instant::now();
+        let summary = replay(
+            &data[..],
+            &config,
+            &options,
+            &mut std::io::sink(),
+            &mut std::io::sink(),
+        )
+        .expect("replay");
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "replay, {threads} thread(s): {secs:.3} s, {:.0} events/s",
+            summary.lines as f64 / secs
+        );
+    }
+}
+
+/// Resident set size of this process (Linux `/proc/self/statm`), 0 elsewhere.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}

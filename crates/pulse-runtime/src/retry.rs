@@ -1,0 +1,98 @@
+//! Retry a write until it succeeds, pausing consumption meanwhile.
+//!
+//! Used by every consuming service for its outputs: nothing is dropped, memory stays
+//! bounded (the partitions are paused, so no new batch builds up), and the consumer keeps
+//! being polled so it stays in its group. Anything already fetched that still arrives is
+//! held for the next batch (its offset is past the batch being written, so nothing is
+//! skipped or repeated).
+
+use std::{fmt::Display, future::Future, time::Duration};
+
+use rdkafka::{
+    consumer::{Consumer, ConsumerContext, StreamConsumer},
+    message::OwnedMessage,
+    TopicPartitionList,
+};
+use tokio::sync::watch;
+
+/// Exponential backoff bounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+/// The service is stopping: the retry gave up without success.
+#[derive(Debug)]
+pub struct Stopped;
+
+/// What happened, for the caller's metrics, logs and readiness.
+pub enum RetryEvent<'a> {
+    Failed { stage: &'static str, error: &'a dyn Display, retry_in: Duration },
+    Paused,
+    Resumed { stage: &'static str },
+}
+
+/// Resolves once the stop flag is set (the guard of `wait_for` never crosses an await).
+pub async fn stopped(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs `op` until it succeeds or `stop` is set.
+pub async fn retry_paused<C, T, E, F, Fut>(
+    stage: &'static str,
+    backoff: Backoff,
+    consumer: &StreamConsumer<C>,
+    held: &mut Vec<OwnedMessage>,
+    stop: &watch::Receiver<bool>,
+    mut on_event: impl FnMut(RetryEvent<'_>),
+    mut op: F,
+) -> Result<T, Stopped>
+where
+    C: ConsumerContext + 'static,
+    E: Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = backoff.initial;
+    let mut paused: Option<TopicPartitionList> = None;
+    let mut stop = stop.clone();
+    loop {
+        match op().await {
+            Ok(v) => {
+                if let Some(tpl) = paused.take() {
+                    if let Err(e) = consumer.resume(&tpl) {
+                        tracing::warn!(error = %e, "resume failed");
+                    }
+                    on_event(RetryEvent::Resumed { stage });
+                }
+                return Ok(v);
+            }
+            Err(e) => {
+                on_event(RetryEvent::Failed { stage, error: &e, retry_in: delay });
+                if paused.is_none() {
+                    if let Ok(tpl) = consumer.assignment() {
+                        if let Err(e) = consumer.pause(&tpl) {
+                            tracing::warn!(error = %e, "pause failed");
+                        }
+                        paused = Some(tpl);
+                    }
+                    on_event(RetryEvent::Paused);
+                }
+                let sleep = tokio::time::sleep(delay);
+                tokio::pin!(sleep);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = stopped(&mut stop) => return Err(Stopped),
+                        () = &mut sleep => break,
+                        m = consumer.recv() => if let Ok(m) = m { held.push(m.detach()) },
+                    }
+                }
+                delay = (delay * 2).min(backoff.max);
+            }
+        }
+    }
+}

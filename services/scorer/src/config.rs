@@ -1,0 +1,139 @@
+//! `[scorer]` configuration. The doc comments are the user documentation.
+
+use std::path::PathBuf;
+
+use pulse_runtime::settings::{ensure, SettingsError};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScorerConfig {
+    /// Kafka consumer group. Run N scorers with the same group to share the partitions
+    /// of `topics.events` (more scorers than partitions leaves some idle).
+    pub group_id: String,
+    /// Listen address of `/metrics`, `/healthz` and `/readyz`.
+    pub http_listen: String,
+    /// The scorecard file (see `config/scoring.toml`); absent = built-in defaults.
+    pub scoring_config: Option<PathBuf>,
+    /// A batch is evaluated and published when it holds this many events...
+    pub batch_max_events: usize,
+    /// ...or when its oldest event has waited this long (keeps results fresh).
+    pub batch_max_wait_ms: u64,
+    /// How often partition state is snapshotted to ClickHouse; offsets are committed
+    /// right after. A crash replays at most this much of the log.
+    pub snapshot_interval_secs: u64,
+    /// Hour (UTC, 0..=23) of the daily re-evaluation of every account. 0 = at midnight.
+    pub evaluation_hour: u32,
+    /// Late events re-emit the results of their day up to today, at most this many days.
+    pub reemit_max_days: u32,
+    /// Backoff while ClickHouse or the broker refuse writes (never gives up).
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Optional alert webhook (Slack-compatible JSON `{"text": ...}`).
+    pub webhook: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// POST every alert transition here; empty = disabled. Never logged (it is often a
+    /// secret URL).
+    pub url: Option<pulse_runtime::Secret>,
+    /// Attempts per alert before it is dead-lettered to `topics.dlq`.
+    pub max_attempts: u32,
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self { url: None, max_attempts: 5, timeout_ms: 5_000 }
+    }
+}
+
+impl Default for ScorerConfig {
+    fn default() -> Self {
+        Self {
+            group_id: "pulse-scorer".into(),
+            http_listen: "127.0.0.1:9465".into(),
+            scoring_config: None,
+            batch_max_events: 50_000,
+            batch_max_wait_ms: 200,
+            snapshot_interval_secs: 30,
+            evaluation_hour: 0,
+            reemit_max_days: 60,
+            retry_initial_ms: 200,
+            retry_max_ms: 10_000,
+            webhook: WebhookConfig::default(),
+        }
+    }
+}
+
+impl ScorerConfig {
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        ensure(!self.group_id.is_empty(), "scorer.group_id", || "must not be empty".into())?;
+        ensure(self.http_listen.parse::<std::net::SocketAddr>().is_ok(), "scorer.http_listen", || {
+            format!("`{}` is not an ip:port address", self.http_listen)
+        })?;
+        ensure((1..=1_000_000).contains(&self.batch_max_events), "scorer.batch_max_events", || {
+            format!("{} is out of range 1..=1000000", self.batch_max_events)
+        })?;
+        ensure((1..=60_000).contains(&self.batch_max_wait_ms), "scorer.batch_max_wait_ms", || {
+            format!("{} is out of range 1..=60000", self.batch_max_wait_ms)
+        })?;
+        ensure((1..=86_400).contains(&self.snapshot_interval_secs), "scorer.snapshot_interval_secs", || {
+            format!("{} is out of range 1..=86400", self.snapshot_interval_secs)
+        })?;
+        ensure(self.evaluation_hour <= 23, "scorer.evaluation_hour", || format!("{} is not an hour 0..=23", self.evaluation_hour))?;
+        ensure((1..=63).contains(&self.reemit_max_days), "scorer.reemit_max_days", || {
+            format!("{} is out of range 1..=63", self.reemit_max_days)
+        })?;
+        ensure(self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms, "scorer.retry_max_ms", || {
+            "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into()
+        })?;
+        ensure(self.webhook.max_attempts >= 1, "scorer.webhook.max_attempts", || "must be >= 1".into())?;
+        if let Some(url) = &self.webhook.url {
+            let u = url.expose();
+            ensure(u.starts_with("http://") || u.starts_with("https://"), "scorer.webhook.url", || {
+                "must start with http:// or https://".into()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Loads the scorecard: the file when configured, else the defaults.
+    pub fn load_scoring(&self) -> Result<pulse_core::ScoringConfig, SettingsError> {
+        match &self.scoring_config {
+            None => Ok(pulse_core::ScoringConfig::default()),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| SettingsError::invalid("scorer.scoring_config", format!("cannot read {}: {e}", p.display())))?;
+                pulse_core::ScoringConfig::from_toml_str(&text)
+                    .map_err(|e| SettingsError::invalid("scorer.scoring_config", format!("{}: {e}", p.display())))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_errors_name_the_key() {
+        ScorerConfig::default().validate().expect("defaults valid");
+        let cases: Vec<(fn(&mut ScorerConfig), &str)> = vec![
+            (|c| c.batch_max_events = 0, "scorer.batch_max_events"),
+            (|c| c.evaluation_hour = 24, "scorer.evaluation_hour"),
+            (|c| c.reemit_max_days = 0, "scorer.reemit_max_days"),
+            (|c| c.http_listen = "x".into(), "scorer.http_listen"),
+            (|c| c.webhook.url = Some(pulse_runtime::Secret::new("ftp://x")), "scorer.webhook.url"),
+            (|c| c.scoring_config = Some("/nonexistent/scoring.toml".into()), "scorer.scoring_config"),
+        ];
+        for (mutate, key) in cases {
+            let mut c = ScorerConfig::default();
+            mutate(&mut c);
+            let err = c.validate().and_then(|()| c.load_scoring().map(|_| ())).expect_err(key).to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The streaming scorer: keeps every account's scoring state live from the normalized
+//! event topic (keyed by account, so one account's events stay in one partition) and
+//! publishes health, readiness and alert transitions to Kafka and ClickHouse.
+//!
+//! State follows the partition. Each assigned partition has its own `pulse_core::Engine`
+//! and `AlertTracker`, restored from the latest snapshot in ClickHouse
+//! (`scorer_snapshots`), and the log after the snapshot is replayed. Because applying an
+//! event twice changes nothing, replaying from any offset at or before the snapshot's is
+//! correct; so a Kafka offset is committed only after a snapshot covering it is stored,
+//! and outputs (deterministic keys, ReplacingMergeTree) are idempotent under the replay.
+//!
+//! Time: results are evaluated "as of" today (UTC) by an injected [`clock::Clock`]; at
+//! every day boundary every account is re-evaluated even without events, so silence
+//! lowers WAU and fires decline alerts, and history has a row per account per day.
+
+pub mod clock;
+pub mod config;
+pub mod metrics;
+pub mod outputs;
+pub mod rows;
+pub mod service;
+pub mod snapshot;
+pub mod state;
+pub mod webhook;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use config::ScorerConfig;
+pub use metrics::ScorerMetrics;
+pub use service::Scorer;

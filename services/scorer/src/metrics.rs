@@ -1,0 +1,70 @@
+//! Scorer instrumentation, `pulse_scorer_*`, labels bounded (rule, table, stage, outcome).
+
+use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+
+#[derive(Clone)]
+pub struct ScorerMetrics {
+    pub events: IntCounterVec,
+    pub invalid: IntCounter,
+    pub accounts: IntGauge,
+    pub tracked_users: IntGauge,
+    pub state_bytes: IntGauge,
+    pub partitions: IntGauge,
+    pub evaluations: IntCounter,
+    pub evaluation_seconds: Histogram,
+    pub event_to_publish_seconds: Histogram,
+    pub published: IntCounterVec,
+    pub alerts: IntCounterVec,
+    pub snapshots: IntCounter,
+    pub restores: IntCounterVec,
+    pub errors: IntCounterVec,
+    pub paused: IntGauge,
+    pub consumer_lag: IntGaugeVec,
+    pub webhook: IntCounterVec,
+}
+
+#[allow(clippy::expect_used)] // static metric definitions: a failure is a programming error
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
+    r.register(Box::new(m.clone())).expect("metric registered once");
+    m
+}
+
+impl ScorerMetrics {
+    #[allow(clippy::expect_used)]
+    pub fn new(r: &Registry) -> Self {
+        let cv = |name: &str, help: &str, labels: &[&str]| reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("metric"));
+        let c = |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("metric"));
+        let g = |name: &str, help: &str| reg(r, IntGauge::new(name, help).expect("metric"));
+        let h = |name: &str, help: &str, start: f64, n: usize| {
+            reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, 2.0, n).expect("buckets"))).expect("metric"))
+        };
+        Self {
+            events: cv("pulse_scorer_events_total", "Events consumed, by what applying them did", &["outcome"]),
+            invalid: c("pulse_scorer_invalid_events_total", "Messages on the events topic that are not valid events (dead-lettered)"),
+            accounts: g("pulse_scorer_accounts", "Accounts tracked by this scorer"),
+            tracked_users: g("pulse_scorer_tracked_users", "(account, user) pairs active within the horizon"),
+            state_bytes: g("pulse_scorer_state_bytes", "Size of the last snapshots of all partitions held"),
+            partitions: g("pulse_scorer_partitions", "Partitions currently held"),
+            evaluations: c("pulse_scorer_evaluations_total", "Account-day evaluations"),
+            evaluation_seconds: h("pulse_scorer_evaluation_duration_seconds", "Time to evaluate one batch's touched accounts", 0.0001, 18),
+            event_to_publish_seconds: h(
+                "pulse_scorer_event_to_publish_seconds",
+                "From an event's original produce time to its results being published",
+                0.005,
+                14,
+            ),
+            published: cv("pulse_scorer_published_total", "Results published (Kafka and ClickHouse)", &["kind"]),
+            alerts: cv("pulse_scorer_alert_transitions_total", "Alert transitions", &["rule", "state"]),
+            snapshots: c("pulse_scorer_snapshots_total", "Partition snapshots stored"),
+            restores: cv("pulse_scorer_restores_total", "Partition state restores", &["from"]),
+            errors: cv("pulse_scorer_errors_total", "Errors by stage (retried; nothing is dropped)", &["stage", "error_type"]),
+            paused: g("pulse_scorer_paused", "1 while consumption is paused because outputs refuse writes"),
+            consumer_lag: reg(
+                r,
+                IntGaugeVec::new(Opts::new("pulse_scorer_consumer_lag_messages", "Events not yet consumed, summed over held partitions"), &["topic"])
+                    .expect("metric"),
+            ),
+            webhook: cv("pulse_scorer_webhook_deliveries_total", "Alert webhook deliveries", &["result"]),
+        }
+    }
+}

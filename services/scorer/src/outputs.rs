@@ -1,0 +1,116 @@
+//! The outputs of one batch: ClickHouse rows and Kafka messages for health, readiness and
+//! alert transitions. Written all-or-nothing from the caller's view (retried until every
+//! insert and every delivery is acknowledged); duplicates are harmless downstream.
+
+use std::time::Duration;
+
+use clickhouse::{RowOwned, RowWrite};
+use futures::future::join_all;
+use pulse_core::{AlertTransition, Evaluation};
+use rdkafka::{error::KafkaError, producer::FutureProducer, producer::FutureRecord};
+use serde::Serialize;
+
+use crate::rows::{alert_id, lifecycle_str, AlertRow, Attributes, HealthRow, ReadinessRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// `{"kind": kind, ...value}`: the line format of `pulse replay`, reused on the topics so
+/// every consumer reads one shape.
+pub fn tagged<T: Serialize>(kind: &str, value: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    if let serde_json::Value::Object(map) = &mut v {
+        let mut out = serde_json::Map::with_capacity(map.len() + 1);
+        out.insert("kind".into(), kind.into());
+        out.extend(std::mem::take(map));
+        return serde_json::Value::Object(out);
+    }
+    v
+}
+
+#[derive(Default)]
+pub struct Outputs {
+    pub health: Vec<HealthRow>,
+    pub readiness: Vec<ReadinessRow>,
+    pub alerts: Vec<AlertRow>,
+    /// (topic kind, key, payload); kind is `health`, `readiness` or `alert`.
+    pub messages: Vec<(Kind, String, Vec<u8>)>,
+    pub transitions: Vec<AlertTransition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Health,
+    Readiness,
+    Alert,
+}
+
+impl Outputs {
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Adds both results of one evaluation (already serialized by the caller, which
+    /// needs the JSON to detect unchanged results).
+    pub fn push_evaluation(&mut self, ev: &Evaluation, health_json: String, readiness_json: String, attrs: &Attributes, now: u32) {
+        let lifecycle = lifecycle_str(&ev.readiness);
+        self.health.push(HealthRow::new(&ev.health, &lifecycle, attrs, health_json.clone(), now));
+        self.readiness.push(ReadinessRow::new(&ev.readiness, readiness_json.clone(), now));
+        let key = ev.health.account_id.clone();
+        self.messages.push((Kind::Health, key.clone(), health_json.into_bytes()));
+        self.messages.push((Kind::Readiness, key, readiness_json.into_bytes()));
+    }
+
+    pub fn push_transition(&mut self, t: AlertTransition, now: u32) {
+        self.alerts.push(AlertRow::new(&t, now));
+        let mut v = serde_json::to_value(&t).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut v {
+            map.insert("alert_id".into(), alert_id(&t).into());
+        }
+        self.messages.push((Kind::Alert, t.account_id.clone(), v.to_string().into_bytes()));
+        self.transitions.push(t);
+    }
+}
+
+/// Topic names for the three kinds.
+#[derive(Clone)]
+pub struct OutputTopics {
+    pub health: String,
+    pub readiness: String,
+    pub alerts: String,
+}
+
+/// Inserts every row, then sends every message and waits for all acknowledgements.
+pub async fn write(ch: &clickhouse::Client, producer: &FutureProducer, topics: &OutputTopics, out: &Outputs) -> Result<(), WriteError> {
+    insert(ch, "account_health", &out.health).await?;
+    insert(ch, "graduation_readiness", &out.readiness).await?;
+    insert(ch, "health_alerts", &out.alerts).await?;
+    let sends = out.messages.iter().map(|(kind, key, payload)| {
+        let topic = match kind {
+            Kind::Health => &topics.health,
+            Kind::Readiness => &topics.readiness,
+            Kind::Alert => &topics.alerts,
+        };
+        producer.send(FutureRecord::to(topic).key(key.as_bytes()).payload(payload), Duration::from_secs(30))
+    });
+    for r in join_all(sends).await {
+        r.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
+async fn insert<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ins = ch.insert::<R>(table).await?;
+    for r in rows {
+        ins.write(r).await?;
+    }
+    ins.end().await
+}

@@ -1,0 +1,557 @@
+//! The scorer loop: restore partition state, apply events, evaluate touched accounts,
+//! publish, snapshot, commit.
+//!
+//! Invariants:
+//! - A partition's state covers exactly the offsets below its `next_offset`. A message
+//!   past it (a gap: the committed offset is ahead of the restored snapshot, e.g. after a
+//!   scoring-config change) makes the scorer seek back and replay; a message before it is
+//!   a replay, applied again harmlessly.
+//! - Outputs of a batch are written (retried until acknowledged) before the next batch;
+//!   a snapshot is taken only of state whose outputs are written; a Kafka offset is
+//!   committed only after a snapshot covering it is stored.
+
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    hash::{Hash, Hasher},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use chrono::{Days, NaiveDate};
+use pulse_core::{parse_event, ApplyOutcome, Evaluation, ScoringConfig};
+use pulse_runtime::{
+    clickhouse::ClickHouseConfig,
+    http::Readiness,
+    kafka::{KafkaConfig, TopicsConfig},
+    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
+};
+use rdkafka::{
+    consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
+    error::KafkaError,
+    message::OwnedMessage,
+    producer::{FutureProducer, FutureRecord},
+    statistics::Statistics,
+    ClientContext, Message, Offset, TopicPartitionList,
+};
+use tokio::{sync::watch, time::Instant};
+
+use crate::{
+    clock::Clock,
+    config::ScorerConfig,
+    metrics::ScorerMetrics,
+    outputs::{self, tagged, OutputTopics, Outputs},
+    rows::Attributes,
+    snapshot::SnapshotStore,
+    state::PartitionState,
+    webhook::Webhook,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScorerError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// The scorer, fully configured; [`Scorer::run`] drives it.
+pub struct Scorer {
+    pub cfg: ScorerConfig,
+    pub scoring: ScoringConfig,
+    pub kafka: KafkaConfig,
+    pub topics: TopicsConfig,
+    pub clickhouse: ClickHouseConfig,
+    pub metrics: ScorerMetrics,
+    pub ready: Readiness,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Rebalance notices, recorded by the consumer context (which runs inside `recv`) and
+/// acted on by the loop right after.
+#[derive(Default)]
+struct Notices {
+    assigned: Vec<i32>,
+    revoked: Vec<i32>,
+}
+
+struct ScorerContext {
+    metrics: ScorerMetrics,
+    topic: String,
+    notices: Mutex<Notices>,
+}
+
+impl ClientContext for ScorerContext {
+    fn stats(&self, stats: Statistics) {
+        if let Some(t) = stats.topics.get(&self.topic) {
+            let lag: i64 = t.partitions.values().filter(|p| p.partition >= 0 && p.consumer_lag >= 0).map(|p| p.consumer_lag).sum();
+            self.metrics.consumer_lag.with_label_values(&[self.topic.as_str()]).set(lag);
+        }
+    }
+}
+
+impl ConsumerContext for ScorerContext {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(tpl), Ok(mut n)) = (rebalance, self.notices.lock()) {
+            n.revoked.extend(tpl.elements().iter().map(|e| e.partition()));
+        }
+    }
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Assign(tpl), Ok(mut n)) = (rebalance, self.notices.lock()) {
+            n.assigned.extend(tpl.elements().iter().map(|e| e.partition()));
+        }
+    }
+}
+
+type ScorerConsumer = StreamConsumer<ScorerContext>;
+
+/// Mutable loop state.
+struct Run {
+    parts: HashMap<i32, PartitionState>,
+    /// Partitions sought back to their state's offset: messages past it are skipped
+    /// until the replay arrives.
+    seeking: HashSet<i32>,
+    /// (partition, account) -> earliest day touched in this batch.
+    touched: HashMap<(i32, String), NaiveDate>,
+    /// Original produce times (ms) of the batch's events, for the latency histogram.
+    event_times: Vec<i64>,
+    batch_events: usize,
+    batch_started: Option<Instant>,
+    held: Vec<OwnedMessage>,
+    last_snapshot: Instant,
+    snapshot_bytes: HashMap<i32, usize>,
+}
+
+impl Scorer {
+    fn consumer(&self) -> Result<ScorerConsumer, KafkaError> {
+        let mut c = self.kafka.client_config();
+        c.set("group.id", &self.cfg.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "5000")
+            .set("max.poll.interval.ms", "3600000")
+            .set("fetch.wait.max.ms", "50");
+        for (k, v) in &self.kafka.properties {
+            c.set(k, v);
+        }
+        c.create_with_context(ScorerContext {
+            metrics: self.metrics.clone(),
+            topic: self.topics.events.clone(),
+            notices: Mutex::new(Notices::default()),
+        })
+    }
+
+    /// Runs until `shutdown` resolves; then publishes, snapshots and commits what it holds.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ScorerError> {
+        let consumer = self.consumer()?;
+        consumer.subscribe(&[self.topics.events.as_str()])?;
+        let producer = self.kafka.producer()?;
+        let ch = self.clickhouse.client();
+        let store = SnapshotStore::new(ch.clone(), self.topics.events.clone(), self.scoring.clone());
+        let webhook = self.cfg.webhook.url.clone().map(|url| {
+            Webhook::spawn(url, self.cfg.webhook.clone(), producer.clone(), self.topics.dlq.clone(), self.metrics.clone())
+        });
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        tracing::info!(topic = %self.topics.events, group = %self.cfg.group_id, config_version = %self.scoring.version(), "scorer started");
+        self.ready.set(true);
+
+        let mut run = Run {
+            parts: HashMap::new(),
+            seeking: HashSet::new(),
+            touched: HashMap::new(),
+            event_times: Vec::new(),
+            batch_events: 0,
+            batch_started: None,
+            held: Vec::new(),
+            last_snapshot: Instant::now(),
+            snapshot_bytes: HashMap::new(),
+        };
+        let max_wait = Duration::from_millis(self.cfg.batch_max_wait_ms);
+        let snapshot_every = Duration::from_secs(self.cfg.snapshot_interval_secs);
+        let mut stop_rx = stop.clone();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let io = Io { consumer: &consumer, producer: &producer, ch: &ch, store: &store, webhook: webhook.as_ref() };
+        let result: Result<(), Stopped> = async {
+            loop {
+                let deadline = run.batch_started.map(|s| s + max_wait);
+                tokio::select! {
+                    biased;
+                    () = stopped(&mut stop_rx) => return Ok(()),
+                    () = sleep_until(deadline) => self.flush(&io, &mut run, &stop).await?,
+                    _ = tick.tick() => {
+                        self.rebalance(&io, &mut run, &stop).await?;
+                        self.daily(&io, &mut run, &stop).await?;
+                        if run.last_snapshot.elapsed() >= snapshot_every {
+                            self.flush(&io, &mut run, &stop).await?;
+                            self.snapshot(&io, &mut run, &stop, CommitMode::Async).await?;
+                        }
+                    }
+                    msg = consumer.recv() => match msg {
+                        Ok(m) => {
+                            let m = m.detach();
+                            self.rebalance(&io, &mut run, &stop).await?;
+                            self.handle(&io, &mut run, &m, &stop).await?;
+                            if run.batch_events >= self.cfg.batch_max_events {
+                                self.flush(&io, &mut run, &stop).await?;
+                            }
+                        }
+                        Err(e) => {
+                            self.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
+                            tracing::warn!(error = %e, "consume error");
+                        }
+                    },
+                }
+            }
+        }
+        .await;
+        // Final flush, snapshot and synchronous commit, within a grace period that the
+        // stop signal does not cut short.
+        let (_never_tx, never) = watch::channel(false);
+        let final_write = async {
+            if result.is_ok() {
+                self.flush(&io, &mut run, &never).await?;
+                self.snapshot(&io, &mut run, &never, CommitMode::Sync).await?;
+            }
+            Ok::<(), Stopped>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(30), final_write).await {
+            Ok(Ok(())) if result.is_ok() => tracing::info!("scorer stopped after a final publish, snapshot and commit"),
+            _ => tracing::warn!("scorer stopped without a final snapshot; the log since the last one will be replayed"),
+        }
+        self.ready.set(false);
+        Ok(())
+    }
+
+    /// Acts on rebalance notices: restores assigned partitions (so silent accounts still
+    /// get their daily evaluation), snapshots and drops revoked ones.
+    async fn rebalance(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let (assigned, revoked) = match io.consumer.context().notices.lock() {
+            Ok(mut n) => (std::mem::take(&mut n.assigned), std::mem::take(&mut n.revoked)),
+            Err(_) => return Ok(()),
+        };
+        if !revoked.is_empty() {
+            // Publish what is pending for them, snapshot them (best effort: the new owner
+            // may already have restored an older snapshot, and replays the difference).
+            self.flush(io, run, stop).await?;
+            for p in &revoked {
+                if let Some(st) = run.parts.get(p) {
+                    let now = self.now_secs();
+                    if let Err(e) = io.store.save(*p, st, now).await {
+                        tracing::warn!(partition = p, error = %e, "snapshot on revoke failed; the new owner replays more of the log");
+                    }
+                }
+                run.parts.remove(p);
+                run.seeking.remove(p);
+                run.snapshot_bytes.remove(p);
+            }
+            tracing::info!(partitions = ?revoked, "partitions revoked");
+        }
+        for p in assigned {
+            self.ensure_partition(io, run, p, stop).await?;
+        }
+        self.metrics.partitions.set(run.parts.len() as i64);
+        Ok(())
+    }
+
+    async fn ensure_partition(&self, io: &Io<'_>, run: &mut Run, p: i32, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        if run.parts.contains_key(&p) {
+            return Ok(());
+        }
+        let loaded = self.retry("snapshot_load", io, &mut run.held, stop, || io.store.load(p)).await?;
+        let st = match loaded {
+            Some(st) => {
+                self.metrics.restores.with_label_values(&["snapshot"]).inc();
+                tracing::info!(partition = p, next_offset = st.next_offset, accounts = st.engine.accounts_len(), "partition restored from snapshot");
+                st
+            }
+            None => {
+                self.metrics.restores.with_label_values(&["empty"]).inc();
+                tracing::info!(partition = p, "no snapshot under this scoring config: partition starts from the beginning of the log");
+                PartitionState::new(&self.scoring)
+            }
+        };
+        run.parts.insert(p, st);
+        Ok(())
+    }
+
+    async fn handle(&self, io: &Io<'_>, run: &mut Run, m: &OwnedMessage, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let p = m.partition();
+        self.ensure_partition(io, run, p, stop).await?;
+        let Some(st) = run.parts.get_mut(&p) else { return Ok(()) };
+        let offset = m.offset();
+        if offset > st.next_offset {
+            // Gap: the state does not cover what precedes this message. Seek back once
+            // and skip until the replay arrives.
+            if run.seeking.insert(p) {
+                tracing::info!(partition = p, from = st.next_offset, at = offset, "state behind the log position: seeking back to replay");
+                if let Err(e) = io.consumer.seek(&self.topics.events, p, Offset::Offset(st.next_offset), Duration::from_secs(10)) {
+                    tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next message");
+                    run.seeking.remove(&p);
+                }
+            }
+            self.metrics.events.with_label_values(&["skipped_gap"]).inc();
+            return Ok(());
+        }
+        run.seeking.remove(&p);
+        st.next_offset = st.next_offset.max(offset + 1);
+        st.dirty = true;
+        run.batch_events += 1;
+        if run.batch_started.is_none() {
+            run.batch_started = Some(Instant::now());
+        }
+        if let Some(ts) = m.timestamp().to_millis() {
+            run.event_times.push(ts);
+        }
+        let ev = match parse_event(m.payload().unwrap_or(&[])) {
+            Ok(ev) => ev,
+            Err(e) => {
+                // Only ingest writes this topic, so this is a bug or a foreign producer:
+                // dead-letter it like ingest would, never drop it silently.
+                self.metrics.invalid.inc();
+                tracing::warn!(partition = p, offset, reason = e.reason.as_str(), "invalid message on the events topic");
+                let envelope = serde_json::json!({
+                    "reason": e.reason.as_str(), "detail": e.detail, "source_topic": self.topics.events,
+                    "source_partition": p, "source_offset": offset,
+                    "original": String::from_utf8_lossy(m.payload().unwrap_or(&[])),
+                });
+                let payload = envelope.to_string();
+                let dlq = self.topics.dlq.clone();
+                self.retry("dlq", io, &mut run.held, stop, || async {
+                    io.producer.send(FutureRecord::<(), _>::to(&dlq).payload(&payload), Duration::from_secs(30)).await.map_err(|(e, _)| e)
+                })
+                .await?;
+                return Ok(());
+            }
+        };
+        let outcome = st.engine.apply(&ev);
+        self.metrics.events.with_label_values(&[outcome.as_str()]).inc();
+        if outcome == ApplyOutcome::Applied {
+            let day = ev.timestamp().date_naive();
+            let slot = run.touched.entry((p, ev.account_id().to_owned())).or_insert(day);
+            *slot = (*slot).min(day);
+        }
+        Ok(())
+    }
+
+    fn now_secs(&self) -> u32 {
+        u32::try_from(self.clock.now().timestamp()).unwrap_or(u32::MAX)
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().date_naive()
+    }
+
+    /// Evaluates `account` for each day of `from..=to`, feeding the alert tracker in day
+    /// order; publishes every day before `to` and `to` itself only when it changed.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_days(&self, st: &mut PartitionState, account: &str, from: NaiveDate, to: NaiveDate, now: u32, out: &mut Outputs) {
+        let mut d = from;
+        while d <= to {
+            if let Some(ev) = st.engine.evaluate(account, d) {
+                self.metrics.evaluations.inc();
+                self.publish(st, &ev, d == to, now, out);
+                for t in st.alerts.update(&ev) {
+                    self.metrics.alerts.with_label_values(&[t.rule.as_str(), if t.state == pulse_core::AlertState::Opened { "opened" } else { "resolved" }]).inc();
+                    out.push_transition(t, now);
+                }
+            }
+            d = match d.checked_add_days(Days::new(1)) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+    }
+
+    fn publish(&self, st: &mut PartitionState, ev: &Evaluation, latest: bool, now: u32, out: &mut Outputs) {
+        let health = tagged("health", &ev.health).to_string();
+        let readiness = tagged("readiness", &ev.readiness).to_string();
+        if latest {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            health.hash(&mut h);
+            readiness.hash(&mut h);
+            let digest = (ev.health.as_of, h.finish());
+            if st.last_published.get(&ev.health.account_id) == Some(&digest) {
+                return;
+            }
+            st.last_published.insert(ev.health.account_id.clone(), digest);
+        }
+        let attrs = attributes(st, &ev.health.account_id, ev.health.as_of);
+        out.push_evaluation(ev, health, readiness, &attrs, now);
+    }
+
+    /// Evaluates the batch's touched accounts (from the earliest day an event changed,
+    /// so late events re-emit the days they affect) and publishes.
+    async fn flush(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        if run.touched.is_empty() && run.batch_events == 0 {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let today = self.today();
+        let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
+        let now = self.now_secs();
+        let mut out = Outputs::default();
+        for ((p, account), day) in std::mem::take(&mut run.touched) {
+            let Some(st) = run.parts.get_mut(&p) else { continue };
+            let from = day.clamp(earliest, today);
+            self.evaluate_days(st, &account, from, today, now, &mut out);
+        }
+        self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
+        self.write(io, run, out, stop).await?;
+        let now_ms = self.clock.now().timestamp_millis();
+        for ts in run.event_times.drain(..) {
+            self.metrics.event_to_publish_seconds.observe(((now_ms - ts).max(0) as f64) / 1000.0);
+        }
+        run.batch_events = 0;
+        run.batch_started = None;
+        self.metrics.accounts.set(run.parts.values().map(|s| s.engine.accounts_len() as i64).sum());
+        self.metrics.tracked_users.set(run.parts.values().map(|s| s.engine.tracked_users() as i64).sum());
+        // Messages that arrived while writes were retried belong to the next batch.
+        for m in std::mem::take(&mut run.held) {
+            self.handle(io, run, &m, stop).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, io: &Io<'_>, run: &mut Run, out: Outputs, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        if out.is_empty() {
+            return Ok(());
+        }
+        let topics = OutputTopics {
+            health: self.topics.health.clone(),
+            readiness: self.topics.readiness.clone(),
+            alerts: self.topics.alerts.clone(),
+        };
+        self.retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out)).await?;
+        self.metrics.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
+        self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
+        self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
+        if let Some(w) = io.webhook {
+            for t in out.transitions {
+                w.send(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// The daily re-evaluation: once per day (at `evaluation_hour`), every account of
+    /// every held partition gets the days since the previous run (re-evaluating that
+    /// day, now final) up to today, whether or not it had events.
+    async fn daily(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let now_dt = self.clock.now();
+        let tick_day = (now_dt - chrono::Duration::hours(i64::from(self.cfg.evaluation_hour))).date_naive();
+        let due: Vec<i32> = run.parts.iter().filter(|(_, st)| st.last_tick.is_none_or(|t| t < tick_day)).map(|(p, _)| *p).collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        // Pending events first, so the daily rows include them.
+        self.flush(io, run, stop).await?;
+        let today = self.today();
+        let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
+        let now = self.now_secs();
+        let mut out = Outputs::default();
+        let mut accounts = 0usize;
+        for p in &due {
+            let Some(st) = run.parts.get_mut(p) else { continue };
+            let from = st.last_tick.unwrap_or_else(|| tick_day.pred_opt().unwrap_or(tick_day)).clamp(earliest, today);
+            let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
+            ids.sort_unstable();
+            accounts += ids.len();
+            for id in ids {
+                st.last_published.remove(&id); // the daily row is always written
+                self.evaluate_days(st, &id, from, today, now, &mut out);
+            }
+            st.last_tick = Some(tick_day);
+            st.dirty = true;
+        }
+        tracing::info!(day = %tick_day, partitions = due.len(), accounts, "daily re-evaluation");
+        self.write(io, run, out, stop).await
+    }
+
+    /// Snapshots every changed partition, then commits the offsets the snapshots cover.
+    async fn snapshot(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>, mode: CommitMode) -> Result<(), Stopped> {
+        run.last_snapshot = Instant::now();
+        let mut tpl = TopicPartitionList::new();
+        let dirty: Vec<i32> = run.parts.iter().filter(|(_, s)| s.dirty).map(|(p, _)| *p).collect();
+        for p in dirty {
+            let now = self.now_secs();
+            let Some(st) = run.parts.get(&p) else { continue };
+            let st = st.clone();
+            let bytes = self.retry("snapshot_save", io, &mut run.held, stop, || io.store.save(p, &st, now)).await?;
+            run.snapshot_bytes.insert(p, bytes);
+            self.metrics.snapshots.inc();
+            if let Some(s) = run.parts.get_mut(&p) {
+                s.dirty = false;
+            }
+            if let Err(e) = tpl.add_partition_offset(&self.topics.events, p, Offset::Offset(st.next_offset)) {
+                tracing::warn!(partition = p, error = %e, "cannot add offset to commit list");
+            }
+        }
+        self.metrics.state_bytes.set(run.snapshot_bytes.values().sum::<usize>() as i64);
+        if tpl.count() > 0 {
+            if let Err(e) = io.consumer.commit(&tpl, mode) {
+                // Harmless: the snapshot is the source of truth; a stale commit only
+                // means a longer (idempotent) replay.
+                self.metrics.errors.with_label_values(&["commit", "kafka"]).inc();
+                tracing::warn!(error = %e, "offset commit failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn retry<T, E, F, Fut>(&self, stage: &'static str, io: &Io<'_>, held: &mut Vec<OwnedMessage>, stop: &watch::Receiver<bool>, op: F) -> Result<T, Stopped>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let backoff = Backoff {
+            initial: Duration::from_millis(self.cfg.retry_initial_ms),
+            max: Duration::from_millis(self.cfg.retry_max_ms),
+        };
+        retry_paused(stage, backoff, io.consumer, held, stop, |ev| self.on_retry(ev), op).await
+    }
+
+    fn on_retry(&self, ev: RetryEvent<'_>) {
+        match ev {
+            RetryEvent::Failed { stage, error, retry_in } => {
+                self.metrics.errors.with_label_values(&[stage, "write_failed"]).inc();
+                tracing::warn!(stage, error = %error, retry_in_ms = retry_in.as_millis() as u64, "write failed, retrying");
+            }
+            RetryEvent::Paused => {
+                self.metrics.paused.set(1);
+                self.ready.set(false);
+            }
+            RetryEvent::Resumed { stage } => {
+                self.metrics.paused.set(0);
+                self.ready.set(true);
+                tracing::info!(stage, "writes succeed again; consumption resumed");
+            }
+        }
+    }
+}
+
+/// The I/O handles of one run.
+struct Io<'a> {
+    consumer: &'a ScorerConsumer,
+    producer: &'a FutureProducer,
+    ch: &'a clickhouse::Client,
+    store: &'a SnapshotStore,
+    webhook: Option<&'a Webhook>,
+}
+
+fn attributes(st: &PartitionState, account: &str, as_of: NaiveDate) -> Attributes {
+    st.engine
+        .attributes(account, as_of)
+        .map(|a| Attributes { name: a.name.unwrap_or_default(), csm: a.csm.unwrap_or_default(), arr: a.arr, renewal_on: a.renewal_on })
+        .unwrap_or_default()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,38 @@
+//! Per-partition scoring state: the core's engine and alert tracker for the accounts of
+//! one partition of the events topic, and the offset they cover.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use pulse_core::{AlertTracker, Engine, ScoringConfig};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub engine: Engine,
+    pub alerts: AlertTracker,
+    /// Last day whose daily re-evaluation of every account has run.
+    pub last_tick: Option<NaiveDate>,
+    /// First offset of the partition not yet applied to `engine`.
+    pub next_offset: i64,
+    /// Changed since the last snapshot.
+    #[serde(skip)]
+    pub dirty: bool,
+    /// Hash of the latest published result per account (for "publish changed results
+    /// only"); not snapshotted: after a restore the first result is simply re-published.
+    #[serde(skip)]
+    pub last_published: HashMap<String, (NaiveDate, u64)>,
+}
+
+impl PartitionState {
+    pub fn new(config: &ScoringConfig) -> Self {
+        Self {
+            engine: Engine::new(config.clone()),
+            alerts: AlertTracker::new(config),
+            last_tick: None,
+            next_offset: 0,
+            dirty: false,
+            last_published: HashMap::new(),
+        }
+    }
+}

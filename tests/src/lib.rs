@@ -361,3 +361,135 @@ pub fn stack(args: &[&str]) {
         .expect("run scripts/stack");
     assert!(status.success(), "scripts/stack {args:?} failed");
 }
+
+/// A `pulse` subcommand running as a real process (for kill -9 and rebalance tests),
+/// configured for this test's topics and database through `PULSE__*` variables.
+pub struct ServiceProcess {
+    pub child: std::process::Child,
+}
+
+impl ServiceProcess {
+    pub fn spawn(bin: &std::path::Path, env: &TestEnv, subcommand: &str, group: &str) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::env::temp_dir().join(format!("pulse-test-{}-{subcommand}.log", env.tag)))
+            .expect("log file");
+        let t = &env.topics;
+        let child = std::process::Command::new(bin)
+            .arg(subcommand)
+            .current_dir(std::env::temp_dir())
+            .env("PULSE__KAFKA__BROKERS", &env.kafka.brokers)
+            .env("PULSE__TOPICS__USAGE", &t.usage)
+            .env("PULSE__TOPICS__CRM", &t.crm)
+            .env("PULSE__TOPICS__EVENTS", &t.events)
+            .env("PULSE__TOPICS__DLQ", &t.dlq)
+            .env("PULSE__TOPICS__HEALTH", &t.health)
+            .env("PULSE__TOPICS__READINESS", &t.readiness)
+            .env("PULSE__TOPICS__ALERTS", &t.alerts)
+            .env("PULSE__CLICKHOUSE__URL", &env.clickhouse.url)
+            .env("PULSE__CLICKHOUSE__DATABASE", &env.clickhouse.database)
+            .env(format!("PULSE__{}__GROUP_ID", subcommand.to_uppercase()), group)
+            .env(format!("PULSE__{}__HTTP_LISTEN", subcommand.to_uppercase()), "127.0.0.1:0")
+            .env("PULSE__SCORER__SNAPSHOT_INTERVAL_SECS", "1")
+            .env("PULSE__SCORER__BATCH_MAX_WAIT_MS", "100")
+            .env("PULSE__SCORER__RETRY_MAX_MS", "1000")
+            .env("PULSE__SCORER__REJOIN_WHEN_IDLE_SECS", "5")
+            .env("PULSE__INGEST__RETRY_MAX_MS", "1000")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn pulse");
+        Self { child }
+    }
+
+    /// SIGKILL: no shutdown code runs at all.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the graceful exit.
+    pub fn terminate(mut self) {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Demo scenario ending yesterday (no malformed lines): NDJSON and the normalized
+/// events (key, payload) ingest would forward for it.
+pub fn scenario(accounts: u32, seed: u64) -> (Vec<u8>, Vec<(Option<String>, Vec<u8>)>, chrono::NaiveDate) {
+    let day = chrono::Utc::now().date_naive() - chrono::Days::new(1);
+    let spec = pulse_replay::gen::DemoSpec { accounts, days: 35, end: day, seed, malformed: false };
+    let mut ndjson = Vec::new();
+    pulse_replay::gen::write_demo(&spec, &mut ndjson).expect("demo data");
+    let events = ndjson
+        .split(|b| *b == b'\n')
+        .filter_map(|l| pulse_core::parse_event(l).ok())
+        .map(|ev| (Some(ev.account_id().to_owned()), serde_json::to_vec(&ev).expect("serialize")))
+        .collect();
+    (ndjson, events, day)
+}
+
+/// Produces `events` to the events topic in `chunks` pieces, `pause` apart, so faults
+/// can strike while events flow.
+pub fn feed_in_chunks(env: &TestEnv, events: Vec<(Option<String>, Vec<u8>)>, chunks: usize, pause: Duration) -> JoinHandle<()> {
+    let kafka = env.kafka.clone();
+    let topic = env.topics.events.clone();
+    tokio::spawn(async move {
+        let producer = kafka.producer().expect("producer");
+        let size = events.len().div_ceil(chunks.max(1));
+        for chunk in events.chunks(size.max(1)) {
+            let sends = chunk.iter().map(|(k, v)| {
+                let mut rec = FutureRecord::to(&topic).payload(v.as_slice());
+                if let Some(k) = k {
+                    rec = rec.key(k.as_bytes());
+                }
+                producer.send(rec, Duration::from_secs(120))
+            });
+            for r in join_all(sends).await {
+                r.map_err(|(e, _)| e).expect("delivery acknowledged");
+            }
+            tokio::time::sleep(pause).await;
+        }
+    })
+}
+
+/// Waits until the stored results for `day` equal `expected` (or `timeout`); returns
+/// what is stored at the end.
+pub async fn wait_for_results(
+    env: &TestEnv,
+    day: chrono::NaiveDate,
+    expected: &std::collections::BTreeMap<(String, String), serde_json::Value>,
+    timeout: Duration,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let stored = stored_results(env, day).await;
+        if &stored == expected || Instant::now() > deadline {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Asserts stored results equal expected, naming the first difference.
+pub fn assert_same_results(
+    stored: &std::collections::BTreeMap<(String, String), serde_json::Value>,
+    expected: &std::collections::BTreeMap<(String, String), serde_json::Value>,
+) {
+    for (key, want) in expected {
+        assert_eq!(stored.get(key), Some(want), "result for {key:?}");
+    }
+    assert_eq!(stored.len(), expected.len(), "no extra results");
+}

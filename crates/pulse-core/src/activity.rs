@@ -174,7 +174,7 @@ impl Activity {
                 win.mau += u32::from(x & MONTH != 0);
             }
         }
-        for (i, &f) in self.features.iter().enumerate() {
+        for (i, &f) in self.features.iter().enumerate().take(64) {
             let w = align(f, off);
             for (s, win) in out.iter_mut().enumerate() {
                 if (w >> s) & MONTH != 0 {

@@ -19,9 +19,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use crate::activity::{Activity, Touch};
-use crate::config::ScoringConfig;
+use crate::config::{ScoringConfig, MAX_CORE_FEATURES, MAX_HORIZON_DAYS};
 use crate::crm::{CrmLog, Inserted};
-use crate::event::Event;
+use crate::event::{Event, LifecycleStage, UsageProfile};
 use crate::facts;
 use crate::hash::{hash_str, StableBuild};
 use crate::health::{self, HealthResult};
@@ -52,6 +52,23 @@ impl ApplyOutcome {
             ApplyOutcome::BeyondHorizon => "beyond_horizon",
         }
     }
+}
+
+/// An account's CRM attributes in force at the end of a day (the partial upserts
+/// applied in event-time order), for display next to its results (dashboards filter
+/// by segment and CSM and weigh risk by ARR).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccountAttributes {
+    pub name: Option<String>,
+    pub licensed_seats: Option<u64>,
+    pub usage_profile: UsageProfile,
+    pub segment: Option<String>,
+    pub arr: Option<f64>,
+    pub csm: Option<String>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub onboarding_started_on: Option<NaiveDate>,
+    pub target_graduation_on: Option<NaiveDate>,
+    pub renewal_on: Option<NaiveDate>,
 }
 
 /// Both results of one account and day.
@@ -149,16 +166,18 @@ impl Engine {
         acct.last_day = acct.last_day.max(day);
         match ev {
             Event::Usage(u) => {
+                // Bounds repeat validation so an unvalidated config cannot overflow a
+                // bitmask: features past the 64th are ignored, the horizon capped.
                 let feature = u
                     .feature
                     .as_deref()
-                    .and_then(|f| self.config.core_features.iter().position(|c| c == f));
-                match acct.activity.record(
-                    day,
-                    hash_str(&u.user_id),
-                    feature,
-                    self.config.horizon_days,
-                ) {
+                    .and_then(|f| self.config.core_features.iter().position(|c| c == f))
+                    .filter(|&i| i < MAX_CORE_FEATURES);
+                let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
+                match acct
+                    .activity
+                    .record(day, hash_str(&u.user_id), feature, horizon)
+                {
                     Touch::Changed => ApplyOutcome::Applied,
                     Touch::Unchanged => ApplyOutcome::Duplicate,
                     Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
@@ -206,6 +225,30 @@ impl Engine {
         })
     }
 
+    /// The account's attributes as of the end of `as_of`; `None` for an unknown
+    /// account or a day before its first event.
+    pub fn attributes(&self, account_id: &str, as_of: NaiveDate) -> Option<AccountAttributes> {
+        let acct = self.accounts.get(account_id)?;
+        let d = day_from_date(as_of);
+        if d < acct.first_day {
+            return None;
+        }
+        let view = acct.crm.view(d);
+        let a = &view.attrs;
+        Some(AccountAttributes {
+            name: a.name.map(str::to_owned),
+            licensed_seats: a.licensed_seats,
+            usage_profile: a.usage_profile,
+            segment: a.segment.map(str::to_owned),
+            arr: a.arr,
+            csm: a.csm.map(str::to_owned),
+            lifecycle_stage: a.lifecycle_stage,
+            onboarding_started_on: a.onboarding_started_on,
+            target_graduation_on: a.target_graduation_on,
+            renewal_on: a.renewal_on,
+        })
+    }
+
     /// Every account's evaluation as of `as_of`, sorted by account id (accounts
     /// whose first event is after `as_of` are skipped).
     pub fn evaluate_all(&self, as_of: NaiveDate) -> Vec<Evaluation> {
@@ -241,34 +284,5 @@ impl Engine {
         self.accounts
             .get(account_id)
             .map(|a| (date_from_day(a.first_day), date_from_day(a.last_day)))
-    }
-}
-
-/// An account's CRM attributes in force at the end of a day, for display next to its
-/// results (dashboards filter by segment and CSM and weigh risk by ARR).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct AccountAttributes {
-    pub name: Option<String>,
-    pub licensed_seats: Option<u64>,
-    pub segment: Option<String>,
-    pub arr: Option<f64>,
-    pub csm: Option<String>,
-    pub renewal_on: Option<NaiveDate>,
-}
-
-impl Engine {
-    /// The account's attributes as of the end of `as_of`; `None` for an unknown account.
-    pub fn attributes(&self, account_id: &str, as_of: NaiveDate) -> Option<AccountAttributes> {
-        let acct = self.accounts.get(account_id)?;
-        let view = acct.crm.view(day_from_date(as_of));
-        let a = &view.attrs;
-        Some(AccountAttributes {
-            name: a.name.map(str::to_owned),
-            licensed_seats: a.licensed_seats,
-            segment: a.segment.map(str::to_owned),
-            arr: a.arr,
-            csm: a.csm.map(str::to_owned),
-            renewal_on: a.renewal_on,
-        })
     }
 }

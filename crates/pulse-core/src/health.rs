@@ -110,7 +110,7 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
             if core.is_empty() {
                 return None;
             }
-            let used = |i: usize| f.extra.features_used & (1 << i) != 0;
+            let used = |i: usize| i < 64 && f.extra.features_used & (1 << i) != 0;
             let unused: Vec<&str> = core
                 .iter()
                 .enumerate()

@@ -29,7 +29,7 @@ mod num;
 
 pub use alerts::{AlertRule, AlertState, AlertTracker, AlertTransition};
 pub use config::{ConfigError, ScoringConfig};
-pub use engine::{ApplyOutcome, Engine, Evaluation};
+pub use engine::{AccountAttributes, ApplyOutcome, Engine, Evaluation};
 pub use event::{check_skew, parse_event, Event, InvalidEvent, InvalidReason};
 pub use health::{Color, HealthResult};
 pub use metrics::{Metrics, RedFlag};

@@ -272,3 +272,43 @@ fn horizon() {
     assert_eq!(got, [Applied, Applied, BeyondHorizon, Duplicate]);
     assert_eq!(engine.tracked_users(), 2);
 }
+
+#[test]
+fn attributes_as_of_a_day() {
+    let mut e = Events::new();
+    e.account(
+        "acme",
+        1,
+        r#","name":"Acme","csm":"ann","arr":1200.5,"licensed_seats":5"#,
+    )
+    .account("acme", 3, r#","name":"Acme Inc","segment":"smb""#)
+    .account("acme", D + 1, r#","csm":"bob""#);
+    let engine = e.engine();
+    let a = engine.attributes("acme", d(D)).expect("exists");
+    assert_eq!(
+        (
+            a.name.as_deref(),
+            a.csm.as_deref(),
+            a.arr,
+            a.licensed_seats,
+            a.segment.as_deref()
+        ),
+        (
+            Some("Acme Inc"),
+            Some("ann"),
+            Some(1200.5),
+            Some(5),
+            Some("smb")
+        )
+    );
+    assert_eq!(
+        engine
+            .attributes("acme", d(2))
+            .expect("exists")
+            .name
+            .as_deref(),
+        Some("Acme")
+    );
+    assert!(engine.attributes("acme", d(0)).is_none());
+    assert!(engine.attributes("nobody", d(D)).is_none());
+}

@@ -44,8 +44,32 @@ fn main() {
     let split = t.elapsed();
     let n = lines.len() as f64;
 
+    let mut rss_accounts = 0;
+    // Memory first, on a fresh heap: one event at a time, so almost nothing but
+    // the engine's state is live.
+    // CRM events first (per-account state), then usage (per-user state).
+    let rss_start = rss_bytes();
+    let mut engine = Engine::new(config.clone());
+    for usage in [false, true] {
+        for line in &lines {
+            if let Ok(ev) = parse_event(line) {
+                if ev.is_usage() == usage {
+                    engine.apply(&ev);
+                }
+            }
+        }
+        if !usage {
+            rss_accounts = rss_bytes();
+        }
+    }
+    let rss_end = rss_bytes();
+    let (accounts, tracked) = (
+        engine.accounts_len().max(1) as f64,
+        engine.tracked_users().max(1) as f64,
+    );
+    drop(engine);
+
     // Batches of 64k lines, like replay's chunks: parse, apply, drop; timed apart.
-    let rss_before = rss_bytes();
     let mut engine = Engine::new(config.clone());
     let (mut parse, mut apply, mut free) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     for batch in lines.chunks(65_536) {
@@ -61,7 +85,6 @@ fn main() {
         drop(events);
         free += t.elapsed();
     }
-    let rss_after = rss_bytes();
 
     let t = Instant::now();
     let mut evaluated = 0;
@@ -93,11 +116,11 @@ fn main() {
         "  evaluate  {:>7.1} us/account ({evaluated} accounts)",
         evaluate.as_secs_f64() * 1e6 / evaluated.max(1) as f64
     );
-    let grown = rss_after.saturating_sub(rss_before);
+    let per_account = rss_accounts.saturating_sub(rss_start) as f64 / accounts;
+    let per_user = rss_end.saturating_sub(rss_accounts) as f64 / tracked;
     println!(
-        "engine state: RSS +{:.1} MiB = {:.0} bytes per tracked (account, user), accounts included",
-        grown as f64 / (1 << 20) as f64,
-        grown as f64 / engine.tracked_users().max(1) as f64
+        "engine state (RSS growth): {:.1} MiB; {per_account:.0} bytes per account (CRM state), {per_user:.0} bytes per tracked (account, user)",
+        rss_end.saturating_sub(rss_start) as f64 / (1 << 20) as f64
     );
 
     for threads in [1, 2] {
@@ -124,6 +147,10 @@ fn main() {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u64>().ok())
+        })
         .map_or(0, |pages| pages * 4096)
 }

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 
 /// Default chunk size: large enough that per-chunk work (thread hand-off, bucket
 /// allocation) is noise, small enough that parsed events of one chunk stay a few MiB.
-pub const DEFAULT_CHUNK_BYTES: usize = 4 << 20;
+pub const DEFAULT_CHUNK_BYTES: usize = 2 << 20;
 
 /// A buffer of whole lines (the last line may lack its `\n` only at end of input).
 #[derive(Debug)]

@@ -1,13 +1,18 @@
 //! `pulse replay`: NDJSON events in, one `health` and one `readiness` line per
 //! account (per day) out, computed by the same core as the services.
 //!
-//! Pipeline: a reader thread cuts the input into multi-MiB chunks of whole lines;
-//! each chunk is split on `\n` (memchr) and parsed in parallel blocks (rayon),
-//! every block sorting its events into per-shard buckets; then every shard applies
-//! its buckets, in input order, to its own [`Engine`](pulse_core::engine::Engine)
-//! in parallel. At the end shards are evaluated in parallel and the lines are
-//! written sorted by account id (health before readiness). Output does not depend
-//! on the number of threads or shards.
+//! Pipeline: a reader thread cuts the input into 2 MiB chunks of whole lines; each
+//! chunk is split on `\n` (memchr) and parsed in parallel blocks of 2048 lines
+//! (rayon, `pulse_core::parse_event`), each block noting which shard (stable hash
+//! of the account id) every event belongs to; then every shard applies its events,
+//! in input order, to its own [`Engine`](pulse_core::engine::Engine), shards in
+//! parallel and without locks; then the blocks are dropped in parallel. At the end
+//! accounts are evaluated in parallel batches and written sorted by account id
+//! (health before readiness), day by day for a series. The output does not depend
+//! on the number of threads, shards or the chunk size.
+//!
+//! Memory: the engines' state (about 32 bytes per active (account, user) and 1 KiB
+//! per account) plus a few chunks in flight; never the whole input.
 
 use std::io::{self, Read, Write};
 use std::sync::mpsc;
@@ -15,54 +20,43 @@ use std::sync::mpsc;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::config::ScoringConfig;
 use pulse_core::engine::Evaluation;
-use pulse_core::event::{parse_event, Event, InvalidEvent};
+use pulse_core::event::{parse_event, InvalidEvent};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
-use crate::shard::{shard_of, ShardedEngine};
+use crate::shard::{Routed, ShardedEngine};
 
 /// Lines parsed by one rayon task.
 const BLOCK_LINES: usize = 2048;
+/// Accounts evaluated and rendered between two writes.
+const EVALUATE_BATCH: usize = 1024;
 
-/// Which days to evaluate and which events to take.
+/// Which days to evaluate. Events dated after the end of the last day (UTC) are
+/// ignored (and counted in [`ReplaySummary::after_cutoff`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    /// Events with a timestamp after the end of this UTC day are ignored.
-    pub cutoff: NaiveDate,
     /// First day evaluated.
     pub from: NaiveDate,
-    /// Last day evaluated (`<= cutoff`).
+    /// Last day evaluated.
     pub to: NaiveDate,
 }
 
 impl Window {
     /// A single evaluation as of `day` (the spec's `--as-of D`).
     pub fn as_of(day: NaiveDate) -> Window {
-        Window {
-            cutoff: day,
-            from: day,
-            to: day,
-        }
+        Window { from: day, to: day }
     }
 
-    /// A daily series `from..=to`, taking events up to the end of `cutoff`.
-    pub fn series(
-        from: NaiveDate,
-        to: NaiveDate,
-        cutoff: NaiveDate,
-    ) -> Result<Window, ReplayError> {
+    /// A daily series `from..=to` (`--from/--to`). Each day is evaluated as of its
+    /// own end, exactly as `--as-of` that day would.
+    pub fn series(from: NaiveDate, to: NaiveDate) -> Result<Window, ReplayError> {
         if from > to {
             return Err(ReplayError::Window(format!(
                 "--from {from} is after --to {to}"
             )));
         }
-        if to > cutoff {
-            return Err(ReplayError::Window(format!(
-                "--to {to} is after --as-of {cutoff}"
-            )));
-        }
-        Ok(Window { cutoff, from, to })
+        Ok(Window { from, to })
     }
 
     /// Days evaluated, in order.
@@ -105,9 +99,12 @@ pub struct ReplaySummary {
     pub lines: u64,
     /// Lines that did not parse as an event (reported, not applied).
     pub invalid: u64,
-    /// Valid events dated after the cutoff day (ignored).
+    /// Valid events dated after the last day evaluated (ignored).
     pub after_cutoff: u64,
+    /// Events that changed the state.
     pub applied: u64,
+    /// Events that changed nothing: repeated `event_id`s, and usage by a user
+    /// already counted active that day (usage is kept as one bit per user and day).
     pub duplicates: u64,
     pub beyond_horizon: u64,
     pub accounts: u64,
@@ -121,7 +118,7 @@ impl std::fmt::Display for ReplaySummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "replay: events_read={} invalid={} after_as_of={} applied={} duplicates={} beyond_horizon={} accounts={} tracked_users={} output_lines={}",
+            "replay: events_read={} invalid={} after_as_of={} applied={} duplicates_or_repeats={} beyond_horizon={} accounts={} tracked_users={} output_lines={}",
             self.lines,
             self.invalid,
             self.after_cutoff,
@@ -202,12 +199,11 @@ pub fn replay_file(
     run_passes(&mut open, config, options, out, diagnostics)
 }
 
-/// The segments `(cutoff, from, to)` a window is evaluated in, one pass over the
-/// input each. The engine forgets usage older than `horizon_days` before an
+/// The segments a window is evaluated in, one pass over the input each, taking
+/// events up to the end of the segment's last day. The engine forgets usage older than `horizon_days` before an
 /// account's newest usage day, and evaluating day `d` needs days `d-28..=d`; so
 /// with events up to `b`, days from `b - (horizon_days - 28)` to `b` are exact.
-/// A longer series is cut into segments of that length, each replayed with its
-/// own cutoff (its last day).
+/// A longer series is cut into segments of that length.
 pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
     if window.from == window.to {
         return vec![*window];
@@ -220,11 +216,7 @@ pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
             .checked_add_days(Days::new(span - 1))
             .unwrap_or(NaiveDate::MAX)
             .min(window.to);
-        out.push(Window {
-            cutoff: to,
-            from,
-            to,
-        });
+        out.push(Window { from, to });
         if to >= window.to {
             break;
         }
@@ -306,7 +298,7 @@ pub fn load<R: Read + Send>(
     };
     let mut engine = ShardedEngine::new(config, shards);
     let mut summary = ReplaySummary::default();
-    let cutoff = end_of_day(options.window.cutoff);
+    let cutoff = end_of_day(options.window.to);
 
     std::thread::scope(|scope| {
         // The reader runs ahead by at most two chunks.
@@ -348,16 +340,12 @@ pub fn load<R: Read + Send>(
                     .map_err(ReplayError::Write)?;
                 }
             }
-            // Transpose to per-shard batches, in input order.
-            let per_shard: Vec<Vec<Vec<Event>>> = (0..shards)
-                .map(|s| {
-                    blocks
-                        .iter_mut()
-                        .map(|b| std::mem::take(&mut b.buckets[s]))
-                        .collect()
-                })
-                .collect();
-            let counts = pool.install(|| engine.apply(per_shard));
+            let routed: Vec<&Routed> = blocks.iter().map(|b| &b.routed).collect();
+            let counts = pool.install(|| engine.apply(&routed));
+            drop(routed);
+            // Dropped in parallel, split like the parse: mostly freed by the
+            // thread that allocated them.
+            pool.install(|| blocks.into_par_iter().for_each(drop));
             summary.applied += counts.applied;
             summary.duplicates += counts.duplicates;
             summary.beyond_horizon += counts.beyond_horizon;
@@ -379,14 +367,16 @@ impl Loaded {
     /// Writes every account's evaluation for every day of the window: day by day,
     /// accounts sorted by id, health before readiness.
     pub fn write(&mut self, out: &mut dyn Write) -> Result<(), ReplayError> {
+        let engine = &self.engine;
+        let accounts = engine.sorted_accounts();
         for day in self.window.days() {
-            let engine = &self.engine;
-            let rendered = self
-                .pool
-                .install(|| engine.evaluate_all(day, |_, ev| render(ev)));
-            for (_, lines) in rendered {
-                out.write_all(&lines?).map_err(ReplayError::Write)?;
-                self.summary.output_lines += 2;
+            // In batches, so the rendered output never piles up in memory.
+            for batch in accounts.chunks(EVALUATE_BATCH) {
+                let rendered = self.pool.install(|| engine.evaluate(batch, day, render));
+                for lines in rendered {
+                    out.write_all(&lines?).map_err(ReplayError::Write)?;
+                    self.summary.output_lines += 2;
+                }
             }
         }
         out.flush().map_err(ReplayError::Write)
@@ -401,7 +391,7 @@ struct Block {
     lines: u64,
     after_cutoff: u64,
     invalid: Vec<(u64, InvalidEvent)>,
-    buckets: Vec<Vec<Event>>,
+    routed: Routed,
 }
 
 fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block> {
@@ -415,9 +405,7 @@ fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block
                 lines: 0,
                 after_cutoff: 0,
                 invalid: Vec::new(),
-                buckets: (0..shards)
-                    .map(|_| Vec::with_capacity(block.len() / shards + 8))
-                    .collect(),
+                routed: Routed::new(shards, block.len()),
             };
             for (i, line) in block.iter().enumerate() {
                 if line.iter().all(u8::is_ascii_whitespace) {
@@ -426,7 +414,7 @@ fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block
                 out.lines += 1;
                 match parse_event(line) {
                     Ok(event) if event.timestamp() >= cutoff => out.after_cutoff += 1,
-                    Ok(event) => out.buckets[shard_of(event.account_id(), shards)].push(event),
+                    Ok(event) => out.routed.push(event),
                     Err(error) => out.invalid.push((first + i as u64, error)),
                 }
             }

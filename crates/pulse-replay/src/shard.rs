@@ -39,6 +39,37 @@ pub fn shard_of(account_id: &str, shards: usize) -> usize {
     (h % shards.max(1) as u64) as usize
 }
 
+/// Events parsed from one block of lines, with the indexes of each shard's events.
+///
+/// Events stay where they were parsed instead of moving to per-shard queues: the
+/// engines borrow them, and the blocks are then dropped in parallel, mostly on the
+/// thread that parsed (and so allocated) them. Freeing memory on another thread
+/// than the one that allocated it is what made glibc malloc the bottleneck.
+#[derive(Debug, Default)]
+pub struct Routed {
+    pub events: Vec<Event>,
+    /// `by_shard[s]`: indexes into `events` of shard `s`'s events, ascending.
+    pub by_shard: Vec<Vec<u32>>,
+}
+
+impl Routed {
+    pub fn new(shards: usize, capacity: usize) -> Self {
+        Routed {
+            events: Vec::with_capacity(capacity),
+            by_shard: (0..shards)
+                .map(|_| Vec::with_capacity(capacity / shards.max(1) + 8))
+                .collect(),
+        }
+    }
+
+    /// Adds an event to the shard of its account.
+    pub fn push(&mut self, event: Event) {
+        let s = shard_of(event.account_id(), self.by_shard.len());
+        self.by_shard[s].push(self.events.len() as u32);
+        self.events.push(event);
+    }
+}
+
 /// One engine per shard.
 pub struct ShardedEngine {
     shards: Vec<Engine>,
@@ -57,20 +88,23 @@ impl ShardedEngine {
         self.shards.len()
     }
 
-    /// Applies `per_shard[s]` (batches of events, in input order) to shard `s`;
-    /// shards in parallel. Events are dropped on the thread that applied them.
-    pub fn apply(&mut self, per_shard: Vec<Vec<Vec<Event>>>) -> ApplyCounts {
+    /// Applies every block's events to their shards, in block order and within a
+    /// block in input order; shards in parallel. Events are only borrowed: the
+    /// caller drops the blocks (see `Routed`).
+    pub fn apply(&mut self, blocks: &[&Routed]) -> ApplyCounts {
         let per_shard: Vec<ApplyCounts> = self
             .shards
             .par_iter_mut()
-            .zip(per_shard)
-            .map(|(engine, batches)| {
+            .enumerate()
+            .map(|(s, engine)| {
                 let mut counts = ApplyCounts::default();
-                for event in batches.iter().flatten() {
-                    match engine.apply(event) {
-                        ApplyOutcome::Applied => counts.applied += 1,
-                        ApplyOutcome::Duplicate => counts.duplicates += 1,
-                        ApplyOutcome::BeyondHorizon => counts.beyond_horizon += 1,
+                for block in blocks {
+                    for &i in &block.by_shard[s] {
+                        match engine.apply(&block.events[i as usize]) {
+                            ApplyOutcome::Applied => counts.applied += 1,
+                            ApplyOutcome::Duplicate => counts.duplicates += 1,
+                            ApplyOutcome::BeyondHorizon => counts.beyond_horizon += 1,
+                        }
                     }
                 }
                 counts
@@ -91,27 +125,30 @@ impl ShardedEngine {
         self.shards.iter().map(|e| e.tracked_users()).sum()
     }
 
-    /// Evaluates every account as of `day` (shards in parallel) and renders each
-    /// evaluation with `render`; results come back sorted by account id.
-    pub fn evaluate_all<T, F>(&self, day: NaiveDate, render: F) -> Vec<(String, T)>
+    /// Every account id with its shard, sorted by id.
+    pub fn sorted_accounts(&self) -> Vec<(&str, usize)> {
+        let mut ids: Vec<(&str, usize)> = self
+            .shards
+            .iter()
+            .enumerate()
+            .flat_map(|(s, engine)| engine.account_ids().map(move |id| (id, s)))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Evaluates `accounts` (from [`Self::sorted_accounts`]) as of `day` in parallel
+    /// and renders each evaluation with `render`, keeping their order; accounts
+    /// that do not exist yet on `day` are left out.
+    pub fn evaluate<T, F>(&self, accounts: &[(&str, usize)], day: NaiveDate, render: F) -> Vec<T>
     where
         T: Send,
-        F: Fn(&str, &Evaluation) -> T + Sync,
+        F: Fn(&Evaluation) -> T + Sync,
     {
-        let mut all: Vec<(String, T)> = self
-            .shards
+        accounts
             .par_iter()
-            .flat_map_iter(|engine| {
-                let render = &render;
-                engine.account_ids().filter_map(move |id| {
-                    engine
-                        .evaluate(id, day)
-                        .map(|ev| (id.to_owned(), render(id, &ev)))
-                })
-            })
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+            .filter_map(|(id, s)| self.shards[*s].evaluate(id, day).map(|ev| render(&ev)))
+            .collect()
     }
 }
 

@@ -135,7 +135,7 @@ fn run(
 fn window(as_of: u8, series: bool) -> Window {
     let d = first_day() + Days::new(u64::from(as_of));
     if series {
-        Window::series(d - Days::new(3), d, d).expect("window")
+        Window::series(d - Days::new(3), d).expect("window")
     } else {
         Window::as_of(d)
     }

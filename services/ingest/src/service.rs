@@ -85,9 +85,14 @@ impl Ingest {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", &self.cfg.auto_offset_reset)
             .set("statistics.interval.ms", "5000")
-            // Our loop always makes progress or pauses; a long ClickHouse outage must not
-            // get the consumer evicted from its group while it waits.
-            .set("max.poll.interval.ms", "3600000")
+            // Also the rebalance timeout a joining member waits for a dead one. The loop
+            // keeps polling while writes are retried (pulse_runtime::retry), so it never
+            // goes this long without a poll.
+            .set("max.poll.interval.ms", "20000")
+            // A crashed member holds its partitions until its session expires: keep
+            // that short so a replacement takes over within seconds.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
             .set("fetch.wait.max.ms", "100");
         for (k, v) in &self.kafka.properties {
             c.set(k, v);

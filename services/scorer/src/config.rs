@@ -26,6 +26,11 @@ pub struct ScorerConfig {
     pub evaluation_hour: u32,
     /// Late events re-emit the results of their day up to today, at most this many days.
     pub reemit_max_days: u32,
+    /// Rejoin the consumer group after holding no partition for this long (doubling up to
+    /// 10 minutes while it stays idle). Guards against a group coordinator that drops a
+    /// crashed member without starting a rebalance (seen with the development broker),
+    /// which would leave a healthy scorer idle forever. 0 disables it.
+    pub rejoin_when_idle_secs: u64,
     /// Backoff while ClickHouse or the broker refuse writes (never gives up).
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
@@ -61,6 +66,7 @@ impl Default for ScorerConfig {
             snapshot_interval_secs: 30,
             evaluation_hour: 0,
             reemit_max_days: 60,
+            rejoin_when_idle_secs: 30,
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
             webhook: WebhookConfig::default(),

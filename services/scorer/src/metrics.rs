@@ -21,6 +21,7 @@ pub struct ScorerMetrics {
     pub paused: IntGauge,
     pub consumer_lag: IntGaugeVec,
     pub webhook: IntCounterVec,
+    pub rejoins: IntCounter,
 }
 
 #[allow(clippy::expect_used)] // static metric definitions: a failure is a programming error
@@ -65,6 +66,7 @@ impl ScorerMetrics {
                     .expect("metric"),
             ),
             webhook: cv("pulse_scorer_webhook_deliveries_total", "Alert webhook deliveries", &["result"]),
+            rejoins: c("pulse_scorer_group_rejoins_total", "Consumer-group rejoins after holding no partition too long"),
         }
     }
 }

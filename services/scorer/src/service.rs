@@ -118,6 +118,10 @@ struct Run {
     held: Vec<OwnedMessage>,
     last_snapshot: Instant,
     snapshot_bytes: HashMap<i32, usize>,
+    /// Since when no partition is held, and the current rejoin delay (watchdog).
+    idle_since: Option<Instant>,
+    rejoin_after: Duration,
+    rejoins_while_idle: u32,
 }
 
 impl Scorer {
@@ -128,7 +132,13 @@ impl Scorer {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "5000")
-            .set("max.poll.interval.ms", "3600000")
+            // Also the rebalance timeout a joining member waits for a dead one. The loop
+            // keeps polling while writes are retried (pulse_runtime::retry).
+            .set("max.poll.interval.ms", "20000")
+            // A crashed member holds its partitions until its session expires: keep
+            // that short so a replacement takes over within seconds.
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
             .set("fetch.wait.max.ms", "50");
         for (k, v) in &self.kafka.properties {
             c.set(k, v);
@@ -168,6 +178,9 @@ impl Scorer {
             held: Vec::new(),
             last_snapshot: Instant::now(),
             snapshot_bytes: HashMap::new(),
+            idle_since: None,
+            rejoin_after: Duration::from_secs(self.cfg.rejoin_when_idle_secs),
+            rejoins_while_idle: 0,
         };
         let max_wait = Duration::from_millis(self.cfg.batch_max_wait_ms);
         let snapshot_every = Duration::from_secs(self.cfg.snapshot_interval_secs);
@@ -183,6 +196,7 @@ impl Scorer {
                     () = sleep_until(deadline) => self.flush(&io, &mut run, &stop).await?,
                     _ = tick.tick() => {
                         self.rebalance(&io, &mut run, &stop).await?;
+                        self.watchdog(&io, &mut run);
                         self.daily(&io, &mut run, &stop).await?;
                         if run.last_snapshot.elapsed() >= snapshot_every {
                             self.flush(&io, &mut run, &stop).await?;
@@ -254,6 +268,36 @@ impl Scorer {
         }
         self.metrics.partitions.set(run.parts.len() as i64);
         Ok(())
+    }
+
+    /// Rejoins the group when no partition has been held for `rejoin_when_idle_secs`:
+    /// at that interval for five attempts (a crashed member may take a session timeout
+    /// to expire), then doubling up to 10 minutes while still idle.
+    fn watchdog(&self, io: &Io<'_>, run: &mut Run) {
+        if self.cfg.rejoin_when_idle_secs == 0 {
+            return;
+        }
+        if !run.parts.is_empty() {
+            run.idle_since = None;
+            run.rejoin_after = Duration::from_secs(self.cfg.rejoin_when_idle_secs);
+            run.rejoins_while_idle = 0;
+            return;
+        }
+        let since = *run.idle_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < run.rejoin_after {
+            return;
+        }
+        tracing::warn!(idle_secs = since.elapsed().as_secs(), "no partition held: rejoining the consumer group");
+        self.metrics.rejoins.inc();
+        io.consumer.unsubscribe();
+        if let Err(e) = io.consumer.subscribe(&[self.topics.events.as_str()]) {
+            tracing::warn!(error = %e, "resubscribe failed");
+        }
+        run.idle_since = Some(Instant::now());
+        run.rejoins_while_idle += 1;
+        if run.rejoins_while_idle >= 5 {
+            run.rejoin_after = (run.rejoin_after * 2).min(Duration::from_secs(600));
+        }
     }
 
     async fn ensure_partition(&self, io: &Io<'_>, run: &mut Run, p: i32, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {

@@ -34,8 +34,8 @@ pub struct ReplayArgs {
     /// per account per day, day by day.
     #[arg(long, value_name = "YYYY-MM-DD", requires = "to")]
     pub from: Option<NaiveDate>,
-    /// Last day of a daily series (with --from). Events after --as-of (default: this
-    /// day) are ignored.
+    /// Last day of a daily series (with --from); each day is scored as `--as-of` that
+    /// day would. With --as-of too, --to must not be after it.
     #[arg(long, value_name = "YYYY-MM-DD", requires = "from")]
     pub to: Option<NaiveDate>,
     /// Worker threads (default: one per core). The output does not depend on it.
@@ -53,9 +53,15 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         }
         None => ScoringConfig::default(),
     };
-    let window = match (args.from, args.to) {
-        (Some(from), Some(to)) => Window::series(from, to, args.as_of.unwrap_or(to))?,
-        _ => Window::as_of(args.as_of.context("--as-of is required")?),
+    let window = match (args.from, args.to, args.as_of) {
+        (Some(from), Some(to), as_of) => {
+            if let Some(as_of) = as_of.filter(|d| *d < to) {
+                anyhow::bail!("--to {to} is after --as-of {as_of}");
+            }
+            Window::series(from, to)?
+        }
+        (_, _, Some(as_of)) => Window::as_of(as_of),
+        _ => anyhow::bail!("--as-of is required (or --from and --to)"),
     };
     let mut options = ReplayOptions::new(window);
     options.strict = args.strict;

@@ -450,15 +450,24 @@ pub fn feed_in_chunks(env: &TestEnv, events: Vec<(Option<String>, Vec<u8>)>, chu
         let producer = kafka.producer().expect("producer");
         let size = events.len().div_ceil(chunks.max(1));
         for chunk in events.chunks(size.max(1)) {
-            let sends = chunk.iter().map(|(k, v)| {
-                let mut rec = FutureRecord::to(&topic).payload(v.as_slice());
-                if let Some(k) = k {
-                    rec = rec.key(k.as_bytes());
+            // Like any producer that must not lose data, re-send what was not acknowledged
+            // (e.g. while the broker restarts); duplicates are harmless downstream.
+            let mut pending: Vec<&(Option<String>, Vec<u8>)> = chunk.iter().collect();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !pending.is_empty() {
+                let sends = pending.iter().map(|(k, v)| {
+                    let mut rec = FutureRecord::to(&topic).payload(v.as_slice());
+                    if let Some(k) = k {
+                        rec = rec.key(k.as_bytes());
+                    }
+                    producer.send(rec, Duration::from_secs(60))
+                });
+                let results = join_all(sends).await;
+                pending = pending.into_iter().zip(results).filter(|(_, r)| r.is_err()).map(|(m, _)| m).collect();
+                if !pending.is_empty() {
+                    assert!(Instant::now() < deadline, "{} events not acknowledged within 120s", pending.len());
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                producer.send(rec, Duration::from_secs(120))
-            });
-            for r in join_all(sends).await {
-                r.map_err(|(e, _)| e).expect("delivery acknowledged");
             }
             tokio::time::sleep(pause).await;
         }

@@ -15,7 +15,7 @@ use rdkafka::{
 };
 use serde::Deserialize;
 
-use crate::settings::{ensure, SettingsError};
+use crate::settings::{ensure, Secret, SettingsError};
 
 /// `[kafka]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,8 +25,19 @@ pub struct KafkaConfig {
     pub brokers: String,
     /// Client id reported to the broker.
     pub client_id: String,
-    /// Extra librdkafka properties, e.g. `"security.protocol" = "SASL_SSL"`.
-    /// Values are passed as they are and never logged.
+    /// `PLAINTEXT` (default), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub security_protocol: String,
+    /// SASL mechanism when `security_protocol` is `SASL_*`: `PLAIN`, `SCRAM-SHA-256` or
+    /// `SCRAM-SHA-512`.
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name (e.g. `PULSE__KAFKA__SASL_USERNAME`).
+    pub sasl_username: Option<String>,
+    /// SASL password (e.g. `PULSE__KAFKA__SASL_PASSWORD`); never logged.
+    pub sasl_password: Option<Secret>,
+    /// CA bundle (PEM file) to verify the brokers' TLS certificates; default: system CAs.
+    pub ssl_ca_location: Option<String>,
+    /// Extra librdkafka properties, e.g. `"ssl.endpoint.identification.algorithm" = "none"`.
+    /// Applied last; values are passed as they are and never logged.
     pub properties: BTreeMap<String, String>,
 }
 
@@ -35,6 +46,11 @@ impl Default for KafkaConfig {
         Self {
             brokers: "127.0.0.1:9092".into(),
             client_id: "pulse".into(),
+            security_protocol: "PLAINTEXT".into(),
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+            ssl_ca_location: None,
             properties: BTreeMap::new(),
         }
     }
@@ -48,13 +64,43 @@ impl KafkaConfig {
                 format!("`{b}` is not host:port")
             })?;
         }
+        let proto = self.security_protocol.to_ascii_uppercase();
+        ensure(
+            matches!(proto.as_str(), "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL"),
+            "kafka.security_protocol",
+            || format!("`{}` must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", self.security_protocol),
+        )?;
+        if proto.starts_with("SASL") {
+            let mech = self.sasl_mechanism.as_deref().unwrap_or("");
+            ensure(matches!(mech, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"), "kafka.sasl_mechanism", || {
+                format!("`{mech}` must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with {proto}")
+            })?;
+            ensure(self.sasl_username.as_deref().is_some_and(|u| !u.is_empty()), "kafka.sasl_username", || {
+                format!("required with {proto}")
+            })?;
+            ensure(self.sasl_password.is_some(), "kafka.sasl_password", || format!("required with {proto}"))?;
+        }
         Ok(())
     }
 
     /// Base client config shared by consumers, producers and admin clients.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers).set("client.id", &self.client_id);
+        c.set("bootstrap.servers", &self.brokers)
+            .set("client.id", &self.client_id)
+            .set("security.protocol", &self.security_protocol);
+        if let Some(m) = &self.sasl_mechanism {
+            c.set("sasl.mechanism", m);
+        }
+        if let Some(u) = &self.sasl_username {
+            c.set("sasl.username", u);
+        }
+        if let Some(p) = &self.sasl_password {
+            c.set("sasl.password", p.expose());
+        }
+        if let Some(ca) = &self.ssl_ca_location {
+            c.set("ssl.ca.location", ca);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }
@@ -180,4 +226,24 @@ pub async fn create_topics(
         }
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sasl_settings_are_checked_and_the_password_never_prints() {
+        let mut k = KafkaConfig { security_protocol: "SASL_SSL".into(), ..KafkaConfig::default() };
+        assert!(k.validate().expect_err("no mechanism").to_string().contains("kafka.sasl_mechanism"));
+        k.sasl_mechanism = Some("SCRAM-SHA-512".into());
+        assert!(k.validate().expect_err("no user").to_string().contains("kafka.sasl_username"));
+        k.sasl_username = Some("pulse".into());
+        assert!(k.validate().expect_err("no password").to_string().contains("kafka.sasl_password"));
+        k.sasl_password = Some(Secret::new("s3cret-value"));
+        k.validate().expect("complete SASL settings are valid");
+        assert!(!format!("{k:?}").contains("s3cret-value"));
+        let bad = KafkaConfig { security_protocol: "TLS".into(), ..KafkaConfig::default() };
+        assert!(bad.validate().expect_err("bad protocol").to_string().contains("kafka.security_protocol"));
+    }
 }

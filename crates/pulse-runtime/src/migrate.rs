@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "scorer_snapshots",
         sql: include_str!("../../../schemas/clickhouse/003_scorer_snapshots.sql"),
     },
+    Migration {
+        version: 4,
+        name: "alert_acks",
+        sql: include_str!("../../../schemas/clickhouse/004_alert_acks.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

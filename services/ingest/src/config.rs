@@ -40,7 +40,7 @@ impl Default for IngestConfig {
             http_listen: "127.0.0.1:9464".into(),
             batch_max_rows: 20_000,
             batch_max_bytes: 16 * 1024 * 1024,
-            batch_max_wait_ms: 250,
+            batch_max_wait_ms: 100,
             max_message_bytes: 1024 * 1024,
             max_future_skew_secs: 86_400,
             retry_initial_ms: 200,

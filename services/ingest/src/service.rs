@@ -222,17 +222,34 @@ impl Ingest {
         let started = std::time::Instant::now();
         let usage = std::mem::take(&mut batch.usage_rows);
         let crm = std::mem::take(&mut batch.crm_rows);
-        self.retry("clickhouse_insert", consumer, held, stop, || insert_rows(ch, "usage_events", &usage)).await?;
-        self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by(usage.len() as u64);
-        self.retry("clickhouse_insert", consumer, held, stop, || insert_rows(ch, "crm_events", &crm)).await?;
-        self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by(crm.len() as u64);
-
         let forward = std::mem::take(&mut batch.forward);
         let dead = std::mem::take(&mut batch.dead);
-        let events_topic = self.topics.events.clone();
-        let dlq_topic = self.topics.dlq.clone();
-        self.retry("produce", consumer, held, stop, || produce_all(producer, &events_topic, &forward, &dlq_topic, &dead))
-            .await?;
+        let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
+        // First attempt: ClickHouse and the broker concurrently. Whatever failed is then
+        // retried on its own (with the partitions paused) until it succeeds.
+        let (stored, produced) = tokio::join!(
+            insert_all(ch, &usage, &crm),
+            produce_all(producer, events_topic, &forward, dlq_topic, &dead)
+        );
+        if let Err(e) = stored {
+            self.on_retry(RetryEvent::Failed {
+                stage: "clickhouse_insert",
+                error: &e,
+                retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
+            });
+            self.retry("clickhouse_insert", consumer, held, stop, || insert_all(ch, &usage, &crm)).await?;
+        }
+        self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by(usage.len() as u64);
+        self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by(crm.len() as u64);
+        if let Err(e) = produced {
+            self.on_retry(RetryEvent::Failed {
+                stage: "produce",
+                error: &e,
+                retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
+            });
+            self.retry("produce", consumer, held, stop, || produce_all(producer, events_topic, &forward, dlq_topic, &dead))
+                .await?;
+        }
         self.metrics.forwarded.inc_by(forward.len() as u64);
         self.metrics.dead_lettered.inc_by(dead.len() as u64);
 
@@ -307,6 +324,12 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
+}
+
+/// Both raw tables (a batch is durable in ClickHouse when both inserts succeeded).
+async fn insert_all(ch: &clickhouse::Client, usage: &[crate::rows::UsageRow], crm: &[crate::rows::CrmRow]) -> Result<(), clickhouse::error::Error> {
+    insert_rows(ch, "usage_events", usage).await?;
+    insert_rows(ch, "crm_events", crm).await
 }
 
 async fn insert_rows<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {

@@ -23,6 +23,9 @@ pub enum Command {
     Ingest,
     /// Run the streaming scorer (events topic -> health, readiness, alerts).
     Scorer,
+    /// Run the read API and web dashboard (ClickHouse -> JSON and HTML), or load
+    /// fixture data for it (`pulse api load-fixtures`).
+    Api(cmd::api::ApiArgs),
     /// Apply pending ClickHouse migrations.
     Migrate,
     /// Kafka topic administration.
@@ -36,6 +39,8 @@ pub enum Command {
     Replay(cmd::replay::ReplayArgs),
     /// Generate demo or synthetic events as NDJSON.
     Gen(cmd::gen::GenArgs),
+    /// Drive the running pipeline at a target rate; report throughput and latency.
+    Load(cmd::load::LoadArgs),
     /// Benchmarks against the local stack (bare consumer ceiling, ingest throughput).
     #[command(subcommand)]
     Bench(cmd::bench::BenchCmd),

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use pulse_api::ApiConfig;
 use pulse_ingest::IngestConfig;
 use pulse_scorer::ScorerConfig;
 use pulse_runtime::{
@@ -22,6 +23,7 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub ingest: IngestConfig,
     pub scorer: ScorerConfig,
+    pub api: ApiConfig,
 }
 
 impl Settings {
@@ -38,6 +40,7 @@ impl Settings {
         self.clickhouse.validate()?;
         self.ingest.validate()?;
         self.scorer.validate()?;
+        self.api.validate()?;
         self.scorer.load_scoring()?;
         Ok(())
     }

@@ -62,7 +62,7 @@ impl Default for ScorerConfig {
             http_listen: "127.0.0.1:9465".into(),
             scoring_config: None,
             batch_max_events: 50_000,
-            batch_max_wait_ms: 200,
+            batch_max_wait_ms: 100,
             snapshot_interval_secs: 30,
             evaluation_hour: 0,
             reemit_max_days: 60,

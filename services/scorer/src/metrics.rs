@@ -36,8 +36,8 @@ impl ScorerMetrics {
         let cv = |name: &str, help: &str, labels: &[&str]| reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("metric"));
         let c = |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("metric"));
         let g = |name: &str, help: &str| reg(r, IntGauge::new(name, help).expect("metric"));
-        let h = |name: &str, help: &str, start: f64, n: usize| {
-            reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, 2.0, n).expect("buckets"))).expect("metric"))
+        let h = |name: &str, help: &str, start: f64, factor: f64, n: usize| {
+            reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, factor, n).expect("buckets"))).expect("metric"))
         };
         Self {
             events: cv("pulse_scorer_events_total", "Events consumed, by what applying them did", &["outcome"]),
@@ -47,12 +47,13 @@ impl ScorerMetrics {
             state_bytes: g("pulse_scorer_state_bytes", "Size of the last snapshots of all partitions held"),
             partitions: g("pulse_scorer_partitions", "Partitions currently held"),
             evaluations: c("pulse_scorer_evaluations_total", "Account-day evaluations"),
-            evaluation_seconds: h("pulse_scorer_evaluation_duration_seconds", "Time to evaluate one batch's touched accounts", 0.0001, 18),
+            evaluation_seconds: h("pulse_scorer_evaluation_duration_seconds", "Time to evaluate one batch's touched accounts", 0.0001, 2.0, 18),
             event_to_publish_seconds: h(
                 "pulse_scorer_event_to_publish_seconds",
                 "From an event's original produce time to its results being published",
                 0.005,
-                14,
+                1.5,
+                20,
             ),
             published: cv("pulse_scorer_published_total", "Results published (Kafka and ClickHouse)", &["kind"]),
             alerts: cv("pulse_scorer_alert_transitions_total", "Alert transitions", &["rule", "state"]),

@@ -1,9 +1,11 @@
 //! One file per subcommand; each is a thin adapter from arguments to a library call.
 
+pub mod api;
 pub mod bench;
 pub mod consume;
 pub mod gen;
 pub mod ingest;
+pub mod load;
 pub mod migrate;
 pub mod produce;
 pub mod replay;
@@ -28,11 +30,13 @@ pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<Ex
         match command {
             Command::Ingest => ingest::run(settings).await,
             Command::Scorer => scorer::run(settings).await,
+            Command::Api(a) => api::run(a, settings).await,
             Command::Migrate => migrate::run(settings).await,
             Command::Topics(c) => topics::run(c, settings).await,
             Command::Produce(a) => produce::run(a, settings).await,
             Command::Consume(a) => consume::run(a, settings).await,
             Command::Bench(c) => bench::run(c, settings).await,
+            Command::Load(a) => load::run(a, settings).await,
             Command::Replay(_) | Command::Gen(_) => unreachable!("handled synchronously in main"),
         }
     })?;

@@ -1,0 +1,24 @@
+//! `pulse api`: the read side over ClickHouse. JSON endpoints (portfolio, accounts,
+//! graduation pipeline, alerts, acknowledgements) and a server-rendered dashboard with
+//! server-side SVG charts, behind bearer or basic authentication.
+//!
+//! Layout: `config` (the `[api]` section), `params` (query-string validation), `db`
+//! (bound SQL), one module per concept under `routes` (queries + JSON handlers), `ui`
+//! (HTML pages and SVG charts over the same queries), `auth`, `metrics`, `service`
+//! (router and server), `openapi`, `fixtures` (scored demo data for tests and benches).
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod fixtures;
+pub mod params;
+
+pub use config::ApiConfig;
+pub mod auth;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod service;
+pub mod ui;
+
+pub use service::App;

@@ -1,0 +1,174 @@
+//! The OpenAPI 3.1 document, served at `/api/openapi.json`. Built from one table of
+//! operations (path, summary, parameters) so a test can check that every route is
+//! documented and every documented path is routed.
+
+use axum::Json;
+use serde_json::{json, Value};
+
+/// `(method, path, summary, query parameters)`. Parameter names refer to [`param`].
+pub const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
+    ("get", "/api/v1/filters", "Values the filters accept (segments and CSMs found in the data, stages, colors, verdicts, red flags, rules)", &[]),
+    ("get", "/api/v1/portfolio", "Accounts by color now, ARR total and ARR at risk (red and yellow)", &["segment", "csm"]),
+    ("get", "/api/v1/portfolio/breakdown", "Accounts by color and ARR at risk per segment or CSM", &["by", "segment", "csm", "sort_breakdown", "page", "page_size"]),
+    ("get", "/api/v1/portfolio/trend", "Accounts by color on the last day of each week", &["weeks", "to", "segment", "csm"]),
+    ("get", "/api/v1/portfolio/movers", "Biggest score changes over a window (7 or 30 days, or any up to api.max_range_days)", &["window", "direction", "segment", "csm", "sort_movers", "page", "page_size"]),
+    ("get", "/api/v1/accounts", "Accounts, filtered and sorted", &["color", "segment", "csm", "stage", "verdict", "red_flag", "q", "change_days", "sort_accounts", "page", "page_size"]),
+    ("get", "/api/v1/accounts/{id}", "One account: attributes, current health (metrics, measures, reasons, red flags), readiness, scores 7 and 30 days ago, open alerts", &[]),
+    ("get", "/api/v1/accounts/{id}/history", "Daily score, color and active-user counts and shares, with the chart thresholds", &["days", "from", "to"]),
+    ("get", "/api/v1/accounts/{id}/readiness", "The readiness scorecard: each dimension with its source (computed, assessment with author, evidence), blockers with what clears them", &[]),
+    ("get", "/api/v1/accounts/{id}/alerts", "The account's alerts (all states unless `state` is given)", &["state", "rule", "severity", "acknowledged", "sort_alerts", "page", "page_size"]),
+    ("get", "/api/v1/graduation", "Graduation pipeline: onboarding accounts by verdict, overdue and recovery-plan counts, nearest to ready", &["segment", "csm"]),
+    ("get", "/api/v1/graduation/accounts", "Onboarding accounts with verdict, days in stage, flags and blockers", &["verdict", "overdue", "recovery_plan_needed", "segment", "csm", "q", "sort_graduation", "page", "page_size"]),
+    ("get", "/api/v1/alerts", "Alert feed", &["state", "rule", "severity", "account_id", "acknowledged", "segment", "csm", "sort_alerts", "page", "page_size"]),
+    ("get", "/api/v1/alerts/summary", "Open alerts by rule and age", &["segment", "csm"]),
+    ("post", "/api/v1/alerts/ack", "Acknowledge an alert (who, when, note); the newest acknowledgement wins", &[]),
+];
+
+fn enum_param(name: &str, desc: &str, values: &[&str]) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc,
+           "schema": {"type": "string", "enum": values}})
+}
+
+fn list_param(name: &str, desc: &str, values: &[&str]) -> Value {
+    json!({"name": name, "in": "query", "required": false,
+           "description": format!("{desc} Comma-separated list of: {}.", values.join(", ")),
+           "schema": {"type": "string"}})
+}
+
+fn text_param(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc,
+           "schema": {"type": "string", "maxLength": 128}})
+}
+
+fn int_param(name: &str, desc: &str, min: i64, max: Option<i64>) -> Value {
+    let mut schema = json!({"type": "integer", "minimum": min});
+    if let Some(m) = max {
+        schema["maximum"] = m.into();
+    }
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn sort_param(keys: &[&str], default: &str) -> Value {
+    json!({"name": "sort", "in": "query", "required": false,
+           "description": format!("Sort key, `-` prefix for descending. Keys: {}. Default `{default}`.", keys.join(", ")),
+           "schema": {"type": "string"}})
+}
+
+fn date_param(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string", "format": "date"}})
+}
+
+fn bool_param(name: &str, desc: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "boolean"}})
+}
+
+/// The definition of a named query parameter.
+pub fn param(name: &str) -> Value {
+    match name {
+        "segment" => text_param("segment", "Only accounts of this segment."),
+        "csm" => text_param("csm", "Only accounts of this CSM."),
+        "q" => text_param("q", "Case-insensitive search in account name and id."),
+        "account_id" => text_param("account_id", "Only this account's alerts."),
+        "by" => enum_param("by", "Group by segment (default) or CSM.", &["segment", "csm"]),
+        "page" => int_param("page", "Page number, from 1.", 1, Some(100_000)),
+        "page_size" => int_param("page_size", "Items per page (default 50, at most api.max_page_size, 200 by default).", 1, None),
+        "weeks" => int_param("weeks", "Weeks back (default 12; at most api.max_range_days / 7).", 1, None),
+        "to" => date_param("to", "Last day (default: the newest day with results)."),
+        "from" => date_param("from", "First day (instead of `days`)."),
+        "days" => int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, None),
+        "window" => int_param("window", "Days between the two scores compared (default 7).", 1, None),
+        "change_days" => int_param("change_days", "Days back for the `change` column (default 7).", 1, None),
+        "direction" => enum_param("direction", "Drops (default), rises, or either.", &["down", "up", "any"]),
+        "color" => list_param("color", "Health colors.", &["green", "yellow", "red"]),
+        "stage" => list_param("stage", "Lifecycle stages.", &["onboarding", "adoption", "expansion", "renewal"]),
+        "verdict" => list_param("verdict", "Graduation verdicts.", &["ready", "close", "not_ready"]),
+        "red_flag" => enum_param(
+            "red_flag",
+            "Only accounts with this red flag.",
+            &["low_engagement", "usage_declining", "seats_unknown", "critical_tickets_open", "champion_left"],
+        ),
+        "rule" => list_param("rule", "Alert rules.", &["usage_declining", "low_engagement", "health_dropped", "graduation_overdue", "recovery_plan_needed"]),
+        "severity" => list_param("severity", "Alert severities.", &["info", "warning", "critical"]),
+        "state" => enum_param("state", "Open (default for the feed), resolved or all.", &["open", "resolved", "all"]),
+        "acknowledged" => bool_param("acknowledged", "Only acknowledged (true) or unacknowledged (false) alerts."),
+        "overdue" => bool_param("overdue", "Past the target graduation date and not ready."),
+        "recovery_plan_needed" => bool_param("recovery_plan_needed", "Overdue by 30 days or more."),
+        "sort_breakdown" => sort_param(&["key", "accounts", "red", "arr_at_risk", "arr", "avg_score"], "-arr_at_risk"),
+        "sort_movers" => sort_param(&["change", "abs_change", "score", "arr", "name"], "change for down, -change for up, -abs_change for any"),
+        "sort_accounts" => sort_param(&["score", "change", "arr", "renewal", "name"], "score"),
+        "sort_graduation" => sort_param(&["nearest", "total", "days_in_stage", "blockers", "name"], "nearest"),
+        "sort_alerts" => sort_param(&["age", "opened_on", "rule", "severity", "account"], "-age"),
+        other => text_param(other, ""),
+    }
+}
+
+fn error_response(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The whole document.
+pub fn spec() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, summary, params) in OPERATIONS {
+        let mut parameters: Vec<Value> = params.iter().map(|p| param(p)).collect();
+        if path.contains("{id}") {
+            parameters.insert(
+                0,
+                json!({"name": "id", "in": "path", "required": true, "description": "Account id (URL-encoded).",
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 128}}),
+            );
+        }
+        let mut op = json!({
+            "summary": summary,
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": error_response("A parameter is invalid; the message names it"),
+                "401": error_response("Missing or wrong credentials"),
+                "503": error_response("ClickHouse unavailable or the request timed out"),
+            }
+        });
+        if path.contains("{id}") {
+            op["responses"]["404"] = error_response("No such account");
+        }
+        if *method == "post" {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}}});
+            op["responses"]["404"] = error_response("No such alert");
+            op["responses"]["415"] = error_response("The body is not application/json");
+        }
+        let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Pulse API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Customer health, graduation readiness and alerts, read from ClickHouse. \
+                Lists are paginated (`page`, `page_size`) and sortable (`sort=key`, `sort=-key`). \
+                Unknown or repeated query parameters are rejected with 400.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"basic": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from api.tokens"},
+                "basic": {"type": "http", "scheme": "basic", "description": "User: the token's name; password: the token"},
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "AckRequest": {"type": "object", "required": ["alert_id"], "additionalProperties": false, "properties": {
+                    "alert_id": {"type": "string", "maxLength": 300},
+                    "note": {"type": "string", "maxLength": 1000},
+                    "by": {"type": "string", "maxLength": 128, "description": "Who acknowledged; default: the credential's name"}}},
+            },
+        },
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}

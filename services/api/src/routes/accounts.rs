@@ -1,0 +1,457 @@
+//! Accounts: the filtered, sortable list; one account's current health (measures,
+//! reasons, metrics), its daily history, and its readiness scorecard. Detail views
+//! parse the stored result JSON into the core's own types.
+
+use axum::{
+    extract::{Path, RawQuery, State},
+    Json,
+};
+use chrono::{Days, NaiveDate};
+use pulse_core::{config::Share, event::UsageProfile, HealthResult, ReadinessResult};
+use serde::{Deserialize, Serialize};
+
+use super::{account_id, latest_day, page, sort_label, Page, Scope, COLORS, RED_FLAGS, STAGES, VERDICTS};
+use crate::{
+    db::{self, Db, Sql},
+    error::{ApiError, ApiResult},
+    params::{Params, MAX_TEXT},
+    service::AppState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListSort {
+    Score,
+    Change,
+    Arr,
+    Renewal,
+    Name,
+}
+
+/// A validated account-list request.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub scope: Scope,
+    pub colors: Vec<&'static str>,
+    pub stages: Vec<&'static str>,
+    pub verdicts: Vec<&'static str>,
+    pub red_flag: Option<&'static str>,
+    pub q: Option<String>,
+    /// Days back for `change` (default 7).
+    pub change_days: u32,
+    sort: crate::params::Sort<ListSort>,
+    pub page: crate::params::PageReq,
+}
+
+pub const LIST_KEYS: &[&str] =
+    &["color", "segment", "csm", "stage", "verdict", "red_flag", "q", "change_days", "sort", "page", "page_size"];
+
+const LIST_SORTS: [(&str, ListSort); 5] = [
+    ("score", ListSort::Score),
+    ("change", ListSort::Change),
+    ("arr", ListSort::Arr),
+    ("renewal", ListSort::Renewal),
+    ("name", ListSort::Name),
+];
+
+impl ListRequest {
+    pub fn parse(p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
+        Ok(Self {
+            scope: Scope::parse(p)?,
+            colors: p.choices("color", &COLORS)?,
+            stages: p.choices("stage", &STAGES)?,
+            verdicts: p.choices("verdict", &VERDICTS)?,
+            red_flag: p.choice("red_flag", &RED_FLAGS)?,
+            q: p.text("q", MAX_TEXT)?,
+            change_days: p.int("change_days", 1, i64::from(max_range_days))?.unwrap_or(7) as u32,
+            sort: p.sort(&LIST_SORTS, (ListSort::Score, false))?,
+            page: p.page(max_page_size)?,
+        })
+    }
+
+    pub fn sort_label(&self) -> String {
+        sort_label(LIST_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct ListRow {
+    account_id: String,
+    name: String,
+    segment: String,
+    csm: String,
+    lifecycle_stage: String,
+    arr: Option<f64>,
+    renewal_on: Option<u16>,
+    as_of: u16,
+    score: f64,
+    color: i8,
+    previous_color: Option<i8>,
+    red_flags: Vec<String>,
+    wau_pct: Option<f64>,
+    mau_pct: Option<f64>,
+    verdict: i8,
+    total: Option<f64>,
+    change: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountItem {
+    pub account_id: String,
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub lifecycle_stage: String,
+    pub arr: Option<f64>,
+    pub renewal_on: Option<NaiveDate>,
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: &'static str,
+    pub previous_color: Option<&'static str>,
+    /// Score change over `change_days`; null without a result that day.
+    pub change: Option<f64>,
+    pub red_flags: Vec<String>,
+    pub wau_pct: Option<f64>,
+    pub mau_pct: Option<f64>,
+    /// Graduation verdict and readiness total (null without a readiness result).
+    pub verdict: Option<&'static str>,
+    pub readiness_total: Option<f64>,
+}
+
+pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<AccountItem>>> {
+    let p = Params::parse(q.as_deref(), LIST_KEYS)?;
+    let req = ListRequest::parse(&p, st.cfg.max_page_size, st.cfg.max_range_days)?;
+    Ok(Json(query_list(&st.db, &req).await?))
+}
+
+pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountItem>> {
+    let Some(latest) = latest_day(db).await? else {
+        let pg = req.page;
+        return Ok(Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: req.sort_label() });
+    };
+    let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
+    let mut inner = Sql::new(
+        "SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
+         previous_color, red_flags, wau_pct, mau_pct, verdict, total, \
+         if(has_previous = 1, round(score - previous_score, 1), NULL) AS change FROM (\
+         SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, toInt8(color) AS color, \
+         CAST(previous_color AS Nullable(Int8)) AS previous_color, red_flags, wau_pct, mau_pct, \
+         if(has_readiness = 1, toInt8(verdict_enum), toInt8(0)) AS verdict, if(has_readiness = 1, total_value, NULL) AS total \
+         FROM (SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
+         previous_color, red_flags, wau_pct, mau_pct FROM account_health_latest FINAL WHERE 1",
+    );
+    req.scope.push(&mut inner);
+    if !req.colors.is_empty() {
+        inner.bind(" AND has(?, toString(color))", super::strings(&req.colors));
+    }
+    if !req.stages.is_empty() {
+        inner.bind(" AND has(?, lifecycle_stage)", super::strings(&req.stages));
+    }
+    if let Some(f) = req.red_flag {
+        inner.bind(" AND has(red_flags, ?)", f);
+    }
+    if let Some(q) = &req.q {
+        inner.bind(" AND (positionCaseInsensitiveUTF8(name, ?) > 0", q.as_str());
+        inner.bind(" OR positionCaseInsensitiveUTF8(account_id, ?) > 0)", q.as_str());
+    }
+    inner.push(
+        ") ANY LEFT JOIN (SELECT account_id, verdict AS verdict_enum, total AS total_value, toUInt8(1) AS has_readiness \
+         FROM graduation_readiness_latest FINAL) USING account_id",
+    );
+    inner.bind(
+        ") ANY LEFT JOIN (SELECT account_id, score AS previous_score, toUInt8(1) AS has_previous \
+         FROM account_health FINAL WHERE as_of = toDate(?)) USING account_id WHERE 1",
+        since,
+    );
+    if !req.verdicts.is_empty() {
+        let codes: Vec<String> = req.verdicts.iter().map(|v| verdict_code(v).to_string()).collect();
+        inner.bind(" AND has(?, toString(verdict))", codes);
+    }
+    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
+    let order = match req.sort.key {
+        ListSort::Score => "score",
+        ListSort::Change => "change",
+        ListSort::Arr => "arr",
+        ListSort::Renewal => "renewal_on",
+        ListSort::Name => "lower(name)",
+    };
+    let mut items = inner;
+    items.push(&format!(" ORDER BY {order} {} NULLS LAST, account_id ASC", req.sort.dir()));
+    items.bind(" LIMIT ?", req.page.page_size).bind(" OFFSET ?", req.page.offset());
+    let rows: Page<ListRow> = page(db, items, count, req.page, req.sort_label()).await?;
+    let items = rows
+        .items
+        .into_iter()
+        .map(|r| AccountItem {
+            account_id: r.account_id,
+            name: r.name,
+            segment: r.segment,
+            csm: r.csm,
+            lifecycle_stage: r.lifecycle_stage,
+            arr: r.arr,
+            renewal_on: r.renewal_on.map(db::date),
+            as_of: db::date(r.as_of),
+            score: r.score,
+            color: db::color_name(r.color),
+            previous_color: r.previous_color.map(db::color_name),
+            change: r.change,
+            red_flags: r.red_flags,
+            wau_pct: r.wau_pct,
+            mau_pct: r.mau_pct,
+            verdict: (r.verdict != 0).then(|| db::verdict_name(r.verdict)),
+            readiness_total: r.total,
+        })
+        .collect();
+    Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
+}
+
+fn verdict_code(v: &str) -> i8 {
+    match v {
+        "ready" => 1,
+        "close" => 2,
+        _ => 3,
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct LatestRow {
+    name: String,
+    segment: String,
+    csm: String,
+    lifecycle_stage: String,
+    arr: Option<f64>,
+    renewal_on: Option<u16>,
+    result: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Attributes {
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub lifecycle_stage: String,
+    pub usage_profile: UsageProfile,
+    pub arr: Option<f64>,
+    pub renewal_on: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PastScore {
+    pub days_ago: u32,
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountDetail {
+    pub account_id: String,
+    pub as_of: NaiveDate,
+    pub attributes: Attributes,
+    /// The current health result (score, color, metrics, measures, reasons, red flags).
+    pub health: HealthResult,
+    /// The current readiness scorecard; null without one.
+    pub readiness: Option<ReadinessResult>,
+    /// Scores 7 and 30 days before `as_of`, where known.
+    pub past_scores: Vec<PastScore>,
+    pub open_alerts: Vec<super::alerts::Alert>,
+}
+
+pub async fn detail(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<AccountDetail>> {
+    Params::parse(q.as_deref(), &[])?;
+    Ok(Json(query_detail(&st.db, &account_id(&id)?).await?))
+}
+
+fn not_found(id: &str) -> ApiError {
+    let shown: String = id.chars().take(128).collect();
+    ApiError::NotFound(format!("no account `{shown}`"))
+}
+
+fn parse_result<T: serde::de::DeserializeOwned>(raw: &str) -> ApiResult<T> {
+    serde_json::from_str(raw).map_err(|e| {
+        tracing::warn!(error = %e, "stored result does not parse");
+        ApiError::Internal("a stored result is unreadable".into())
+    })
+}
+
+pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
+    let mut h = Sql::new(
+        "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL WHERE",
+    );
+    h.bind(" account_id = ? LIMIT 1", id);
+    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL WHERE");
+    r.bind(" account_id = ? LIMIT 1", id);
+    let alerts = super::alerts::AlertsRequest::open_for(id);
+    let (latest, readiness, open) = futures::future::try_join3(
+        async { Ok::<_, ApiError>(h.query(&db.read).fetch_optional::<LatestRow>().await?) },
+        async { Ok::<_, ApiError>(r.query(&db.read).fetch_optional::<String>().await?) },
+        super::alerts::query_alerts(db, &alerts),
+    )
+    .await?;
+    let latest = latest.ok_or_else(|| not_found(id))?;
+    let health: HealthResult = parse_result(&latest.result)?;
+    let readiness: Option<ReadinessResult> = match readiness {
+        Some(raw) => Some(parse_result(&raw)?),
+        None => None,
+    };
+    let as_of = health.as_of;
+    let mut past = Sql::new("SELECT as_of, score, toInt8(color) FROM account_health FINAL WHERE");
+    past.bind(" account_id = ?", id);
+    let back = |n: u64| as_of.checked_sub_days(Days::new(n)).unwrap_or(as_of);
+    past.bind(" AND as_of IN (toDate(?)", back(7)).bind(", toDate(?)) ORDER BY as_of DESC", back(30));
+    let rows: Vec<(u16, f64, i8)> = past.query(&db.read).fetch_all().await?;
+    let past_scores = rows
+        .into_iter()
+        .map(|(d, score, c)| {
+            let d = db::date(d);
+            PastScore { days_ago: (as_of - d).num_days().max(0) as u32, as_of: d, score, color: db::color_name(c) }
+        })
+        .collect();
+    Ok(AccountDetail {
+        account_id: id.to_owned(),
+        as_of,
+        attributes: Attributes {
+            name: latest.name,
+            segment: latest.segment,
+            csm: latest.csm,
+            lifecycle_stage: latest.lifecycle_stage,
+            usage_profile: health.usage_profile,
+            arr: latest.arr,
+            renewal_on: latest.renewal_on.map(db::date),
+        },
+        health,
+        readiness,
+        past_scores,
+        open_alerts: open.items,
+    })
+}
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct HistoryRow {
+    as_of: u16,
+    score: f64,
+    color: i8,
+    seats: Option<u32>,
+    dau: u32,
+    wau: u32,
+    mau: u32,
+    dau_pct: Option<f64>,
+    wau_pct: Option<f64>,
+    mau_pct: Option<f64>,
+    wau_change_pct: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: &'static str,
+    pub seats: Option<u32>,
+    pub dau: u32,
+    pub wau: u32,
+    pub mau: u32,
+    pub dau_pct: Option<f64>,
+    pub wau_pct: Option<f64>,
+    pub mau_pct: Option<f64>,
+    pub wau_change_pct: Option<f64>,
+}
+
+/// Lines the charts draw: the color bands and the account's usage targets.
+#[derive(Debug, Clone, Serialize)]
+pub struct Thresholds {
+    /// Score at or above which an account is green / yellow.
+    pub green: f64,
+    pub yellow: f64,
+    /// Usage-profile targets: share name (`dau_pct`, `wau_pct`, `mau_pct`) -> percent.
+    pub usage: Vec<(String, f64)>,
+    /// Below this share of the primary metric, `low_engagement` is raised.
+    pub low_engagement_pct: f64,
+    pub primary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub account_id: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub usage_profile: UsageProfile,
+    pub thresholds: Thresholds,
+    pub points: Vec<HistoryPoint>,
+}
+
+pub async fn history(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<History>> {
+    let p = Params::parse(q.as_deref(), &["days", "from", "to"])?;
+    Ok(Json(query_history(&st, &account_id(&id)?, &p).await?))
+}
+
+/// Daily history, `days` (default 90) up to `to` (default: the newest result), or
+/// `from`..=`to`; at most `api.max_range_days`.
+pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<History> {
+    let max = i64::from(st.cfg.max_range_days);
+    let days = p.int("days", 1, max)?;
+    let (from, to) = (p.date("from")?, p.date("to")?);
+    if days.is_some() && from.is_some() {
+        return Err(ApiError::BadRequest("parameters `days` and `from` exclude each other".into()));
+    }
+    let mut h = Sql::new("SELECT result FROM account_health_latest FINAL WHERE");
+    h.bind(" account_id = ? LIMIT 1", id);
+    let latest: String = h.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(id))?;
+    let health: HealthResult = parse_result(&latest)?;
+    let to = to.unwrap_or(health.as_of);
+    let from = match from {
+        Some(f) => f,
+        None => to.checked_sub_days(Days::new(days.unwrap_or(90.min(max)) as u64 - 1)).unwrap_or(to),
+    };
+    if from > to {
+        return Err(ApiError::bad("from", format!("{from} is after `to` ({to})")));
+    }
+    if (to - from).num_days() >= max {
+        return Err(ApiError::BadRequest(format!(
+            "the range {from}..={to} is longer than {max} days (api.max_range_days)"
+        )));
+    }
+    let mut sql = Sql::new(
+        "SELECT as_of, score, toInt8(color), seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
+         FROM account_health FINAL WHERE",
+    );
+    sql.bind(" account_id = ?", id).bind(" AND as_of >= toDate(?)", from).bind(" AND as_of <= toDate(?)", to);
+    sql.push(" ORDER BY as_of");
+    let rows: Vec<HistoryRow> = sql.query(&st.db.read).fetch_all().await?;
+    let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
+    let thresholds = Thresholds {
+        green: eff.bands.green,
+        yellow: eff.bands.yellow,
+        usage: eff.thresholds.iter().map(|(s, v)| (share_name(*s).to_owned(), *v)).collect(),
+        low_engagement_pct: eff.low_engagement_pct,
+        primary: share_name(eff.primary).to_owned(),
+    };
+    let points = rows
+        .into_iter()
+        .map(|r| HistoryPoint {
+            as_of: db::date(r.as_of),
+            score: r.score,
+            color: db::color_name(r.color),
+            seats: r.seats,
+            dau: r.dau,
+            wau: r.wau,
+            mau: r.mau,
+            dau_pct: r.dau_pct,
+            wau_pct: r.wau_pct,
+            mau_pct: r.mau_pct,
+            wau_change_pct: r.wau_change_pct,
+        })
+        .collect();
+    Ok(History { account_id: id.to_owned(), from, to, usage_profile: health.usage_profile, thresholds, points })
+}
+
+fn share_name(s: Share) -> &'static str {
+    s.as_str()
+}
+
+pub async fn readiness(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<ReadinessResult>> {
+    Params::parse(q.as_deref(), &[])?;
+    let id = account_id(&id)?;
+    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL WHERE");
+    r.bind(" account_id = ? LIMIT 1", id.as_str());
+    let raw: String = r.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(&id))?;
+    Ok(Json(parse_result(&raw)?))
+}

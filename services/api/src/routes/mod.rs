@@ -1,0 +1,110 @@
+//! JSON endpoints, one module per concept. Each module parses and validates its
+//! parameters into a typed request, runs bound queries (`db::Sql`) and returns typed,
+//! serializable results; the dashboard (`ui`) renders the same results.
+
+pub mod accounts;
+pub mod alerts;
+pub mod graduation;
+pub mod portfolio;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::{
+    db::{self, Db, Sql},
+    error::{ApiError, ApiResult},
+    params::{check_text, Params, MAX_TEXT},
+};
+
+/// One page of a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub page_size: u64,
+    /// Items over all pages.
+    pub total: u64,
+    /// The sort applied (`key` ascending, `-key` descending).
+    pub sort: String,
+}
+
+/// The scope filters shared by portfolio-level queries: segment and CSM.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Scope {
+    pub segment: Option<String>,
+    pub csm: Option<String>,
+}
+
+impl Scope {
+    pub fn parse(p: &Params) -> ApiResult<Self> {
+        Ok(Self { segment: p.text("segment", MAX_TEXT)?, csm: p.text("csm", MAX_TEXT)? })
+    }
+
+    /// ` AND segment = ? AND csm = ?` for the filters that are set (columns of the
+    /// health tables).
+    pub fn push(&self, sql: &mut Sql) {
+        if let Some(s) = &self.segment {
+            sql.bind(" AND segment = ?", s.as_str());
+        }
+        if let Some(c) = &self.csm {
+            sql.bind(" AND csm = ?", c.as_str());
+        }
+    }
+}
+
+/// The newest day with results (the portfolio's "now"); `None` before any data.
+pub async fn latest_day(db: &Db) -> ApiResult<Option<NaiveDate>> {
+    let (n, day): (u64, u16) = db.read.query("SELECT count(), max(as_of) FROM account_health_latest").fetch_one().await?;
+    Ok((n > 0).then(|| db::date(day)))
+}
+
+/// Validates an account id from a path (1..=128 characters, SPEC §1).
+pub fn account_id(raw: &str) -> ApiResult<String> {
+    if raw.is_empty() {
+        return Err(ApiError::bad("account_id", "must not be empty"));
+    }
+    check_text("account_id", raw, 128)?;
+    Ok(raw.to_owned())
+}
+
+/// `sort` as echoed in a [`Page`].
+pub fn sort_label(name: &str, desc: bool) -> String {
+    if desc {
+        format!("-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Runs the page query and the count query concurrently.
+pub async fn page<T>(db: &Db, items: Sql, count: Sql, page: crate::params::PageReq, sort: String) -> ApiResult<Page<T>>
+where
+    T: clickhouse::RowOwned + clickhouse::RowRead,
+{
+    let (items, total) = futures::future::try_join(items.query(&db.read).fetch_all::<T>(), count.query(&db.read).fetch_one::<u64>()).await?;
+    Ok(Page { items, page: page.page, page_size: page.page_size, total, sort })
+}
+
+pub const COLORS: [(&str, &str); 3] = [("green", "green"), ("yellow", "yellow"), ("red", "red")];
+pub const VERDICTS: [(&str, &str); 3] = [("ready", "ready"), ("close", "close"), ("not_ready", "not_ready")];
+pub const STAGES: [(&str, &str); 4] =
+    [("onboarding", "onboarding"), ("adoption", "adoption"), ("expansion", "expansion"), ("renewal", "renewal")];
+pub const RED_FLAGS: [(&str, &str); 5] = [
+    ("low_engagement", "low_engagement"),
+    ("usage_declining", "usage_declining"),
+    ("seats_unknown", "seats_unknown"),
+    ("critical_tickets_open", "critical_tickets_open"),
+    ("champion_left", "champion_left"),
+];
+pub const RULES: [(&str, &str); 5] = [
+    ("usage_declining", "usage_declining"),
+    ("low_engagement", "low_engagement"),
+    ("health_dropped", "health_dropped"),
+    ("graduation_overdue", "graduation_overdue"),
+    ("recovery_plan_needed", "recovery_plan_needed"),
+];
+pub const SEVERITIES: [(&str, &str); 3] = [("info", "info"), ("warning", "warning"), ("critical", "critical")];
+
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}

@@ -47,16 +47,7 @@ impl TestEnv {
             brokers: std::env::var("PULSE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into()),
             ..KafkaConfig::default()
         };
-        let t = |n: &str| format!("test.{tag}.{n}");
-        let topics = TopicsConfig {
-            usage: t("usage"),
-            crm: t("crm"),
-            events: t("events"),
-            dlq: t("dlq"),
-            health: t("health"),
-            readiness: t("readiness"),
-            alerts: t("alerts"),
-        };
+        let topics = TopicsConfig::with_prefix(&format!("test.{tag}"));
         let clickhouse = ClickHouseConfig {
             url: std::env::var("PULSE_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
             database: format!("pulse_test_{tag}"),

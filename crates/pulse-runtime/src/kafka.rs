@@ -163,6 +163,20 @@ impl Default for TopicsConfig {
 }
 
 impl TopicsConfig {
+    /// Every topic named `{prefix}.{role}` (throwaway topics for tests and benchmarks).
+    pub fn with_prefix(prefix: &str) -> Self {
+        let t = |n: &str| format!("{prefix}.{n}");
+        Self {
+            usage: t("usage"),
+            crm: t("crm"),
+            events: t("events"),
+            dlq: t("dlq"),
+            health: t("health"),
+            readiness: t("readiness"),
+            alerts: t("alerts"),
+        }
+    }
+
     pub fn all(&self) -> [&str; 7] {
         [
             &self.usage,

@@ -96,3 +96,24 @@ where
         }
     }
 }
+
+/// The standard reaction of a service to retry events: count the failure under
+/// `errors{stage, error_type="write_failed"}`, log it, and mirror the pause in the
+/// `paused` gauge and in readiness (`/readyz` fails while writes are refused).
+pub fn observe(ev: RetryEvent<'_>, errors: &prometheus::IntCounterVec, paused: &prometheus::IntGauge, ready: &crate::http::Readiness) {
+    match ev {
+        RetryEvent::Failed { stage, error, retry_in } => {
+            errors.with_label_values(&[stage, "write_failed"]).inc();
+            tracing::warn!(stage, error = %error, retry_in_ms = retry_in.as_millis() as u64, "write failed, retrying");
+        }
+        RetryEvent::Paused => {
+            paused.set(1);
+            ready.set(false);
+        }
+        RetryEvent::Resumed { stage } => {
+            paused.set(0);
+            ready.set(true);
+            tracing::info!(stage, "writes succeed again; consumption resumed");
+        }
+    }
+}

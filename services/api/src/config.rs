@@ -26,6 +26,13 @@ pub struct ApiConfig {
     pub max_concurrent_requests: u32,
     /// Whole-request deadline, waiting included; over it the answer is 503.
     pub request_timeout_secs: u32,
+    /// ClickHouse user for queries, e.g. a read-only `pulse_reader` (see
+    /// docs/api.md#clickhouse-users); absent: the `[clickhouse]` user, with every query
+    /// run under `readonly = 2` anyway. Acknowledgements are written with the
+    /// `[clickhouse]` user, which needs only INSERT on `alert_acks`.
+    pub read_user: Option<String>,
+    /// Password of `read_user`. Never logged.
+    pub read_password: Option<Secret>,
     /// Serve `/metrics` without credentials (it holds only bounded operational counters,
     /// no customer data). `false` puts it behind the same authentication as the API.
     pub public_metrics: bool,
@@ -41,6 +48,8 @@ impl Default for ApiConfig {
             query_timeout_secs: 10,
             max_concurrent_requests: 64,
             request_timeout_secs: 15,
+            read_user: None,
+            read_password: None,
             public_metrics: true,
         }
     }
@@ -91,6 +100,7 @@ impl ApiConfig {
         if let Some(t) = &self.tokens {
             parse_tokens(t.expose()).map_err(|m| SettingsError::invalid("api.tokens", m))?;
         }
+        ensure(self.read_user.as_deref() != Some(""), "api.read_user", || "must not be empty when set".into())?;
         ensure((1..=1000).contains(&self.max_page_size), "api.max_page_size", || {
             format!("{} is out of range 1..=1000", self.max_page_size)
         })?;

@@ -108,15 +108,26 @@ pub struct Db {
 }
 
 impl Db {
-    pub fn new(cfg: &pulse_runtime::clickhouse::ClickHouseConfig, query_timeout_secs: u32) -> Self {
-        let base = cfg.client();
-        let read = base
-            .clone()
-            .with_setting("readonly", "2")
-            .with_setting("max_execution_time", query_timeout_secs.to_string())
+    /// Reads with `api.read_user` when set (a read-only user), else with the
+    /// `[clickhouse]` user restricted to `readonly = 2` per query.
+    pub fn new(cfg: &pulse_runtime::clickhouse::ClickHouseConfig, api: &crate::ApiConfig) -> Self {
+        let write = cfg.client();
+        let mut read = match &api.read_user {
+            Some(user) => {
+                let c = pulse_runtime::clickhouse::ClickHouseConfig {
+                    user: user.clone(),
+                    password: api.read_password.clone(),
+                    ..cfg.clone()
+                };
+                c.client()
+            }
+            None => cfg.client().with_setting("readonly", "2"),
+        };
+        read = read
+            .with_setting("max_execution_time", api.query_timeout_secs.to_string())
             .with_setting("max_result_rows", "200000")
             .with_setting("result_overflow_mode", "throw");
-        Self { read, write: base }
+        Self { read, write }
     }
 }
 
@@ -154,6 +165,6 @@ mod tests {
         s.bind(" AND a = ?", "x'; DROP TABLE t --").bind(" AND b = ?", 3i64);
         assert_eq!(s.text(), "SELECT 1 WHERE 1 AND a = ? AND b = ?");
         assert_eq!(s.binds().len(), 2);
-        assert_eq!(date(20_414), NaiveDate::from_ymd_opt(2026, 11, 22).expect("date"));
+        assert_eq!(date(20_779), NaiveDate::from_ymd_opt(2026, 11, 22).expect("date"));
     }
 }

@@ -59,7 +59,7 @@ impl App {
     pub fn new(cfg: ApiConfig, creds: Vec<Credential>, ch: &ClickHouseConfig, scoring: ScoringConfig, registry: Registry) -> Self {
         let metrics = ApiMetrics::new(&registry);
         let inner = Inner {
-            db: Db::new(ch, cfg.query_timeout_secs),
+            db: Db::new(ch, &cfg),
             auth: Authenticator::new(&creds),
             limiter: Semaphore::new(cfg.max_concurrent_requests as usize),
             cfg,

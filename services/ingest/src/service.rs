@@ -301,21 +301,7 @@ impl Ingest {
     }
 
     fn on_retry(&self, ev: RetryEvent<'_>) {
-        match ev {
-            RetryEvent::Failed { stage, error, retry_in } => {
-                self.metrics.errors.with_label_values(&[stage, "write_failed"]).inc();
-                tracing::warn!(stage, error = %error, retry_in_ms = retry_in.as_millis() as u64, "write failed, retrying");
-            }
-            RetryEvent::Paused => {
-                self.metrics.paused.set(1);
-                self.ready.set(false);
-            }
-            RetryEvent::Resumed { stage } => {
-                self.metrics.paused.set(0);
-                self.ready.set(true);
-                tracing::info!(stage, "writes succeed again; consumption resumed");
-            }
-        }
+        pulse_runtime::retry::observe(ev, &self.metrics.errors, &self.metrics.paused, &self.ready);
     }
 }
 

@@ -372,6 +372,7 @@ pub fn http_listen(settings: &Settings, service: &str) -> String {
     match service {
         "ingest" => settings.ingest.http_listen.clone(),
         "scorer" => settings.scorer.http_listen.clone(),
+        "api" => settings.api.http_listen.clone(),
         other => panic!("teach tests/tests/deploy/model.rs where `pulse {other}` listens"),
     }
 }

@@ -158,8 +158,8 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
          FROM graduation_readiness_latest FINAL) USING account_id",
     );
     inner.bind(
-        ") ANY LEFT JOIN (SELECT account_id, score AS previous_score, toUInt8(1) AS has_previous \
-         FROM account_health FINAL WHERE as_of = toDate(?)) USING account_id WHERE 1",
+        ") ANY LEFT JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, toUInt8(1) AS has_previous \
+         FROM account_health WHERE as_of = toDate(?) GROUP BY account_id) USING account_id WHERE 1",
         since,
     );
     if !req.verdicts.is_empty() {

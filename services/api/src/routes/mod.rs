@@ -43,11 +43,16 @@ impl Scope {
     /// ` AND segment = ? AND csm = ?` for the filters that are set (columns of the
     /// health tables).
     pub fn push(&self, sql: &mut Sql) {
+        self.push_columns(sql, "segment", "csm");
+    }
+
+    /// [`Scope::push`] on other column names (fixed identifiers, never request data).
+    pub fn push_columns(&self, sql: &mut Sql, segment: &'static str, csm: &'static str) {
         if let Some(s) = &self.segment {
-            sql.bind(" AND segment = ?", s.as_str());
+            sql.bind(&format!(" AND {segment} = ?"), s.as_str());
         }
         if let Some(c) = &self.csm {
-            sql.bind(" AND csm = ?", c.as_str());
+            sql.bind(&format!(" AND {csm} = ?"), c.as_str());
         }
     }
 }

@@ -207,15 +207,19 @@ pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<
     };
     let days: Vec<NaiveDate> =
         (0..weeks).rev().filter_map(|w| to.checked_sub_days(Days::new(u64::from(w) * 7))).collect();
+    // The newest version of each (account, day) by argMax rather than FINAL: the day
+    // filter then prunes rows before the merge instead of after it.
     let mut sql = Sql::new(
-        "SELECT as_of, count(), countIf(color = 'green'), countIf(color = 'yellow'), countIf(color = 'red'), \
-         sumIf(ifNull(arr, 0), color != 'green') FROM account_health FINAL WHERE as_of IN (",
+        "SELECT as_of, count(), countIf(c = 'green'), countIf(c = 'yellow'), countIf(c = 'red'), \
+         sumIf(a, c != 'green') FROM (SELECT as_of, account_id, argMax(color, computed_at) AS c, \
+         argMax(ifNull(arr, 0), computed_at) AS a, argMax(segment, computed_at) AS seg, \
+         argMax(csm, computed_at) AS cs FROM account_health WHERE as_of IN (",
     );
     for (i, d) in days.iter().enumerate() {
         sql.bind(if i == 0 { "toDate(?)" } else { ", toDate(?)" }, *d);
     }
-    sql.push(")");
-    scope.push(&mut sql);
+    sql.push(") GROUP BY as_of, account_id) WHERE 1");
+    scope.push_columns(&mut sql, "seg", "cs");
     sql.push(" GROUP BY as_of ORDER BY as_of");
     let rows: Vec<TrendRow> = sql.query(&db.read).fetch_all().await?;
     let points = days
@@ -327,8 +331,9 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
     );
     scope.push(&mut inner);
     inner.bind(
-        ") ANY INNER JOIN (SELECT account_id, score AS previous_score, toInt8(color) AS previous_color \
-         FROM account_health FINAL WHERE as_of = toDate(?)) USING account_id",
+        ") ANY INNER JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, \
+         toInt8(argMax(color, computed_at)) AS previous_color FROM account_health WHERE as_of = toDate(?) \
+         GROUP BY account_id) USING account_id",
         compared_to,
     );
     inner.push(match direction {

@@ -208,7 +208,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
     ));
     for a in open_alerts {
         b.push_str(&format!(
-            r#"<tr data-alert="{}"><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr data-alert="{}"><td>{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&a.alert_id),
             esc(&a.rule.replace('_', " ")),
             a.opened_on,

@@ -344,7 +344,7 @@ async fn alerts_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     ));
     for a in &page.items {
         b.push_str(&format!(
-            r#"<tr data-alert="{}"><td>{}</td><td>{}</td><td><span class="sev {}">{}</span></td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr data-alert="{}"><td>{}</td><td>{}</td><td><span class="sev {}">{}</span></td><td>{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&a.alert_id),
             account_link(&a.account_id, &a.name),
             esc(&a.rule.replace('_', " ")),

@@ -21,10 +21,13 @@ pub struct Threshold {
     pub class: &'static str,
 }
 
-const W: f64 = 760.0;
-const H: f64 = 240.0;
-const LEFT: f64 = 44.0;
-const RIGHT: f64 = 112.0;
+/// Line charts sit in half-width panels (~560 CSS pixels), so text keeps its size.
+const W: f64 = 560.0;
+const H: f64 = 250.0;
+const LEFT: f64 = 34.0;
+const RIGHT: f64 = 118.0;
+/// Bar charts span the page.
+const BAR_W: f64 = 1100.0;
 const TOP: f64 = 12.0;
 const BOTTOM: f64 = 30.0;
 
@@ -74,14 +77,19 @@ pub fn line_chart(title: &str, labels: &[String], series: &[Series<'_>], thresho
             let _ = write!(s, r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x(i), H - 10.0, esc(short));
         }
     }
-    for t in thresholds {
+    // Labels at least 12 units apart, top to bottom, so equal or close thresholds stay legible.
+    let mut order: Vec<&Threshold> = thresholds.iter().collect();
+    order.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let mut last_label = f64::NEG_INFINITY;
+    for t in order {
         let yy = y(t.value);
+        let ly = (yy + 4.0).max(last_label + 12.0);
+        last_label = ly;
         let _ = write!(
             s,
-            r#"<line class="threshold {c}" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="tlabel {c}" x="{:.1}" y="{:.1}">{}</text>"#,
+            r#"<line class="threshold {c}" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="tlabel {c}" x="{:.1}" y="{ly:.1}">{}</text>"#,
             W - RIGHT,
             W - RIGHT + 6.0,
-            yy + 4.0,
             esc(&t.label),
             c = t.class
         );
@@ -124,14 +132,14 @@ pub fn line_chart(title: &str, labels: &[String], series: &[Series<'_>], thresho
 pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> String {
     let n = bars.len().max(1) as f64;
     let max = bars.iter().map(|(_, c)| c.iter().sum::<u64>()).max().unwrap_or(0).max(1) as f64;
-    let plot_w = W - LEFT - 20.0;
+    let plot_w = BAR_W - LEFT - 20.0;
     let plot_h = H - TOP - BOTTOM;
     let slot = plot_w / n;
     let bw = (slot * 0.7).min(48.0);
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
+        r#"<svg class="chart" viewBox="0 0 {BAR_W} {H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
         t = esc(title)
     );
     for k in 0..=4 {
@@ -140,7 +148,7 @@ pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> String {
         let _ = write!(
             s,
             r#"<line class="grid" x1="{LEFT}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{:.0}</text>"#,
-            W - 20.0,
+            BAR_W - 20.0,
             LEFT - 6.0,
             yy + 4.0,
             v

@@ -47,16 +47,7 @@ fn event(i: u64, ts: &str) -> String {
 
 async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> anyhow::Result<()> {
     let tag = format!("{}{}", std::process::id(), chrono::Utc::now().timestamp_millis() % 1_000_000);
-    let t = |n: &str| format!("bench.{tag}.{n}");
-    s.topics = TopicsConfig {
-        usage: t("usage"),
-        crm: t("crm"),
-        events: t("events"),
-        dlq: t("dlq"),
-        health: t("health"),
-        readiness: t("readiness"),
-        alerts: t("alerts"),
-    };
+    s.topics = TopicsConfig::with_prefix(&format!("bench.{tag}"));
     s.clickhouse.database = format!("pulse_bench_{tag}");
     pulse_runtime::kafka::create_topics(&s.kafka, &s.topics.all(), partitions, 1).await.context("create topics")?;
     let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);

@@ -1,0 +1,11 @@
+//! Integration tests of `pulse api` against the real ClickHouse of the local stack
+//! (`scripts/stack up --infra`): a fixture database scored by the real core (the demo
+//! cohorts, 20 accounts x 40 days), the API served on a random port, every endpoint,
+//! filter, sort and page, authentication, validation and injection attempts.
+
+mod accounts;
+mod alerts;
+mod common;
+mod graduation;
+mod portfolio;
+mod security;

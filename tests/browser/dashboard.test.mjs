@@ -1,0 +1,196 @@
+// Browser tests of the Pulse dashboard in headless Chromium, against a running
+// `pulse api` with fixture data (scripts/browser-test sets everything up).
+//
+// Every page is loaded with HTTP Basic credentials, its key numbers are compared with
+// the JSON API's, there must be no console errors (CSP violations included), and a
+// full-page screenshot is saved under test-output/.
+//
+// Environment: PULSE_API_URL (e.g. http://127.0.0.1:18080), PULSE_API_USER,
+// PULSE_API_TOKEN, PULSE_SCREENSHOTS (default ../../test-output/browser),
+// CHROMIUM (default /usr/bin/chromium).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.PULSE_API_URL ?? "http://127.0.0.1:8080";
+const USER = process.env.PULSE_API_USER ?? "browser";
+const TOKEN = process.env.PULSE_API_TOKEN ?? "";
+const SHOTS = path.resolve(process.env.PULSE_SCREENSHOTS ?? new URL("../../test-output/browser", import.meta.url).pathname);
+const ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+let context;
+let userDataDir;
+
+before(async () => {
+  assert.ok(TOKEN, "PULSE_API_TOKEN must be set");
+  fs.mkdirSync(SHOTS, { recursive: true });
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "pulse-chromium-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: ARGS,
+    httpCredentials: { username: USER, password: TOKEN },
+    viewport: { width: 1360, height: 900 },
+    deviceScaleFactor: 1,
+  });
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+});
+
+async function api(p) {
+  const r = await fetch(BASE + p, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(r.status, 200, `GET ${p}`);
+  return r.json();
+}
+
+/** `$1.25M`, `$430k`, `$900`: the dashboard's money format. */
+function money(v) {
+  if (v === null || v === undefined) return "—";
+  if (Math.abs(v) >= 1e6) return `$${(v / 1e6).toFixed(2)}M`;
+  if (Math.abs(v) >= 1e3) return `$${(v / 1e3).toFixed(0)}k`;
+  return `$${v.toFixed(0)}`;
+}
+
+/** Opens a page, fails on console errors, returns it with a `shot(name)` helper. */
+async function open(p) {
+  const page = await context.newPage();
+  const errors = [];
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const resp = await page.goto(BASE + p, { waitUntil: "load" });
+  assert.equal(resp.status(), 200, `${p}: status`);
+  page.errors = errors;
+  page.shot = async (name) => {
+    assert.deepEqual(errors, [], `${p}: console errors`);
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  };
+  return page;
+}
+
+const text = (page, testid) => page.locator(`[data-testid="${testid}"]`).first().innerText();
+
+test("portfolio shows the colors, ARR at risk, trend and movers", async () => {
+  const s = await api("/api/v1/portfolio");
+  const m7 = await api("/api/v1/portfolio/movers?window=7&page_size=5");
+  const trend = await api("/api/v1/portfolio/trend?weeks=12");
+  const page = await open("/");
+  assert.equal(await text(page, "as-of"), s.as_of);
+  assert.equal(await text(page, "accounts"), String(s.accounts));
+  for (const c of ["green", "yellow", "red"]) assert.equal(await text(page, c), String(s.colors[c]), c);
+  assert.equal(await text(page, "arr-at-risk"), money(s.arr_at_risk));
+  assert.equal(await text(page, "arr-total"), money(s.arr_total));
+  const bars = await page.locator("svg.chart rect.bar").count();
+  const nonEmpty = trend.points.reduce((n, p) => n + ["green", "yellow", "red"].filter((c) => p[c] > 0).length, 0);
+  assert.equal(bars, nonEmpty, "one bar segment per non-zero color and week");
+  const rows = page.locator('[data-testid="movers-7"] tbody tr');
+  assert.equal(await rows.count(), Math.max(1, m7.items.length));
+  if (m7.items.length) assert.match(await rows.first().innerText(), new RegExp(m7.items[0].name));
+  assert.equal(await page.locator('[data-testid="by-segment"] tbody tr').count(), (await api("/api/v1/portfolio/breakdown?by=segment")).total);
+  await page.shot("portfolio");
+  await page.close();
+});
+
+test("account list filters, sorts and pages", async () => {
+  const all = await api("/api/v1/accounts?page_size=50");
+  const page = await open("/accounts");
+  assert.equal(await text(page, "total"), String(all.total));
+  const rows = page.locator('[data-testid="accounts"] tbody tr');
+  assert.equal(await rows.count(), all.items.length);
+  assert.equal(await rows.first().getAttribute("data-account"), all.items[0].account_id);
+  await page.shot("accounts");
+  // Filter through the form.
+  await page.selectOption('select[name="color"]', "red");
+  await Promise.all([page.waitForNavigation(), page.click('form.filters button[type="submit"]')]);
+  const red = await api("/api/v1/accounts?color=red");
+  assert.match(page.url(), /color=red/);
+  assert.equal(await text(page, "total"), String(red.total));
+  for (const b of await page.locator('[data-testid="accounts"] tbody tr .badge').allInnerTexts()) assert.equal(b, "red");
+  // Sort by ARR (descending first) with a click on the header.
+  await Promise.all([page.waitForNavigation(), page.click('[data-testid="accounts"] thead a:has-text("ARR")')]);
+  const byArr = await api("/api/v1/accounts?color=red&sort=-arr");
+  assert.match(page.url(), /sort=-arr/);
+  assert.equal(await rows.first().getAttribute("data-account"), byArr.items[0].account_id);
+  await page.shot("accounts-red-by-arr");
+  await page.close();
+});
+
+test("account detail tells the story: score, charts with thresholds, readiness, alerts", async () => {
+  const list = await api("/api/v1/accounts?red_flag=usage_declining&sort=score&page_size=1");
+  const id = list.items[0].account_id;
+  const d = await api(`/api/v1/accounts/${encodeURIComponent(id)}`);
+  const page = await open(`/accounts/${encodeURIComponent(id)}`);
+  assert.equal(await text(page, "name"), d.attributes.name);
+  assert.equal(await text(page, "score"), d.health.score.toFixed(1));
+  assert.equal(await text(page, "arr"), money(d.attributes.arr));
+  assert.equal(await page.locator("svg.chart").count(), 2);
+  const labels = await page.locator("svg.chart text.tlabel").allTextContents();
+  assert.ok(labels.includes("green ≥ 70") && labels.includes("yellow ≥ 40"), labels.join(", "));
+  assert.ok(labels.some((l) => l.startsWith("low engagement")), labels.join(", "));
+  assert.equal(await page.locator("svg.chart g.s-score polyline").count(), 1);
+  assert.equal(await page.locator('[data-testid="measures"] tbody tr').count(), d.health.measures.length);
+  assert.equal(await page.locator('[data-testid="reasons"] li').count(), d.health.reasons.length);
+  assert.equal(await text(page, "readiness-total"), d.readiness.total.toFixed(2));
+  assert.equal(await page.locator('[data-testid="blockers"] li').count(), Math.max(1, d.readiness.blockers.length));
+  assert.equal(await page.locator('[data-testid="dimensions"] tbody tr').count(), 5);
+  assert.equal(await page.locator('[data-testid="open-alerts"] tbody tr').count(), Math.max(1, d.open_alerts.length));
+  await page.shot("account-detail");
+  await page.close();
+});
+
+test("graduation pipeline counts verdicts and lists the nearest to ready", async () => {
+  const g = await api("/api/v1/graduation");
+  const page = await open("/graduation");
+  assert.equal(await text(page, "onboarding"), String(g.onboarding));
+  assert.equal(await text(page, "ready"), String(g.ready));
+  assert.equal(await text(page, "close"), String(g.close));
+  assert.equal(await text(page, "not-ready"), String(g.not_ready));
+  assert.equal(await text(page, "overdue"), String(g.overdue));
+  assert.equal(await text(page, "recovery"), String(g.recovery_plan_needed));
+  const nearest = page.locator('[data-testid="nearest"] li');
+  assert.equal(await nearest.count(), g.nearest_to_ready.length);
+  assert.match(await nearest.first().innerText(), new RegExp(g.nearest_to_ready[0].name));
+  assert.equal(await text(page, "total"), String(g.onboarding));
+  await page.shot("graduation");
+  await page.close();
+});
+
+test("alerts feed: counts by rule, and acknowledging in place", async () => {
+  const s = await api("/api/v1/alerts/summary");
+  const page = await open("/alerts?acknowledged=false");
+  assert.equal(await text(page, "open"), String(s.open));
+  assert.equal(await page.locator('[data-testid="by-rule"] tbody tr').count(), s.by_rule.length);
+  await page.shot("alerts");
+  const form = page.locator("form.ack").first();
+  const alertId = await form.getAttribute("data-alert");
+  await form.locator('input[name="by"]').fill("Browser Test");
+  await form.locator('input[name="note"]').fill("checked in the dashboard");
+  await form.locator("button").click();
+  const row = page.locator(`tr[data-alert="${alertId}"] .acked`);
+  await row.waitFor({ timeout: 10_000 });
+  assert.match(await row.innerText(), /acknowledged by Browser Test/);
+  const acked = await api(`/api/v1/alerts?acknowledged=true&page_size=100`);
+  const a = acked.items.find((x) => x.alert_id === alertId);
+  assert.ok(a, "the API shows the acknowledgement");
+  assert.equal(a.acknowledged.by, "Browser Test");
+  assert.equal(a.acknowledged.note, "checked in the dashboard");
+  await page.shot("alerts-acknowledged");
+  await page.close();
+});
+
+test("without credentials the dashboard answers 401", async () => {
+  const r = await fetch(BASE + "/");
+  assert.equal(r.status, 401);
+  assert.match(r.headers.get("www-authenticate") ?? "", /^Basic/);
+  const ok = await fetch(BASE + "/healthz");
+  assert.equal(ok.status, 200);
+});

@@ -42,7 +42,8 @@ async fn main() -> anyhow::Result<()> {
     let scoring = pulse_core::ScoringConfig::default();
     let have: u64 = ch.client().query("SELECT count() FROM account_health").fetch_one().await?;
     if have == 0 {
-        let spec = fixtures::FixtureSpec { accounts, copies, days, end: now.date_naive() - chrono::Days::new(1), seed: 42 };
+        let spec =
+            fixtures::FixtureSpec { accounts, copies, days, end: now.date_naive() - chrono::Days::new(1), seed: 42 };
         let t = Instant::now();
         let stats = fixtures::load(&ch.client(), &spec, &scoring).await?;
         eprintln!("loaded {stats:?} in {:.0?}", t.elapsed());
@@ -76,12 +77,24 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let ids: Vec<String> = {
-        let v: serde_json::Value = http.get(format!("{base}/api/v1/accounts?page_size=200&sort=change")).bearer_auth(token).send().await?.json().await?;
-        v["items"].as_array().into_iter().flatten().filter_map(|a| a["account_id"].as_str().map(str::to_owned)).collect()
+        let v: serde_json::Value = http
+            .get(format!("{base}/api/v1/accounts?page_size=200&sort=change"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        v["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a["account_id"].as_str().map(str::to_owned))
+            .collect()
     };
     anyhow::ensure!(!ids.is_empty(), "no accounts");
     let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let endpoints: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+    type PathFn<'a> = Box<dyn Fn(usize) -> String + 'a>;
+    let endpoints: Vec<(&str, PathFn<'_>)> = vec![
         ("portfolio summary", Box::new(|_| "/api/v1/portfolio".into())),
         ("portfolio by segment", Box::new(|_| "/api/v1/portfolio/breakdown?by=segment".into())),
         ("portfolio by csm", Box::new(|_| "/api/v1/portfolio/breakdown?by=csm".into())),
@@ -89,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
         ("movers 7 days", Box::new(|_| "/api/v1/portfolio/movers?window=7".into())),
         ("movers 30 days", Box::new(|_| "/api/v1/portfolio/movers?window=30".into())),
         ("account detail", Box::new(|i| format!("/api/v1/accounts/{}", enc(&ids[i % ids.len()])))),
-        ("account history 90 days", Box::new(|i| format!("/api/v1/accounts/{}/history?days=90", enc(&ids[i % ids.len()])))),
+        (
+            "account history 90 days",
+            Box::new(|i| format!("/api/v1/accounts/{}/history?days=90", enc(&ids[i % ids.len()]))),
+        ),
         ("account readiness", Box::new(|i| format!("/api/v1/accounts/{}/readiness", enc(&ids[i % ids.len()])))),
         ("account alerts", Box::new(|i| format!("/api/v1/accounts/{}/alerts", enc(&ids[i % ids.len()])))),
         ("accounts list (score)", Box::new(|_| "/api/v1/accounts".into())),

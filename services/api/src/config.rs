@@ -76,11 +76,15 @@ pub fn parse_tokens(raw: &str) -> Result<Vec<Credential>, String> {
             return Err(format!("entry {} is not `name:token`", i + 1));
         };
         let (name, token) = (name.trim(), token.trim());
-        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c)) {
+        if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+        {
             return Err(format!("entry {}: the name must be 1..=64 characters of [A-Za-z0-9-_.@]", i + 1));
         }
         if token.len() < 16 || !token.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(format!("entry {} (`{name}`): the token must be at least 16 printable ASCII characters", i + 1));
+            return Err(format!(
+                "entry {} (`{name}`): the token must be at least 16 printable ASCII characters",
+                i + 1
+            ));
         }
         if out.iter().any(|c| c.name == name) {
             return Err(format!("entry {}: the name `{name}` is used twice", i + 1));
@@ -147,7 +151,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: Vec<(fn(&mut ApiConfig), &str)> = vec![
+        type Mutate = fn(&mut ApiConfig);
+        let cases: Vec<(Mutate, &str)> = vec![
             (|c| c.http_listen = "nope".into(), "api.http_listen"),
             (|c| c.max_page_size = 0, "api.max_page_size"),
             (|c| c.max_range_days = 1, "api.max_range_days"),
@@ -166,7 +171,12 @@ mod tests {
 
     #[test]
     fn token_errors_never_show_the_token() {
-        for raw in ["a:tooshort", "nocolon0123456789abcdef", "bad name:0123456789abcdef", "a:0123456789abcdef,a:0123456789abcdeg"] {
+        for raw in [
+            "a:tooshort",
+            "nocolon0123456789abcdef",
+            "bad name:0123456789abcdef",
+            "a:0123456789abcdef,a:0123456789abcdeg",
+        ] {
             let err = parse_tokens(raw).expect_err(raw);
             assert!(!err.contains("0123456789abcde") && !err.contains("tooshort"), "{err}");
         }

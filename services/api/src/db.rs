@@ -71,6 +71,20 @@ impl Sql {
         self
     }
 
+    /// `prefix(?, ?, ...)suffix` with one bound value per item (18.16 takes no array
+    /// literal after IN). `items` must not be empty.
+    pub fn bind_list(&mut self, prefix: &str, items: &[String], suffix: &str) -> &mut Self {
+        self.text.push_str(prefix);
+        self.text.push('(');
+        for (i, item) in items.iter().enumerate() {
+            self.text.push_str(if i == 0 { "?" } else { ", ?" });
+            self.binds.push(Bind::Str(item.clone()));
+        }
+        self.text.push(')');
+        self.text.push_str(suffix);
+        self
+    }
+
     /// `prefix inner suffix`, with `inner`'s bound values (a query around a subquery).
     pub fn wrapped(prefix: &str, inner: &Sql, suffix: &str) -> Sql {
         Sql { text: format!("{prefix}{}{suffix}", inner.text), binds: inner.binds.clone() }

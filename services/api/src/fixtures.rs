@@ -57,7 +57,11 @@ const CSMS: [&str; 5] = ["Dana Whitfield", "Marco Ruiz", "Priya Raman", "Tom Bec
 
 /// Scores the demo data set and writes health, readiness and alert rows to `ch`
 /// (a migrated database). Deterministic for a spec, except `computed_at`.
-pub async fn load(ch: &clickhouse::Client, spec: &FixtureSpec, config: &ScoringConfig) -> Result<FixtureStats, FixtureError> {
+pub async fn load(
+    ch: &clickhouse::Client,
+    spec: &FixtureSpec,
+    config: &ScoringConfig,
+) -> Result<FixtureStats, FixtureError> {
     if spec.accounts == 0 || spec.copies == 0 || !(1..=730).contains(&spec.days) {
         return Err(FixtureError::Invalid("accounts and copies must be >= 1, days in 1..=730".into()));
     }
@@ -86,7 +90,12 @@ pub async fn load(ch: &clickhouse::Client, spec: &FixtureSpec, config: &ScoringC
             .filter_map(|id| {
                 let ev = engine.evaluate(id, day)?;
                 let a = engine.attributes(id, day).unwrap_or_default();
-                let attrs = Attributes { name: a.name.unwrap_or_default(), csm: a.csm.unwrap_or_default(), arr: a.arr, renewal_on: a.renewal_on };
+                let attrs = Attributes {
+                    name: a.name.unwrap_or_default(),
+                    csm: a.csm.unwrap_or_default(),
+                    arr: a.arr,
+                    renewal_on: a.renewal_on,
+                };
                 Some((ev, attrs))
             })
             .collect();

@@ -27,11 +27,9 @@ impl ApiMetrics {
             &["route"],
         )
         .expect("static metric definition");
-        let auth_failures = IntCounter::new(
-            "pulse_api_auth_failures_total",
-            "Requests refused for missing or wrong credentials (401)",
-        )
-        .expect("static metric definition");
+        let auth_failures =
+            IntCounter::new("pulse_api_auth_failures_total", "Requests refused for missing or wrong credentials (401)")
+                .expect("static metric definition");
         let errors = IntCounterVec::new(
             Opts::new("pulse_api_errors_total", "Failed requests by stage and error type"),
             &["stage", "error_type"],

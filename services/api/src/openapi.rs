@@ -71,11 +71,15 @@ pub fn param(name: &str) -> Value {
         "account_id" => text_param("account_id", "Only this account's alerts."),
         "by" => enum_param("by", "Group by segment (default) or CSM.", &["segment", "csm"]),
         "page" => int_param("page", "Page number, from 1.", 1, Some(100_000)),
-        "page_size" => int_param("page_size", "Items per page (default 50, at most api.max_page_size, 200 by default).", 1, None),
+        "page_size" => {
+            int_param("page_size", "Items per page (default 50, at most api.max_page_size, 200 by default).", 1, None)
+        }
         "weeks" => int_param("weeks", "Weeks back (default 12; at most api.max_range_days / 7).", 1, None),
         "to" => date_param("to", "Last day (default: the newest day with results)."),
         "from" => date_param("from", "First day (instead of `days`)."),
-        "days" => int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, None),
+        "days" => {
+            int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, None)
+        }
         "window" => int_param("window", "Days between the two scores compared (default 7).", 1, None),
         "change_days" => int_param("change_days", "Days back for the `change` column (default 7).", 1, None),
         "direction" => enum_param("direction", "Drops (default), rises, or either.", &["down", "up", "any"]),
@@ -87,14 +91,21 @@ pub fn param(name: &str) -> Value {
             "Only accounts with this red flag.",
             &["low_engagement", "usage_declining", "seats_unknown", "critical_tickets_open", "champion_left"],
         ),
-        "rule" => list_param("rule", "Alert rules.", &["usage_declining", "low_engagement", "health_dropped", "graduation_overdue", "recovery_plan_needed"]),
+        "rule" => list_param(
+            "rule",
+            "Alert rules.",
+            &["usage_declining", "low_engagement", "health_dropped", "graduation_overdue", "recovery_plan_needed"],
+        ),
         "severity" => list_param("severity", "Alert severities.", &["info", "warning", "critical"]),
         "state" => enum_param("state", "Open (default for the feed), resolved or all.", &["open", "resolved", "all"]),
         "acknowledged" => bool_param("acknowledged", "Only acknowledged (true) or unacknowledged (false) alerts."),
         "overdue" => bool_param("overdue", "Past the target graduation date and not ready."),
         "recovery_plan_needed" => bool_param("recovery_plan_needed", "Overdue by 30 days or more."),
         "sort_breakdown" => sort_param(&["key", "accounts", "red", "arr_at_risk", "arr", "avg_score"], "-arr_at_risk"),
-        "sort_movers" => sort_param(&["change", "abs_change", "score", "arr", "name"], "change for down, -change for up, -abs_change for any"),
+        "sort_movers" => sort_param(
+            &["change", "abs_change", "score", "arr", "name"],
+            "change for down, -change for up, -abs_change for any",
+        ),
         "sort_accounts" => sort_param(&["score", "change", "arr", "renewal", "name"], "score"),
         "sort_graduation" => sort_param(&["nearest", "total", "days_in_stage", "blockers", "name"], "nearest"),
         "sort_alerts" => sort_param(&["age", "opened_on", "rule", "severity", "account"], "-age"),

@@ -78,9 +78,7 @@ impl Params {
 
     pub fn int(&self, key: &str, min: i64, max: i64) -> ApiResult<Option<i64>> {
         let Some(v) = self.raw(key) else { return Ok(None) };
-        let n: i64 = v
-            .parse()
-            .map_err(|_| ApiError::bad(key, format!("`{}` is not an integer", shorten(v))))?;
+        let n: i64 = v.parse().map_err(|_| ApiError::bad(key, format!("`{}` is not an integer", shorten(v))))?;
         if !(min..=max).contains(&n) {
             return Err(ApiError::bad(key, format!("{n} is out of range {min}..={max}")));
         }

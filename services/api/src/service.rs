@@ -56,7 +56,13 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(cfg: ApiConfig, creds: Vec<Credential>, ch: &ClickHouseConfig, scoring: ScoringConfig, registry: Registry) -> Self {
+    pub fn new(
+        cfg: ApiConfig,
+        creds: Vec<Credential>,
+        ch: &ClickHouseConfig,
+        scoring: ScoringConfig,
+        registry: Registry,
+    ) -> Self {
         let metrics = ApiMetrics::new(&registry);
         let inner = Inner {
             db: Db::new(ch, &cfg),
@@ -113,7 +119,11 @@ impl App {
             .with_state(st)
     }
 
-    pub async fn serve(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
     }
 }

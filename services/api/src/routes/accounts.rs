@@ -126,7 +126,13 @@ pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
 pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountItem>> {
     let Some(latest) = latest_day(db).await? else {
         let pg = req.page;
-        return Ok(Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: req.sort_label() });
+        return Ok(Page {
+            items: Vec::new(),
+            page: pg.page,
+            page_size: pg.page_size,
+            total: 0,
+            sort: req.sort_label(),
+        });
     };
     let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
     let mut inner = Sql::new(
@@ -256,7 +262,11 @@ pub struct AccountDetail {
     pub open_alerts: Vec<super::alerts::Alert>,
 }
 
-pub async fn detail(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<AccountDetail>> {
+pub async fn detail(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<AccountDetail>> {
     Params::parse(q.as_deref(), &[])?;
     Ok(Json(query_detail(&st.db, &account_id(&id)?).await?))
 }
@@ -275,11 +285,11 @@ fn parse_result<T: serde::de::DeserializeOwned>(raw: &str) -> ApiResult<T> {
 
 pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
     let mut h = Sql::new(
-        "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL WHERE",
+        "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL",
     );
-    h.bind(" account_id = ? LIMIT 1", id);
-    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL WHERE");
-    r.bind(" account_id = ? LIMIT 1", id);
+    h.bind(" PREWHERE account_id = ? LIMIT 1", id);
+    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
+    r.bind(" PREWHERE account_id = ? LIMIT 1", id);
     let alerts = super::alerts::AlertsRequest::open_for(id);
     let (latest, readiness, open) = futures::future::try_join3(
         async { Ok::<_, ApiError>(h.query(&db.read).fetch_optional::<LatestRow>().await?) },
@@ -294,10 +304,10 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
         None => None,
     };
     let as_of = health.as_of;
-    let mut past = Sql::new("SELECT as_of, score, toInt8(color) FROM account_health FINAL WHERE");
-    past.bind(" account_id = ?", id);
+    let mut past = Sql::new("SELECT as_of, score, toInt8(color) FROM account_health FINAL");
+    past.bind(" PREWHERE account_id = ?", id);
     let back = |n: u64| as_of.checked_sub_days(Days::new(n)).unwrap_or(as_of);
-    past.bind(" AND as_of IN (toDate(?)", back(7)).bind(", toDate(?)) ORDER BY as_of DESC", back(30));
+    past.bind(" WHERE as_of IN (toDate(?)", back(7)).bind(", toDate(?)) ORDER BY as_of DESC", back(30));
     let rows: Vec<(u16, f64, i8)> = past.query(&db.read).fetch_all().await?;
     let past_scores = rows
         .into_iter()
@@ -378,7 +388,11 @@ pub struct History {
     pub points: Vec<HistoryPoint>,
 }
 
-pub async fn history(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<History>> {
+pub async fn history(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<History>> {
     let p = Params::parse(q.as_deref(), &["days", "from", "to"])?;
     Ok(Json(query_history(&st, &account_id(&id)?, &p).await?))
 }
@@ -392,8 +406,8 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
     if days.is_some() && from.is_some() {
         return Err(ApiError::BadRequest("parameters `days` and `from` exclude each other".into()));
     }
-    let mut h = Sql::new("SELECT result FROM account_health_latest FINAL WHERE");
-    h.bind(" account_id = ? LIMIT 1", id);
+    let mut h = Sql::new("SELECT result FROM account_health_latest FINAL");
+    h.bind(" PREWHERE account_id = ? LIMIT 1", id);
     let latest: String = h.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(id))?;
     let health: HealthResult = parse_result(&latest)?;
     let to = to.unwrap_or(health.as_of);
@@ -411,9 +425,11 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
     }
     let mut sql = Sql::new(
         "SELECT as_of, score, toInt8(color), seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
-         FROM account_health FINAL WHERE",
+         FROM account_health FINAL",
     );
-    sql.bind(" account_id = ?", id).bind(" AND as_of >= toDate(?)", from).bind(" AND as_of <= toDate(?)", to);
+    sql.bind(" PREWHERE account_id = ?", id)
+        .bind(" WHERE as_of >= toDate(?)", from)
+        .bind(" AND as_of <= toDate(?)", to);
     sql.push(" ORDER BY as_of");
     let rows: Vec<HistoryRow> = sql.query(&st.db.read).fetch_all().await?;
     let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
@@ -447,11 +463,15 @@ fn share_name(s: Share) -> &'static str {
     s.as_str()
 }
 
-pub async fn readiness(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<ReadinessResult>> {
+pub async fn readiness(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ReadinessResult>> {
     Params::parse(q.as_deref(), &[])?;
     let id = account_id(&id)?;
-    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL WHERE");
-    r.bind(" account_id = ? LIMIT 1", id.as_str());
+    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
+    r.bind(" PREWHERE account_id = ? LIMIT 1", id.as_str());
     let raw: String = r.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(parse_result(&raw)?))
 }

@@ -16,7 +16,7 @@ use crate::{
     auth::Principal,
     db::{self, Db, Sql},
     error::{ApiError, ApiResult},
-    params::{check_text, Params, PageReq, Sort},
+    params::{check_text, PageReq, Params, Sort},
     service::AppState,
 };
 
@@ -67,7 +67,10 @@ impl AlertsRequest {
         };
         Ok(Self {
             state: p
-                .choice("state", &[("open", StateFilter::Open), ("resolved", StateFilter::Resolved), ("all", StateFilter::All)])?
+                .choice(
+                    "state",
+                    &[("open", StateFilter::Open), ("resolved", StateFilter::Resolved), ("all", StateFilter::All)],
+                )?
                 .unwrap_or(StateFilter::Open),
             rules: p.choices("rule", &RULES)?,
             severities: p.choices("severity", &SEVERITIES)?,
@@ -154,14 +157,18 @@ const ALERTS_SQL: &str = "SELECT alert_id, account_id, rule, severity, opened_on
      SELECT alert_id, account_id, rule, anyIf(severity, state = 'opened') AS severity, \
      min(opened_on) AS opened_on, maxIf(as_of, state = 'resolved') AS resolved_on, \
      toUInt8(countIf(state = 'resolved') > 0) AS resolved, anyIf(message, state = 'opened') AS message, \
-     anyIf(details, state = 'opened') AS details FROM health_alerts FINAL WHERE 1";
+     anyIf(details, state = 'opened') AS details FROM health_alerts FINAL";
 
 pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Alert>>> {
     let p = Params::parse(q.as_deref(), LIST_KEYS)?;
     Ok(Json(query_alerts(&st.db, &AlertsRequest::parse(&p, st.cfg.max_page_size)?).await?))
 }
 
-pub async fn for_account(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Alert>>> {
+pub async fn for_account(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<Page<Alert>>> {
     let p = Params::parse(q.as_deref(), &["state", "rule", "severity", "acknowledged", "sort", "page", "page_size"])?;
     let mut req = AlertsRequest::parse(&p, st.cfg.max_page_size)?;
     req.account_id = Some(account_id(&id)?);
@@ -175,8 +182,9 @@ fn alerts_sql(req: &AlertsRequest, reference: NaiveDate) -> Sql {
     let mut sql = Sql::new("");
     sql.bind(ALERTS_SQL, reference);
     if let Some(a) = &req.account_id {
-        sql.bind(" AND account_id = ?", a.as_str());
+        sql.bind(" PREWHERE account_id = ?", a.as_str());
     }
+    sql.push(" WHERE 1");
     if !req.rules.is_empty() {
         sql.bind(" AND has(?, rule)", super::strings(&req.rules));
     }
@@ -235,7 +243,11 @@ fn alert(r: AlertRow) -> Alert {
         age_days: r.age_days,
         message: r.message,
         details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-        acknowledged: (r.acked == 1).then(|| Acknowledgement { by: r.acknowledged_by, at: rfc3339(r.acknowledged_at), note: r.note }),
+        acknowledged: (r.acked == 1).then(|| Acknowledgement {
+            by: r.acknowledged_by,
+            at: rfc3339(r.acknowledged_at),
+            note: r.note,
+        }),
     }
 }
 
@@ -321,7 +333,12 @@ pub struct AckResponse {
     pub principal: String,
 }
 
-pub async fn ack(State(st): State<AppState>, Extension(who): Extension<Principal>, headers: HeaderMap, body: Bytes) -> ApiResult<Json<AckResponse>> {
+pub async fn ack(
+    State(st): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<AckResponse>> {
     let json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

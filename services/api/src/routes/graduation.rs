@@ -13,7 +13,7 @@ use super::{latest_day, page, sort_label, Page, Scope, VERDICTS};
 use crate::{
     db::{self, Db, Sql},
     error::ApiResult,
-    params::{Params, PageReq, Sort, MAX_TEXT},
+    params::{PageReq, Params, Sort, MAX_TEXT},
     service::AppState,
 };
 
@@ -92,7 +92,6 @@ struct GradRow {
     recovery_plan_needed: u8,
     #[allow(dead_code)] // sorted on in SQL
     blocker_count: u64,
-    result: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -122,8 +121,8 @@ pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
 pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>> {
     let mut inner = Sql::new(
         "SELECT account_id, name, segment, csm, arr, total, toInt8(verdict) AS verdict, days_in_stage, overdue, \
-         recovery_plan_needed, length(blockers) AS blocker_count, result FROM (\
-         SELECT account_id, total, verdict, days_in_stage, overdue, recovery_plan_needed, blockers, result \
+         recovery_plan_needed, length(blockers) AS blocker_count FROM (\
+         SELECT account_id, total, verdict, days_in_stage, overdue, recovery_plan_needed, blockers \
          FROM graduation_readiness_latest FINAL WHERE lifecycle_stage = 'onboarding'",
     );
     if !req.verdicts.is_empty() {
@@ -163,12 +162,27 @@ pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>>
     items.push(&format!(" ORDER BY {order}, account_id ASC"));
     items.bind(" LIMIT ?", req.page.page_size).bind(" OFFSET ?", req.page.offset());
     let rows: Page<GradRow> = page(db, items, count, req.page, req.sort_label()).await?;
-    let items = rows.items.into_iter().map(item).collect();
+    // The wide `result` column only for the page's accounts.
+    let ids: Vec<String> = rows.items.iter().map(|r| r.account_id.clone()).collect();
+    let mut results: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    if !ids.is_empty() {
+        let mut sql = Sql::new("SELECT account_id, result FROM graduation_readiness_latest FINAL");
+        sql.bind_list(" PREWHERE account_id IN ", &ids, "");
+        results = sql.query(&db.read).fetch_all::<(String, String)>().await?.into_iter().collect();
+    }
+    let items = rows
+        .items
+        .into_iter()
+        .map(|r| {
+            let result = results.remove(&r.account_id).unwrap_or_default();
+            item(r, &result)
+        })
+        .collect();
     Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
 }
 
-fn item(r: GradRow) -> GradItem {
-    let parsed: Option<ReadinessResult> = serde_json::from_str(&r.result).ok();
+fn item(r: GradRow, result: &str) -> GradItem {
+    let parsed: Option<ReadinessResult> = serde_json::from_str(result).ok();
     GradItem {
         account_id: r.account_id,
         name: r.name,

@@ -59,7 +59,8 @@ impl Scope {
 
 /// The newest day with results (the portfolio's "now"); `None` before any data.
 pub async fn latest_day(db: &Db) -> ApiResult<Option<NaiveDate>> {
-    let (n, day): (u64, u16) = db.read.query("SELECT count(), max(as_of) FROM account_health_latest").fetch_one().await?;
+    let (n, day): (u64, u16) =
+        db.read.query("SELECT count(), max(as_of) FROM account_health_latest").fetch_one().await?;
     Ok((n > 0).then(|| db::date(day)))
 }
 
@@ -86,7 +87,9 @@ pub async fn page<T>(db: &Db, items: Sql, count: Sql, page: crate::params::PageR
 where
     T: clickhouse::RowOwned + clickhouse::RowRead,
 {
-    let (items, total) = futures::future::try_join(items.query(&db.read).fetch_all::<T>(), count.query(&db.read).fetch_one::<u64>()).await?;
+    let (items, total) =
+        futures::future::try_join(items.query(&db.read).fetch_all::<T>(), count.query(&db.read).fetch_one::<u64>())
+            .await?;
     Ok(Page { items, page: page.page, page_size: page.page_size, total, sort })
 }
 

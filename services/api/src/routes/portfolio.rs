@@ -73,7 +73,8 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
     );
     scope.push(&mut sql);
     let (r, as_of) =
-        futures::future::try_join(async { Ok(sql.query(&db.read).fetch_one::<SummaryRow>().await?) }, latest_day(db)).await?;
+        futures::future::try_join(async { Ok(sql.query(&db.read).fetch_one::<SummaryRow>().await?) }, latest_day(db))
+            .await?;
     Ok(Summary {
         as_of,
         scope: scope.clone(),
@@ -302,8 +303,9 @@ pub async fn movers(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
 pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
     let scope = Scope::parse(p)?;
     let window = p.int("window", 1, i64::from(max_range_days))?.unwrap_or(7) as u32;
-    let direction =
-        p.choice("direction", &[("down", Direction::Down), ("up", Direction::Up), ("any", Direction::Any)])?.unwrap_or(Direction::Down);
+    let direction = p
+        .choice("direction", &[("down", Direction::Down), ("up", Direction::Up), ("any", Direction::Any)])?
+        .unwrap_or(Direction::Down);
     let pg = p.page(max_page_size)?;
     let names = [
         ("change", MoverSort::Change),
@@ -396,8 +398,11 @@ pub async fn query_filters(db: &Db) -> ApiResult<Filters> {
         segments: Vec<String>,
         csms: Vec<String>,
     }
-    let Values { mut segments, mut csms } =
-        db.read.query("SELECT groupUniqArray(segment), groupUniqArray(csm) FROM account_health_latest").fetch_one().await?;
+    let Values { mut segments, mut csms } = db
+        .read
+        .query("SELECT groupUniqArray(segment), groupUniqArray(csm) FROM account_health_latest")
+        .fetch_one()
+        .await?;
     segments.retain(|s| !s.is_empty());
     csms.retain(|s| !s.is_empty());
     segments.sort();

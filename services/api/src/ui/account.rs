@@ -67,7 +67,11 @@ fn charts(h: &History) -> String {
             class: "t-target",
         })
         .collect();
-    thresholds.push(svg::Threshold { value: t.low_engagement_pct, label: format!("low engagement {}", t.low_engagement_pct), class: "t-low" });
+    thresholds.push(svg::Threshold {
+        value: t.low_engagement_pct,
+        label: format!("low engagement {}", t.low_engagement_pct),
+        class: "t-low",
+    });
     let series: Vec<svg::Series<'_>> =
         shares.iter().map(|(name, class, v)| svg::Series { name, class, values: v.clone() }).collect();
     let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max);
@@ -131,7 +135,11 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
     }
     b.push_str("</ul>");
     if !h.red_flags.is_empty() {
-        let flags: Vec<String> = h.red_flags.iter().map(|f| format!(r#"<span class="flag red">{}</span>"#, esc(&f.as_str().replace('_', " ")))).collect();
+        let flags: Vec<String> = h
+            .red_flags
+            .iter()
+            .map(|f| format!(r#"<span class="flag red">{}</span>"#, esc(&f.as_str().replace('_', " "))))
+            .collect();
         b.push_str(&format!(r#"<p data-testid="red-flags">{}</p>"#, flags.join(" ")));
     }
     b.push_str(r#"</section><section class="panel"><h2>Usage metrics</h2><table data-testid="metrics"><tbody>"#);
@@ -144,7 +152,10 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
         ("DAU % (7-day mean)", pct(m.dau_pct)),
         ("WAU %", pct(m.wau_pct)),
         ("MAU %", pct(m.mau_pct)),
-        ("WAU change, week over week", m.wau_change_pct.map_or_else(|| "—".to_owned(), |v| format!("{}%", signed(Some(v))))),
+        (
+            "WAU change, week over week",
+            m.wau_change_pct.map_or_else(|| "—".to_owned(), |v| format!("{}%", signed(Some(v)))),
+        ),
     ] {
         b.push_str(&format!(r#"<tr><th>{}</th><td class="num">{}</td></tr>"#, esc(k), esc(&v)));
     }
@@ -195,7 +206,11 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
         }
         b.push_str(r#"</tbody></table><h3>Blockers</h3><ul class="blockers" data-testid="blockers">"#);
         for bl in &r.blockers {
-            b.push_str(&format!(r#"<li>{}<br><span class="clears">To clear: {}</span></li>"#, esc(&bl.reason), esc(&bl.needed_to_clear)));
+            b.push_str(&format!(
+                r#"<li>{}<br><span class="clears">To clear: {}</span></li>"#,
+                esc(&bl.reason),
+                esc(&bl.needed_to_clear)
+            ));
         }
         if r.blockers.is_empty() {
             b.push_str(r#"<li class="muted">none</li>"#);
@@ -203,9 +218,9 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
         b.push_str("</ul></section>");
     }
     // Alerts.
-    b.push_str(&format!(
-        r#"<section class="panel"><h2>Open alerts</h2><table data-testid="open-alerts"><thead><tr><th>Rule</th><th>Opened</th><th>Age</th><th>Message</th><th>Acknowledgement</th></tr></thead><tbody>"#
-    ));
+    b.push_str(
+        r#"<section class="panel"><h2>Open alerts</h2><table data-testid="open-alerts"><thead><tr><th>Rule</th><th>Opened</th><th>Age</th><th>Message</th><th>Acknowledgement</th></tr></thead><tbody>"#,
+    );
     for a in open_alerts {
         b.push_str(&format!(
             r#"<tr data-alert="{}"><td>{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,

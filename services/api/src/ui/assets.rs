@@ -14,12 +14,10 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 
 pub async fn serve(Path(name): Path<String>) -> Response {
     match ASSETS.iter().find(|(n, _, _)| *n == name) {
-        Some((_, mime, body)) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "private, max-age=300")],
-            *body,
-        )
-            .into_response(),
+        Some((_, mime, body)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "private, max-age=300")], *body)
+                .into_response()
+        }
         None => crate::error::ApiError::NotFound("no such asset".into()).into_response(),
     }
 }

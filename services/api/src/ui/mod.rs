@@ -110,7 +110,8 @@ pub fn path_segment(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
-const NAV: [(&str, &str); 4] = [("/", "Portfolio"), ("/accounts", "Accounts"), ("/graduation", "Graduation"), ("/alerts", "Alerts")];
+const NAV: [(&str, &str); 4] =
+    [("/", "Portfolio"), ("/accounts", "Accounts"), ("/graduation", "Graduation"), ("/alerts", "Alerts")];
 
 /// The page frame: header with navigation, then `body`.
 pub fn layout(title: &str, active: &str, body: &str) -> Html<String> {
@@ -152,21 +153,36 @@ pub fn error_page(e: ApiError) -> Response {
 /// A pagination bar for a list page.
 pub fn pager(path: &str, current: &[(String, String)], page: u64, page_size: u64, total: u64) -> String {
     let pages = total.div_ceil(page_size).max(1);
-    let mut out = format!(r#"<nav class="pager" aria-label="pages"><span data-testid="total">{total}</span> items · page {page} of {pages}"#);
+    let mut out = format!(
+        r#"<nav class="pager" aria-label="pages"><span data-testid="total">{total}</span> items · page {page} of {pages}"#
+    );
     if page > 1 {
         let prev = (page - 1).to_string();
-        out.push_str(&format!(r#" <a rel="prev" href="{}">‹ previous</a>"#, esc(&link(path, current, &[("page", Some(&prev))]))));
+        out.push_str(&format!(
+            r#" <a rel="prev" href="{}">‹ previous</a>"#,
+            esc(&link(path, current, &[("page", Some(&prev))]))
+        ));
     }
     if page < pages {
         let next = (page + 1).to_string();
-        out.push_str(&format!(r#" <a rel="next" href="{}">next ›</a>"#, esc(&link(path, current, &[("page", Some(&next))]))));
+        out.push_str(&format!(
+            r#" <a rel="next" href="{}">next ›</a>"#,
+            esc(&link(path, current, &[("page", Some(&next))]))
+        ));
     }
     out.push_str("</nav>");
     out
 }
 
 /// A sortable column header: clicking sorts by `key`, again reverses.
-pub fn sort_th(path: &str, current: &[(String, String)], active: &str, key: &str, label: &str, desc_first: bool) -> String {
+pub fn sort_th(
+    path: &str,
+    current: &[(String, String)],
+    active: &str,
+    key: &str,
+    label: &str,
+    desc_first: bool,
+) -> String {
     let (now_key, now_desc) = match active.strip_prefix('-') {
         Some(k) => (k, true),
         None => (active, false),

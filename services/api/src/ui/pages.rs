@@ -6,7 +6,9 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{badge, error_page, esc, layout, link, money, num1, pager, pairs, path_segment, select, signed, sort_th, svg};
+use super::{
+    badge, error_page, esc, layout, link, money, num1, pager, pairs, path_segment, select, signed, sort_th, svg,
+};
 use crate::{
     error::ApiResult,
     params::Params,
@@ -41,7 +43,11 @@ fn scope_form(action: &str, f: &portfolio::Filters, scope: &Scope, extra: &str) 
 }
 
 fn card(label: &str, value: &str, testid: &str, class: &str) -> String {
-    format!(r#"<div class="card {class}"><div class="label">{}</div><div class="value" data-testid="{testid}">{}</div></div>"#, esc(label), esc(value))
+    format!(
+        r#"<div class="card {class}"><div class="label">{}</div><div class="value" data-testid="{testid}">{}</div></div>"#,
+        esc(label),
+        esc(value)
+    )
 }
 
 pub async fn portfolio(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
@@ -81,12 +87,15 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     b.push_str(&card("ARR at risk (red + yellow)", &money(Some(summary.arr_at_risk)), "arr-at-risk", "risk"));
     b.push_str("</section>");
     b.push_str(&svg::color_strip([c.green, c.yellow, c.red]));
-    let bars: Vec<(String, [u64; 3])> = trend.points.iter().map(|p| (p.week_ending.to_string(), [p.green, p.yellow, p.red])).collect();
+    let bars: Vec<(String, [u64; 3])> =
+        trend.points.iter().map(|p| (p.week_ending.to_string(), [p.green, p.yellow, p.red])).collect();
     b.push_str(r#"<section class="panel"><h2>Accounts by color, week by week</h2>"#);
     b.push_str(&svg::color_bars("Accounts by color on the last day of each week", &bars));
     b.push_str(r#"<ul class="legend"><li class="green">green</li><li class="yellow">yellow</li><li class="red">red</li></ul></section>"#);
     b.push_str(r#"<div class="two">"#);
-    for (title, movers, testid) in [("Biggest drops, 7 days", &movers7, "movers-7"), ("Biggest drops, 30 days", &movers30, "movers-30")] {
+    for (title, movers, testid) in
+        [("Biggest drops, 7 days", &movers7, "movers-7"), ("Biggest drops, 30 days", &movers30, "movers-30")]
+    {
         b.push_str(&format!(r#"<section class="panel"><h2>{title}</h2><table data-testid="{testid}"><thead><tr><th>Account</th><th>Score</th><th>Change</th><th>ARR</th></tr></thead><tbody>"#));
         for m in &movers.page.items {
             b.push_str(&format!(

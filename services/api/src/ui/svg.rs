@@ -41,7 +41,13 @@ fn fmt_num(v: f64) -> String {
 
 /// A line chart over `labels` (x positions, e.g. dates) with a y axis from 0 to
 /// `y_max` and dashed threshold lines labelled at the right.
-pub fn line_chart(title: &str, labels: &[String], series: &[Series<'_>], thresholds: &[Threshold], y_max: f64) -> String {
+pub fn line_chart(
+    title: &str,
+    labels: &[String],
+    series: &[Series<'_>],
+    thresholds: &[Threshold],
+    y_max: f64,
+) -> String {
     let n = labels.len().max(1);
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
@@ -74,7 +80,13 @@ pub fn line_chart(title: &str, labels: &[String], series: &[Series<'_>], thresho
                 continue;
             }
             let short = l.get(5..).unwrap_or(l);
-            let _ = write!(s, r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, x(i), H - 10.0, esc(short));
+            let _ = write!(
+                s,
+                r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+                x(i),
+                H - 10.0,
+                esc(short)
+            );
         }
     }
     // Labels at least 12 units apart, top to bottom, so equal or close thresholds stay legible.
@@ -120,7 +132,14 @@ pub fn line_chart(title: &str, labels: &[String], series: &[Series<'_>], thresho
             }
         }
         if let Some((i, Some(v))) = se.values.iter().enumerate().rev().find(|(_, v)| v.is_some()) {
-            let _ = write!(s, r#"<circle class="last" cx="{:.1}" cy="{:.1}" r="3.5"><title>{}: {}</title></circle>"#, x(i), y(*v), esc(se.name), fmt_num(*v));
+            let _ = write!(
+                s,
+                r#"<circle class="last" cx="{:.1}" cy="{:.1}" r="3.5"><title>{}: {}</title></circle>"#,
+                x(i),
+                y(*v),
+                esc(se.name),
+                fmt_num(*v)
+            );
         }
         s.push_str("</g>");
     }
@@ -171,7 +190,12 @@ pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> String {
             base -= h;
         }
         let short = label.get(5..).unwrap_or(label);
-        let _ = write!(s, r#"<text class="axis" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, H - 10.0, esc(short));
+        let _ = write!(
+            s,
+            r#"<text class="axis" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            H - 10.0,
+            esc(short)
+        );
     }
     s.push_str("</svg>");
     s
@@ -183,7 +207,9 @@ pub fn color_strip(counts: [u64; 3]) -> String {
     if total == 0 {
         return String::new();
     }
-    let mut s = String::from(r#"<svg class="strip" viewBox="0 0 100 6" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg" aria-hidden="true">"#);
+    let mut s = String::from(
+        r#"<svg class="strip" viewBox="0 0 100 6" preserveAspectRatio="none" xmlns="http://www.w3.org/2000/svg" aria-hidden="true">"#,
+    );
     let mut x = 0.0;
     for (c, class) in counts.iter().zip(["green", "yellow", "red"]) {
         let w = 100.0 * (*c as f64) / (total as f64);
@@ -204,7 +230,11 @@ mod tests {
         let svg = line_chart(
             "<score>",
             &labels,
-            &[Series { name: "score", class: "s-score", values: vec![Some(10.0), None, Some(30.0), Some(40.0), Some(50.0)] }],
+            &[Series {
+                name: "score",
+                class: "s-score",
+                values: vec![Some(10.0), None, Some(30.0), Some(40.0), Some(50.0)],
+            }],
             &[Threshold { value: 70.0, label: "green 70".into(), class: "t-green" }],
             100.0,
         );

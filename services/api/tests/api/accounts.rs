@@ -9,7 +9,8 @@ async fn list_filters_each_dimension() {
     let all = api.all("/api/v1/accounts").await;
     assert_eq!(all.len() as u32, ACCOUNTS);
     let count = |pred: &dyn Fn(&Value) -> bool| all.iter().filter(|a| pred(a)).count() as u64;
-    let cases: Vec<(String, Box<dyn Fn(&Value) -> bool>)> = vec![
+    type Pred = Box<dyn Fn(&Value) -> bool>;
+    let cases: Vec<(String, Pred)> = vec![
         ("color=red".into(), Box::new(|a| a["color"] == "red")),
         ("color=red,yellow".into(), Box::new(|a| a["color"] != "green")),
         ("segment=smb".into(), Box::new(|a| a["segment"] == "smb")),
@@ -17,8 +18,14 @@ async fn list_filters_each_dimension() {
         ("stage=onboarding".into(), Box::new(|a| a["lifecycle_stage"] == "onboarding")),
         ("verdict=ready".into(), Box::new(|a| a["verdict"] == "ready")),
         ("verdict=close,not_ready".into(), Box::new(|a| a["verdict"] == "close" || a["verdict"] == "not_ready")),
-        ("red_flag=usage_declining".into(), Box::new(|a| a["red_flags"].as_array().is_some_and(|f| f.contains(&"usage_declining".into())))),
-        ("red_flag=seats_unknown".into(), Box::new(|a| a["red_flags"].as_array().is_some_and(|f| f.contains(&"seats_unknown".into())))),
+        (
+            "red_flag=usage_declining".into(),
+            Box::new(|a| a["red_flags"].as_array().is_some_and(|f| f.contains(&"usage_declining".into()))),
+        ),
+        (
+            "red_flag=seats_unknown".into(),
+            Box::new(|a| a["red_flags"].as_array().is_some_and(|f| f.contains(&"seats_unknown".into()))),
+        ),
         ("color=green&segment=enterprise".into(), Box::new(|a| a["color"] == "green" && a["segment"] == "enterprise")),
     ];
     for (q, pred) in &cases {
@@ -27,7 +34,7 @@ async fn list_filters_each_dimension() {
         let want = count(pred.as_ref());
         assert!(want > 0, "{q}: the fixture should have matches");
         assert_eq!(v["total"].as_u64(), Some(want), "{q}");
-        assert!(items.iter().all(|a| pred(a)), "{q}: {items:?}");
+        assert!(items.iter().all(pred), "{q}: {items:?}");
     }
     // Text search: case-insensitive, in name and id.
     let first_name = all[0]["name"].as_str().expect("name").to_owned();
@@ -71,7 +78,10 @@ async fn list_sorts_and_pages() {
     let p2 = api.ok("/api/v1/accounts?sort=-score&page_size=5&page=2").await;
     assert_eq!(p1["total"], p2["total"]);
     assert_eq!(p2["page"], 2);
-    let (i1, i2) = (strs(p1["items"].as_array().expect("a"), "account_id"), strs(p2["items"].as_array().expect("a"), "account_id"));
+    let (i1, i2) = (
+        strs(p1["items"].as_array().expect("a"), "account_id"),
+        strs(p2["items"].as_array().expect("a"), "account_id"),
+    );
     assert!(i1.iter().all(|i| !i2.contains(i)));
     assert!(p1["items"][4]["score"].as_f64() >= p2["items"][0]["score"].as_f64());
     let past = api.ok("/api/v1/accounts?page=99").await;

@@ -15,7 +15,9 @@ async fn feed_filters_sorts_and_summarizes() {
         let rule = r["rule"].as_str().expect("rule");
         let of_rule: Vec<&serde_json::Value> = open.iter().filter(|a| a["rule"] == rule).collect();
         assert_eq!(r["open"].as_u64(), Some(of_rule.len() as u64), "{rule}");
-        let buckets = r["age_0_7"].as_u64().unwrap_or(0) + r["age_8_30"].as_u64().unwrap_or(0) + r["age_over_30"].as_u64().unwrap_or(0);
+        let buckets = r["age_0_7"].as_u64().unwrap_or(0)
+            + r["age_8_30"].as_u64().unwrap_or(0)
+            + r["age_over_30"].as_u64().unwrap_or(0);
         assert_eq!(buckets, of_rule.len() as u64);
         let oldest = of_rule.iter().filter_map(|a| a["age_days"].as_i64()).max();
         assert_eq!(r["oldest_days"].as_i64(), oldest);
@@ -23,7 +25,11 @@ async fn feed_filters_sorts_and_summarizes() {
         assert_eq!(filtered["total"], r["open"]);
     }
     let resolved = api.ok("/api/v1/alerts?state=resolved&page_size=100").await;
-    assert!(resolved["items"].as_array().expect("items").iter().all(|a| a["state"] == "resolved" && a["resolved_on"].is_string()));
+    assert!(resolved["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|a| a["state"] == "resolved" && a["resolved_on"].is_string()));
     let all = api.ok("/api/v1/alerts?state=all").await;
     assert_eq!(all["total"].as_u64(), Some(open.len() as u64 + resolved["total"].as_u64().unwrap_or(0)));
     let warn = api.ok("/api/v1/alerts?severity=warning,critical").await;
@@ -55,7 +61,8 @@ async fn acknowledge_records_who_when_and_why() {
     let open = api.ok("/api/v1/alerts?acknowledged=false&page_size=2").await;
     let unacked_before = open["total"].as_u64().expect("total");
     let alert_id = open["items"][0]["alert_id"].as_str().expect("id").to_owned();
-    let body = serde_json::json!({"alert_id": alert_id, "note": "called the champion; plan agreed", "by": "Dana Whitfield"});
+    let body =
+        serde_json::json!({"alert_id": alert_id, "note": "called the champion; plan agreed", "by": "Dana Whitfield"});
     let (s, v) = api.post("/api/v1/alerts/ack", "application/json", &body.to_string()).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["acknowledged"]["by"], "Dana Whitfield");
@@ -73,10 +80,18 @@ async fn acknowledge_records_who_when_and_why() {
     let s = api.ok("/api/v1/alerts/summary").await;
     assert_eq!(s["unacknowledged"].as_u64(), Some(s["open"].as_u64().unwrap_or(0) - 1));
     // A second acknowledgement replaces the first; `by` defaults to the credential.
-    let (s2, v2) = api.post("/api/v1/alerts/ack", "application/json", &serde_json::json!({"alert_id": alert_id}).to_string()).await;
+    let (s2, v2) = api
+        .post("/api/v1/alerts/ack", "application/json", &serde_json::json!({"alert_id": alert_id}).to_string())
+        .await;
     assert_eq!(s2, 200, "{v2}");
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let (s3, _) = api.post("/api/v1/alerts/ack", "application/json", &serde_json::json!({"alert_id": alert_id, "note": "again"}).to_string()).await;
+    let (s3, _) = api
+        .post(
+            "/api/v1/alerts/ack",
+            "application/json",
+            &serde_json::json!({"alert_id": alert_id, "note": "again"}).to_string(),
+        )
+        .await;
     assert_eq!(s3, 200);
     let acked = api.ok("/api/v1/alerts?acknowledged=true").await;
     assert_eq!(acked["total"], 1);

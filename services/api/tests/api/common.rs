@@ -29,7 +29,9 @@ pub async fn shared() -> &'static TestEnv {
 /// A fresh database with fixture data (for tests that write).
 pub async fn loaded(accounts: u32, days: u32) -> TestEnv {
     let env = TestEnv::new(1).await;
-    fixtures::load(&env.ch(), &spec(accounts, days), &pulse_core::ScoringConfig::default()).await.expect("load fixtures");
+    fixtures::load(&env.ch(), &spec(accounts, days), &pulse_core::ScoringConfig::default())
+        .await
+        .expect("load fixtures");
     env
 }
 

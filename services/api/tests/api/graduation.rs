@@ -26,7 +26,11 @@ async fn pipeline_counts_onboarding_verdicts() {
     assert!(!nearest.is_empty());
     assert!(nearest.iter().all(|n| n["verdict"] != "ready"));
     assert!(is_sorted_by(&nums(&nearest, "total"), true));
-    let best_not_ready = onboarding.iter().filter(|r| r["verdict"] != "ready").map(|r| r["total"].as_f64().unwrap_or(0.0)).fold(0.0, f64::max);
+    let best_not_ready = onboarding
+        .iter()
+        .filter(|r| r["verdict"] != "ready")
+        .map(|r| r["total"].as_f64().unwrap_or(0.0))
+        .fold(0.0, f64::max);
     assert_eq!(nearest[0]["total"].as_f64(), Some(best_not_ready));
 }
 
@@ -45,12 +49,20 @@ async fn pipeline_list_filters_and_sorts() {
     }
     let overdue = api.ok("/api/v1/graduation/accounts?overdue=true").await;
     assert_eq!(overdue["total"], p["overdue"]);
-    assert!(overdue["items"].as_array().expect("items").iter().all(|i| i["overdue"] == true && i["days_past_target"].as_i64() > Some(0)));
+    assert!(overdue["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|i| i["overdue"] == true && i["days_past_target"].as_i64() > Some(0)));
     let rec = api.ok("/api/v1/graduation/accounts?recovery_plan_needed=1").await;
     assert_eq!(rec["total"], p["recovery_plan_needed"]);
     let ready = api.ok("/api/v1/graduation/accounts?verdict=ready").await;
     assert_eq!(ready["total"], p["ready"]);
-    assert!(ready["items"].as_array().expect("items").iter().all(|i| i["verdict"] == "ready" && i["blockers"] == serde_json::json!([])));
+    assert!(ready["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .all(|i| i["verdict"] == "ready" && i["blockers"] == serde_json::json!([])));
     let by_total = api.all("/api/v1/graduation/accounts?sort=-total").await;
     assert!(is_sorted_by(&nums(&by_total, "total"), true));
     let by_days = api.all("/api/v1/graduation/accounts?sort=days_in_stage").await;

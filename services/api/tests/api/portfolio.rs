@@ -122,7 +122,8 @@ async fn movers_over_7_and_30_days() {
     let up = api.ok("/api/v1/portfolio/movers?window=30&direction=up").await;
     assert!(nums(up["items"].as_array().map_or(&[][..], |v| v), "change").iter().all(|c| *c > 0.0));
     let any = api.ok("/api/v1/portfolio/movers?window=7&direction=any&page_size=3").await;
-    let abs: Vec<f64> = nums(any["items"].as_array().map_or(&[][..], |v| v), "change").iter().map(|c| c.abs()).collect();
+    let abs: Vec<f64> =
+        nums(any["items"].as_array().map_or(&[][..], |v| v), "change").iter().map(|c| c.abs()).collect();
     assert!(is_sorted_by(&abs, true), "{abs:?}");
     assert_eq!(any["sort"], "-abs_change");
     let by_name = api.ok("/api/v1/portfolio/movers?window=30&sort=name").await;

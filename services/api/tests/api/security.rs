@@ -38,13 +38,24 @@ async fn every_endpoint_but_health_checks_needs_credentials() {
     let env = shared().await;
     let api = spawn(env).await;
     let id = some_id(&api).await;
-    let basic = |user: &str, pass: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let basic = |user: &str, pass: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+    };
     for route in GETS {
         let path = route.replace("{id}", &id);
-        for auth in [None, Some("Bearer wrong-token-0123456789".to_owned()), Some(basic(TOKEN_NAME, "wrong")), Some(basic("other", &api.token)), Some(api.token.clone())] {
+        for auth in [
+            None,
+            Some("Bearer wrong-token-0123456789".to_owned()),
+            Some(basic(TOKEN_NAME, "wrong")),
+            Some(basic("other", &api.token)),
+            Some(api.token.clone()),
+        ] {
             let r = api.raw(&path, auth.as_deref()).await;
             assert_eq!(r.status().as_u16(), 401, "{path} with {auth:?}");
-            assert!(r.headers().get("www-authenticate").is_some_and(|h| h.to_str().unwrap_or("").starts_with("Basic")), "{path}");
+            assert!(
+                r.headers().get("www-authenticate").is_some_and(|h| h.to_str().unwrap_or("").starts_with("Basic")),
+                "{path}"
+            );
             let body: serde_json::Value = r.json().await.expect("json");
             assert_eq!(body["error"]["code"], "unauthorized");
         }
@@ -55,7 +66,14 @@ async fn every_endpoint_but_health_checks_needs_credentials() {
     }
     let (s, _) = api.post("/api/v1/alerts/ack", "application/json", "{}").await;
     assert_eq!(s, 400, "authenticated POST reaches validation");
-    let r = api.http.post(format!("{}/api/v1/alerts/ack", api.base)).header("content-type", "application/json").body("{}").send().await.expect("post");
+    let r = api
+        .http
+        .post(format!("{}/api/v1/alerts/ack", api.base))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status().as_u16(), 401, "POST without credentials");
     for open in ["/healthz", "/readyz", "/metrics"] {
         assert_eq!(api.raw(open, None).await.status().as_u16(), 200, "{open}");
@@ -129,10 +147,7 @@ async fn injection_attempts_in_every_string_parameter_match_nothing() {
     let env = shared().await;
     let api = spawn(env).await;
     let id = some_id(&api).await;
-    let counts = |t: &'static str| {
-        let env = env;
-        async move { env.scalar(&format!("SELECT count() FROM {t}")).await }
-    };
+    let counts = |t: &'static str| async move { env.scalar(&format!("SELECT count() FROM {t}")).await };
     let before = (counts("account_health").await, counts("health_alerts").await, counts("alert_acks").await);
     // Free-text parameters: a literal value that matches nothing.
     let text_params = [
@@ -159,7 +174,10 @@ async fn injection_attempts_in_every_string_parameter_match_nothing() {
         for path in ["/api/v1/portfolio", "/api/v1/graduation", "/api/v1/alerts/summary", "/api/v1/portfolio/trend"] {
             for param in ["segment", "csm"] {
                 let v = api.ok(&format!("{path}?{param}={enc}")).await;
-                let zero = v["accounts"] == 0 || v["onboarding"] == 0 || v["open"] == 0 || v["points"].as_array().is_some_and(|p| p.iter().all(|x| x["accounts"] == 0));
+                let zero = v["accounts"] == 0
+                    || v["onboarding"] == 0
+                    || v["open"] == 0
+                    || v["points"].as_array().is_some_and(|p| p.iter().all(|x| x["accounts"] == 0));
                 assert!(zero, "{path}?{param}={payload}: {v}");
             }
         }
@@ -196,12 +214,25 @@ async fn injection_attempts_in_every_string_parameter_match_nothing() {
         let (s, v) = api.post("/api/v1/alerts/ack", "application/json", &body).await;
         assert_eq!(s, 404, "ack {payload}: {v}");
         // A page renders the payload escaped.
-        let html = api.raw(&format!("/accounts?q={enc}"), Some(&format!("Bearer {}", api.token))).await.text().await.expect("html");
+        let html = api
+            .raw(&format!("/accounts?q={enc}"), Some(&format!("Bearer {}", api.token)))
+            .await
+            .text()
+            .await
+            .expect("html");
         let special = payload.contains(['<', '>', '"', '\'', '&']);
         assert!(!special || !html.contains(payload), "{payload} is escaped in the page");
     }
-    let html = api.raw(&format!("/accounts?q={}", urlencode("<script>alert(1)</script>")), Some(&format!("Bearer {}", api.token))).await.text().await.expect("html");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"), "reflected text is escaped");
+    let html = api
+        .raw(&format!("/accounts?q={}", urlencode("<script>alert(1)</script>")), Some(&format!("Bearer {}", api.token)))
+        .await
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !html.contains("<script>alert"),
+        "reflected text is escaped"
+    );
     let after = (counts("account_health").await, counts("health_alerts").await, counts("alert_acks").await);
     assert_eq!(before, after, "nothing was written or dropped");
     let _ = id;
@@ -228,7 +259,11 @@ async fn openapi_documents_every_route() {
         for p in get["parameters"].as_array().into_iter().flatten().filter(|p| p["in"] == "query") {
             let name = p["name"].as_str().expect("name");
             let (s, v) = api.get(&format!("{}?{name}=%00", path.replace("{id}", &id))).await;
-            assert_ne!(v["error"]["message"].as_str().map(|m| m.contains("unknown parameter")), Some(true), "{path} {name}: {s} {v}");
+            assert_ne!(
+                v["error"]["message"].as_str().map(|m| m.contains("unknown parameter")),
+                Some(true),
+                "{path} {name}: {s} {v}"
+            );
         }
     }
 }
@@ -245,7 +280,10 @@ async fn pages_render_the_key_numbers() {
         assert!(html.contains(&format!(r#"data-testid="{testid}">{want}<"#)), "{testid} = {want}");
     }
     assert!(html.contains("<svg class=\"chart\""));
-    let id = api.ok("/api/v1/accounts?red_flag=usage_declining&page_size=1").await["items"][0]["account_id"].as_str().expect("id").to_owned();
+    let id = api.ok("/api/v1/accounts?red_flag=usage_declining&page_size=1").await["items"][0]["account_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let r = api.raw(&format!("/accounts/{}", urlencode(&id)), Some(&auth)).await;
     assert_eq!(r.status().as_u16(), 200);
     let csp = r.headers().get("content-security-policy").and_then(|h| h.to_str().ok()).unwrap_or_default().to_owned();

@@ -51,16 +51,19 @@ pub fn process(
     Processed::Valid { event, row }
 }
 
+/// A normalized event for the events topic: (account id key, JSON, original Kafka
+/// timestamp in ms, kept so end-to-end latency is measurable).
+pub type Forward = (String, Vec<u8>, Option<i64>);
+/// A dead letter for the DLQ topic: (original key, envelope JSON, reason code).
+pub type DeadRecord = (Option<Vec<u8>>, Vec<u8>, String);
+
 /// The accumulated outputs of a batch and the offsets they cover.
 #[derive(Default)]
 pub struct Batch {
     pub usage_rows: Vec<UsageRow>,
     pub crm_rows: Vec<CrmRow>,
-    /// (account id key, normalized event JSON, original Kafka timestamp in ms) for the
-    /// events topic. The original timestamp is kept so end-to-end latency is measurable.
-    pub forward: Vec<(String, Vec<u8>, Option<i64>)>,
-    /// (original key, dead-letter envelope JSON) for the DLQ topic.
-    pub dead: Vec<(Option<Vec<u8>>, Vec<u8>, String)>,
+    pub forward: Vec<Forward>,
+    pub dead: Vec<DeadRecord>,
     /// Highest offset seen per (topic, partition).
     pub offsets: HashMap<(String, i32), i64>,
     pub messages: usize,

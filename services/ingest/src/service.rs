@@ -28,7 +28,7 @@ use rdkafka::{
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
-    batch::{process, Batch},
+    batch::{process, Batch, DeadRecord, Forward},
     config::IngestConfig,
     metrics::IngestMetrics,
     rows::Source,
@@ -138,10 +138,9 @@ impl Ingest {
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         self.handle(&m, &mut batch);
-                        if batch.messages >= self.cfg.batch_max_rows || batch.bytes >= self.cfg.batch_max_bytes {
-                            if self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
-                                break;
-                            }
+                        let full = batch.messages >= self.cfg.batch_max_rows || batch.bytes >= self.cfg.batch_max_bytes;
+                        if full && self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
+                            break;
                         }
                     }
                     Err(e) => {
@@ -335,9 +334,9 @@ async fn insert_rows<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &st
 async fn produce_all(
     producer: &FutureProducer,
     events_topic: &str,
-    forward: &[(String, Vec<u8>, Option<i64>)],
+    forward: &[Forward],
     dlq_topic: &str,
-    dead: &[(Option<Vec<u8>>, Vec<u8>, String)],
+    dead: &[DeadRecord],
 ) -> Result<(), KafkaError> {
     let mut pending = Vec::with_capacity(forward.len() + dead.len());
     for (key, payload, ts) in forward {

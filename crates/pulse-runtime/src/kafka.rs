@@ -107,6 +107,31 @@ impl KafkaConfig {
         c
     }
 
+    /// Config of a consumer-group member that commits by hand: offsets are stored and
+    /// committed only by the service, after its outputs are durable. Also the group
+    /// timing every Pulse consumer relies on (user `[kafka.properties]` still win):
+    /// - `max.poll.interval.ms` 20 s is also the rebalance timeout a joining member waits
+    ///   for a dead one; services keep polling while they retry writes
+    ///   (`crate::retry`), so they never go that long without a poll;
+    /// - `session.timeout.ms` 10 s: a crashed member holds its partitions until its
+    ///   session expires, so keep it short and a replacement takes over within seconds.
+    pub fn consumer_config(&self, group_id: &str, auto_offset_reset: &str, fetch_wait_max_ms: u32) -> ClientConfig {
+        let mut c = self.client_config();
+        c.set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", auto_offset_reset)
+            .set("statistics.interval.ms", "5000")
+            .set("max.poll.interval.ms", "20000")
+            .set("session.timeout.ms", "10000")
+            .set("heartbeat.interval.ms", "2000")
+            .set("fetch.wait.max.ms", fetch_wait_max_ms.to_string());
+        for (k, v) in &self.properties {
+            c.set(k, v);
+        }
+        c
+    }
+
     /// A producer for outputs that must not be lost: acks from all in-sync replicas,
     /// idempotence off (tansu does not support it; delivery is checked per message and
     /// outputs are idempotent downstream), murmur2 partitioning so keys land where Java
@@ -210,6 +235,14 @@ impl TopicsConfig {
         }
         Ok(())
     }
+}
+
+/// Consumer lag of `topic` summed over the partitions this client holds, from
+/// librdkafka statistics (`None` when the topic is not in them).
+pub fn consumer_lag(stats: &rdkafka::statistics::Statistics, topic: &str) -> Option<i64> {
+    stats.topics.get(topic).map(|t| {
+        t.partitions.values().filter(|p| p.partition >= 0 && p.consumer_lag >= 0).map(|p| p.consumer_lag).sum()
+    })
 }
 
 /// Creates `topics` with `partitions` partitions each; topics that exist already are

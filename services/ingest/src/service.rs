@@ -58,17 +58,10 @@ struct IngestContext {
 
 impl ClientContext for IngestContext {
     fn stats(&self, stats: Statistics) {
-        for (name, topic) in stats.topics {
-            if !self.topics.contains(&name) {
-                continue;
+        for name in &self.topics {
+            if let Some(lag) = pulse_runtime::kafka::consumer_lag(&stats, name) {
+                self.metrics.consumer_lag.with_label_values(&[name.as_str()]).set(lag);
             }
-            let lag: i64 = topic
-                .partitions
-                .values()
-                .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
-                .map(|p| p.consumer_lag)
-                .sum();
-            self.metrics.consumer_lag.with_label_values(&[name.as_str()]).set(lag);
         }
     }
 }
@@ -79,24 +72,7 @@ type IngestConsumer = StreamConsumer<IngestContext>;
 
 impl Ingest {
     fn consumer(&self) -> Result<IngestConsumer, KafkaError> {
-        let mut c = self.kafka.client_config();
-        c.set("group.id", &self.cfg.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", &self.cfg.auto_offset_reset)
-            .set("statistics.interval.ms", "5000")
-            // Also the rebalance timeout a joining member waits for a dead one. The loop
-            // keeps polling while writes are retried (pulse_runtime::retry), so it never
-            // goes this long without a poll.
-            .set("max.poll.interval.ms", "20000")
-            // A crashed member holds its partitions until its session expires: keep
-            // that short so a replacement takes over within seconds.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "2000")
-            .set("fetch.wait.max.ms", "100");
-        for (k, v) in &self.kafka.properties {
-            c.set(k, v);
-        }
+        let c = self.kafka.consumer_config(&self.cfg.group_id, &self.cfg.auto_offset_reset, 100);
         let ctx = IngestContext {
             metrics: self.metrics.clone(),
             topics: [self.topics.usage.clone(), self.topics.crm.clone()].into_iter().collect(),

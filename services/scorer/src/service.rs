@@ -81,8 +81,7 @@ struct ScorerContext {
 
 impl ClientContext for ScorerContext {
     fn stats(&self, stats: Statistics) {
-        if let Some(t) = stats.topics.get(&self.topic) {
-            let lag: i64 = t.partitions.values().filter(|p| p.partition >= 0 && p.consumer_lag >= 0).map(|p| p.consumer_lag).sum();
+        if let Some(lag) = pulse_runtime::kafka::consumer_lag(&stats, &self.topic) {
             self.metrics.consumer_lag.with_label_values(&[self.topic.as_str()]).set(lag);
         }
     }
@@ -126,23 +125,7 @@ struct Run {
 
 impl Scorer {
     fn consumer(&self) -> Result<ScorerConsumer, KafkaError> {
-        let mut c = self.kafka.client_config();
-        c.set("group.id", &self.cfg.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "5000")
-            // Also the rebalance timeout a joining member waits for a dead one. The loop
-            // keeps polling while writes are retried (pulse_runtime::retry).
-            .set("max.poll.interval.ms", "20000")
-            // A crashed member holds its partitions until its session expires: keep
-            // that short so a replacement takes over within seconds.
-            .set("session.timeout.ms", "10000")
-            .set("heartbeat.interval.ms", "2000")
-            .set("fetch.wait.max.ms", "50");
-        for (k, v) in &self.kafka.properties {
-            c.set(k, v);
-        }
+        let c = self.kafka.consumer_config(&self.cfg.group_id, "earliest", 50);
         c.create_with_context(ScorerContext {
             metrics: self.metrics.clone(),
             topic: self.topics.events.clone(),

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS usage_events
     timestamp        DateTime('UTC'),
     properties       String,
     raw              String,
-    source_topic     {{lc_string}},
+    source_topic     LowCardinality(String),
     source_partition Int32,
     source_offset    Int64,
     ingested_at      DateTime('UTC')
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS crm_events
     timestamp        DateTime('UTC'),
     payload          String,
     raw              String,
-    source_topic     {{lc_string}},
+    source_topic     LowCardinality(String),
     source_partition Int32,
     source_offset    Int64,
     ingested_at      DateTime('UTC')

@@ -6,9 +6,9 @@ CREATE TABLE IF NOT EXISTS alert_acks
 (
     alert_id         String,
     account_id       String,
-    rule             {{lc_string}},
+    rule             LowCardinality(String),
     acknowledged_by  String,
-    principal        {{lc_string}},
+    principal        LowCardinality(String),
     note             String,
     acknowledged_at  DateTime('UTC')
 )

@@ -155,3 +155,92 @@ async fn a_crash_mid_stream_loses_nothing_and_double_counts_nothing() {
     ingest.stop().await;
     env.drop_database().await;
 }
+
+/// One batch whose events span every accepted timestamp, from year 1 to the skew limit:
+/// each is stored or dead-lettered with a reason, nothing is retried forever, and ingest
+/// goes on with the next message. (With 001's month partitions this batch spanned ~1,500
+/// months and exceeded `max_partitions_per_insert_block`: ingest retried it forever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead_lettered() {
+    let env = TestEnv::new(1).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let now = chrono::Utc::now();
+    let ev = |id: &str, ts: &str| {
+        format!(r#"{{"type":"usage","event_id":"{id}","account_id":"span","user_id":"u","event":"x","timestamp":"{ts}"}}"#)
+            .into_bytes()
+    };
+    // Out of the storable range: before 1900.
+    let too_old = ["0001-01-01T00:00:00Z", "1066-10-14T09:00:00Z", "1899-12-31T23:59:59.999Z"];
+    let mut stored_ts: Vec<String> = vec![
+        "1900-01-01T00:00:00Z".into(),
+        "1969-12-31T23:59:59Z".into(),
+        "1970-01-01T00:00:00Z".into(),
+        "2000-02-29T12:00:00+05:30".into(),
+    ];
+    // One event in every year from 1901 to now: ~125 years, ~1,500 months.
+    for y in 1901..=chrono::Datelike::year(&now) - 1 {
+        stored_ts.push(format!("{y}-06-15T12:00:00Z"));
+    }
+    stored_ts.push((now + chrono::Duration::hours(12)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
+    let mut msgs: Vec<(Option<String>, Vec<u8>)> = Vec::new();
+    for (i, ts) in too_old.iter().enumerate() {
+        msgs.push((None, ev(&format!("old-{i}"), ts)));
+    }
+    for (i, ts) in stored_ts.iter().enumerate() {
+        msgs.push((None, ev(&format!("ok-{i}"), ts)));
+    }
+    env.produce(&env.topics.usage, &msgs).await;
+    // Then a normal event: it lands only if the batch above did not wedge ingest.
+    env.produce(&env.topics.usage, &[(None, usage("after-span", "span", "u", 1))]).await;
+
+    let want = stored_ts.len() as u64 + 1;
+    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL", want, WAIT).await, want);
+    let dlq = env.consume(&env.topics.dlq, too_old.len(), WAIT).await;
+    assert_eq!(dlq.len(), too_old.len());
+    for m in &dlq {
+        let d: DeadLetter = serde_json::from_slice(&m.payload).expect("dlq envelope");
+        assert_eq!(d.reason, "timestamp_out_of_range", "{}", d.detail);
+        assert!(d.detail.contains("1900"), "the reason says what is storable: {}", d.detail);
+    }
+    // Timestamps are stored exactly (millisecond precision, offsets normalized to UTC).
+    let first: String = env
+        .ch()
+        .query("SELECT toString(timestamp) FROM usage_events FINAL WHERE event_id = 'ok-0'")
+        .fetch_one()
+        .await
+        .expect("first");
+    assert_eq!(first, "1900-01-01 00:00:00.000");
+    let leap: String = env
+        .ch()
+        .query("SELECT toString(timestamp) FROM usage_events FINAL WHERE event_id = 'ok-3'")
+        .fetch_one()
+        .await
+        .expect("leap");
+    assert_eq!(leap, "2000-02-29 06:30:00.000");
+    ingest.stop().await;
+    env.drop_database().await;
+}
+
+/// Copies of one event id that differ (another user, another time) are one event as read
+/// back, and the earliest copy wins whatever the arrival order (SPEC §1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differing_copies_of_an_event_id_collapse_to_the_earliest() {
+    let env = TestEnv::new(1).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let now = chrono::Utc::now();
+    let at = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let copy = |user: &str, ts: &str| {
+        format!(r#"{{"type":"usage","event_id":"dup","account_id":"a","user_id":"{user}","event":"x","timestamp":"{ts}"}}"#)
+            .into_bytes()
+    };
+    // Latest first, earliest in the middle: arrival order must not matter.
+    let msgs = vec![(None, copy("late", &at(10))), (None, copy("earliest", &at(50))), (None, copy("middle", &at(30)))];
+    env.produce(&env.topics.usage, &msgs).await;
+    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events", 3, WAIT).await, 3, "all copies arrive raw");
+    assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, 1);
+    let user: String =
+        env.ch().query("SELECT user_id FROM usage_events FINAL").fetch_one().await.expect("winner");
+    assert_eq!(user, "earliest");
+    ingest.stop().await;
+    env.drop_database().await;
+}

@@ -13,5 +13,6 @@ pub mod retry;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use settings::Secret;

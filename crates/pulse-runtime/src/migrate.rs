@@ -1,15 +1,18 @@
 //! Versioned ClickHouse migrations (`schemas/clickhouse/NNN_*.sql`), applied in order and
 //! recorded in `schema_migrations`.
 //!
-//! Every statement is `IF NOT EXISTS`, so two migrators racing, or a migration interrupted
-//! half-way and re-run, are harmless. Migrations are templates: `{{lc_string}}` becomes
-//! `LowCardinality(String)` on servers that support it by default (>= 20.1) and `String` on
-//! older ones (18.16 needs a setting for it), so one DDL serves the old server we test on and
-//! current ClickHouse.
+//! Statements are written to be re-runnable (`IF NOT EXISTS`, or a build-beside-then-
+//! `EXCHANGE TABLES` for a table whose engine changes), so a migration interrupted half-way
+//! and run again is harmless. Supported servers: current ClickHouse (CI runs 26.9; the
+//! compose file and k8s pin the same line); older releases are refused at start-up.
 
 use sha2::{Digest, Sha256};
 
 use crate::clickhouse::{server_version, ClickHouseConfig};
+
+/// The oldest ClickHouse release Pulse runs on (DateTime64, RowBinaryWithNamesAndTypes,
+/// EXCHANGE TABLES, the analyzer's join rules). CI tests 26.9.
+pub const MIN_SERVER_VERSION: (u32, u32) = (24, 8);
 
 pub struct Migration {
     pub version: u32,
@@ -39,12 +42,24 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "alert_acks",
         sql: include_str!("../../../schemas/clickhouse/004_alert_acks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "alert_history",
+        sql: include_str!("../../../schemas/clickhouse/005_alert_history.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "raw_events_v2",
+        sql: include_str!("../../../schemas/clickhouse/006_raw_events_v2.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
+    #[error("ClickHouse {0}.{1} is too old: Pulse needs {min}.{minor} or newer", min = MIN_SERVER_VERSION.0, minor = MIN_SERVER_VERSION.1)]
+    ServerTooOld(u32, u32),
     #[error("migration {version} ({name}) failed at statement {index}: {source}")]
     Statement {
         version: u32,
@@ -52,12 +67,6 @@ pub enum MigrateError {
         index: usize,
         source: clickhouse::error::Error,
     },
-}
-
-/// Renders a migration template for a server version.
-pub fn render(sql: &str, version: (u32, u32)) -> String {
-    let lc = if version >= (20, 1) { "LowCardinality(String)" } else { "String" };
-    sql.replace("{{lc_string}}", lc)
 }
 
 /// Splits a migration into statements: `--` comment lines removed, split on `;`.
@@ -87,6 +96,9 @@ pub async fn migrate(cfg: &ClickHouseConfig, now_unix: u32) -> Result<Vec<u32>, 
     let server = cfg.server_client();
     server.query(&format!("CREATE DATABASE IF NOT EXISTS {}", cfg.database)).execute().await?;
     let version = server_version(&server).await?;
+    if version < MIN_SERVER_VERSION {
+        return Err(MigrateError::ServerTooOld(version.0, version.1));
+    }
     let db = cfg.client();
     db.query(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, \
@@ -102,8 +114,7 @@ pub async fn migrate(cfg: &ClickHouseConfig, now_unix: u32) -> Result<Vec<u32>, 
         if applied.contains(&m.version) {
             continue;
         }
-        let sql = render(m.sql, version);
-        for (index, stmt) in statements(&sql).iter().enumerate() {
+        for (index, stmt) in statements(m.sql).iter().enumerate() {
             db.query(stmt).execute().await.map_err(|source| MigrateError::Statement {
                 version: m.version,
                 name: m.name,
@@ -132,19 +143,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_low_cardinality_only_on_new_servers() {
-        assert_eq!(render("a {{lc_string}}", (18, 16)), "a String");
-        assert_eq!(render("a {{lc_string}}", (24, 8)), "a LowCardinality(String)");
-    }
-
-    #[test]
-    fn every_migration_splits_into_create_statements() {
+    fn every_migration_statement_is_rerunnable() {
         for m in MIGRATIONS {
-            let stmts = statements(&render(m.sql, (18, 16)));
+            let stmts = statements(m.sql);
             assert!(!stmts.is_empty(), "migration {} has no statements", m.version);
             for s in stmts {
-                assert!(s.starts_with("CREATE"), "migration {}: unexpected statement {s}", m.version);
-                assert!(s.contains("IF NOT EXISTS"), "migration {}: not idempotent: {s}", m.version);
+                let ok = (s.starts_with("CREATE") && s.contains("IF NOT EXISTS"))
+                    || s.starts_with("DROP TABLE IF EXISTS")
+                    || s.starts_with("EXCHANGE TABLES")
+                    || s.starts_with("INSERT INTO");
+                assert!(ok, "migration {}: not re-runnable: {s}", m.version);
             }
         }
     }

@@ -44,7 +44,7 @@ pub fn process(
         Err(invalid) => return dead(invalid.reason.as_str(), invalid.detail),
     };
     let Some(ts) = storage_time(&event) else {
-        return dead(dlq::TIMESTAMP_OUT_OF_RANGE, format!("timestamp {} is outside 1970..2106", event.timestamp()));
+        return dead(dlq::TIMESTAMP_OUT_OF_RANGE, format!("timestamp {} is outside the storable range 1900-01-01 .. 2299-12-31", event.timestamp()));
     };
     let ingested_at = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
     let row = raw_row(&event, payload, source, ingested_at, ts);

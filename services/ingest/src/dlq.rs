@@ -9,7 +9,7 @@ use crate::rows::Source;
 
 /// Reason code for messages over `ingest.max_message_bytes` (not parsed at all).
 pub const OVERSIZE_MESSAGE: &str = "oversize_message";
-/// Reason code for events whose time cannot be stored (before 1970 or after 2106).
+/// Reason code for events whose time cannot be stored (before 1900 or after 2299).
 pub const TIMESTAMP_OUT_OF_RANGE: &str = "timestamp_out_of_range";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,7 @@
-//! ClickHouse rows for the raw event tables, in the column order of
-//! `schemas/clickhouse/001_raw_events.sql` (row validation is off for ClickHouse 18.16,
-//! so order is what maps fields to columns).
+//! ClickHouse rows for the raw event tables (`schemas/clickhouse/006_raw_events_v2.sql`).
+//! The client validates each row against the table's column names and types
+//! (`RowBinaryWithNamesAndTypes`), so a drift between these structs and the DDL fails
+//! the first insert with a clear error instead of writing garbage.
 
 use pulse_core::Event;
 use serde::{Deserialize, Serialize};
@@ -20,14 +21,16 @@ pub struct UsageRow {
     pub user_id: String,
     pub event: String,
     pub feature: String,
-    /// DateTime('UTC') as seconds since the epoch.
-    pub timestamp: u32,
+    /// DateTime64(3, 'UTC'): milliseconds since the epoch.
+    pub timestamp: i64,
     pub properties: String,
     pub raw: String,
     pub source_topic: String,
     pub source_partition: i32,
     pub source_offset: i64,
     pub ingested_at: u32,
+    /// Which copy of a repeated event id wins: see [`copy_rank`].
+    pub copy_rank: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -37,13 +40,15 @@ pub struct CrmRow {
     /// Enum8 name, e.g. `account`.
     #[serde(rename = "type")]
     pub kind: CrmType,
-    pub timestamp: u32,
+    /// DateTime64(3, 'UTC'): milliseconds since the epoch.
+    pub timestamp: i64,
     pub payload: String,
     pub raw: String,
     pub source_topic: String,
     pub source_partition: i32,
     pub source_offset: i64,
     pub ingested_at: u32,
+    pub copy_rank: u64,
 }
 
 /// The `crm_events.type` Enum8, with the same numeric values as the DDL.
@@ -66,14 +71,33 @@ pub enum RawRow {
     Crm(CrmRow),
 }
 
-/// The event time as a ClickHouse `DateTime` (u32 seconds). `None` when it does not
-/// fit (before 1970 or after 2106): such an event cannot be stored and is dead-lettered.
-pub fn storage_time(ev: &Event) -> Option<u32> {
-    u32::try_from(ev.timestamp().timestamp()).ok()
+/// Milliseconds from 1900-01-01 to 1970-01-01.
+const MS_1900_TO_EPOCH: i64 = 2_208_988_800_000;
+/// First millisecond after 2299-12-31 (2300-01-01T00:00:00Z), since the epoch.
+const MS_END_2299: i64 = 10_413_792_000_000;
+
+/// The event time as a ClickHouse `DateTime64(3)` (ms since the epoch). `None` outside
+/// the type's range (1900-01-01 .. 2299-12-31): such an event cannot be stored and is
+/// dead-lettered with `timestamp_out_of_range`.
+pub fn storage_time(ev: &Event) -> Option<i64> {
+    let ms = ev.timestamp().timestamp_millis();
+    (-MS_1900_TO_EPOCH..MS_END_2299).contains(&ms).then_some(ms)
+}
+
+/// The ReplacingMergeTree version of one copy of an event (SPEC §1: of copies under one
+/// event id, the earliest `timestamp` wins, ties go to the smaller serialized copy).
+/// ReplacingMergeTree keeps the largest version, so the rank is inverted:
+/// `u64::MAX - (ms since 1900 << 20 | min(len, 2^20 - 1))`. 2300 is 1.3e13 ms after 1900,
+/// which needs 44 bits: with 20 bits for the length it fits in 64.
+pub fn copy_rank(timestamp_ms: i64, raw_len: usize) -> u64 {
+    let since_1900 = u64::try_from(timestamp_ms + MS_1900_TO_EPOCH).unwrap_or(0);
+    let len = u64::try_from(raw_len.min((1 << 20) - 1)).unwrap_or(0);
+    u64::MAX - ((since_1900 << 20) | len)
 }
 
 /// Builds the raw-table row for a validated event.
-pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, timestamp: u32) -> RawRow {
+pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, timestamp: i64) -> RawRow {
+    let copy_rank = copy_rank(timestamp, raw.len());
     let raw = String::from_utf8_lossy(raw).into_owned();
     match ev {
         Event::Usage(u) => RawRow::Usage(UsageRow {
@@ -89,6 +113,7 @@ pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, ti
             source_partition: source.partition,
             source_offset: source.offset,
             ingested_at,
+            copy_rank,
         }),
         other => {
             let kind = match other {
@@ -111,7 +136,23 @@ pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, ti
                 source_partition: source.partition,
                 source_offset: source.offset,
                 ingested_at,
+                copy_rank,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn earlier_copies_rank_higher_and_ties_go_to_the_smaller_copy() {
+        let t = 1_790_000_000_000; // 2026-09
+        assert!(copy_rank(t, 100) > copy_rank(t + 1, 100), "earlier timestamp wins");
+        assert!(copy_rank(t, 100) > copy_rank(t, 101), "same time: smaller copy wins");
+        assert!(copy_rank(t, 1 << 30) > copy_rank(t + 1, 0), "length never outweighs a millisecond");
+        assert!(copy_rank(-MS_1900_TO_EPOCH, 0) > copy_rank(MS_END_2299 - 1, (1 << 20) - 1));
+        assert!(copy_rank(MS_END_2299 - 1, (1 << 20) - 1) > 0, "the whole range fits");
     }
 }

@@ -73,3 +73,14 @@ SELECT alert_id, account_id, rule, opened_on,
        if(state = 'resolved', CAST(as_of, 'Nullable(Date)'), CAST(NULL, 'Nullable(Date)')) AS resolved_on,
        severity, message, details, version, emitted_at AS updated_at
 FROM health_alerts;
+
+-- Alerts that existed before this migration (the view sees only new rows). Re-running
+-- it writes the same versions again: collapsed by the engine.
+INSERT INTO alerts_current
+SELECT alert_id, account_id, rule, opened_on,
+       CAST(multiIf(state = 'opened', 'open', state = 'resolved', 'resolved',
+                    transition = 'opened', 'withdrawn', 'open'),
+            'Enum8(\'open\' = 1, \'resolved\' = 2, \'withdrawn\' = 3)') AS status,
+       if(state = 'resolved', CAST(as_of, 'Nullable(Date)'), CAST(NULL, 'Nullable(Date)')) AS resolved_on,
+       severity, message, details, version, emitted_at AS updated_at
+FROM health_alerts FINAL;

@@ -86,11 +86,11 @@ impl TestEnv {
         };
         let (stop, rx) = oneshot::channel::<()>();
         let join = tokio::spawn(async move {
-            ingest.run(async move {
-                let _ = rx.await;
-            })
-            .await
-            .expect("ingest run");
+            ingest
+                .run(async move {
+                    let _ = rx.await;
+                })
+                .await
         });
         IngestHandle { metrics, ready, registry, stop: Some(stop), join }
     }
@@ -178,16 +178,30 @@ pub struct IngestHandle {
     pub ready: Readiness,
     pub registry: prometheus::Registry,
     stop: Option<oneshot::Sender<()>>,
-    join: JoinHandle<()>,
+    join: JoinHandle<Result<(), pulse_ingest::service::IngestError>>,
 }
 
 impl IngestHandle {
+    /// Waits for ingest to end on its own (e.g. a setup error) and returns its result.
+    pub async fn ended(self, timeout: Duration) -> Result<(), pulse_ingest::service::IngestError> {
+        match tokio::time::timeout(timeout, self.join).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => panic!("ingest task panicked: {e}"),
+            Err(_) => panic!("ingest did not stop within {timeout:?}"),
+        }
+    }
+
     /// Graceful stop: final flush and commit.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.join).await;
+        match tokio::time::timeout(Duration::from_secs(30), &mut self.join).await {
+            Ok(Ok(Ok(()))) | Err(_) => {}
+            Ok(Ok(Err(e))) => panic!("ingest ended with an error: {e}"),
+            Ok(Err(e)) if e.is_panic() => panic!("ingest task panicked: {e}"),
+            Ok(Err(_)) => {}
+        }
     }
 
     /// Hard stop, like a crash: the task is dropped mid-flight, nothing more is flushed

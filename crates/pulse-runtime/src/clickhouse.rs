@@ -114,3 +114,74 @@ pub async fn server_version(client: &clickhouse::Client) -> Result<(u32, u32), c
     let mut it = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     Ok((it.next().unwrap_or(0), it.next().unwrap_or(0)))
 }
+
+/// What a failed ClickHouse call means for the caller (retry, isolate, or stop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The server or the network is unavailable or overloaded: retry with backoff, with
+    /// consumption paused and `/readyz` failing, until it passes.
+    Transient,
+    /// The server refuses the *content* (a value it cannot parse or store, a constraint):
+    /// retrying the same rows fails forever. Isolate the offending rows (split the batch),
+    /// dead-letter them with the server's reason, store the rest and go on.
+    Data,
+    /// The setup is wrong (credentials, grants, a missing table or column, a row type that
+    /// does not match the table, an untrusted certificate): nothing will pass until an
+    /// operator fixes it, so the service stops with the server's message.
+    Setup,
+}
+
+/// The server's error code in a `Code: N. DB::Exception: ...` answer.
+pub fn error_code(err: &clickhouse::error::Error) -> Option<u32> {
+    let clickhouse::error::Error::BadResponse(text) = err else { return None };
+    let rest = &text[text.find("Code: ")? + 6..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
+}
+
+/// Classifies a ClickHouse error. Unknown codes are transient: a retry that cannot pass
+/// is visible (metrics, logs, readiness), a dropped batch would not be.
+pub fn classify(err: &clickhouse::error::Error) -> Failure {
+    use clickhouse::error::Error as E;
+    match err {
+        E::SchemaMismatch(_) | E::InvalidColumnsHeader(_) | E::InvalidParams(_) | E::Unsupported(_) => Failure::Setup,
+        E::Network(e) if format!("{e:?}").to_lowercase().contains("certificate") => Failure::Setup,
+        E::BadResponse(_) => match error_code(err) {
+            // AUTHENTICATION_FAILED, ACCESS_DENIED, UNKNOWN_TABLE, UNKNOWN_DATABASE,
+            // NO_SUCH_COLUMN_IN_TABLE, UNKNOWN_IDENTIFIER, READONLY, UNKNOWN_SETTING,
+            // THERE_IS_NO_COLUMN, REQUIRED_PASSWORD, UNKNOWN_USER
+            Some(516 | 497 | 60 | 81 | 16 | 47 | 164 | 115 | 8 | 194 | 192) => Failure::Setup,
+            // CANNOT_PARSE_TEXT, CANNOT_PARSE_INPUT_ASSERTION_FAILED, TYPE_MISMATCH,
+            // ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE, INCORRECT_DATA,
+            // TOO_LARGE_STRING_SIZE, VIOLATED_CONSTRAINT, CANNOT_PARSE_DATETIME,
+            // CANNOT_PARSE_DATE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE, TOO_LARGE_ARRAY_SIZE
+            Some(6 | 27 | 53 | 69 | 70 | 117 | 131 | 469 | 41 | 38 | 321 | 128) => Failure::Data,
+            _ => Failure::Transient,
+        },
+        _ => Failure::Transient,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_the_servers_code() {
+        let bad = |s: &str| clickhouse::error::Error::BadResponse(s.to_owned());
+        let table = [
+            ("Code: 469. DB::Exception: Constraint `c` for table t is violated. (VIOLATED_CONSTRAINT)", Failure::Data),
+            ("Code: 27. DB::Exception: Cannot parse input. (CANNOT_PARSE_INPUT_ASSERTION_FAILED)", Failure::Data),
+            ("Code: 516. DB::Exception: default: Authentication failed. (AUTHENTICATION_FAILED)", Failure::Setup),
+            ("Code: 60. DB::Exception: Unknown table. (UNKNOWN_TABLE)", Failure::Setup),
+            ("Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)", Failure::Transient),
+            ("Code: 252. DB::Exception: Too many parts. (TOO_MANY_PARTS)", Failure::Transient),
+            ("bad response: 503 Service Unavailable", Failure::Transient),
+        ];
+        for (text, want) in table {
+            assert_eq!(classify(&bad(text)), want, "{text}");
+        }
+        assert_eq!(error_code(&bad("Code: 469. DB::Exception: x")), Some(469));
+        assert_eq!(classify(&clickhouse::error::Error::SchemaMismatch("x".into())), Failure::Setup);
+        assert_eq!(classify(&clickhouse::error::Error::TimedOut), Failure::Transient);
+    }
+}

@@ -9,6 +9,9 @@ use crate::rows::Source;
 
 /// Reason code for messages over `ingest.max_message_bytes` (not parsed at all).
 pub const OVERSIZE_MESSAGE: &str = "oversize_message";
+/// Reason code for valid events whose row ClickHouse refused for its content (isolated
+/// from its batch; the detail carries the server's message).
+pub const STORAGE_REJECTED: &str = "storage_rejected";
 /// Reason code for events whose time cannot be stored (before 1900 or after 2299).
 pub const TIMESTAMP_OUT_OF_RANGE: &str = "timestamp_out_of_range";
 

@@ -5,6 +5,13 @@
 //! acknowledged by the broker). Anything that fails is retried with backoff while the
 //! partitions are paused; a shutdown during retries leaves the batch uncommitted, so it is
 //! re-delivered after the restart (at-least-once; outputs are idempotent).
+//!
+//! ClickHouse failures are classified ([`pulse_runtime::clickhouse::classify`]):
+//! transient ones are retried as above; a batch the server refuses for its *content* is
+//! split until the offending rows are isolated, those are dead-lettered with reason
+//! `storage_rejected` and the server's message, and the rest is stored (the events were
+//! valid, so they are still forwarded and scored); a setup error (credentials, a missing
+//! table, a row type that does not match) stops ingest with the server's message.
 
 use std::{collections::HashSet, future::Future, time::Duration};
 
@@ -13,7 +20,7 @@ use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_runtime::{
     retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
-    clickhouse::ClickHouseConfig,
+    clickhouse::{classify, ClickHouseConfig, Failure},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
 };
@@ -30,15 +37,36 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     batch::{process, Batch, DeadRecord, Forward},
     config::IngestConfig,
+    dlq::{self, DeadLetter},
     metrics::IngestMetrics,
-    rows::Source,
+    rows::{CrmRow, Source, UsageRow},
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("ClickHouse refuses ingest's writes for a reason no retry can fix (fix the setup and restart): {0}")]
+    Setup(String),
 }
+
+/// Why a flush did not complete.
+#[derive(Debug)]
+enum FlushError {
+    /// The service is stopping; the batch stays uncommitted.
+    Stopped,
+    /// Permanent for the setup: stop the service.
+    Setup(String),
+}
+
+impl From<Stopped> for FlushError {
+    fn from(_: Stopped) -> Self {
+        FlushError::Stopped
+    }
+}
+
+/// An insert's outcome once transient failures are retried away.
+type Classified = Result<(), (Failure, clickhouse::error::Error)>;
 
 /// The ingest service, fully configured; [`Ingest::run`] drives it.
 pub struct Ingest {
@@ -101,22 +129,29 @@ impl Ingest {
         let mut batch = Batch::default();
         let mut held: Vec<OwnedMessage> = Vec::new();
         let mut stop_rx = stop.clone();
+        let mut fatal: Option<String> = None;
         loop {
             let deadline = batch.started.map(|s| Instant::from_std(s) + max_wait);
             tokio::select! {
                 biased;
                 () = stopped(&mut stop_rx) => break,
                 () = sleep_until(deadline) => {
-                    if self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
-                        break;
+                    match self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await {
+                        Ok(()) => {}
+                        Err(FlushError::Stopped) => break,
+                        Err(FlushError::Setup(m)) => { fatal = Some(m); break }
                     }
                 }
                 msg = consumer.recv() => match msg {
                     Ok(m) => {
                         self.handle(&m, &mut batch);
                         let full = batch.messages >= self.cfg.batch_max_rows || batch.bytes >= self.cfg.batch_max_bytes;
-                        if full && self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await.is_err() {
-                            break;
+                        if full {
+                            match self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await {
+                                Ok(()) => {}
+                                Err(FlushError::Stopped) => break,
+                                Err(FlushError::Setup(m)) => { fatal = Some(m); break }
+                            }
                         }
                     }
                     Err(e) => {
@@ -127,6 +162,11 @@ impl Ingest {
             }
         }
 
+        if let Some(message) = fatal {
+            self.ready.set(false);
+            tracing::error!(error = %message, "ClickHouse setup error: ingest stops; the batch stays uncommitted");
+            return Err(IngestError::Setup(message));
+        }
         // Final flush: a bounded grace period, not interrupted by the stop signal.
         let (_never_tx, never) = watch::channel(false);
         let grace = Duration::from_secs(15);
@@ -190,7 +230,7 @@ impl Ingest {
         batch: &mut Batch,
         held: &mut Vec<OwnedMessage>,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), Stopped> {
+    ) -> Result<(), FlushError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -198,7 +238,7 @@ impl Ingest {
         let usage = std::mem::take(&mut batch.usage_rows);
         let crm = std::mem::take(&mut batch.crm_rows);
         let forward = std::mem::take(&mut batch.forward);
-        let dead = std::mem::take(&mut batch.dead);
+        let mut dead = std::mem::take(&mut batch.dead);
         let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
         // First attempt: ClickHouse and the broker concurrently. Whatever failed is then
         // retried on its own (with the partitions paused) until it succeeds.
@@ -206,16 +246,44 @@ impl Ingest {
             insert_all(ch, &usage, &crm),
             produce_all(producer, events_topic, &forward, dlq_topic, &dead)
         );
+        let mut rejected: Vec<DeadRecord> = Vec::new();
         if let Err(e) = stored {
-            self.on_retry(RetryEvent::Failed {
-                stage: "clickhouse_insert",
-                error: &e,
-                retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
-            });
-            self.retry("clickhouse_insert", consumer, held, stop, || insert_all(ch, &usage, &crm)).await?;
+            let outcome = match classify(&e) {
+                Failure::Transient => {
+                    self.on_retry(RetryEvent::Failed {
+                        stage: "clickhouse_insert",
+                        error: &e,
+                        retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
+                    });
+                    self.retry("clickhouse_insert", consumer, held, stop, || insert_classified(ch, &usage, &crm)).await?
+                }
+                class => Err((class, e)),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err((Failure::Data, e)) => {
+                    tracing::warn!(error = %e, rows = usage.len() + crm.len(), "ClickHouse refused the batch's content; isolating the rows it refuses");
+                    rejected.extend(self.isolate(consumer, ch, &usage, held, stop).await?);
+                    rejected.extend(self.isolate(consumer, ch, &crm, held, stop).await?);
+                }
+                Err((_, e)) => return Err(FlushError::Setup(e.to_string())),
+            }
         }
-        self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by(usage.len() as u64);
-        self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by(crm.len() as u64);
+        let refused = |tag: &str| rejected.iter().filter(|r| r.2 == tag).count();
+        self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by((usage.len() - refused("usage")) as u64);
+        self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by((crm.len() - refused("crm")) as u64);
+        if !rejected.is_empty() {
+            self.metrics.invalid.with_label_values(&[dlq::STORAGE_REJECTED]).inc_by(rejected.len() as u64);
+            let extra: Vec<DeadRecord> = rejected.into_iter().map(|(k, j, _)| (k, j, dlq::STORAGE_REJECTED.to_owned())).collect();
+            if produced.is_ok() {
+                // The rest of the batch is already acknowledged: send only the new letters.
+                let extra_ref = &extra;
+                self.retry("produce", consumer, held, stop, || produce_all(producer, events_topic, &[], dlq_topic, extra_ref)).await?;
+                self.metrics.dead_lettered.inc_by(extra.len() as u64);
+            } else {
+                dead.extend(extra);
+            }
+        }
         if let Err(e) = produced {
             self.on_retry(RetryEvent::Failed {
                 stage: "produce",
@@ -253,6 +321,62 @@ impl Ingest {
         Ok(())
     }
 
+    /// Finds the rows of `rows` that ClickHouse refuses for their content by inserting
+    /// halves of a refused range until single rows remain; stores every other row and
+    /// returns a dead letter (key, envelope, table tag) for each refused one. Transient
+    /// failures on the way are retried like any write; a setup error stops the flush.
+    async fn isolate<R: RawTableRow>(
+        &self,
+        consumer: &IngestConsumer,
+        ch: &clickhouse::Client,
+        rows: &[R],
+        held: &mut Vec<OwnedMessage>,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<Vec<DeadRecord>, FlushError> {
+        let mut out = Vec::new();
+        let mut todo: Vec<std::ops::Range<usize>> = if rows.is_empty() { vec![] } else { vec![0..rows.len()] };
+        while let Some(range) = todo.pop() {
+            let chunk = &rows[range.clone()];
+            let outcome = self
+                .retry("clickhouse_insert", consumer, held, stop, || async move {
+                    match insert_rows(ch, R::TABLE, chunk).await {
+                        Ok(()) => Ok(Ok(())),
+                        Err(e) => match classify(&e) {
+                            Failure::Transient => Err(e),
+                            class => Ok(Err((class, e))),
+                        },
+                    }
+                })
+                .await?;
+            match outcome {
+                Ok(()) => {}
+                Err((Failure::Data, e)) if chunk.len() == 1 => {
+                    let row = &chunk[0];
+                    let source = Source { topic: row.source_topic(), partition: row.source_partition(), offset: row.source_offset() };
+                    let letter = DeadLetter::new(
+                        dlq::STORAGE_REJECTED,
+                        format!("ClickHouse refused the row for {}: {e}", R::TABLE),
+                        &source,
+                        Some(row.account_id().as_bytes()),
+                        row.raw().as_bytes(),
+                        Utc::now().to_rfc3339(),
+                    );
+                    tracing::warn!(table = R::TABLE, offset = row.source_offset(), error = %e, "row refused by ClickHouse: dead-lettered");
+                    if let Ok(json) = serde_json::to_vec(&letter) {
+                        out.push((Some(row.account_id().as_bytes().to_vec()), json, R::TAG.to_owned()));
+                    }
+                }
+                Err((Failure::Data, _)) => {
+                    let mid = range.start + chunk.len() / 2;
+                    todo.push(mid..range.end);
+                    todo.push(range.start..mid);
+                }
+                Err((_, e)) => return Err(FlushError::Setup(e.to_string())),
+            }
+        }
+        Ok(out)
+    }
+
     /// Retries `op` until it succeeds or the service stops, with the partitions paused
     /// meanwhile (see `pulse_runtime::retry`), keeping metrics and readiness in step.
     async fn retry<T, E, F, Fut>(
@@ -284,6 +408,56 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A raw-table row: what [`Ingest::isolate`] needs to dead-letter it.
+trait RawTableRow: RowOwned + RowWrite + Sync {
+    const TABLE: &'static str;
+    /// Which table, in the isolation result.
+    const TAG: &'static str;
+    fn account_id(&self) -> &str;
+    fn raw(&self) -> &str;
+    fn source_topic(&self) -> &str;
+    fn source_partition(&self) -> i32;
+    fn source_offset(&self) -> i64;
+}
+
+macro_rules! raw_table_row {
+    ($t:ty, $table:literal, $tag:literal) => {
+        impl RawTableRow for $t {
+            const TABLE: &'static str = $table;
+            const TAG: &'static str = $tag;
+            fn account_id(&self) -> &str {
+                &self.account_id
+            }
+            fn raw(&self) -> &str {
+                &self.raw
+            }
+            fn source_topic(&self) -> &str {
+                &self.source_topic
+            }
+            fn source_partition(&self) -> i32 {
+                self.source_partition
+            }
+            fn source_offset(&self) -> i64 {
+                self.source_offset
+            }
+        }
+    };
+}
+raw_table_row!(UsageRow, "usage_events", "usage");
+raw_table_row!(CrmRow, "crm_events", "crm");
+
+/// [`insert_all`] with its failure classified: transient errors are `Err` (retried by the
+/// caller), content and setup errors `Ok(Err(..))` (not retried).
+async fn insert_classified(ch: &clickhouse::Client, usage: &[UsageRow], crm: &[CrmRow]) -> Result<Classified, clickhouse::error::Error> {
+    match insert_all(ch, usage, crm).await {
+        Ok(()) => Ok(Ok(())),
+        Err(e) => match classify(&e) {
+            Failure::Transient => Err(e),
+            class => Ok(Err((class, e))),
+        },
     }
 }
 

@@ -39,6 +39,9 @@ async fn feed_and_score(env: &TestEnv, url: String) -> pulse_e2e::ScorerHandle {
     cfg.webhook.url = Some(Secret::new(url));
     cfg.webhook.max_attempts = 4;
     cfg.webhook.timeout_ms = 1_000;
+    // These tests are about delivery (retries, dead letters): notify the scenario's whole
+    // history, not only the current day (the default, SPEC §5).
+    cfg.notify_window_days = 366;
     let clock = FixedClock::new(day.and_time(NaiveTime::from_hms_opt(23, 0, 0).expect("time")).and_utc());
     let scorer = env.spawn_scorer(cfg, Arc::new(clock));
     env.produce(&env.topics.events.clone(), &events).await;

@@ -1,18 +1,32 @@
-//! Per-account usage activity as day bitmasks.
+//! Per-account usage activity as day bitmasks, plus the event ids that made them.
 //!
-//! Each active user is one `u64 -> u64` entry (user-id hash -> days active, bit `i` =
-//! the account's newest usage day minus `i`), about 16 bytes plus hash-table slack,
-//! so tens of millions of (account, user) pairs fit in memory. DAU, WAU, MAU, the
-//! 7-day DAU mean and last week's WAU for any day within the horizon are then a few
-//! shifts, masks and popcounts per user, never a scan of events.
+//! Each active user is one entry (user-id hash -> days active, bit `i` = the account's
+//! newest usage day minus `i`, 128 days as two `u64`s), about 24 bytes plus hash-table
+//! slack, so tens of millions of (account, user) pairs fit in memory. DAU, WAU, MAU, the
+//! 7-day DAU mean, last week's WAU and the MAU of 28 days earlier for any day within the
+//! horizon are then a few shifts, masks and popcounts per user, never a scan of events.
 //!
 //! Why this representation makes the engine order- and duplicate-insensitive:
-//! setting a bit is idempotent (a duplicate changes nothing) and commutative (any
-//! arrival order gives the same masks). The only order-sensitive step would be the
-//! horizon cut, so it is defined on the final state: after every advance of the
-//! newest day `N`, bits older than `N - horizon` are cleared, and an event older
-//! than that is refused. Whatever the order, the masks end up holding exactly the
-//! events of days `[N - horizon, N]`.
+//! setting a bit is idempotent and commutative (any arrival order gives the same
+//! masks). The only order-sensitive step would be the retention cut, so it is defined
+//! on the final state: after every advance of the newest day `N`, bits older than
+//! `N - retention` are cleared, and an event older than that is refused. Whatever the
+//! order, the masks end up holding exactly the events of days `[N - retention, N]`.
+//!
+//! Retention is `horizon + LOOKBACK_DAYS`: a day `D` needs days `D-56..D` (the MAU of
+//! `D-28`, and the previous day's), so keeping 56 days beyond the horizon is what lets
+//! every day of the horizon be re-evaluated exactly after a late event (SPEC §2).
+//!
+//! Repeats (SPEC §1): a usage event re-sent under the same `event_id` counts once
+//! whatever it carries. Per event id the winning copy (earliest timestamp; ties: the
+//! smaller (user-hash, feature) key, so the winner never depends on arrival order) and
+//! the (day, user, feature) it contributed are kept in `ids`; when an earlier copy
+//! arrives after a later one, the later copy's bits are removed (unless another event
+//! id contributes the same bit) and the earlier copy's set. Event ids are kept only for
+//! days within the horizon (`N - horizon ..= N`) and forgotten after: a copy older than
+//! the horizon cannot change scores anyway. Cost: one `ids` entry (8-byte key + 24-byte
+//! value, about 36 bytes with table slack) per distinct usage event of the last
+//! `horizon` days (see `tests::id_memory_per_event`).
 
 use std::collections::HashMap;
 
@@ -21,15 +35,60 @@ use serde::{Deserialize, Serialize};
 use crate::hash::IdentityBuild;
 use crate::num::Day;
 
+/// Days kept beyond the horizon so that every day of the horizon has its full windows:
+/// the previous day's MAU of 28 days earlier reaches back to `D - 56`.
+pub(crate) const LOOKBACK_DAYS: u32 = 56;
+
 /// Result of recording one usage event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Touch {
-    /// A bit was newly set: results may change.
+    /// A bit was newly set (or a repeat's contribution replaced): results may change.
     Changed,
-    /// The user was already active that day (and the feature already used).
+    /// The user was already active that day (and the feature already used), or the
+    /// event id was already counted with a copy that wins.
     Unchanged,
-    /// Older than the horizon before the newest day: not recorded.
+    /// Older than the retained days: not recorded.
     BeyondHorizon,
+}
+
+/// One usage event to record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct UsageTouch {
+    /// Stable hash of the event id.
+    pub id: u64,
+    /// Timestamp in microseconds since the epoch (which copy of a repeat wins).
+    pub ts_us: i64,
+    pub day: Day,
+    pub user: u64,
+    pub feature: Option<usize>,
+}
+
+/// What one event id contributed (its winning copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Contribution {
+    ts_us: i64,
+    user: u64,
+    day: Day,
+    /// Core-feature index + 1; 0 = none.
+    feature: u16,
+}
+
+impl Contribution {
+    /// Which of two copies of an event id wins: the smaller key.
+    fn key(&self) -> (i64, u64, u16) {
+        (self.ts_us, self.user, self.feature)
+    }
+}
+
+/// A 128-day mask stored as two `u64`s (8-byte alignment keeps map entries small).
+type Mask = [u64; 2];
+
+fn get(m: &Mask) -> u128 {
+    u128::from(m[0]) | (u128::from(m[1]) << 64)
+}
+
+fn put(x: u128) -> Mask {
+    [x as u64, (x >> 64) as u64]
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -37,9 +96,12 @@ pub(crate) struct Activity {
     /// Newest usage day seen: bit 0 of every mask. `None` before the first event.
     anchor: Option<Day>,
     /// user-id hash -> days active.
-    users: HashMap<u64, u64, IdentityBuild>,
+    users: HashMap<u64, Mask, IdentityBuild>,
     /// Per configured core feature (by index): days used.
-    features: Vec<u64>,
+    features: Vec<Mask>,
+    /// event-id hash -> its winning copy, for days within the horizon.
+    #[serde(default)]
+    ids: HashMap<u64, Contribution, IdentityBuild>,
 }
 
 /// Distinct-user counts for one evaluation day `D` (and, shifted, `D - 1`).
@@ -53,103 +115,174 @@ pub(crate) struct Window {
     pub wau_prev_week: u32,
     /// Distinct users in `D-27..D`.
     pub mau: u32,
+    /// Distinct users in `D-55..D-28` (the MAU of `D - 28`).
+    pub mau_prev_month: u32,
     /// Bit `i` set when core feature `i` was used in `D-27..D`.
     pub features_used: u64,
 }
 
-const WEEK: u64 = 0x7f;
-const MONTH: u64 = (1 << 28) - 1;
+const WEEK: u128 = 0x7f;
+const MONTH: u128 = (1 << 28) - 1;
 
 /// Move a mask so that bit 0 is day `d`: `off = anchor - d`.
-fn align(mask: u64, off: i64) -> u64 {
+fn align(mask: u128, off: i64) -> u128 {
     if off >= 0 {
-        if off >= 64 {
+        if off >= 128 {
             0
         } else {
             mask >> off
         }
-    } else if -off >= 64 {
+    } else if -off >= 128 {
         0
     } else {
         mask << (-off)
     }
 }
 
-fn keep_mask(horizon: u32) -> u64 {
-    if horizon >= 63 {
-        u64::MAX
+fn keep_mask(retention: u32) -> u128 {
+    if retention >= 127 {
+        u128::MAX
     } else {
-        (1u64 << (horizon + 1)) - 1
+        (1u128 << (retention + 1)) - 1
     }
 }
 
 impl Activity {
-    /// Record that `user` was active on `day`, using core feature `feature` if any.
-    /// No allocation unless the user is new to the account.
-    pub(crate) fn record(
-        &mut self,
-        day: Day,
-        user: u64,
-        feature: Option<usize>,
-        horizon: u32,
-    ) -> Touch {
+    /// Record one usage event. `horizon` is the scoring horizon in days; activity is
+    /// retained for `horizon + LOOKBACK_DAYS`. No allocation unless the user or the
+    /// event id is new to the account.
+    pub(crate) fn record(&mut self, t: UsageTouch, horizon: u32) -> Touch {
+        let retention = horizon + LOOKBACK_DAYS;
         let anchor = match self.anchor {
             None => {
-                self.anchor = Some(day);
-                day
+                self.anchor = Some(t.day);
+                t.day
             }
-            Some(a) if day > a => {
-                self.advance(day, a, horizon);
-                day
+            Some(a) if t.day > a => {
+                self.advance(t.day, a, horizon);
+                t.day
             }
             Some(a) => a,
         };
-        let age = i64::from(anchor) - i64::from(day);
-        if age > i64::from(horizon) {
+        let age = i64::from(anchor) - i64::from(t.day);
+        if age > i64::from(retention) {
             return Touch::BeyondHorizon;
         }
-        let bit = 1u64 << age;
-        let mut touch = Touch::Unchanged;
-        let m = self.users.entry(user).or_insert(0);
-        if *m & bit == 0 {
-            *m |= bit;
-            touch = Touch::Changed;
-        }
-        if let Some(i) = feature {
-            if self.features.len() <= i {
-                self.features.resize(i + 1, 0);
+        let copy = Contribution {
+            ts_us: t.ts_us,
+            user: t.user,
+            day: t.day,
+            feature: t.feature.map_or(0, |f| f as u16 + 1),
+        };
+        if age <= i64::from(horizon) {
+            match self.ids.get(&t.id).copied() {
+                Some(old) if old.key() <= copy.key() => return Touch::Unchanged,
+                Some(old) => {
+                    self.ids.insert(t.id, copy);
+                    self.remove(old, anchor);
+                    self.set(copy, anchor);
+                    return Touch::Changed;
+                }
+                None => {
+                    self.ids.insert(t.id, copy);
+                }
             }
-            if self.features[i] & bit == 0 {
-                self.features[i] |= bit;
-                touch = Touch::Changed;
-            }
         }
-        touch
+        // Older than the horizon but within the lookback: the bits count (they are in
+        // the windows of days still scored); the id is not kept.
+        if self.set(copy, anchor) {
+            Touch::Changed
+        } else {
+            Touch::Unchanged
+        }
     }
 
-    /// Shift every mask to the new newest day and forget days beyond the horizon
-    /// (and users with no day left). O(users), once per new newest day.
-    fn advance(&mut self, new: Day, old: Day, horizon: u32) {
-        let delta = i64::from(new) - i64::from(old);
-        let keep = keep_mask(horizon);
-        let shift = |m: u64| if delta >= 64 { 0 } else { (m << delta) & keep };
-        self.users.retain(|_, m| {
-            *m = shift(*m);
-            *m != 0
-        });
-        for f in &mut self.features {
-            *f = shift(*f);
+    /// Set the bits of one contribution; true when a bit was new.
+    fn set(&mut self, c: Contribution, anchor: Day) -> bool {
+        let bit = 1u128 << (anchor - c.day);
+        let mut changed = false;
+        let m = self.users.entry(c.user).or_insert([0, 0]);
+        if get(m) & bit == 0 {
+            *m = put(get(m) | bit);
+            changed = true;
         }
+        if c.feature > 0 {
+            let i = usize::from(c.feature - 1);
+            if self.features.len() <= i {
+                self.features.resize(i + 1, [0, 0]);
+            }
+            if get(&self.features[i]) & bit == 0 {
+                self.features[i] = put(get(&self.features[i]) | bit);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Clear the bits of a contribution no other event id still makes. A rare path (an
+    /// earlier copy of a repeat arriving after a later one), so a scan of the ids is
+    /// fine. Every contribution of a day within the horizon has an id entry.
+    fn remove(&mut self, c: Contribution, anchor: Day) {
+        let bit = 1u128 << (anchor - c.day);
+        let user_kept = self.ids.values().any(|o| o.day == c.day && o.user == c.user);
+        if !user_kept {
+            if let Some(m) = self.users.get_mut(&c.user) {
+                *m = put(get(m) & !bit);
+                if get(m) == 0 {
+                    self.users.remove(&c.user);
+                }
+            }
+        }
+        if c.feature > 0 {
+            let feature_kept = self
+                .ids
+                .values()
+                .any(|o| o.day == c.day && o.feature == c.feature);
+            let i = usize::from(c.feature - 1);
+            if !feature_kept {
+                if let Some(f) = self.features.get_mut(i) {
+                    *f = put(get(f) & !bit);
+                }
+                self.trim_features();
+            }
+        }
+    }
+
+    fn trim_features(&mut self) {
         // Keep the vector canonical (no trailing empty masks) so equal histories give
         // equal state whatever the arrival order.
-        while self.features.last() == Some(&0) {
+        while self.features.last() == Some(&[0, 0]) {
             self.features.pop();
         }
+    }
+
+    /// Shift every mask to the new newest day and forget days beyond the retention
+    /// (and users with no day left) and event ids beyond the horizon. O(users + ids),
+    /// once per new newest day.
+    fn advance(&mut self, new: Day, old: Day, horizon: u32) {
+        let delta = i64::from(new) - i64::from(old);
+        let keep = keep_mask(horizon + LOOKBACK_DAYS);
+        let shift = |m: u128| if delta >= 128 { 0 } else { (m << delta) & keep };
+        self.users.retain(|_, m| {
+            *m = put(shift(get(m)));
+            *m != [0, 0]
+        });
+        for f in &mut self.features {
+            *f = put(shift(get(f)));
+        }
+        self.trim_features();
+        let oldest_id_day = i64::from(new) - i64::from(horizon);
+        self.ids.retain(|_, c| i64::from(c.day) >= oldest_id_day);
         self.anchor = Some(new);
     }
 
     pub(crate) fn users_len(&self) -> usize {
         self.users.len()
+    }
+
+    /// Event ids remembered (usage events of the horizon).
+    pub(crate) fn ids_len(&self) -> usize {
+        self.ids.len()
     }
 
     /// Counts for day `d` (index 0) and `d - 1` (index 1) in one pass over users.
@@ -159,8 +292,8 @@ impl Activity {
             return out;
         };
         let off = i64::from(anchor) - i64::from(d);
-        for &m in self.users.values() {
-            let w = align(m, off);
+        for m in self.users.values() {
+            let w = align(get(m), off);
             if w == 0 {
                 continue;
             }
@@ -172,10 +305,11 @@ impl Activity {
                 win.wau += u32::from(x & WEEK != 0);
                 win.wau_prev_week += u32::from((x >> 7) & WEEK != 0);
                 win.mau += u32::from(x & MONTH != 0);
+                win.mau_prev_month += u32::from((x >> 28) & MONTH != 0);
             }
         }
-        for (i, &f) in self.features.iter().enumerate().take(64) {
-            let w = align(f, off);
+        for (i, f) in self.features.iter().enumerate().take(64) {
+            let w = align(get(f), off);
             for (s, win) in out.iter_mut().enumerate() {
                 if (w >> s) & MONTH != 0 {
                     win.features_used |= 1 << i;
@@ -190,47 +324,124 @@ impl Activity {
 mod tests {
     use super::*;
 
+    /// A usage event of `user` on `day` with its own event id.
+    fn ev(day: Day, user: u64, feature: Option<usize>) -> UsageTouch {
+        UsageTouch {
+            id: (day as u64) << 32 ^ user ^ (feature.map_or(0, |f| f as u64 + 1) << 20),
+            ts_us: i64::from(day) * 86_400_000_000,
+            day,
+            user,
+            feature,
+        }
+    }
+
+    fn record(a: &mut Activity, day: Day, user: u64, feature: Option<usize>, h: u32) -> Touch {
+        a.record(ev(day, user, feature), h)
+    }
+
     #[test]
     fn windows_count_distinct_users_per_range() {
         let mut a = Activity::default();
         let d = 100;
-        // user 1: D and D-1; user 2: D-8; user 3: D-27; user 4: D-28 (outside MAU)
+        // user 1: D and D-1; user 2: D-8; user 3: D-27; user 4: D-28 (outside MAU),
+        // user 5: D-55 (in the MAU of D-28), user 6: D-56 (only in that of D-29)
         for (day, user) in [
             (d, 1),
             (d - 1, 1),
             (d - 8, 2),
             (d - 27, 3),
             (d - 28, 4),
+            (d - 55, 5),
+            (d - 56, 6),
             (d, 1),
         ] {
-            a.record(day, user, None, 60);
+            record(&mut a, day, user, None, 60);
         }
         let [w0, w1] = a.windows(d);
         assert_eq!(w0.dau, [1, 1, 0, 0, 0, 0, 0]);
         assert_eq!((w0.wau, w0.wau_prev_week, w0.mau), (1, 1, 3));
+        assert_eq!(w0.mau_prev_month, 2);
         assert_eq!(w1.dau, [1, 0, 0, 0, 0, 0, 0]);
         assert_eq!((w1.wau, w1.wau_prev_week, w1.mau), (1, 1, 4));
+        assert_eq!(w1.mau_prev_month, 2);
     }
 
     #[test]
-    fn horizon_is_cut_on_the_final_state() {
+    fn retention_is_cut_on_the_final_state() {
+        // horizon 40: retention 96 days
         let mut early = Activity::default();
-        early.record(10, 1, None, 40);
-        early.record(100, 2, None, 40);
+        record(&mut early, 0, 1, None, 40);
+        record(&mut early, 100, 2, None, 40);
         let mut late = Activity::default();
-        assert_eq!(late.record(100, 2, None, 40), Touch::Changed);
-        assert_eq!(late.record(10, 1, None, 40), Touch::BeyondHorizon);
+        assert_eq!(record(&mut late, 100, 2, None, 40), Touch::Changed);
+        assert_eq!(record(&mut late, 0, 1, None, 40), Touch::BeyondHorizon);
         assert_eq!(early, late);
-        assert_eq!(late.record(60, 1, None, 40), Touch::Changed);
+        // within the lookback: counted (it is in windows of days still scored)
+        assert_eq!(record(&mut late, 10, 1, None, 40), Touch::Changed);
 
-        // a feature seen only beyond the horizon leaves no trace either
+        // a feature seen only beyond the retention leaves no trace either
         let mut a = Activity::default();
-        a.record(0, 1, Some(2), 40);
-        a.record(100, 1, None, 40);
+        record(&mut a, 0, 1, Some(2), 40);
+        record(&mut a, 100, 1, None, 40);
         let mut b = Activity::default();
-        b.record(100, 1, None, 40);
-        b.record(0, 1, Some(2), 40);
+        record(&mut b, 100, 1, None, 40);
+        record(&mut b, 0, 1, Some(2), 40);
         assert_eq!(a, b);
-        assert_eq!(late.record(59, 1, None, 40), Touch::BeyondHorizon);
+        assert_eq!(record(&mut late, 3, 1, None, 40), Touch::BeyondHorizon);
+    }
+
+    #[test]
+    fn the_earliest_copy_of_a_repeat_wins_in_any_order() {
+        let first = UsageTouch { id: 7, ts_us: 10, day: 50, user: 1, feature: Some(0) };
+        let later = UsageTouch { id: 7, ts_us: 86_400_000_000, day: 51, user: 2, feature: Some(1) };
+        let mut a = Activity::default();
+        assert_eq!(a.record(first, 60), Touch::Changed);
+        assert_eq!(a.record(later, 60), Touch::Unchanged);
+        let mut b = Activity::default();
+        assert_eq!(b.record(later, 60), Touch::Changed);
+        assert_eq!(b.record(first, 60), Touch::Changed);
+        // the anchor (newest day seen) is order-independent too: same state
+        let mut a2 = a.clone();
+        a2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None }, 60);
+        let mut b2 = b.clone();
+        b2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None }, 60);
+        assert_eq!(a2, b2);
+        let [w, _] = b2.windows(51);
+        assert_eq!((w.dau[0], w.dau[1], w.wau), (1, 1, 2), "user 2 never counted");
+        assert_eq!(w.features_used, 0b01);
+
+        // a bit another event id also sets survives the removal
+        let other = UsageTouch { id: 8, ts_us: 86_400_000_001, day: 51, user: 2, feature: None };
+        let mut c = Activity::default();
+        c.record(later, 60);
+        c.record(other, 60);
+        c.record(first, 60);
+        let [w, _] = c.windows(51);
+        assert_eq!(w.dau[0], 1, "user 2 still active through event 8");
+    }
+
+    #[test]
+    fn id_memory_per_event() {
+        // 60 days x 200 events: every id is kept, none beyond the horizon
+        let mut a = Activity::default();
+        let mut n = 0u64;
+        for day in 0..60 {
+            for k in 0..200u64 {
+                n += 1;
+                a.record(
+                    UsageTouch { id: n, ts_us: i64::from(day), day, user: k % 50, feature: None },
+                    60,
+                );
+            }
+        }
+        assert_eq!(a.ids_len(), 12_000);
+        let entry = std::mem::size_of::<(u64, Contribution)>();
+        assert_eq!(entry, 32);
+        // hashbrown: one control byte per slot, at most 7/8 full
+        let bytes = a.ids.capacity() * (entry + 1);
+        assert!(bytes / a.ids_len() <= 48, "{} bytes per id", bytes / a.ids_len());
+        // and ids older than the horizon are forgotten
+        a.record(UsageTouch { id: u64::MAX, ts_us: 0, day: 100, user: 1, feature: None }, 60);
+        assert_eq!(a.ids_len(), 20 * 200 + 1);
     }
 }

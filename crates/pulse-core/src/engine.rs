@@ -2,14 +2,15 @@
 //!
 //! Invariants (tested by property tests in `tests/properties.rs`):
 //! - **Order and duplicates do not matter.** Usage is a set of (user, day) bits and
-//!   core-feature bits; CRM events are a deduplicated log sorted by (timestamp,
-//!   event_id). Any permutation of the same events, with any repeats, yields equal
-//!   state and equal evaluations.
+//!   core-feature bits, each usage `event_id` counted once with its winning copy
+//!   (earliest timestamp) whatever the repeats carry; CRM events are a deduplicated log
+//!   sorted by (timestamp, event_id). Any permutation of the same events, with any
+//!   repeats, yields equal state and equal evaluations.
 //! - **Streaming equals replay.** `evaluate(as_of)` reads only events up to the end
 //!   of `as_of`, and the previous color is `evaluate(as_of - 1)`'s color, so
 //!   evaluating day by day while feeding events equals feeding everything first, for
-//!   every day within the horizon of the newest event (activity older than that is
-//!   forgotten, see `activity`).
+//!   every day within the horizon of the newest event (activity is kept for the
+//!   horizon plus the 56 days its windows look back, then forgotten, see `activity`).
 //! - **Shardable by account.** Nothing is shared across accounts: one engine per
 //!   shard gives the same per-account results as one engine for all.
 
@@ -18,7 +19,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::activity::{Activity, Touch};
+use crate::activity::{Activity, Touch, UsageTouch};
 use crate::config::{ScoringConfig, MAX_CORE_FEATURES, MAX_HORIZON_DAYS};
 use crate::crm::{CrmLog, Inserted};
 use crate::event::{Event, LifecycleStage, UsageProfile};
@@ -34,13 +35,13 @@ use crate::readiness::{self, ReadinessResult};
 pub enum ApplyOutcome {
     /// The event changed state: results for its day onwards may change.
     Applied,
-    /// The event changed nothing. For CRM events: its `event_id` was already
-    /// applied. For usage events (which are not stored one by one): the user was
-    /// already counted active that day, and its feature already used, so this covers
-    /// both exact duplicates and repeat activity; either way it counts once.
+    /// The event changed nothing: its `event_id` was already applied with a copy
+    /// that wins (earliest timestamp), or, for usage, the user was already counted
+    /// active that day and its feature already used (repeat activity counts once).
     Duplicate,
-    /// A usage event older than `horizon_days` before the account's newest usage
-    /// day: not scored (the caller counts it, SPEC §2).
+    /// A usage event older than the days the engine keeps (`horizon_days` plus the
+    /// 56-day lookback the windows of the horizon's days need) before the account's
+    /// newest usage day: not scored (the caller counts it, SPEC §2).
     BeyondHorizon,
 }
 
@@ -174,10 +175,14 @@ impl Engine {
                     .and_then(|f| self.config.core_features.iter().position(|c| c == f))
                     .filter(|&i| i < MAX_CORE_FEATURES);
                 let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
-                match acct
-                    .activity
-                    .record(day, hash_str(&u.user_id), feature, horizon)
-                {
+                let touch = UsageTouch {
+                    id: hash_str(&u.event_id),
+                    ts_us: u.timestamp.timestamp_micros(),
+                    day,
+                    user: hash_str(&u.user_id),
+                    feature,
+                };
+                match acct.activity.record(touch, horizon) {
                     Touch::Changed => ApplyOutcome::Applied,
                     Touch::Unchanged => ApplyOutcome::Duplicate,
                     Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
@@ -271,6 +276,11 @@ impl Engine {
     /// Tracked (account, user) pairs: users active within the horizon.
     pub fn tracked_users(&self) -> usize {
         self.accounts.values().map(|a| a.activity.users_len()).sum()
+    }
+
+    /// Usage event ids remembered for deduplication (those of the horizon's days).
+    pub fn usage_event_ids(&self) -> usize {
+        self.accounts.values().map(|a| a.activity.ids_len()).sum()
     }
 
     /// Stored CRM and evidence events (after deduplication).

@@ -231,7 +231,7 @@ pub(crate) fn compute<'a>(
         red_flags.push(RedFlag::LowEngagement);
     }
     if metrics
-        .wau_change_pct
+        .change_pct(eff.profile)
         .is_some_and(|x| x <= eff.usage_declining_pct)
     {
         red_flags.push(RedFlag::UsageDeclining);

@@ -34,7 +34,7 @@ impl Color {
 pub struct MeasureResult {
     pub name: Measure,
     /// The input: adoption/sentiment the dimension score (0..10), trend the
-    /// `wau_change_pct`, breadth the percent of core features used, stickiness the
+    /// profile's change metric (`wau_change_pct`; `mau_change_pct` for `periodic`), breadth the percent of core features used, stickiness the
     /// DAU/MAU ratio.
     pub value: f64,
     /// 0..100.
@@ -94,16 +94,19 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
             ))
         }
         Measure::Trend => {
-            let c = metrics.wau_change_pct?;
+            let c = metrics.change_pct(f.eff.profile)?;
             let t = cfg.health.trend;
-            Some((
-                c,
-                trend_score(c, t.full_at_pct, t.zero_at_pct),
-                format!(
+            let why = match f.eff.profile {
+                UsageProfile::Periodic => format!(
+                    "monthly active users {c}% against 28 days earlier ({} -> {})",
+                    f.extra.mau_prev_month, metrics.mau
+                ),
+                _ => format!(
                     "weekly active users {c}% week over week ({} -> {})",
                     f.extra.wau_prev_week, metrics.wau
                 ),
-            ))
+            };
+            Some((c, trend_score(c, t.full_at_pct, t.zero_at_pct), why))
         }
         Measure::Breadth => {
             let core = &cfg.core_features;
@@ -132,13 +135,15 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
             if metrics.mau == 0 {
                 return None;
             }
+            // Unrounded here: `build` rounds every value once (a value rounded twice,
+            // 0.4048 -> 0.405 -> 0.41, would disagree with the one in the reason).
             let ratio = f.extra.dau_mean / f64::from(metrics.mau);
             Some((
-                round(ratio, 3),
+                ratio,
                 100.0 * (ratio / target).min(1.0),
                 format!(
                     "mean daily users / monthly users {} against a target of {target}",
-                    round(ratio, 3)
+                    round(ratio, 2)
                 ),
             ))
         }

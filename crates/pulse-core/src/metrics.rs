@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::activity::Window;
 use crate::config::Share;
 use crate::crm::CrmView;
+use crate::event::UsageProfile;
 use crate::num::{round, Day};
 
 /// The published metrics of one account and day. Percentages are rounded to two
@@ -25,6 +26,8 @@ pub struct Metrics {
     pub mau_pct: Option<f64>,
     /// (wau(D) - wau(D-7)) / wau(D-7) x 100; null when wau(D-7) = 0.
     pub wau_change_pct: Option<f64>,
+    /// (mau(D) - mau(D-28)) / mau(D-28) x 100; null when mau(D-28) = 0.
+    pub mau_change_pct: Option<f64>,
 }
 
 impl Metrics {
@@ -33,6 +36,17 @@ impl Metrics {
             Share::DauPct => self.dau_pct,
             Share::WauPct => self.wau_pct,
             Share::MauPct => self.mau_pct,
+        }
+    }
+
+    /// The profile's change metric (SPEC §2): `wau_change_pct` for `daily` and
+    /// `weekly`, `mau_change_pct` for `periodic` (used in bursts, so week-to-week
+    /// swings are its normal rhythm, not a decline). It drives the `trend` measure,
+    /// the `usage_declining` red flag and alert.
+    pub fn change_pct(&self, profile: UsageProfile) -> Option<f64> {
+        match profile {
+            UsageProfile::Periodic => self.mau_change_pct,
+            _ => self.wau_change_pct,
         }
     }
 
@@ -47,6 +61,8 @@ impl Metrics {
 pub(crate) struct Extra {
     /// WAU of D-7 (the denominator of `wau_change_pct`).
     pub wau_prev_week: u32,
+    /// MAU of D-28 (the denominator of `mau_change_pct`).
+    pub mau_prev_month: u32,
     /// Mean daily active users over D-6..D (stickiness numerator).
     pub dau_mean: f64,
     pub features_used: u64,
@@ -72,12 +88,12 @@ pub(crate) fn compute(w: &Window, d: Day, view: &CrmView<'_>) -> (Metrics, Extra
         }
         _ => None,
     };
-    let wau_change_pct = (w.wau_prev_week > 0).then(|| {
-        round(
-            (f64::from(w.wau) - f64::from(w.wau_prev_week)) / f64::from(w.wau_prev_week) * 100.0,
-            2,
-        )
-    });
+    let change = |now: u32, before: u32| {
+        (before > 0)
+            .then(|| round((f64::from(now) - f64::from(before)) / f64::from(before) * 100.0, 2))
+    };
+    let wau_change_pct = change(w.wau, w.wau_prev_week);
+    let mau_change_pct = change(w.mau, w.mau_prev_month);
     let metrics = Metrics {
         seats,
         dau: w.dau[0],
@@ -87,9 +103,11 @@ pub(crate) fn compute(w: &Window, d: Day, view: &CrmView<'_>) -> (Metrics, Extra
         wau_pct: pct(w.wau),
         mau_pct: pct(w.mau),
         wau_change_pct,
+        mau_change_pct,
     };
     let extra = Extra {
         wau_prev_week: w.wau_prev_week,
+        mau_prev_month: w.mau_prev_month,
         dau_mean: w.dau.iter().map(|&n| f64::from(n)).sum::<f64>() / 7.0,
         features_used: w.features_used,
     };
@@ -102,7 +120,8 @@ pub(crate) fn compute(w: &Window, d: Day, view: &CrmView<'_>) -> (Metrics, Extra
 pub enum RedFlag {
     /// The profile's primary share is below `red_flags.low_engagement_pct`.
     LowEngagement,
-    /// `wau_change_pct <= red_flags.usage_declining_pct`.
+    /// The profile's change metric at or below `red_flags.usage_declining_pct`
+    /// (`usage_declining_periodic_pct` for `periodic`).
     UsageDeclining,
     /// Licensed seats unknown or 0: percentages cannot be computed.
     SeatsUnknown,

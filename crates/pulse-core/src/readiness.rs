@@ -163,23 +163,37 @@ fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
                 format!("raise {s} to {} or more", f.eff.low_engagement_pct),
             )
         }
-        RedFlag::UsageDeclining => (
-            format!(
-                "weekly active users changed {}% week over week ({} -> {})",
-                show(m.wau_change_pct),
-                f.extra.wau_prev_week,
-                m.wau
-            ),
-            format!(
-                "weekly active users above {}% of last week's {} (more than {})",
-                100.0 + f.eff.usage_declining_pct,
-                f.extra.wau_prev_week,
-                round(
-                    f64::from(f.extra.wau_prev_week) * (1.0 + f.eff.usage_declining_pct / 100.0),
-                    2
-                )
-            ),
-        ),
+        RedFlag::UsageDeclining => {
+            let (what, when, earlier, change, before, now) = match f.eff.profile {
+                UsageProfile::Periodic => (
+                    "monthly active users",
+                    "against 28 days earlier",
+                    "the month before's",
+                    m.mau_change_pct,
+                    f.extra.mau_prev_month,
+                    m.mau,
+                ),
+                _ => (
+                    "weekly active users",
+                    "week over week",
+                    "last week's",
+                    m.wau_change_pct,
+                    f.extra.wau_prev_week,
+                    m.wau,
+                ),
+            };
+            (
+                format!("{what} changed {}% {when} ({before} -> {now})", show(change)),
+                format!(
+                    "{what} above {}% of {earlier} {before} (more than {})",
+                    100.0 + f.eff.usage_declining_pct,
+                    round(
+                        f64::from(before) * (1.0 + f.eff.usage_declining_pct / 100.0),
+                        2
+                    )
+                ),
+            )
+        }
         RedFlag::SeatsUnknown => (
             match m.seats {
                 Some(0) => "licensed_seats is 0".to_owned(),

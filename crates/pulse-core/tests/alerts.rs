@@ -3,7 +3,11 @@
 mod common;
 use common::*;
 use pulse_core::config::Severity;
-use pulse_core::{AlertRule, AlertState, AlertTracker, Color, Evaluation, ScoringConfig};
+use std::collections::BTreeMap;
+
+use pulse_core::alerts::{AlertTransition, TransitionKind};
+use pulse_core::event::UsageProfile;
+use pulse_core::{AlertRule, AlertState, AlertTracker, Color, Engine, Evaluation, RedFlag, ScoringConfig};
 
 fn base() -> Evaluation {
     let mut e = Events::new();
@@ -184,7 +188,7 @@ fn stale_evaluations_and_disabled_rules() {
         (AlertRule::UsageDeclining, ev.health.as_of, ev.health.as_of)
     );
 
-    // an older day (re-emitted after a late event) cannot resolve it
+    // an earlier day is re-derived: with no decline it changes nothing
     let mut old = base();
     old.health.as_of = ev.health.as_of.pred_opt().expect("valid");
     old.health.metrics.wau_change_pct = Some(10.0);
@@ -231,4 +235,229 @@ fn end_to_end_decline_and_recovery() {
     // wau(20) = 20 (u0..u19 active D-6..D), first drop visible when u15..u19 are out
     // of the last 7 days: day 26 -> wau 15 vs 20 = -25%; back when wau(D) >= 19.
     assert_eq!(log, [(26, O), (30, R)]);
+}
+
+/// Per-profile decline (SPEC §2-5): the change metric is `wau_change_pct` for daily and
+/// weekly, `mau_change_pct` for periodic; opens at -10 / -20, resolves above -5 / -10; a
+/// day without comparison data neither opens nor resolves.
+#[test]
+fn usage_declining_per_profile() {
+    type Day = (Option<f64>, Option<f64>); // (wau_change_pct, mau_change_pct)
+    let cases: Vec<(&str, UsageProfile, Vec<Day>, Vec<Option<AlertState>>)> = vec![
+        (
+            "weekly: wau opens at -10, resolves only above -5",
+            UsageProfile::Weekly,
+            vec![(Some(-9.99), Some(-50.0)), (Some(-10.0), None), (Some(-5.0), None), (None, None), (Some(-4.99), None)],
+            vec![None, Some(O), None, None, Some(R)],
+        ),
+        (
+            "daily: same lines as weekly",
+            UsageProfile::Daily,
+            vec![(Some(-10.0), Some(0.0)), (Some(-6.0), Some(0.0)), (Some(0.0), Some(-90.0))],
+            vec![Some(O), None, Some(R)],
+        ),
+        (
+            "periodic: a -50% week is its rhythm; mau opens at -20",
+            UsageProfile::Periodic,
+            vec![(Some(-50.0), Some(-19.99)), (Some(-50.0), Some(-20.0)), (Some(50.0), Some(-10.0)), (None, None), (Some(-80.0), Some(-9.99))],
+            vec![None, Some(O), None, None, Some(R)],
+        ),
+        (
+            "periodic: no comparison month holds",
+            UsageProfile::Periodic,
+            vec![(Some(-50.0), None), (Some(-50.0), Some(-30.0)), (Some(0.0), None), (Some(0.0), Some(-10.01))],
+            vec![None, Some(O), None, None],
+        ),
+    ];
+    for (name, profile, days, expect) in cases {
+        let mut t = AlertTracker::new(&ScoringConfig::default());
+        let b = base();
+        for (i, ((w, m), want)) in days.iter().zip(&expect).enumerate() {
+            let mut ev = b.clone();
+            ev.health.as_of = d(30 + i as i64);
+            ev.readiness.as_of = ev.health.as_of;
+            ev.health.usage_profile = profile;
+            ev.health.metrics.wau_change_pct = *w;
+            ev.health.metrics.mau_change_pct = *m;
+            let got: Vec<AlertState> = t
+                .update(&ev)
+                .into_iter()
+                .filter(|x| x.rule == AlertRule::UsageDeclining)
+                .map(|x| x.state)
+                .collect();
+            assert_eq!(got, want.iter().copied().collect::<Vec<_>>(), "{name}: day {i}");
+        }
+    }
+    // thresholds are configuration
+    let cfg = ScoringConfig::from_toml_str(
+        "[alerts.usage_declining]\nperiodic_open_at_pct = -40\nperiodic_resolve_at_pct = -30\n",
+    )
+    .expect("valid");
+    let mut t = AlertTracker::new(&cfg);
+    let mut ev = base();
+    ev.health.usage_profile = UsageProfile::Periodic;
+    ev.health.metrics.mau_change_pct = Some(-39.0);
+    assert!(t.update(&ev).is_empty());
+    let bad = ScoringConfig::from_toml_str(
+        "[alerts.usage_declining]\nperiodic_open_at_pct = -10\nperiodic_resolve_at_pct = -30\n",
+    )
+    .expect_err("hysteresis");
+    assert!(bad.to_string().contains("alerts.usage_declining.periodic_resolve_at_pct"), "{bad}");
+}
+
+/// The red flag and `trend` follow the profile's change metric too: a periodic account
+/// used in alternate weeks is not declining; a weekly one with the same usage is.
+#[test]
+fn red_flag_and_trend_use_the_profiles_change_metric() {
+    let cases = [
+        ("weekly", true, 0.0),
+        ("periodic", false, 100.0),
+    ];
+    for (profile, flagged, trend) in cases {
+        let mut e = Events::new();
+        e.seats("acme", 0, 10)
+            .account("acme", 0, &format!(r#","usage_profile":"{profile}""#));
+        // 8 users on week days 0..6 of even weeks, nobody in odd weeks, for 10 weeks;
+        // evaluated at the end of an odd week: WAU 0 against 8 (-100%), MAU flat
+        for week in 0..10i64 {
+            if week % 2 == 0 {
+                e.active_days("acme", 8, week * 7..=week * 7 + 1);
+            }
+        }
+        let ev = e.eval("acme", 9 * 7 + 6);
+        let h = &ev.health;
+        assert_eq!(h.metrics.wau_change_pct, Some(-100.0), "{profile}");
+        assert_eq!(h.metrics.mau_change_pct, Some(0.0), "{profile}");
+        assert_eq!(h.red_flags.contains(&RedFlag::UsageDeclining), flagged, "{profile}: {:?}", h.red_flags);
+        let t = h.measures.iter().find(|m| m.name.as_str() == "trend").expect("trend");
+        assert_eq!(t.score, trend, "{profile}");
+        assert_eq!(ev.readiness.red_flags.contains(&RedFlag::UsageDeclining), flagged);
+    }
+}
+
+/// Store of alert rows as ClickHouse keeps them: the newest word per (account, rule,
+/// opened_on, transition); live = not retracted.
+fn apply(store: &mut BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>, out: Vec<AlertTransition>) {
+    for t in out {
+        store.insert((t.account_id.clone(), t.rule, t.opened_on, t.transition()), t);
+    }
+}
+
+fn live(store: &BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>) -> Vec<AlertTransition> {
+    let mut v: Vec<AlertTransition> =
+        store.values().filter(|t| t.state != AlertState::Retracted).cloned().collect();
+    v.sort_by(|a, b| (a.as_of, a.rule, &a.account_id).cmp(&(b.as_of, b.rule, &b.account_id)));
+    v
+}
+
+/// Transitions derived from scratch over days `from..=to` of a final engine.
+fn derived(engine: &Engine, account: &str, from: i64, to: i64) -> Vec<AlertTransition> {
+    let mut t = AlertTracker::new(engine.config());
+    let mut all = Vec::new();
+    for day in from..=to {
+        if let Some(ev) = engine.evaluate(account, d(day)) {
+            all.extend(t.update(&ev));
+        }
+    }
+    all.sort_by(|a, b| (a.as_of, a.rule, &a.account_id).cmp(&(b.as_of, b.rule, &b.account_id)));
+    all
+}
+
+#[test]
+fn a_late_event_that_flips_a_past_days_color_retracts_and_re_emits() {
+    // 8 users of 10 seats every day: green. Seats raised to 100 on day 25 (usage share
+    // collapses: health drops); then a late CRM event says they were raised on day 15.
+    let mut e = Events::new();
+    e.seats("acme", 0, 10).active_days("acme", 8, 0..=30).seats("acme", 25, 100);
+    let mut late = Events::new();
+    late.seats("acme", 15, 100);
+    let late_ev = late.list[0].clone();
+    // give the late event its own id
+    let late_ev = match late_ev {
+        pulse_core::Event::Account(mut a) => {
+            a.event_id = "late-1".into();
+            pulse_core::Event::Account(a)
+        }
+        other => other,
+    };
+
+    let mut engine = Engine::new(ScoringConfig::default());
+    let mut tracker = AlertTracker::new(engine.config());
+    let mut store = BTreeMap::new();
+    let mut next = 0;
+    let mut list = e.list.clone();
+    list.sort_by_key(|x| x.timestamp());
+    for day in 0..=30 {
+        while next < list.len() && list[next].timestamp().date_naive() <= d(day) {
+            engine.apply(&list[next]);
+            next += 1;
+        }
+        let ev = engine.evaluate("acme", d(day)).expect("exists");
+        apply(&mut store, tracker.update(&ev));
+    }
+    let drop = live(&store)
+        .into_iter()
+        .find(|t| t.rule == AlertRule::HealthDropped)
+        .expect("health dropped");
+    assert_eq!((drop.state, drop.as_of), (O, d(25)));
+
+    // the late event: re-evaluate its day onwards, feed the tracker at once
+    engine.apply(&late_ev);
+    let evs: Vec<Evaluation> = (15..=30).filter_map(|x| engine.evaluate("acme", d(x))).collect();
+    let out = tracker.update_many(&evs);
+    let retracted: Vec<&AlertTransition> = out.iter().filter(|t| t.state == AlertState::Retracted).collect();
+    assert!(
+        retracted.iter().any(|t| t.rule == AlertRule::HealthDropped
+            && t.retracts == Some(TransitionKind::Opened)
+            && t.as_of == d(25)
+            && t.opened_on == d(25)
+            && t.message.contains("health dropped")),
+        "{out:#?}"
+    );
+    // retractions come before the transitions that now hold
+    let first_new = out.iter().position(|t| t.state != AlertState::Retracted).unwrap_or(out.len());
+    assert!(out[first_new..].iter().all(|t| t.state != AlertState::Retracted));
+    assert!(
+        out.iter().any(|t| t.rule == AlertRule::HealthDropped && t.state == O && t.as_of == d(15)),
+        "{out:#?}"
+    );
+    apply(&mut store, out);
+    // the history after the retractions equals the history derived from scratch
+    assert_eq!(live(&store), derived(&engine, "acme", 0, 30));
+    // no stored transition contradicts the results of its day
+    for t in live(&store) {
+        let ev = engine.evaluate("acme", t.as_of).expect("exists");
+        if t.rule == AlertRule::HealthDropped && t.state == O {
+            assert_ne!(ev.health.color, Color::Green, "{t:?}");
+        }
+        if t.rule == AlertRule::LowEngagement && t.state == O {
+            assert!(ev.health.red_flags.contains(&RedFlag::LowEngagement), "{t:?}");
+        }
+    }
+    // feeding the same results again changes nothing
+    assert!(tracker.update_many(&evs).is_empty());
+    // and the tracker snapshot round-trips
+    let json = serde_json::to_string(&tracker).expect("ser");
+    let back: AlertTracker = serde_json::from_str(&json).expect("de");
+    assert_eq!(back, tracker);
+}
+
+#[test]
+fn the_tracker_forgets_days_beyond_the_horizon() {
+    let cfg = ScoringConfig::default();
+    let mut t = AlertTracker::new(&cfg);
+    let b = base();
+    for i in 0..200 {
+        let mut ev = b.clone();
+        ev.health.as_of = d(i);
+        ev.readiness.as_of = ev.health.as_of;
+        ev.health.metrics.wau_change_pct = Some(if (i / 10) % 2 == 0 { -50.0 } else { 0.0 });
+        t.update(&ev);
+    }
+    assert_eq!(t.days_held(), cfg.horizon_days as usize + 1);
+    // a day before the window is final: ignored
+    let mut old = b.clone();
+    old.health.as_of = d(10);
+    old.health.metrics.wau_change_pct = Some(0.0);
+    assert!(t.update(&old).is_empty());
 }

@@ -138,6 +138,24 @@ fn stickiness() {
     e.seats("acme", 0, 10).usage("acme", "a", D - 30);
     let h = e.eval_with(&c, "acme", D).health;
     assert_eq!(h.missing_measures, [Measure::Stickiness], "mau 0: left out");
+
+    // rounded once: mean DAU 17/7 over MAU 6 = 0.40476..., published as 0.4 like
+    // every measure value (2 decimals), not 0.405 -> 0.41
+    let mut e = Events::new();
+    e.seats("acme", 0, 10);
+    for (k, n) in [3, 3, 3, 2, 2, 2, 2].into_iter().enumerate() {
+        e.active("acme", n, D - k as i64);
+    }
+    e.active("acme", 6, D - 20);
+    let h = e.eval_with(&c, "acme", D).health;
+    assert_eq!(h.metrics.mau, 6);
+    let m = &h.measures[0];
+    assert_eq!((m.value, m.score), (0.4, 100.0), "{h:#?}");
+    assert!(h.reasons.is_empty());
+    let mut e2 = e.clone();
+    e2.account("acme", 0, r#","usage_profile":"daily""#);
+    let h = e2.eval_with(&c, "acme", D).health;
+    assert_eq!((h.measures[0].value, h.measures[0].score), (0.4, 81.0));
 }
 
 #[test]
@@ -326,6 +344,7 @@ fn json_shape() {
         "wau_pct",
         "mau_pct",
         "wau_change_pct",
+        "mau_change_pct", // SPEC v2
     ];
     want.sort();
     let mut got = metric_keys.clone();

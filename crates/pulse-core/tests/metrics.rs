@@ -32,6 +32,7 @@ fn m(
         wau_pct,
         mau_pct,
         wau_change_pct,
+        mau_change_pct: None,
     }
 }
 
@@ -206,6 +207,9 @@ fn counts_and_shares() {
             ),
         ),
     ];
+    let mut cases = cases;
+    // SPEC v2: "e" (D-28) is the MAU of D-28: 1 -> 4 users
+    cases[1].2.mau_change_pct = Some(300.0);
     for (name, events, expect) in cases {
         let got = events.eval("acme", D).health.metrics;
         assert_eq!(got, expect, "case: {name}");
@@ -263,14 +267,17 @@ fn unknown_account_or_before_first_event() {
 fn horizon() {
     use pulse_core::ApplyOutcome::*;
     let mut e = Events::new();
+    // horizon 60; activity is kept 56 days longer (the MAU-28-days-earlier windows of
+    // the horizon's days reach back that far), so only day 100 - 117 is beyond it
     e.usage("acme", "a", 100)
         .usage("acme", "b", 40)
-        .usage("acme", "c", 39)
+        .usage("acme", "c", 100 - 116)
+        .usage("acme", "d", 100 - 117)
         .usage("acme", "a", 100);
     let mut engine = Engine::new(ScoringConfig::default());
     let got: Vec<_> = e.list.iter().map(|ev| engine.apply(ev)).collect();
-    assert_eq!(got, [Applied, Applied, BeyondHorizon, Duplicate]);
-    assert_eq!(engine.tracked_users(), 2);
+    assert_eq!(got, [Applied, Applied, Applied, BeyondHorizon, Duplicate]);
+    assert_eq!(engine.tracked_users(), 3);
 }
 
 #[test]

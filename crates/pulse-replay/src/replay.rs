@@ -20,6 +20,7 @@ use std::sync::mpsc;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::config::ScoringConfig;
 use pulse_core::engine::Evaluation;
+use pulse_core::{AlertTracker, AlertTransition};
 use pulse_core::event::{parse_event, InvalidEvent};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -159,9 +160,8 @@ pub struct Loaded {
 /// Replays `input` and writes the results to `out`; invalid lines are reported
 /// on `diagnostics` as `line N: <reason>: <detail>` (or end the replay when strict).
 ///
-/// A series longer than one pass can score exactly (see [`passes`]) needs the
-/// input more than once: it is then read into memory first; [`replay_file`]
-/// re-reads a file instead.
+/// A series (`--from/--to`) needs the input more than once (see [`passes`]): it is
+/// then read into memory first; [`replay_file`] re-reads a file instead.
 pub fn replay<R: Read + Send>(
     input: R,
     config: &ScoringConfig,
@@ -169,7 +169,9 @@ pub fn replay<R: Read + Send>(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    if passes(&options.window, config).len() == 1 {
+    // A single day is one pass; a series reads the input more than once (first to
+    // find where the accounts' histories start, then one pass per segment).
+    if options.window.from == options.window.to {
         let mut input = Some(input);
         let mut open = || -> io::Result<Box<dyn Read + Send + '_>> {
             match input.take() {
@@ -200,15 +202,15 @@ pub fn replay_file(
 }
 
 /// The segments a window is evaluated in, one pass over the input each, taking
-/// events up to the end of the segment's last day. The engine forgets usage older than `horizon_days` before an
-/// account's newest usage day, and evaluating day `d` needs days `d-28..=d`; so
-/// with events up to `b`, days from `b - (horizon_days - 28)` to `b` are exact.
-/// A longer series is cut into segments of that length.
+/// events up to the end of the segment's last day. The engine keeps usage for
+/// `horizon_days` plus the 56 days the windows of those days look back, so with events
+/// up to `b`, days from `b - horizon_days` to `b` are exact. A longer series is cut
+/// into segments of that length.
 pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
     if window.from == window.to {
         return vec![*window];
     }
-    let span = u64::from(config.horizon_days.saturating_sub(28).max(1));
+    let span = u64::from(config.horizon_days.max(1));
     let mut out = Vec::new();
     let mut from = window.from;
     loop {
@@ -266,7 +268,21 @@ fn run_passes<'a>(
 ) -> Result<ReplaySummary, ReplayError> {
     let mut output_lines = 0;
     let mut last = ReplaySummary::default();
-    for (i, window) in passes(&options.window, config).into_iter().enumerate() {
+    let series = options.window.from != options.window.to;
+    // A series prints alert transitions, which are a function of every day since each
+    // account's first (SPEC §5, §7): the days before `from` are evaluated too, silently.
+    let mut alerts = series.then(|| AlertTracker::new(config));
+    let mut evaluated = options.window;
+    let mut diag_done = false;
+    if series {
+        let input = open().map_err(ReplayError::Read)?;
+        let loaded = load(input, config, options, diagnostics)?;
+        diag_done = true;
+        if let Some(first) = loaded.engine.first_day() {
+            evaluated.from = evaluated.from.min(first);
+        }
+    }
+    for (i, window) in passes(&evaluated, config).into_iter().enumerate() {
         let input = open().map_err(ReplayError::Read)?;
         let pass = ReplayOptions {
             window,
@@ -274,9 +290,13 @@ fn run_passes<'a>(
         };
         // Invalid lines are reported once, by the first pass.
         let mut sink = io::sink();
-        let diag: &mut dyn Write = if i == 0 { &mut *diagnostics } else { &mut sink };
+        let diag: &mut dyn Write = if i == 0 && !diag_done {
+            &mut *diagnostics
+        } else {
+            &mut sink
+        };
         let mut loaded = load(input, config, &pass, diag)?;
-        loaded.write(out)?;
+        loaded.write_series(out, options.window.from, alerts.as_mut())?;
         output_lines += loaded.summary.output_lines;
         last = loaded.summary;
     }
@@ -367,15 +387,49 @@ impl Loaded {
     /// Writes every account's evaluation for every day of the window: day by day,
     /// accounts sorted by id, health before readiness.
     pub fn write(&mut self, out: &mut dyn Write) -> Result<(), ReplayError> {
+        let from = self.window.from;
+        self.write_series(out, from, None)
+    }
+
+    /// Like [`Self::write`], printing only the days from `print_from` on; with `alerts`,
+    /// each day's results are fed to the tracker and the day's alert transitions follow
+    /// its results (`{"kind":"alert",..}`, accounts sorted by id, rules in order).
+    pub fn write_series(
+        &mut self,
+        out: &mut dyn Write,
+        print_from: NaiveDate,
+        mut alerts: Option<&mut AlertTracker>,
+    ) -> Result<(), ReplayError> {
         let engine = &self.engine;
         let accounts = engine.sorted_accounts();
+        let with_alerts = alerts.is_some();
         for day in self.window.days() {
+            let print = day >= print_from;
+            let mut evaluations = Vec::new();
             // In batches, so the rendered output never piles up in memory.
             for batch in accounts.chunks(EVALUATE_BATCH) {
-                let rendered = self.pool.install(|| engine.evaluate(batch, day, render));
-                for lines in rendered {
-                    out.write_all(&lines?).map_err(ReplayError::Write)?;
-                    self.summary.output_lines += 2;
+                let rendered = self.pool.install(|| {
+                    engine.evaluate(batch, day, |ev| {
+                        let lines = if print { Some(render(ev)) } else { None };
+                        (lines, with_alerts.then(|| ev.clone()))
+                    })
+                });
+                for (lines, ev) in rendered {
+                    if let Some(lines) = lines {
+                        out.write_all(&lines?).map_err(ReplayError::Write)?;
+                        self.summary.output_lines += 2;
+                    }
+                    evaluations.extend(ev);
+                }
+            }
+            if let Some(tracker) = alerts.as_deref_mut() {
+                for t in tracker.update_many(&evaluations) {
+                    if print {
+                        let line = serde_json::to_vec(&AlertLine::of(&t))?;
+                        out.write_all(&line).map_err(ReplayError::Write)?;
+                        out.write_all(b"\n").map_err(ReplayError::Write)?;
+                        self.summary.output_lines += 1;
+                    }
                 }
             }
         }
@@ -429,6 +483,35 @@ fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
         .and_then(|next| next.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// One alert line of a series (SPEC §7). Replay sees all data at once, so it only
+/// ever prints live `opened` / `resolved` transitions, never retractions.
+#[derive(Serialize)]
+struct AlertLine<'a> {
+    kind: &'static str,
+    account_id: &'a str,
+    as_of: NaiveDate,
+    rule: &'static str,
+    state: &'static str,
+    opened_on: NaiveDate,
+    severity: pulse_core::config::Severity,
+    message: &'a str,
+}
+
+impl<'a> AlertLine<'a> {
+    fn of(t: &'a AlertTransition) -> Self {
+        AlertLine {
+            kind: "alert",
+            account_id: &t.account_id,
+            as_of: t.as_of,
+            rule: t.rule.as_str(),
+            state: t.state.as_str(),
+            opened_on: t.opened_on,
+            severity: t.severity,
+            message: &t.message,
+        }
+    }
 }
 
 /// The two output lines of one evaluation.

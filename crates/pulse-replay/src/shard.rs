@@ -125,6 +125,18 @@ impl ShardedEngine {
         self.shards.iter().map(|e| e.tracked_users()).sum()
     }
 
+    /// The earliest day of any account's events.
+    pub fn first_day(&self) -> Option<NaiveDate> {
+        self.shards
+            .iter()
+            .flat_map(|e| {
+                e.account_ids()
+                    .filter_map(|id| e.account_span(id).map(|(first, _)| first))
+                    .collect::<Vec<_>>()
+            })
+            .min()
+    }
+
     /// Every account id with its shard, sorted by id.
     pub fn sorted_accounts(&self) -> Vec<(&str, usize)> {
         let mut ids: Vec<(&str, usize)> = self

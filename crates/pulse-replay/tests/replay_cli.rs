@@ -23,7 +23,10 @@ fn basic() -> Vec<u8> {
 }
 
 struct Run {
+    /// The result lines (health, readiness).
     out: String,
+    /// The alert lines of a series (SPEC v2: they follow each day's results).
+    alerts: String,
     diag: String,
     summary: ReplaySummary,
 }
@@ -38,11 +41,28 @@ fn run_with(input: &[u8], options: &ReplayOptions) -> Result<Run, ReplayError> {
         &mut out,
         &mut diag,
     )?;
+    let (results, alerts) = split(&String::from_utf8(out).expect("utf8"));
     Ok(Run {
-        out: String::from_utf8(out).expect("utf8"),
+        out: results,
+        alerts,
         diag: String::from_utf8(diag).expect("utf8"),
         summary,
     })
+}
+
+/// (result lines, alert lines) of an output.
+fn split(all: &str) -> (String, String) {
+    let (mut results, mut alerts) = (String::new(), String::new());
+    for l in all.lines() {
+        let to = if l.starts_with(r#"{"kind":"alert""#) {
+            &mut alerts
+        } else {
+            &mut results
+        };
+        to.push_str(l);
+        to.push('\n');
+    }
+    (results, alerts)
 }
 
 fn run(input: &[u8], as_of: &str) -> Run {
@@ -273,7 +293,10 @@ fn a_series_has_one_health_and_one_readiness_line_per_account_per_day() {
     let r = run_with(&basic(), &ReplayOptions::new(window)).expect("replay");
     let lines = json_lines(&r.out);
     assert_eq!(lines.len(), 6 * 2 * 2);
-    assert_eq!(r.summary.output_lines, 24);
+    assert_eq!(
+        r.summary.output_lines as usize,
+        24 + r.alerts.lines().count()
+    );
     // Day by day, accounts sorted, health before readiness.
     let mut expect_day = day("2026-10-28");
     for chunk in lines.chunks(4) {
@@ -323,7 +346,8 @@ fn a_series_has_one_health_and_one_readiness_line_per_account_per_day() {
 
 #[test]
 fn a_series_longer_than_the_horizon_is_exact_for_every_day() {
-    // 80 days of data, a 70-day series: several passes (horizon 60 keeps 32 exact days).
+    // 80 days of data, a 70-day series: several passes (horizon 60 keeps 60 exact days;
+    // a series starts at the accounts' first day, for the alerts).
     let spec = SyntheticSpec {
         accounts: 12,
         users: 60,
@@ -335,7 +359,8 @@ fn a_series_longer_than_the_horizon_is_exact_for_every_day() {
     write_synthetic(&spec, &mut data).expect("generate");
     let from = spec.end - chrono::Duration::days(69);
     let window = Window::series(from, spec.end).expect("window");
-    assert!(pulse_replay::replay::passes(&window, &ScoringConfig::default()).len() >= 3);
+    let whole = Window::series(spec.end - chrono::Duration::days(79), spec.end).expect("window");
+    assert!(pulse_replay::replay::passes(&whole, &ScoringConfig::default()).len() >= 2);
     let r = run_with(&data, &ReplayOptions::new(window)).expect("series");
     let per_day = 12 * 2;
     assert_eq!(r.out.lines().count(), 70 * per_day);
@@ -378,8 +403,10 @@ fn replay_file_rereads_the_file_for_long_series() {
         &mut std::io::sink(),
     )
     .expect("file");
-    let from_reader = run_with(&data, &options).expect("reader").out;
-    assert_eq!(String::from_utf8(from_file).expect("utf8"), from_reader);
+    let from_reader = run_with(&data, &options).expect("reader");
+    let (results, alerts) = split(&String::from_utf8(from_file).expect("utf8"));
+    assert_eq!(results, from_reader.out);
+    assert_eq!(alerts, from_reader.alerts);
 }
 
 #[test]
@@ -409,4 +436,78 @@ fn a_config_changes_the_scores_and_its_version_is_reported() {
         default[0]["config_version"],
         ScoringConfig::default().version()
     );
+}
+
+/// One account: 10 users a day, then from `drop_on` only 5 (weekly active users -50%),
+/// seats 10. Usage events as NDJSON.
+fn declining(first: NaiveDate, days: i64, drop_on: i64) -> Vec<u8> {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{{\"type\":\"account\",\"event_id\":\"a-1\",\"account_id\":\"acme\",\"timestamp\":\"{first}T00:00:00Z\",\"licensed_seats\":10}}\n"
+    ));
+    for k in 0..days {
+        let d = first + chrono::Duration::days(k);
+        let users = if k >= drop_on { 5 } else { 10 };
+        for u in 0..users {
+            out.push_str(&format!(
+                "{{\"type\":\"usage\",\"event_id\":\"u-{k}-{u}\",\"account_id\":\"acme\",\"user_id\":\"u{u}\",\"event\":\"x\",\"timestamp\":\"{d}T10:00:00Z\"}}\n"
+            ));
+        }
+    }
+    out.into_bytes()
+}
+
+#[test]
+fn a_series_prints_each_days_alert_transitions_after_its_results() {
+    let first = day("2026-09-01");
+    let data = declining(first, 40, 20);
+    // the drop starts on day 20 (09-21); the WAU (7 days) falls on day 26: -50%
+    let window = Window::series(first + chrono::Duration::days(18), first + chrono::Duration::days(30))
+        .expect("window");
+    let mut raw = Vec::new();
+    replay(&data[..], &ScoringConfig::default(), &ReplayOptions::new(window), &mut raw, &mut std::io::sink())
+        .expect("replay");
+    let lines = json_lines(&String::from_utf8(raw).expect("utf8"));
+    let alerts: Vec<&Value> = lines.iter().filter(|v| v["kind"] == "alert").collect();
+    let opened: Vec<(&str, &str)> = alerts
+        .iter()
+        .filter(|v| v["state"] == "opened")
+        .map(|v| (v["rule"].as_str().unwrap_or(""), v["as_of"].as_str().unwrap_or("")))
+        .collect();
+    assert!(opened.contains(&("usage_declining", "2026-09-27")), "{alerts:#?}");
+    for a in &alerts {
+        let keys: Vec<&str> = a.as_object().expect("object").keys().map(String::as_str).collect();
+        for k in ["kind", "account_id", "as_of", "rule", "state", "opened_on", "severity", "message"] {
+            assert!(keys.contains(&k), "{a}");
+        }
+        assert!(a["state"] == "opened" || a["state"] == "resolved", "{a}");
+    }
+    // each alert line comes after that day's results and before the next day's
+    for (i, v) in lines.iter().enumerate() {
+        if v["kind"] == "alert" {
+            let prev = &lines[i - 1];
+            assert_eq!(prev["as_of"], v["as_of"], "line {i}");
+            if let Some(next) = lines.get(i + 1) {
+                assert!(next["kind"] == "alert" || next["as_of"].as_str() > v["as_of"].as_str());
+            }
+        }
+    }
+    // evaluated from the first day of the account's data: the lines of a sub-range
+    // are exactly that range's lines of a longer series
+    let full = Window::series(first, first + chrono::Duration::days(39)).expect("window");
+    let long = run_with(&data, &ReplayOptions::new(full)).expect("long");
+    let short = run_with(&data, &ReplayOptions::new(window)).expect("short");
+    let in_window: String = long
+        .alerts
+        .lines()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).expect("json");
+            let d = day(v["as_of"].as_str().unwrap_or(""));
+            d >= window.from && d <= window.to
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(short.alerts, in_window);
+    // a single day (--as-of) prints no alert lines
+    assert!(run(&data, "2026-09-25").alerts.is_empty());
 }

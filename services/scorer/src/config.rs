@@ -36,6 +36,12 @@ pub struct ScorerConfig {
     pub retry_max_ms: u64,
     /// Optional alert webhook (Slack-compatible JSON `{"text": ...}`).
     pub webhook: WebhookConfig,
+    /// Notifications are for the present: the webhook gets only alert transitions whose
+    /// day is within this many days before the scorer's current UTC day (0 = today
+    /// only; 1 = today and yesterday). Transitions of older days (derived while catching
+    /// up a backlog, after a restart, or from a backfill) are recorded (topic and
+    /// ClickHouse), never sent, and counted in `pulse_scorer_webhook_skipped_total`.
+    pub notify_window_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,6 +76,7 @@ impl Default for ScorerConfig {
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
             webhook: WebhookConfig::default(),
+            notify_window_days: 0,
         }
     }
 }
@@ -95,6 +102,9 @@ impl ScorerConfig {
         })?;
         ensure(self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms, "scorer.retry_max_ms", || {
             "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into()
+        })?;
+        ensure(self.notify_window_days <= 366, "scorer.notify_window_days", || {
+            format!("{} is out of range 0..=366", self.notify_window_days)
         })?;
         ensure(self.webhook.max_attempts >= 1, "scorer.webhook.max_attempts", || "must be >= 1".into())?;
         if let Some(url) = &self.webhook.url {

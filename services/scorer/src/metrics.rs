@@ -21,6 +21,8 @@ pub struct ScorerMetrics {
     pub paused: IntGauge,
     pub consumer_lag: IntGaugeVec,
     pub webhook: IntCounterVec,
+    /// Alert transitions recorded but not notified: outside the notify window.
+    pub webhook_skipped: IntCounterVec,
     pub rejoins: IntCounter,
 }
 
@@ -67,6 +69,11 @@ impl ScorerMetrics {
                     .expect("metric"),
             ),
             webhook: cv("pulse_scorer_webhook_deliveries_total", "Alert webhook deliveries", &["result"]),
+            webhook_skipped: cv(
+                "pulse_scorer_webhook_skipped_total",
+                "Alert transitions recorded but not sent to the webhook: their day is outside scorer.notify_window_days (history derived while catching up a backlog, a restart or a backfill)",
+                &["rule", "state"],
+            ),
             rejoins: c("pulse_scorer_group_rejoins_total", "Consumer-group rejoins after holding no partition too long"),
         }
     }

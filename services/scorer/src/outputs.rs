@@ -10,7 +10,7 @@ use pulse_core::{AlertTransition, Evaluation};
 use rdkafka::{error::KafkaError, producer::FutureProducer, producer::FutureRecord};
 use serde::Serialize;
 
-use crate::rows::{alert_id, lifecycle_str, AlertRow, Attributes, HealthRow, ReadinessRow};
+use crate::rows::{alert_id, lifecycle_str, next_version, AlertRow, Attributes, HealthRow, ReadinessRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -66,8 +66,10 @@ impl Outputs {
         self.messages.push((Kind::Readiness, key, readiness_json.into_bytes()));
     }
 
-    pub fn push_transition(&mut self, t: AlertTransition, now: u32) {
-        self.alerts.push(AlertRow::new(&t, now));
+    /// Adds one alert transition (opened, resolved or retracted) at `now_us`
+    /// (microseconds since the epoch; the row version derives from it).
+    pub fn push_transition(&mut self, t: AlertTransition, now_us: i64) {
+        self.alerts.push(AlertRow::new(&t, next_version(now_us), now_us.div_euclid(1000)));
         let mut v = serde_json::to_value(&t).unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut v {
             map.insert("alert_id".into(), alert_id(&t).into());

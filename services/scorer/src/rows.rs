@@ -3,8 +3,10 @@
 //! field order is what maps fields to columns; the e2e tests read every column back).
 
 use chrono::NaiveDate;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use pulse_core::{
-    alerts::AlertState, health::Color, readiness::DimensionResult, AlertTransition, HealthResult, ReadinessResult,
+    alerts::{AlertState, TransitionKind}, health::Color, readiness::DimensionResult, AlertTransition, HealthResult, ReadinessResult,
     Verdict,
 };
 use serde::{Deserialize, Serialize};
@@ -183,18 +185,26 @@ pub fn lifecycle_str(r: &ReadinessResult) -> String {
     r.lifecycle_stage.map(|s| json_str(&s).trim_matches('"').to_owned()).unwrap_or_default()
 }
 
+/// One row of `health_alerts` (`schemas/clickhouse/005_alert_history.sql`, same column
+/// order): one per alert transition; a retraction is the same (account, rule, opened_on,
+/// transition) row again with `state = retracted` and a higher `version`.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
 pub struct AlertRow {
     pub alert_id: String,
     pub account_id: String,
     pub rule: String,
+    /// Enum8: 1 opened, 2 resolved (the transition this row is about).
+    pub transition: i8,
+    /// Enum8: 1 opened, 2 resolved, 3 retracted.
     pub state: i8,
     pub opened_on: u16,
     pub as_of: u16,
     pub severity: String,
     pub message: String,
     pub details: String,
-    pub emitted_at: u32,
+    pub version: u64,
+    /// DateTime64(3): milliseconds since the epoch.
+    pub emitted_at: i64,
 }
 
 /// Identity of one alert across its `opened` and `resolved` transitions.
@@ -202,22 +212,46 @@ pub fn alert_id(t: &AlertTransition) -> String {
     format!("{}/{}/{}", t.account_id, t.rule.as_str(), t.opened_on)
 }
 
+static LAST_VERSION: AtomicU64 = AtomicU64::new(0);
+
+/// A row version for `health_alerts`: strictly increasing within the process and
+/// `max(now in microseconds, last + 1)`, so a later word on a transition (a retraction,
+/// a re-derivation) always replaces the earlier one, also across restarts (the clock
+/// moves on).
+pub fn next_version(now_us: i64) -> u64 {
+    let now = u64::try_from(now_us).unwrap_or(0);
+    let mut last = LAST_VERSION.load(Ordering::Relaxed);
+    loop {
+        let v = now.max(last + 1);
+        match LAST_VERSION.compare_exchange_weak(last, v, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return v,
+            Err(x) => last = x,
+        }
+    }
+}
+
 impl AlertRow {
-    pub fn new(t: &AlertTransition, emitted_at: u32) -> Self {
+    pub fn new(t: &AlertTransition, version: u64, emitted_at_ms: i64) -> Self {
         Self {
             alert_id: alert_id(t),
             account_id: t.account_id.clone(),
             rule: t.rule.as_str().to_owned(),
+            transition: match t.transition() {
+                TransitionKind::Opened => 1,
+                TransitionKind::Resolved => 2,
+            },
             state: match t.state {
                 AlertState::Opened => 1,
                 AlertState::Resolved => 2,
+                AlertState::Retracted => 3,
             },
             opened_on: ch_date(t.opened_on),
             as_of: ch_date(t.as_of),
             severity: json_str(&t.severity).trim_matches('"').to_owned(),
             message: t.message.clone(),
             details: t.details.to_string(),
-            emitted_at,
+            version,
+            emitted_at: emitted_at_ms,
         }
     }
 }
@@ -230,5 +264,14 @@ mod tests {
     fn dates_are_days_since_epoch() {
         assert_eq!(ch_date(NaiveDate::from_ymd_opt(1970, 1, 2).expect("date")), 1);
         assert_eq!(ch_date(NaiveDate::from_ymd_opt(2026, 11, 22).expect("date")), 20_779);
+    }
+
+    #[test]
+    fn versions_strictly_increase() {
+        let a = next_version(1_000);
+        let b = next_version(1_000);
+        let c = next_version(0);
+        assert!(a < b && b < c, "{a} {b} {c}");
+        assert!(next_version(i64::MAX / 2) >= (i64::MAX / 2) as u64);
     }
 }

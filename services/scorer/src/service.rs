@@ -371,24 +371,29 @@ impl Scorer {
         self.clock.now().date_naive()
     }
 
-    /// Evaluates `account` for each day of `from..=to`, feeding the alert tracker in day
-    /// order; publishes every day before `to` and `to` itself only when it changed.
+    /// Evaluates `account` for each day of `from..=to`, publishes every day before `to`
+    /// and `to` itself only when it changed, then feeds those days' results to the alert
+    /// tracker at once: it re-derives the account's alerts from the earliest changed day
+    /// and returns retractions and new transitions (SPEC §5).
     #[allow(clippy::too_many_arguments)]
     fn evaluate_days(&self, st: &mut PartitionState, account: &str, from: NaiveDate, to: NaiveDate, now: u32, out: &mut Outputs) {
         let mut d = from;
+        let mut evs = Vec::new();
         while d <= to {
             if let Some(ev) = st.engine.evaluate(account, d) {
                 self.metrics.evaluations.inc();
                 self.publish(st, &ev, d == to, now, out);
-                for t in st.alerts.update(&ev) {
-                    self.metrics.alerts.with_label_values(&[t.rule.as_str(), if t.state == pulse_core::AlertState::Opened { "opened" } else { "resolved" }]).inc();
-                    out.push_transition(t, now);
-                }
+                evs.push(ev);
             }
             d = match d.checked_add_days(Days::new(1)) {
                 Some(n) => n,
                 None => break,
             };
+        }
+        let now_us = self.clock.now().timestamp_micros();
+        for t in st.alerts.update_many(&evs) {
+            self.metrics.alerts.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
+            out.push_transition(t, now_us);
         }
     }
 
@@ -456,8 +461,16 @@ impl Scorer {
         self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
         self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
         if let Some(w) = io.webhook {
+            // Notifications are for the present (SPEC §5): history derived while catching
+            // up is recorded above, never sent.
+            let today = self.today();
+            let oldest = today.checked_sub_days(Days::new(u64::from(self.cfg.notify_window_days))).unwrap_or(today);
             for t in out.transitions {
-                w.send(t);
+                if t.as_of >= oldest {
+                    w.send(t);
+                } else {
+                    self.metrics.webhook_skipped.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
+                }
             }
         }
         Ok(())

@@ -23,10 +23,7 @@ pub struct Webhook {
 
 /// The JSON body: Slack shows `text`; other receivers read the structured fields.
 pub fn body(t: &AlertTransition) -> serde_json::Value {
-    let verb = match t.state {
-        pulse_core::AlertState::Opened => "opened",
-        pulse_core::AlertState::Resolved => "resolved",
-    };
+    let verb = t.state.as_str();
     serde_json::json!({
         "text": format!("[{}] {} {} for {}: {}", verb, t.rule.as_str(), verb, t.account_id, t.message),
         "alert_id": alert_id(t),

@@ -45,9 +45,10 @@ impl ConfigError {
     }
 }
 
-/// Smallest and largest `horizon_days`: activity is kept as a 64-day bitmask per
-/// user (day 0 = newest), and evaluating a day needs its 28-day MAU window plus the
-/// previous day's, so the horizon must leave at least 35 days.
+/// Smallest and largest `horizon_days`. Activity is kept as a 128-day bitmask per
+/// user (day 0 = newest) for the horizon plus the 56 days the windows of its days look
+/// back (the MAU of 28 days earlier, for the day and the day before), so at most 71;
+/// 63 leaves room.
 pub const MIN_HORIZON_DAYS: u32 = 35;
 pub const MAX_HORIZON_DAYS: u32 = 63;
 /// At most this many core features (they are tracked as one bit each).
@@ -57,8 +58,12 @@ pub const MAX_CORE_FEATURES: usize = 64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ScoringConfig {
-    /// Usage events older than this many days before an account's newest usage day
-    /// cannot change scores (SPEC §2); 35..=63.
+    /// The scoring horizon (SPEC §2): the results of this many days before an
+    /// account's newest usage day can still be corrected by late events, exactly, and
+    /// usage event ids are remembered (for deduplication) this long. Activity is kept
+    /// 56 days longer, because those days' MAU-of-28-days-earlier windows reach back
+    /// that far; usage older than that is beyond the horizon: counted, not scored.
+    /// 35..=63.
     pub horizon_days: u32,
     /// Features (the usage `feature` field) whose use makes up `breadth`; empty
     /// leaves `breadth` out of the health score.
@@ -208,8 +213,12 @@ impl Default for EvidenceConfig {
 pub struct RedFlagConfig {
     /// `low_engagement` when the profile's primary share is below this percent.
     pub low_engagement_pct: f64,
-    /// `usage_declining` when `wau_change_pct` is at or below this (negative).
+    /// `usage_declining` when the profile's change metric is at or below this
+    /// (negative): `wau_change_pct` for `daily` and `weekly` accounts.
     pub usage_declining_pct: f64,
+    /// The same for `periodic` accounts, whose change metric is `mau_change_pct`
+    /// (used in bursts: week-to-week swings are their normal rhythm).
+    pub usage_declining_periodic_pct: f64,
 }
 
 impl Default for RedFlagConfig {
@@ -217,6 +226,7 @@ impl Default for RedFlagConfig {
         Self {
             low_engagement_pct: 50.0,
             usage_declining_pct: -10.0,
+            usage_declining_periodic_pct: -20.0,
         }
     }
 }
@@ -268,8 +278,9 @@ impl Default for Bands {
     }
 }
 
-/// `trend` scores 100 at `full_at_pct` week-over-week WAU change or better, 0 at
-/// `zero_at_pct` or worse, linear between.
+/// `trend` scores 100 at `full_at_pct` change of the profile's change metric
+/// (`wau_change_pct` week over week; `mau_change_pct` month over month for
+/// `periodic`) or better, 0 at `zero_at_pct` or worse, linear between.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrendConfig {
@@ -298,9 +309,10 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
-    /// Opens when `wau_change_pct <= open_at_pct`, resolves when it is
-    /// `> resolve_at_pct`; a week without comparison data (null) changes nothing.
-    pub usage_declining: ThresholdRule,
+    /// Opens when the profile's change metric (`wau_change_pct`; `mau_change_pct`
+    /// for `periodic`) is `<= open_at_pct`, resolves when it is `> resolve_at_pct`;
+    /// a day without comparison data (null) changes nothing.
+    pub usage_declining: DeclineRule,
     /// Opens when the primary share is `< open_at_pct`, resolves when it is
     /// `>= resolve_at_pct`; unknown seats change nothing.
     pub low_engagement: ThresholdRule,
@@ -317,12 +329,7 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         Self {
-            usage_declining: ThresholdRule {
-                enabled: true,
-                severity: Severity::Warning,
-                open_at_pct: -10.0,
-                resolve_at_pct: -5.0,
-            },
+            usage_declining: DeclineRule::default(),
             low_engagement: ThresholdRule {
                 enabled: true,
                 severity: Severity::Warning,
@@ -351,6 +358,46 @@ pub struct ThresholdRule {
     pub severity: Severity,
     pub open_at_pct: f64,
     pub resolve_at_pct: f64,
+}
+
+/// `usage_declining`: hysteresis lines per usage profile (`daily` and `weekly` on
+/// `wau_change_pct`, `periodic` on `mau_change_pct`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeclineRule {
+    pub enabled: bool,
+    pub severity: Severity,
+    /// `daily` / `weekly`: opens at or below this `wau_change_pct`.
+    pub open_at_pct: f64,
+    /// `daily` / `weekly`: resolves only above this.
+    pub resolve_at_pct: f64,
+    /// `periodic`: opens at or below this `mau_change_pct`.
+    pub periodic_open_at_pct: f64,
+    /// `periodic`: resolves only above this.
+    pub periodic_resolve_at_pct: f64,
+}
+
+impl Default for DeclineRule {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            severity: Severity::Warning,
+            open_at_pct: -10.0,
+            resolve_at_pct: -5.0,
+            periodic_open_at_pct: -20.0,
+            periodic_resolve_at_pct: -10.0,
+        }
+    }
+}
+
+impl DeclineRule {
+    /// (open at, resolve above) for a usage profile.
+    pub fn lines(&self, profile: UsageProfile) -> (f64, f64) {
+        match profile {
+            UsageProfile::Periodic => (self.periodic_open_at_pct, self.periodic_resolve_at_pct),
+            _ => (self.open_at_pct, self.resolve_at_pct),
+        }
+    }
 }
 
 fn yes() -> bool {

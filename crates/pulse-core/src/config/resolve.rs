@@ -73,6 +73,7 @@ pub struct Effective {
     pub primary: Share,
     pub stickiness_target: Option<f64>,
     pub low_engagement_pct: f64,
+    /// The `usage_declining` red-flag line on the profile's change metric.
     pub usage_declining_pct: f64,
     /// Indexed by [`Measure`] as usize; percent.
     pub health_weights: [f64; 5],
@@ -120,7 +121,10 @@ impl ScoringConfig {
             primary: Share::parse(&p.primary).unwrap_or(Share::MauPct),
             stickiness_target: p.stickiness_target,
             low_engagement_pct: self.red_flags.low_engagement_pct,
-            usage_declining_pct: self.red_flags.usage_declining_pct,
+            usage_declining_pct: match profile {
+                UsageProfile::Periodic => self.red_flags.usage_declining_periodic_pct,
+                _ => self.red_flags.usage_declining_pct,
+            },
             health_weights: health_weights(&self.health.weights),
             bands: self.health.bands,
             readiness_weights: readiness_weights(&self.readiness.weights),

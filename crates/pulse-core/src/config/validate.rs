@@ -15,7 +15,7 @@ pub(super) fn validate(c: &ScoringConfig) -> R {
         return Err(ConfigError::invalid(
             "horizon_days",
             format!(
-                "{} is out of range {MIN_HORIZON_DAYS}..={MAX_HORIZON_DAYS} (activity is kept for 64 days)",
+                "{} is out of range {MIN_HORIZON_DAYS}..={MAX_HORIZON_DAYS} (activity is kept for horizon_days + 56 days, at most 128)",
                 c.horizon_days
             ),
         ));
@@ -228,6 +228,12 @@ fn red_flags(r: &RedFlagConfig) -> R {
         r.usage_declining_pct,
         -100.0,
         0.0,
+    )?;
+    range(
+        "red_flags.usage_declining_periodic_pct",
+        r.usage_declining_periodic_pct,
+        -100.0,
+        0.0,
     )
 }
 
@@ -273,27 +279,32 @@ fn health(h: &HealthConfig) -> R {
 
 fn alerts(a: &AlertsConfig) -> R {
     let d = &a.usage_declining;
-    range(
-        "alerts.usage_declining.open_at_pct",
-        d.open_at_pct,
-        -100.0,
-        0.0,
-    )?;
-    range(
-        "alerts.usage_declining.resolve_at_pct",
-        d.resolve_at_pct,
-        -100.0,
-        1000.0,
-    )?;
-    if d.resolve_at_pct < d.open_at_pct {
-        return Err(ConfigError::invalid(
-            "alerts.usage_declining.resolve_at_pct",
-            format!(
-                "{} must be >= open_at_pct {} (hysteresis)",
-                fmt_num(d.resolve_at_pct),
-                fmt_num(d.open_at_pct)
-            ),
-        ));
+    for (key, open, resolve) in [
+        ("", d.open_at_pct, d.resolve_at_pct),
+        ("periodic_", d.periodic_open_at_pct, d.periodic_resolve_at_pct),
+    ] {
+        range(
+            &format!("alerts.usage_declining.{key}open_at_pct"),
+            open,
+            -100.0,
+            0.0,
+        )?;
+        range(
+            &format!("alerts.usage_declining.{key}resolve_at_pct"),
+            resolve,
+            -100.0,
+            1000.0,
+        )?;
+        if resolve < open {
+            return Err(ConfigError::invalid(
+                format!("alerts.usage_declining.{key}resolve_at_pct"),
+                format!(
+                    "{} must be >= {key}open_at_pct {} (hysteresis)",
+                    fmt_num(resolve),
+                    fmt_num(open)
+                ),
+            ));
+        }
     }
     let l = &a.low_engagement;
     range(

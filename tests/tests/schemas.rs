@@ -393,7 +393,7 @@ fn real_dead_letters_validate() {
         .iter()
         .map(InvalidReason::as_str)
         .collect();
-    produced.extend([dlq::OVERSIZE_MESSAGE, dlq::TIMESTAMP_OUT_OF_RANGE]);
+    produced.extend([dlq::OVERSIZE_MESSAGE, dlq::TIMESTAMP_OUT_OF_RANGE, dlq::STORAGE_REJECTED]);
     assert_eq!(listed, produced);
 
     let src = Source {
@@ -408,7 +408,7 @@ fn real_dead_letters_validate() {
         .collect();
     payloads.push(vec![0xff, 0xfe, 0x00, 0x41]); // not UTF-8: stored as base64
     payloads.push(br#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2030-01-01T00:00:00Z"}"#.to_vec());
-    payloads.push(br#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"1969-12-31T23:59:59Z"}"#.to_vec());
+    payloads.push(br#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"1899-12-31T23:59:59Z"}"#.to_vec());
     payloads.push(vec![b' '; 5000]); // over max_message_bytes
     let mut reasons = BTreeSet::new();
     for payload in payloads {
@@ -428,6 +428,17 @@ fn real_dead_letters_validate() {
             .unwrap_or_else(|e| panic!("{json}: {e}"));
         reasons.insert(dead.reason);
     }
+    // A row ClickHouse refused (built by ingest's isolation path the same way).
+    let refused = pulse_ingest::dlq::DeadLetter::new(
+        dlq::STORAGE_REJECTED,
+        "ClickHouse refused the row for usage_events: Code: 469 (VIOLATED_CONSTRAINT)".into(),
+        &src,
+        Some(b"acme"),
+        br#"{"type":"usage"}"#,
+        "2026-11-30T00:00:00+00:00".into(),
+    );
+    let json = serde_json::to_value(&refused).expect("serializes");
+    schemas.check("dead-letter", &json).unwrap_or_else(|e| panic!("{json}: {e}"));
     for r in [
         "future_timestamp",
         "oversize_message",

@@ -53,11 +53,14 @@ pub struct WebhookConfig {
     /// Attempts per alert before it is dead-lettered to `topics.dlq`.
     pub max_attempts: u32,
     pub timeout_ms: u64,
+    /// PEM bundle of extra CA certificates trusted for an `https://` webhook (a private
+    /// CA or a TLS-inspecting proxy), on top of Mozilla's roots. Checked at start-up.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for WebhookConfig {
     fn default() -> Self {
-        Self { url: None, max_attempts: 5, timeout_ms: 5_000 }
+        Self { url: None, max_attempts: 5, timeout_ms: 5_000, ca_file: None }
     }
 }
 
@@ -113,6 +116,7 @@ impl ScorerConfig {
                 "must start with http:// or https://".into()
             })?;
         }
+        pulse_runtime::tls::client_config_for(self.webhook.ca_file.as_deref(), "scorer.webhook.ca_file")?;
         Ok(())
     }
 

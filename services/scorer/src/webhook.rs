@@ -31,10 +31,25 @@ pub fn body(t: &AlertTransition) -> serde_json::Value {
     })
 }
 
+/// The webhook's HTTP client: rustls with Mozilla's roots plus `ca_file`, and the
+/// configured timeout. Shared with the TLS test, so what is tested is what runs.
+pub fn http_client(cfg: &WebhookConfig) -> Result<reqwest::Client, pulse_runtime::settings::SettingsError> {
+    let tls = pulse_runtime::tls::client_config_for(cfg.ca_file.as_deref(), "scorer.webhook.ca_file")?;
+    reqwest::Client::builder()
+        .timeout(Duration::from_millis(cfg.timeout_ms))
+        .use_preconfigured_tls(tls)
+        .build()
+        .map_err(|e| pulse_runtime::settings::SettingsError::invalid("scorer.webhook", format!("HTTP client: {e}")))
+}
+
 impl Webhook {
     pub fn spawn(url: Secret, cfg: WebhookConfig, producer: FutureProducer, dlq: String, metrics: ScorerMetrics) -> Self {
         let (tx, mut rx) = mpsc::channel::<AlertTransition>(10_000);
-        let client = reqwest::Client::builder().timeout(Duration::from_millis(cfg.timeout_ms)).build().unwrap_or_default();
+        let client = http_client(&cfg).unwrap_or_else(|e| {
+            // validate() refused an unusable ca_file at start-up; this is a last resort.
+            tracing::error!(error = %e, "webhook TLS setup failed; using the default client");
+            reqwest::Client::default()
+        });
         let (p2, d2, m2) = (producer.clone(), dlq.clone(), metrics.clone());
         tokio::spawn(async move {
             while let Some(t) = rx.recv().await {

@@ -1,4 +1,5 @@
-//! HTTPS to ClickHouse: the client's rustls stack against a local TLS endpoint.
+//! Outbound TLS (ClickHouse and the alert webhook): the real clients' rustls stacks
+//! against local TLS endpoints.
 //!
 //! A TLS terminator with certificates generated here (a private CA and a `localhost`
 //! leaf, rcgen) forwards to the stack's ClickHouse. With the CA in `clickhouse.ca_file`
@@ -121,4 +122,81 @@ fn an_unreadable_ca_file_is_refused_at_start_up_naming_the_key() {
     let cfg = config("https://localhost:1".into(), Some("/nonexistent/ca.pem".into()));
     let err = cfg.validate().expect_err("missing CA file");
     assert!(err.to_string().contains("clickhouse.ca_file"), "{err}");
+}
+
+/// A TLS endpoint that answers every HTTP request with 200 and counts them.
+async fn tls_http_ok(pki: &Pki) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, h) = (acceptor.clone(), h.clone());
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                // Read headers and a Content-Length body (the webhook's JSON).
+                loop {
+                    let Ok(n) = tls.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+#[tokio::test]
+async fn the_webhook_client_posts_over_https_with_the_private_ca_and_refuses_without_it() {
+    let pki = pki();
+    let (addr, hits) = tls_http_ok(&pki).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("write ca");
+    let url = format!("https://localhost:{}/hook", addr.port());
+    let body = serde_json::json!({"text": "test"});
+
+    let trusted = pulse_scorer::config::WebhookConfig { ca_file: Some(ca), ..Default::default() };
+    let client = pulse_scorer::webhook::http_client(&trusted).expect("client");
+    let resp = client.post(&url).json(&body).send().await.expect("post over https");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    let default = pulse_scorer::webhook::http_client(&Default::default()).expect("client");
+    let err = default.post(&url).json(&body).send().await.expect_err("untrusted CA");
+    let msg = format!("{err:?}");
+    assert!(msg.contains("UnknownIssuer") || msg.to_lowercase().contains("certificate"), "{msg}");
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing delivered to an untrusted server");
+
+    let missing = pulse_scorer::config::WebhookConfig { ca_file: Some("/nonexistent.pem".into()), ..Default::default() };
+    let err = pulse_scorer::webhook::http_client(&missing).expect_err("missing CA file");
+    assert!(err.to_string().contains("scorer.webhook.ca_file"), "{err}");
 }

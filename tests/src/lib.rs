@@ -431,9 +431,12 @@ impl ServiceProcess {
     }
 }
 
+/// A Kafka message as (key, payload).
+pub type Keyed = (Option<String>, Vec<u8>);
+
 /// Demo scenario ending yesterday (no malformed lines): NDJSON and the normalized
 /// events (key, payload) ingest would forward for it.
-pub fn scenario(accounts: u32, seed: u64) -> (Vec<u8>, Vec<(Option<String>, Vec<u8>)>, chrono::NaiveDate) {
+pub fn scenario(accounts: u32, seed: u64) -> (Vec<u8>, Vec<Keyed>, chrono::NaiveDate) {
     let day = chrono::Utc::now().date_naive() - chrono::Days::new(1);
     let spec = pulse_replay::gen::DemoSpec { accounts, days: 35, end: day, seed, malformed: false };
     let mut ndjson = Vec::new();

@@ -241,6 +241,7 @@ fn end_to_end_decline_and_recovery() {
 /// weekly, `mau_change_pct` for periodic; opens at -10 / -20, resolves above -5 / -10; a
 /// day without comparison data neither opens nor resolves.
 #[test]
+#[allow(clippy::type_complexity)] // a table: (name, profile, days, expected transitions)
 fn usage_declining_per_profile() {
     type Day = (Option<f64>, Option<f64>); // (wau_change_pct, mau_change_pct)
     let cases: Vec<(&str, UsageProfile, Vec<Day>, Vec<Option<AlertState>>)> = vec![

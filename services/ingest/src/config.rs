@@ -92,7 +92,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: Vec<(fn(&mut IngestConfig), &str)> = vec![
+        type Case = (fn(&mut IngestConfig), &'static str);
+        let cases: Vec<Case> = vec![
             (|c| c.batch_max_rows = 0, "ingest.batch_max_rows"),
             (|c| c.http_listen = "nope".into(), "ingest.http_listen"),
             (|c| c.batch_max_wait_ms = 0, "ingest.batch_max_wait_ms"),

@@ -334,7 +334,10 @@ impl Ingest {
         stop: &watch::Receiver<bool>,
     ) -> Result<Vec<DeadRecord>, FlushError> {
         let mut out = Vec::new();
-        let mut todo: Vec<std::ops::Range<usize>> = if rows.is_empty() { vec![] } else { vec![0..rows.len()] };
+        let mut todo: Vec<std::ops::Range<usize>> = Vec::new();
+        if !rows.is_empty() {
+            todo.push(0..rows.len());
+        }
         while let Some(range) = todo.pop() {
             let chunk = &rows[range.clone()];
             let outcome = self

@@ -141,7 +141,8 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_errors_name_the_key() {
         ScorerConfig::default().validate().expect("defaults valid");
-        let cases: Vec<(fn(&mut ScorerConfig), &str)> = vec![
+        type Case = (fn(&mut ScorerConfig), &'static str);
+        let cases: Vec<Case> = vec![
             (|c| c.batch_max_events = 0, "scorer.batch_max_events"),
             (|c| c.evaluation_hour = 24, "scorer.evaluation_hour"),
             (|c| c.reemit_max_days = 0, "scorer.reemit_max_days"),

@@ -225,17 +225,14 @@ pub trait CollectTotal {
 impl CollectTotal for prometheus::IntCounterVec {
     fn collect_total(&self) -> u64 {
         use prometheus::core::Collector;
-        self.collect()
-            .iter()
-            .flat_map(|f| f.get_metric())
-            .map(|m| m.get_counter().get_value() as u64)
-            .sum()
+        self.collect().iter().flat_map(|f| f.get_metric()).map(|m| m.get_counter().get_value() as u64).sum()
     }
 }
 
 /// A valid native usage event, timestamped `minutes_ago` before now.
 pub fn usage(event_id: &str, account: &str, user: &str, minutes_ago: i64) -> Vec<u8> {
-    let ts = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let ts = (chrono::Utc::now() - chrono::Duration::minutes(minutes_ago))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     format!(
         r#"{{"type":"usage","event_id":"{event_id}","account_id":"{account}","user_id":"{user}","event":"report.viewed","feature":"reports","timestamp":"{ts}","extra_field":{{"kept":true}}}}"#
     )
@@ -273,7 +270,11 @@ impl ScorerHandle {
 
 impl TestEnv {
     /// Starts an in-process scorer with the given clock.
-    pub fn spawn_scorer(&self, cfg: pulse_scorer::ScorerConfig, clock: std::sync::Arc<dyn pulse_scorer::Clock>) -> ScorerHandle {
+    pub fn spawn_scorer(
+        &self,
+        cfg: pulse_scorer::ScorerConfig,
+        clock: std::sync::Arc<dyn pulse_scorer::Clock>,
+    ) -> ScorerHandle {
         let registry = prometheus::Registry::new();
         let metrics = pulse_scorer::ScorerMetrics::new(&registry);
         let ready = Readiness::default();
@@ -322,7 +323,10 @@ impl TestEnv {
 
 /// Replays `ndjson` as of `day` with the default scoring config: the expected results,
 /// as (account id, kind) -> JSON value.
-pub fn replay_expected(ndjson: &[u8], day: chrono::NaiveDate) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+pub fn replay_expected(
+    ndjson: &[u8],
+    day: chrono::NaiveDate,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
     let cfg = pulse_core::ScoringConfig::default();
     let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::as_of(day));
     let mut out = Vec::new();
@@ -332,14 +336,23 @@ pub fn replay_expected(ndjson: &[u8], day: chrono::NaiveDate) -> std::collection
         .filter(|l| !l.is_empty())
         .map(|l| {
             let v: serde_json::Value = serde_json::from_slice(l).expect("replay line is json");
-            ((v["account_id"].as_str().unwrap_or_default().to_owned(), v["kind"].as_str().unwrap_or_default().to_owned()), v)
+            (
+                (
+                    v["account_id"].as_str().unwrap_or_default().to_owned(),
+                    v["kind"].as_str().unwrap_or_default().to_owned(),
+                ),
+                v,
+            )
         })
         .collect()
 }
 
 /// Results stored in ClickHouse for `day` (the `result` column, FINAL), keyed like
 /// [`replay_expected`].
-pub async fn stored_results(env: &TestEnv, day: chrono::NaiveDate) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+pub async fn stored_results(
+    env: &TestEnv,
+    day: chrono::NaiveDate,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
     let mut out = std::collections::BTreeMap::new();
     for (table, kind) in [("account_health", "health"), ("graduation_readiness", "readiness")] {
         let rows: Vec<(String, String)> = env
@@ -451,7 +464,12 @@ pub fn scenario(accounts: u32, seed: u64) -> (Vec<u8>, Vec<Keyed>, chrono::Naive
 
 /// Produces `events` to the events topic in `chunks` pieces, `pause` apart, so faults
 /// can strike while events flow.
-pub fn feed_in_chunks(env: &TestEnv, events: Vec<(Option<String>, Vec<u8>)>, chunks: usize, pause: Duration) -> JoinHandle<()> {
+pub fn feed_in_chunks(
+    env: &TestEnv,
+    events: Vec<(Option<String>, Vec<u8>)>,
+    chunks: usize,
+    pause: Duration,
+) -> JoinHandle<()> {
     let kafka = env.kafka.clone();
     let topic = env.topics.events.clone();
     tokio::spawn(async move {

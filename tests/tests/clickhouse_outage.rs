@@ -13,7 +13,9 @@ async fn clickhouse_down_for_30s_then_back_every_event_arrives_once() {
     let env = TestEnv::new(3).await;
     let ingest = env.spawn_ingest(env.ingest_config());
     let batch = |from: u64, to: u64| -> Vec<(Option<String>, Vec<u8>)> {
-        (from..to).map(|i| (Some(format!("a-{}", i % 7)), usage(&format!("e-{i}"), &format!("a-{}", i % 7), "u", 1))).collect()
+        (from..to)
+            .map(|i| (Some(format!("a-{}", i % 7)), usage(&format!("e-{i}"), &format!("a-{}", i % 7), "u", 1)))
+            .collect()
     };
     env.produce(&env.topics.usage, &batch(0, 500)).await;
     assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL", 500, Duration::from_secs(60)).await, 500);

@@ -44,7 +44,8 @@ async fn valid_native_and_segment_events_land_in_clickhouse_and_on_the_events_to
         .expect("segment row");
     assert_eq!((acct.as_str(), user.as_str(), feature.as_str()), ("globex", "u-9", "dashboards"));
     // Unknown extra fields are kept in storage.
-    let raw: String = env.ch().query("SELECT raw FROM usage_events FINAL WHERE event_id = 'n-1'").fetch_one().await.expect("raw");
+    let raw: String =
+        env.ch().query("SELECT raw FROM usage_events FINAL WHERE event_id = 'n-1'").fetch_one().await.expect("raw");
     assert!(raw.contains("extra_field"), "raw keeps unknown fields: {raw}");
     let seats: String = env.ch().query("SELECT payload FROM crm_events FINAL").fetch_one().await.expect("payload");
     assert!(seats.contains("\"licensed_seats\":25"), "{seats}");
@@ -86,10 +87,14 @@ async fn every_kind_of_invalid_input_goes_to_the_dlq_with_its_reason_and_ingest_
     env.produce(&env.topics.usage, &msgs).await;
 
     // The valid event after the bad ones still lands: ingest kept going.
-    assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL WHERE event_id = 'good-after'", 1, WAIT).await, 1);
+    assert_eq!(
+        env.wait_scalar("SELECT count() FROM usage_events FINAL WHERE event_id = 'good-after'", 1, WAIT).await,
+        1
+    );
     let dlq = env.consume(&env.topics.dlq, cases.len(), WAIT).await;
     assert_eq!(dlq.len(), cases.len());
-    let letters: Vec<DeadLetter> = dlq.iter().map(|m| serde_json::from_slice(&m.payload).expect("dlq envelope is json")).collect();
+    let letters: Vec<DeadLetter> =
+        dlq.iter().map(|m| serde_json::from_slice(&m.payload).expect("dlq envelope is json")).collect();
     for (i, (reason, payload)) in cases.iter().enumerate() {
         let d = &letters[i];
         assert_eq!(&d.reason, reason, "case {i}: detail {}", d.detail);
@@ -159,10 +164,8 @@ async fn a_crash_mid_stream_loses_nothing_and_double_counts_nothing() {
     assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, n, "each exactly once as read back");
     // Forwarded topic: every event at least once.
     let fwd = env.consume(&env.topics.events, usize::MAX, Duration::from_secs(10)).await;
-    let ids: HashSet<String> = fwd
-        .iter()
-        .map(|m| pulse_core::parse_event(&m.payload).expect("valid").event_id().to_owned())
-        .collect();
+    let ids: HashSet<String> =
+        fwd.iter().map(|m| pulse_core::parse_event(&m.payload).expect("valid").event_id().to_owned()).collect();
     assert_eq!(ids.len() as u64, n, "every event forwarded at least once");
     ingest.stop().await;
     env.drop_database().await;
@@ -178,8 +181,10 @@ async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead
     let ingest = env.spawn_ingest(env.ingest_config());
     let now = chrono::Utc::now();
     let ev = |id: &str, ts: &str| {
-        format!(r#"{{"type":"usage","event_id":"{id}","account_id":"span","user_id":"u","event":"x","timestamp":"{ts}"}}"#)
-            .into_bytes()
+        format!(
+            r#"{{"type":"usage","event_id":"{id}","account_id":"span","user_id":"u","event":"x","timestamp":"{ts}"}}"#
+        )
+        .into_bytes()
     };
     // Out of the storable range: before 1900.
     let too_old = ["0001-01-01T00:00:00Z", "1066-10-14T09:00:00Z", "1899-12-31T23:59:59.999Z"];
@@ -242,16 +247,17 @@ async fn differing_copies_of_an_event_id_collapse_to_the_earliest() {
     let now = chrono::Utc::now();
     let at = |m: i64| (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let copy = |user: &str, ts: &str| {
-        format!(r#"{{"type":"usage","event_id":"dup","account_id":"a","user_id":"{user}","event":"x","timestamp":"{ts}"}}"#)
-            .into_bytes()
+        format!(
+            r#"{{"type":"usage","event_id":"dup","account_id":"a","user_id":"{user}","event":"x","timestamp":"{ts}"}}"#
+        )
+        .into_bytes()
     };
     // Latest first, earliest in the middle: arrival order must not matter.
     let msgs = vec![(None, copy("late", &at(10))), (None, copy("earliest", &at(50))), (None, copy("middle", &at(30)))];
     env.produce(&env.topics.usage, &msgs).await;
     wait_inserted(&ingest, 3).await;
     assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, 1);
-    let user: String =
-        env.ch().query("SELECT user_id FROM usage_events FINAL").fetch_one().await.expect("winner");
+    let user: String = env.ch().query("SELECT user_id FROM usage_events FINAL").fetch_one().await.expect("winner");
     assert_eq!(user, "earliest");
     ingest.stop().await;
     env.drop_database().await;

@@ -22,8 +22,8 @@ use std::{
 use chrono::{DateTime, NaiveDate, Utc};
 use jsonschema::{Draft, Resource, Validator};
 use pulse_core::{
-    alerts::AlertTransition, parse_event, AlertTracker, Engine, Event, HealthResult, InvalidReason,
-    ReadinessResult, ScoringConfig,
+    alerts::AlertTransition, parse_event, AlertTracker, Engine, Event, HealthResult, InvalidReason, ReadinessResult,
+    ScoringConfig,
 };
 use pulse_ingest::{
     batch::{process, Processed},
@@ -34,18 +34,8 @@ use serde_json::Value;
 
 const ID_BASE: &str = "https://pulse.invalid/schemas/events/";
 /// Example folders whose files are raw input messages, checked against the parser.
-const INPUT_SCHEMAS: &[&str] = &[
-    "input",
-    "usage",
-    "track",
-    "account",
-    "assessment",
-    "milestone",
-    "training",
-    "kpi",
-    "stakeholder",
-    "ticket",
-];
+const INPUT_SCHEMAS: &[&str] =
+    &["input", "usage", "track", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket"];
 
 fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
@@ -61,20 +51,12 @@ fn schema_files() -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     for entry in fs::read_dir(schemas_dir().join("events")).expect("schemas/events exists") {
         let path = entry.expect("dir entry").path();
-        let file = path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .unwrap_or_default()
-            .to_owned();
+        let file = path.file_name().and_then(|f| f.to_str()).unwrap_or_default().to_owned();
         if let Some(name) = file.strip_suffix(".schema.json") {
             out.insert(name.to_owned(), read_json(&path));
         }
     }
-    assert!(
-        out.len() >= 15,
-        "expected every event, envelope and output schema, found {:?}",
-        out.keys()
-    );
+    assert!(out.len() >= 15, "expected every event, envelope and output schema, found {:?}", out.keys());
     out
 }
 
@@ -89,34 +71,25 @@ impl Schemas {
         let files = schema_files();
         let mut validators = BTreeMap::new();
         for (name, schema) in &files {
-            let mut opts = jsonschema::options()
-                .with_draft(Draft::Draft202012)
-                .should_validate_formats(true);
+            let mut opts = jsonschema::options().with_draft(Draft::Draft202012).should_validate_formats(true);
             for (other, doc) in &files {
                 let resource = Resource::from_contents(doc.clone()).expect("resource");
                 opts = opts.with_resource(format!("{ID_BASE}{other}.schema.json"), resource);
             }
-            let v = opts
-                .build(schema)
-                .unwrap_or_else(|e| panic!("{name}.schema.json does not compile: {e}"));
+            let v = opts.build(schema).unwrap_or_else(|e| panic!("{name}.schema.json does not compile: {e}"));
             validators.insert(name.clone(), v);
         }
         Schemas { validators }
     }
 
     fn get(&self, name: &str) -> &Validator {
-        self.validators
-            .get(name)
-            .unwrap_or_else(|| panic!("no schema {name}.schema.json"))
+        self.validators.get(name).unwrap_or_else(|| panic!("no schema {name}.schema.json"))
     }
 
     /// `Ok` or every error with its location.
     fn check(&self, name: &str, instance: &Value) -> Result<(), String> {
-        let errors: Vec<String> = self
-            .get(name)
-            .iter_errors(instance)
-            .map(|e| format!("{} at `{}`", e, e.instance_path))
-            .collect();
+        let errors: Vec<String> =
+            self.get(name).iter_errors(instance).map(|e| format!("{} at `{}`", e, e.instance_path)).collect();
         if errors.is_empty() {
             Ok(())
         } else {
@@ -138,12 +111,7 @@ impl Example {
         serde_json::from_slice(&self.bytes).ok()
     }
     fn label(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.schema,
-            if self.valid { "valid" } else { "invalid" },
-            self.name
-        )
+        format!("{}/{}/{}", self.schema, if self.valid { "valid" } else { "invalid" }, self.name)
     }
 }
 
@@ -152,29 +120,16 @@ fn examples() -> Vec<Example> {
     let mut out = Vec::new();
     for schema in fs::read_dir(&root).expect("schemas/examples exists") {
         let schema = schema.expect("dir entry").path();
-        let schema_name = schema
-            .file_name()
-            .and_then(|f| f.to_str())
-            .expect("utf-8 name")
-            .to_owned();
+        let schema_name = schema.file_name().and_then(|f| f.to_str()).expect("utf-8 name").to_owned();
         for (label, valid) in [("valid", true), ("invalid", false)] {
             let Ok(files) = fs::read_dir(schema.join(label)) else {
                 continue;
             };
             for f in files {
                 let path = f.expect("dir entry").path();
-                let name = path
-                    .file_stem()
-                    .and_then(|f| f.to_str())
-                    .expect("utf-8 name")
-                    .to_owned();
+                let name = path.file_stem().and_then(|f| f.to_str()).expect("utf-8 name").to_owned();
                 let bytes = fs::read(&path).expect("readable example");
-                out.push(Example {
-                    schema: schema_name.clone(),
-                    valid,
-                    name,
-                    bytes,
-                });
+                out.push(Example { schema: schema_name.clone(), valid, name, bytes });
             }
         }
     }
@@ -185,21 +140,9 @@ fn examples() -> Vec<Example> {
 #[test]
 fn every_schema_is_2020_12_with_its_id_and_compiles() {
     for (name, schema) in schema_files() {
-        assert_eq!(
-            schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
-            "{name}"
-        );
-        assert_eq!(
-            schema["$id"],
-            format!("{ID_BASE}{name}.schema.json"),
-            "{name}: $id must match the file name"
-        );
-        assert!(
-            schema["description"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty()),
-            "{name}: describe it"
-        );
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema", "{name}");
+        assert_eq!(schema["$id"], format!("{ID_BASE}{name}.schema.json"), "{name}: $id must match the file name");
+        assert!(schema["description"].as_str().is_some_and(|d| !d.is_empty()), "{name}: describe it");
     }
     let schemas = Schemas::load();
     assert!(schemas.validators.contains_key("common"));
@@ -223,13 +166,8 @@ fn examples_validate_as_labelled() {
                 None => Err("not JSON".to_owned()),
             };
             match (ex.valid, result) {
-                (true, Err(e)) => failures.push(format!(
-                    "{} should pass {name}.schema.json: {e}",
-                    ex.label()
-                )),
-                (false, Ok(())) => {
-                    failures.push(format!("{} should fail {name}.schema.json", ex.label()))
-                }
+                (true, Err(e)) => failures.push(format!("{} should pass {name}.schema.json: {e}", ex.label())),
+                (false, Ok(())) => failures.push(format!("{} should fail {name}.schema.json", ex.label())),
                 _ => {}
             }
         }
@@ -257,57 +195,29 @@ fn expected_reason(ex: &Example) -> &str {
 #[test]
 fn parser_agrees_with_input_examples() {
     let schemas = Schemas::load();
-    let reasons: BTreeSet<&str> = InvalidReason::ALL
-        .iter()
-        .map(InvalidReason::as_str)
-        .collect();
+    let reasons: BTreeSet<&str> = InvalidReason::ALL.iter().map(InvalidReason::as_str).collect();
     let mut failures = Vec::new();
     let mut checked = 0;
-    for ex in examples()
-        .iter()
-        .filter(|e| INPUT_SCHEMAS.contains(&e.schema.as_str()))
-    {
+    for ex in examples().iter().filter(|e| INPUT_SCHEMAS.contains(&e.schema.as_str())) {
         checked += 1;
         match (ex.valid, parse_event(&ex.bytes)) {
             (true, Ok(event)) => {
-                let want = if ex.schema == "track" {
-                    "usage"
-                } else {
-                    ex.schema.as_str()
-                };
+                let want = if ex.schema == "track" { "usage" } else { ex.schema.as_str() };
                 if event.type_name() != want {
                     failures.push(format!("{}: parsed as {}", ex.label(), event.type_name()));
                 }
                 let normalized = serde_json::to_value(&event).expect("serializes");
                 if let Err(e) = schemas.check("normalized", &normalized) {
-                    failures.push(format!(
-                        "{}: normalized {normalized} fails normalized.schema.json: {e}",
-                        ex.label()
-                    ));
+                    failures.push(format!("{}: normalized {normalized} fails normalized.schema.json: {e}", ex.label()));
                 }
             }
-            (true, Err(e)) => failures.push(format!(
-                "{}: schema-valid but the parser rejects it: {e}",
-                ex.label()
-            )),
-            (false, Ok(_)) => failures.push(format!(
-                "{}: schema-invalid but the parser accepts it",
-                ex.label()
-            )),
+            (true, Err(e)) => failures.push(format!("{}: schema-valid but the parser rejects it: {e}", ex.label())),
+            (false, Ok(_)) => failures.push(format!("{}: schema-invalid but the parser accepts it", ex.label())),
             (false, Err(e)) => {
                 let want = expected_reason(ex);
-                assert!(
-                    reasons.contains(want),
-                    "{}: file name must start with a reason code",
-                    ex.label()
-                );
+                assert!(reasons.contains(want), "{}: file name must start with a reason code", ex.label());
                 if e.reason.as_str() != want {
-                    failures.push(format!(
-                        "{}: rejected as {} ({}), expected {want}",
-                        ex.label(),
-                        e.reason,
-                        e.detail
-                    ));
+                    failures.push(format!("{}: rejected as {} ({}), expected {want}", ex.label(), e.reason, e.detail));
                 }
             }
         }
@@ -335,11 +245,7 @@ fn parser_only_rules() {
     for (input, reason) in cases {
         let v: Value = serde_json::from_str(input).expect("JSON");
         assert_eq!(schemas.check("input", &v), Ok(()), "{input}");
-        assert_eq!(
-            parse_event(input.as_bytes()).map_err(|e| e.reason),
-            Err(reason),
-            "{input}"
-        );
+        assert_eq!(parse_event(input.as_bytes()).map_err(|e| e.reason), Err(reason), "{input}");
     }
 }
 
@@ -356,26 +262,15 @@ fn schema_stricter_than_parser() {
 
 #[test]
 fn normalized_examples_round_trip_through_event() {
-    for ex in examples()
-        .iter()
-        .filter(|e| e.schema == "normalized" && e.valid)
-    {
+    for ex in examples().iter().filter(|e| e.schema == "normalized" && e.valid) {
         let json = ex.json().expect("JSON");
-        let event: Event =
-            serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{}: {e}", ex.label()));
-        assert_eq!(
-            serde_json::to_value(&event).expect("serializes"),
-            json,
-            "{}",
-            ex.label()
-        );
+        let event: Event = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{}: {e}", ex.label()));
+        assert_eq!(serde_json::to_value(&event).expect("serializes"), json, "{}", ex.label());
     }
 }
 
 fn now() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-11-02T12:00:00Z")
-        .expect("valid")
-        .with_timezone(&Utc)
+    DateTime::parse_from_rfc3339("2026-11-02T12:00:00Z").expect("valid").with_timezone(&Utc)
 }
 
 #[test]
@@ -383,24 +278,13 @@ fn real_dead_letters_validate() {
     let schemas = Schemas::load();
     // The schema's reason codes are exactly those ingest can produce.
     let schema = &schema_files()["dead-letter"];
-    let listed: BTreeSet<&str> = schema["properties"]["reason"]["enum"]
-        .as_array()
-        .expect("enum")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    let mut produced: BTreeSet<&str> = InvalidReason::ALL
-        .iter()
-        .map(InvalidReason::as_str)
-        .collect();
+    let listed: BTreeSet<&str> =
+        schema["properties"]["reason"]["enum"].as_array().expect("enum").iter().filter_map(Value::as_str).collect();
+    let mut produced: BTreeSet<&str> = InvalidReason::ALL.iter().map(InvalidReason::as_str).collect();
     produced.extend([dlq::OVERSIZE_MESSAGE, dlq::TIMESTAMP_OUT_OF_RANGE, dlq::STORAGE_REJECTED]);
     assert_eq!(listed, produced);
 
-    let src = Source {
-        topic: "pulse.usage",
-        partition: 2,
-        offset: 41,
-    };
+    let src = Source { topic: "pulse.usage", partition: 2, offset: 41 };
     let mut payloads: Vec<Vec<u8>> = examples()
         .into_iter()
         .filter(|e| INPUT_SCHEMAS.contains(&e.schema.as_str()) && !e.valid)
@@ -412,20 +296,12 @@ fn real_dead_letters_validate() {
     payloads.push(vec![b' '; 5000]); // over max_message_bytes
     let mut reasons = BTreeSet::new();
     for payload in payloads {
-        let Processed::Invalid(dead) = process(
-            &payload,
-            Some(b"acme"),
-            &src,
-            now(),
-            4096,
-            chrono::Duration::days(1),
-        ) else {
+        let Processed::Invalid(dead) = process(&payload, Some(b"acme"), &src, now(), 4096, chrono::Duration::days(1))
+        else {
             panic!("accepted: {}", String::from_utf8_lossy(&payload));
         };
         let json = serde_json::to_value(&dead).expect("serializes");
-        schemas
-            .check("dead-letter", &json)
-            .unwrap_or_else(|e| panic!("{json}: {e}"));
+        schemas.check("dead-letter", &json).unwrap_or_else(|e| panic!("{json}: {e}"));
         reasons.insert(dead.reason);
     }
     // A row ClickHouse refused (built by ingest's isolation path the same way).
@@ -439,31 +315,13 @@ fn real_dead_letters_validate() {
     );
     let json = serde_json::to_value(&refused).expect("serializes");
     schemas.check("dead-letter", &json).unwrap_or_else(|e| panic!("{json}: {e}"));
-    for r in [
-        "future_timestamp",
-        "oversize_message",
-        "timestamp_out_of_range",
-        "not_json",
-        "missing_field",
-    ] {
-        assert!(
-            reasons.contains(r),
-            "no dead letter with reason {r}: {reasons:?}"
-        );
+    for r in ["future_timestamp", "oversize_message", "timestamp_out_of_range", "not_json", "missing_field"] {
+        assert!(reasons.contains(r), "no dead letter with reason {r}: {reasons:?}");
     }
-    for ex in examples()
-        .iter()
-        .filter(|e| e.schema == "dead-letter" && e.valid)
-    {
+    for ex in examples().iter().filter(|e| e.schema == "dead-letter" && e.valid) {
         let json = ex.json().expect("JSON");
-        let dead: DeadLetter =
-            serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{}: {e}", ex.label()));
-        assert_eq!(
-            serde_json::to_value(&dead).expect("serializes"),
-            json,
-            "{}",
-            ex.label()
-        );
+        let dead: DeadLetter = serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{}: {e}", ex.label()));
+        assert_eq!(serde_json::to_value(&dead).expect("serializes"), json, "{}", ex.label());
     }
 }
 
@@ -479,20 +337,13 @@ fn without_kind(mut v: Value) -> Value {
 fn output_examples_round_trip_through_the_rust_types() {
     for ex in examples().iter().filter(|e| e.valid) {
         let json = without_kind(ex.json().expect("JSON"));
-        let back =
-            match ex.schema.as_str() {
-                "health" => {
-                    serde_json::from_value::<HealthResult>(json.clone()).map(serde_json::to_value)
-                }
-                "readiness" => serde_json::from_value::<ReadinessResult>(json.clone())
-                    .map(serde_json::to_value),
-                "alert" => serde_json::from_value::<AlertTransition>(json.clone())
-                    .map(serde_json::to_value),
-                _ => continue,
-            };
-        let back = back
-            .unwrap_or_else(|e| panic!("{}: {e}", ex.label()))
-            .expect("serializes");
+        let back = match ex.schema.as_str() {
+            "health" => serde_json::from_value::<HealthResult>(json.clone()).map(serde_json::to_value),
+            "readiness" => serde_json::from_value::<ReadinessResult>(json.clone()).map(serde_json::to_value),
+            "alert" => serde_json::from_value::<AlertTransition>(json.clone()).map(serde_json::to_value),
+            _ => continue,
+        };
+        let back = back.unwrap_or_else(|e| panic!("{}: {e}", ex.label())).expect("serializes");
         assert_eq!(back, json, "{}", ex.label());
     }
 }
@@ -504,22 +355,14 @@ fn output_examples_round_trip_through_the_rust_types() {
 fn demo_data_and_real_results_validate() {
     let schemas = Schemas::load();
     let end = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
-    let spec = pulse_replay::gen::DemoSpec {
-        accounts: 15,
-        days: 56,
-        end,
-        seed: 7,
-        malformed: true,
-    };
+    let spec = pulse_replay::gen::DemoSpec { accounts: 15, days: 56, end, seed: 7, malformed: true };
     let mut ndjson = Vec::new();
     pulse_replay::gen::write_demo(&spec, &mut ndjson).expect("demo generates");
 
     let mut engine = Engine::new(ScoringConfig::default());
     let (mut valid, mut invalid) = (0, 0);
     for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let schema_ok = serde_json::from_slice::<Value>(line)
-            .ok()
-            .map(|v| schemas.check("input", &v));
+        let schema_ok = serde_json::from_slice::<Value>(line).ok().map(|v| schemas.check("input", &v));
         match (parse_event(line), schema_ok) {
             (Ok(event), Some(Ok(()))) => {
                 valid += 1;
@@ -532,40 +375,28 @@ fn demo_data_and_real_results_validate() {
             ),
         }
     }
-    assert!(
-        valid > 1000 && invalid > 0,
-        "valid {valid}, invalid {invalid}"
-    );
+    assert!(valid > 1000 && invalid > 0, "valid {valid}, invalid {invalid}");
 
     let mut tracker = AlertTracker::new(engine.config());
     let (mut colors, mut verdicts, mut alerts) = (BTreeSet::new(), BTreeSet::new(), 0);
     for k in (0..21).rev() {
         let day = end - chrono::Days::new(k);
         for ev in engine.evaluate_all(day) {
-            for (name, value) in [
-                ("health", serde_json::to_value(&ev.health)),
-                ("readiness", serde_json::to_value(&ev.readiness)),
-            ] {
+            for (name, value) in
+                [("health", serde_json::to_value(&ev.health)), ("readiness", serde_json::to_value(&ev.readiness))]
+            {
                 let value = value.expect("serializes");
-                schemas
-                    .check(name, &value)
-                    .unwrap_or_else(|e| panic!("{name} {value}: {e}"));
+                schemas.check(name, &value).unwrap_or_else(|e| panic!("{name} {value}: {e}"));
             }
             colors.insert(ev.health.color);
             verdicts.insert(ev.readiness.verdict.as_str());
             for t in tracker.update(&ev) {
                 let value = serde_json::to_value(&t).expect("serializes");
-                schemas
-                    .check("alert", &value)
-                    .unwrap_or_else(|e| panic!("alert {value}: {e}"));
+                schemas.check("alert", &value).unwrap_or_else(|e| panic!("alert {value}: {e}"));
                 alerts += 1;
             }
         }
     }
-    assert_eq!(
-        (colors.len(), verdicts.len()),
-        (3, 3),
-        "demo should show every color and verdict"
-    );
+    assert_eq!((colors.len(), verdicts.len()), (3, 3), "demo should show every color and verdict");
     assert!(alerts > 0, "demo should open alerts");
 }

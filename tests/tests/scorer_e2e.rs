@@ -42,7 +42,8 @@ async fn a_scenario_through_kafka_lands_in_clickhouse_with_the_replay_results() 
     assert!(alerts > 0, "declining cohorts open alerts");
     let latest = env.scalar("SELECT count() FROM account_health_latest FINAL").await;
     assert_eq!(latest, 18, "latest row per account");
-    let latest_day: u64 = env.scalar(&format!("SELECT count() FROM account_health_latest FINAL WHERE as_of = toDate('{day}')")).await;
+    let latest_day: u64 =
+        env.scalar(&format!("SELECT count() FROM account_health_latest FINAL WHERE as_of = toDate('{day}')")).await;
     assert_eq!(latest_day, 18, "latest is the newest day");
     // Results also went to the topics.
     let health_msgs = env.consume(&env.topics.health, 18, Duration::from_secs(30)).await;

@@ -58,7 +58,8 @@ async fn alerts_reach_the_webhook_after_retries() {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let scorer = feed_and_score(&env, format!("http://{addr}/hook")).await;
 
-    let opened = env.wait_scalar("SELECT toUInt64(count() > 0) FROM health_alerts FINAL", 1, Duration::from_secs(120)).await;
+    let opened =
+        env.wait_scalar("SELECT toUInt64(count() > 0) FROM health_alerts FINAL", 1, Duration::from_secs(120)).await;
     assert_eq!(opened, 1, "the demo cohorts open alerts");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let stored = env.scalar("SELECT count() FROM health_alerts FINAL").await as usize;
@@ -73,7 +74,10 @@ async fn alerts_reach_the_webhook_after_retries() {
     assert!(bodies.len() >= stored, "every transition delivered ({} of {stored})", bodies.len());
     assert!(receiver.calls.load(Ordering::SeqCst) >= bodies.len() + 2, "the first failures were retried");
     for b in &bodies {
-        assert!(b["text"].as_str().is_some_and(|t| t.contains(b["alert"]["account_id"].as_str().unwrap_or("?"))), "{b}");
+        assert!(
+            b["text"].as_str().is_some_and(|t| t.contains(b["alert"]["account_id"].as_str().unwrap_or("?"))),
+            "{b}"
+        );
         assert!(b["alert_id"].is_string());
     }
     assert!(env.consume(&env.topics.dlq, 1, Duration::from_secs(2)).await.is_empty(), "nothing dead-lettered");
@@ -87,7 +91,8 @@ async fn alerts_that_cannot_be_delivered_go_to_the_dlq() {
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
     let scorer = feed_and_score(&env, format!("http://{closed}/hook")).await;
-    let opened = env.wait_scalar("SELECT toUInt64(count() > 0) FROM health_alerts FINAL", 1, Duration::from_secs(120)).await;
+    let opened =
+        env.wait_scalar("SELECT toUInt64(count() > 0) FROM health_alerts FINAL", 1, Duration::from_secs(120)).await;
     assert_eq!(opened, 1);
     let dead = env.consume(&env.topics.dlq, 1, Duration::from_secs(60)).await;
     assert!(!dead.is_empty(), "undeliverable alerts are dead-lettered");

@@ -158,7 +158,11 @@ async fn tls_http_ok(pki: &Pki) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsi
                     if let Some(end) = text.find("\r\n\r\n") {
                         let len = text[..end]
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
                             .unwrap_or(0);
                         if got.len() >= end + 4 + len {
                             break;
@@ -196,7 +200,8 @@ async fn the_webhook_client_posts_over_https_with_the_private_ca_and_refuses_wit
     assert!(msg.contains("UnknownIssuer") || msg.to_lowercase().contains("certificate"), "{msg}");
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing delivered to an untrusted server");
 
-    let missing = pulse_scorer::config::WebhookConfig { ca_file: Some("/nonexistent.pem".into()), ..Default::default() };
+    let missing =
+        pulse_scorer::config::WebhookConfig { ca_file: Some("/nonexistent.pem".into()), ..Default::default() };
     let err = pulse_scorer::webhook::http_client(&missing).expect_err("missing CA file");
     assert!(err.to_string().contains("scorer.webhook.ca_file"), "{err}");
 }

@@ -29,23 +29,15 @@ fn segment_line(i: usize) -> String {
 }
 
 fn lines(n: usize) -> Vec<String> {
-    (0..n)
-        .map(|i| line(i, i / (ACCOUNTS * USERS_PER_ACCOUNT)))
-        .collect()
+    (0..n).map(|i| line(i, i / (ACCOUNTS * USERS_PER_ACCOUNT))).collect()
 }
 
 fn parsed(lines: &[String]) -> Vec<Event> {
-    lines
-        .iter()
-        .map(|l| parse_event(l.as_bytes()).expect("valid"))
-        .collect()
+    lines.iter().map(|l| parse_event(l.as_bytes()).expect("valid")).collect()
 }
 
 fn warm_engine(events: &[Event]) -> Engine {
-    let cfg = ScoringConfig {
-        core_features: vec!["reports".into(), "dashboards".into()],
-        ..ScoringConfig::default()
-    };
+    let cfg = ScoringConfig { core_features: vec!["reports".into(), "dashboards".into()], ..ScoringConfig::default() };
     let mut e = Engine::new(cfg);
     for ev in events {
         e.apply(ev);

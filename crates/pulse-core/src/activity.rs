@@ -168,12 +168,8 @@ impl Activity {
         if age > i64::from(retention) {
             return Touch::BeyondHorizon;
         }
-        let copy = Contribution {
-            ts_us: t.ts_us,
-            user: t.user,
-            day: t.day,
-            feature: t.feature.map_or(0, |f| f as u16 + 1),
-        };
+        let copy =
+            Contribution { ts_us: t.ts_us, user: t.user, day: t.day, feature: t.feature.map_or(0, |f| f as u16 + 1) };
         if age <= i64::from(horizon) {
             match self.ids.get(&t.id).copied() {
                 Some(old) if old.key() <= copy.key() => return Touch::Unchanged,
@@ -234,10 +230,7 @@ impl Activity {
             }
         }
         if c.feature > 0 {
-            let feature_kept = self
-                .ids
-                .values()
-                .any(|o| o.day == c.day && o.feature == c.feature);
+            let feature_kept = self.ids.values().any(|o| o.day == c.day && o.feature == c.feature);
             let i = usize::from(c.feature - 1);
             if !feature_kept {
                 if let Some(f) = self.features.get_mut(i) {
@@ -345,16 +338,8 @@ mod tests {
         let d = 100;
         // user 1: D and D-1; user 2: D-8; user 3: D-27; user 4: D-28 (outside MAU),
         // user 5: D-55 (in the MAU of D-28), user 6: D-56 (only in that of D-29)
-        for (day, user) in [
-            (d, 1),
-            (d - 1, 1),
-            (d - 8, 2),
-            (d - 27, 3),
-            (d - 28, 4),
-            (d - 55, 5),
-            (d - 56, 6),
-            (d, 1),
-        ] {
+        for (day, user) in [(d, 1), (d - 1, 1), (d - 8, 2), (d - 27, 3), (d - 28, 4), (d - 55, 5), (d - 56, 6), (d, 1)]
+        {
             record(&mut a, day, user, None, 60);
         }
         let [w0, w1] = a.windows(d);
@@ -428,10 +413,7 @@ mod tests {
         for day in 0..60 {
             for k in 0..200u64 {
                 n += 1;
-                a.record(
-                    UsageTouch { id: n, ts_us: i64::from(day), day, user: k % 50, feature: None },
-                    60,
-                );
+                a.record(UsageTouch { id: n, ts_us: i64::from(day), day, user: k % 50, feature: None }, 60);
             }
         }
         assert_eq!(a.ids_len(), 12_000);

@@ -244,7 +244,14 @@ enum Verdict {
 }
 
 /// One state-machine step of every rule: updates `open`, appends the transitions.
-fn step(cfg: &ScoringConfig, account: &str, day: Day, input: &DayInput, open: &mut Open, out: &mut Vec<AlertTransition>) {
+fn step(
+    cfg: &ScoringConfig,
+    account: &str,
+    day: Day,
+    input: &DayInput,
+    open: &mut Open,
+    out: &mut Vec<AlertTransition>,
+) {
     let as_of = date_from_day(day);
     for rule in AlertRule::ALL {
         let current = open.get(&rule);
@@ -314,10 +321,7 @@ fn key(t: &AlertTransition) -> Key {
 
 impl AlertTracker {
     pub fn new(config: &ScoringConfig) -> Self {
-        Self {
-            config: config.clone(),
-            accounts: BTreeMap::new(),
-        }
+        Self { config: config.clone(), accounts: BTreeMap::new() }
     }
 
     /// Use new rules (e.g. after restoring a snapshot under a changed config); open
@@ -328,10 +332,7 @@ impl AlertTracker {
 
     /// Open alerts of one account (after its newest day fed).
     pub fn open_alerts(&self, account_id: &str) -> impl Iterator<Item = (AlertRule, &OpenAlert)> {
-        self.accounts
-            .get(account_id)
-            .into_iter()
-            .flat_map(|a| a.open.iter().map(|(r, o)| (*r, o)))
+        self.accounts.get(account_id).into_iter().flat_map(|a| a.open.iter().map(|(r, o)| (*r, o)))
     }
 
     pub fn open_len(&self) -> usize {
@@ -377,10 +378,8 @@ impl AlertTracker {
         let cfg = &self.config;
         let horizon = cfg.horizon_days as Day;
         let a = self.accounts.entry(id.to_owned()).or_default();
-        let mut inputs: Vec<(Day, DayInput)> = evs
-            .iter()
-            .map(|e| (day_from_date(e.health.as_of), DayInput::of(e)))
-            .collect();
+        let mut inputs: Vec<(Day, DayInput)> =
+            evs.iter().map(|e| (day_from_date(e.health.as_of), DayInput::of(e))).collect();
         inputs.sort_by_key(|(d, _)| *d);
         if a.days.is_empty() {
             if let Some((first, _)) = inputs.first() {
@@ -429,11 +428,8 @@ fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<Ale
     let now: BTreeMap<Key, &AlertTransition> = after.iter().map(|t| (key(t), t)).collect();
     let was: BTreeMap<Key, &AlertTransition> = before.iter().map(|t| (key(t), t)).collect();
     // the opening of each alert, for the severity/message a retraction carries
-    let openings: BTreeMap<(AlertRule, NaiveDate), &AlertTransition> = before
-        .iter()
-        .filter(|t| t.state == AlertState::Opened)
-        .map(|t| ((t.rule, t.opened_on), t))
-        .collect();
+    let openings: BTreeMap<(AlertRule, NaiveDate), &AlertTransition> =
+        before.iter().filter(|t| t.state == AlertState::Opened).map(|t| ((t.rule, t.opened_on), t)).collect();
     let mut retractions: Vec<AlertTransition> = before
         .iter()
         .filter(|t| !now.contains_key(&key(t)))
@@ -451,12 +447,7 @@ fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<Ale
         .collect();
     retractions.sort_by_key(|t| (t.as_of, t.rule));
     out.extend(retractions);
-    out.extend(
-        after
-            .iter()
-            .filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t))
-            .cloned(),
-    );
+    out.extend(after.iter().filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t)).cloned());
 }
 
 /// Folds days older than `horizon` before the newest into the window-start state.
@@ -473,12 +464,7 @@ fn fold(cfg: &ScoringConfig, id: &str, a: &mut AccountAlerts, horizon: Day) {
     }
 }
 
-fn judge(
-    cfg: &ScoringConfig,
-    rule: AlertRule,
-    h: &DayInput,
-    open: Option<&OpenAlert>,
-) -> Verdict {
+fn judge(cfg: &ScoringConfig, rule: AlertRule, h: &DayInput, open: Option<&OpenAlert>) -> Verdict {
     let a = &cfg.alerts;
     let r = h;
     let enabled = match rule {
@@ -503,13 +489,7 @@ fn judge(
                     "monthly active users",
                     "against 28 days earlier",
                 ),
-                _ => (
-                    "wau_change_pct",
-                    h.wau_change_pct,
-                    ("wau", h.wau),
-                    "weekly active users",
-                    "week over week",
-                ),
+                _ => ("wau_change_pct", h.wau_change_pct, ("wau", h.wau), "weekly active users", "week over week"),
             };
             let Some(c) = c else {
                 return Verdict::Hold; // no comparison data: no information
@@ -517,25 +497,16 @@ fn judge(
             let details = json!({metric: c, active.0: active.1,
                 "open_at_pct": open_at, "resolve_at_pct": resolve_at});
             if open.is_none() && c <= open_at {
-                Verdict::Open(
-                    t.severity,
-                    format!("{what} changed {c}% {when} (alert at {open_at}%)"),
-                    details,
-                    None,
-                )
+                Verdict::Open(t.severity, format!("{what} changed {c}% {when} (alert at {open_at}%)"), details, None)
             } else if open.is_some() && c > resolve_at {
-                Verdict::Resolve(
-                    format!("{what} recovered to {c}% {when} (above {resolve_at}%)"),
-                    details,
-                )
+                Verdict::Resolve(format!("{what} recovered to {c}% {when} (above {resolve_at}%)"), details)
             } else {
                 Verdict::Hold
             }
         }
         AlertRule::LowEngagement => {
             let t = a.low_engagement;
-            let primary =
-                Share::parse(&cfg.profiles.get(h.profile).primary).unwrap_or(Share::MauPct);
+            let primary = Share::parse(&cfg.profiles.get(h.profile).primary).unwrap_or(Share::MauPct);
             let Some(x) = h.share(primary) else {
                 return Verdict::Hold; // seats unknown: flagged as such, not as low engagement
             };
@@ -545,35 +516,23 @@ fn judge(
             if open.is_none() && x < t.open_at_pct {
                 Verdict::Open(
                     t.severity,
-                    format!(
-                        "{name} is {x}%, below {}% ({} profile)",
-                        t.open_at_pct,
-                        h.profile.as_str()
-                    ),
+                    format!("{name} is {x}%, below {}% ({} profile)", t.open_at_pct, h.profile.as_str()),
                     details,
                     None,
                 )
             } else if open.is_some() && x >= t.resolve_at_pct {
-                Verdict::Resolve(
-                    format!("{name} is back to {x}% (>= {}%)", t.resolve_at_pct),
-                    details,
-                )
+                Verdict::Resolve(format!("{name} is back to {x}% (>= {}%)", t.resolve_at_pct), details)
             } else {
                 Verdict::Hold
             }
         }
         AlertRule::HealthDropped => {
             let t = a.health_dropped;
-            let details =
-                json!({"score": h.score, "color": h.color, "previous_color": h.previous_color});
+            let details = json!({"score": h.score, "color": h.color, "previous_color": h.previous_color});
             match open {
                 None => match h.previous_color {
                     Some(prev) if h.color < prev => {
-                        let severity = if h.color == Color::Red {
-                            Severity::Critical
-                        } else {
-                            t.severity
-                        };
+                        let severity = if h.color == Color::Red { Severity::Critical } else { t.severity };
                         Verdict::Open(
                             severity,
                             format!(
@@ -597,10 +556,7 @@ fn judge(
                         Color::Red => 0.0,
                     };
                     if h.color >= from && h.score >= floor + t.resolve_margin {
-                        Verdict::Resolve(
-                            format!("health back to {} (score {})", h.color.as_str(), h.score),
-                            details,
-                        )
+                        Verdict::Resolve(format!("health back to {} (score {})", h.color.as_str(), h.score), details)
                     } else {
                         Verdict::Hold
                     }
@@ -623,25 +579,14 @@ fn judge(
         AlertRule::RecoveryPlanNeeded => flag(
             a.recovery_plan_needed.severity,
             r.recovery_plan_needed,
-            || {
-                format!(
-                    "recovery plan needed: {} days past target graduation",
-                    r.days_past_target.unwrap_or(0)
-                )
-            },
+            || format!("recovery plan needed: {} days past target graduation", r.days_past_target.unwrap_or(0)),
             "recovery plan no longer needed",
             json!({"days_past_target": r.days_past_target, "verdict": r.verdict, "total": r.total}),
         ),
     }
 }
 
-fn flag(
-    severity: Severity,
-    on: bool,
-    msg: impl FnOnce() -> String,
-    off: &str,
-    details: serde_json::Value,
-) -> Verdict {
+fn flag(severity: Severity, on: bool, msg: impl FnOnce() -> String, off: &str, details: serde_json::Value) -> Verdict {
     if on {
         Verdict::Open(severity, msg(), details, None)
     } else {

@@ -37,20 +37,14 @@ fn sort_key(e: &Event) -> (chrono::DateTime<chrono::Utc>, String) {
 
 impl CrmLog {
     pub(crate) fn insert(&mut self, ev: &Event) -> Inserted {
-        if let Some(i) = self
-            .events
-            .iter()
-            .position(|e| e.event_id() == ev.event_id())
-        {
+        if let Some(i) = self.events.iter().position(|e| e.event_id() == ev.event_id()) {
             if self.events[i] == *ev || sort_key(&self.events[i]) <= sort_key(ev) {
                 return Inserted::Duplicate;
             }
             self.events.remove(i);
         }
         let key = (ev.timestamp(), ev.event_id());
-        let at = self
-            .events
-            .partition_point(|e| (e.timestamp(), e.event_id()) < key);
+        let at = self.events.partition_point(|e| (e.timestamp(), e.event_id()) < key);
         self.events.insert(at, ev.clone());
         Inserted::Applied
     }
@@ -68,9 +62,7 @@ impl CrmLog {
                 Event::Usage(_) => {}
                 Event::Account(a) => v.apply_account(a),
                 Event::Assessment(a) => {
-                    let valid = a
-                        .expires_on
-                        .is_none_or(|x| crate::num::date_from_day(d) < x);
+                    let valid = a.expires_on.is_none_or(|x| crate::num::date_from_day(d) < x);
                     if valid {
                         v.assessments[a.dimension.index()] = Some(a);
                     }
@@ -79,10 +71,7 @@ impl CrmLog {
                     v.milestones.insert(m.item.as_str(), m);
                 }
                 Event::Training(t) => {
-                    let best = v
-                        .training
-                        .entry((t.user_id.as_str(), t.module.as_str()))
-                        .or_insert(None);
+                    let best = v.training.entry((t.user_id.as_str(), t.module.as_str())).or_insert(None);
                     *best = match (*best, t.score_pct) {
                         (Some(a), Some(b)) => Some(a.max(b)),
                         (a, b) => a.or(b),
@@ -173,11 +162,7 @@ impl<'a> CrmView<'a> {
     /// Seats in force on day `d` (the latest setting with timestamp on or before
     /// the end of `d`); `None` when never set.
     pub(crate) fn seats_on(&self, d: Day) -> Option<u64> {
-        self.seat_changes
-            .iter()
-            .rev()
-            .find(|(day, _)| *day <= d)
-            .map(|(_, s)| *s)
+        self.seat_changes.iter().rev().find(|(day, _)| *day <= d).map(|(_, s)| *s)
     }
 
     /// Open critical tickets, by id.
@@ -191,17 +176,10 @@ impl<'a> CrmView<'a> {
 
     /// Champions whose latest status is `left`, when no champion is active.
     pub(crate) fn champions_left(&self) -> Vec<&'a str> {
-        let champions = || {
-            self.stakeholders
-                .values()
-                .filter(|s| s.role == StakeholderRole::Champion)
-        };
+        let champions = || self.stakeholders.values().filter(|s| s.role == StakeholderRole::Champion);
         if champions().any(|s| s.status == StakeholderStatus::Active) {
             return Vec::new();
         }
-        champions()
-            .filter(|s| s.status == StakeholderStatus::Left)
-            .map(|s| s.person.as_str())
-            .collect()
+        champions().filter(|s| s.status == StakeholderStatus::Left).map(|s| s.person.as_str()).collect()
     }
 }

@@ -128,11 +128,7 @@ impl Engine {
     /// invalid one, it just scores by it.
     pub fn new(config: ScoringConfig) -> Self {
         let version = config.version();
-        Self {
-            config,
-            version,
-            accounts: HashMap::default(),
-        }
+        Self { config, version, accounts: HashMap::default() }
     }
 
     pub fn config(&self) -> &ScoringConfig {
@@ -152,12 +148,7 @@ impl Engine {
         if !self.accounts.contains_key(id) {
             self.accounts.insert(
                 id.into(),
-                AccountState {
-                    first_day: day,
-                    last_day: day,
-                    activity: Activity::default(),
-                    crm: CrmLog::default(),
-                },
+                AccountState { first_day: day, last_day: day, activity: Activity::default(), crm: CrmLog::default() },
             );
         }
         let Some(acct) = self.accounts.get_mut(id) else {
@@ -206,28 +197,11 @@ impl Engine {
         }
         let [today, yesterday] = acct.activity.windows(d);
         let previous_color = (d > acct.first_day).then(|| {
-            let f = facts::compute(
-                &self.config,
-                &self.version,
-                key,
-                d - 1,
-                &yesterday,
-                acct.crm.view(d - 1),
-            );
+            let f = facts::compute(&self.config, &self.version, key, d - 1, &yesterday, acct.crm.view(d - 1));
             health::build(&f, None).color
         });
-        let f = facts::compute(
-            &self.config,
-            &self.version,
-            key,
-            d,
-            &today,
-            acct.crm.view(d),
-        );
-        Some(Evaluation {
-            health: health::build(&f, previous_color),
-            readiness: readiness::build(&f),
-        })
+        let f = facts::compute(&self.config, &self.version, key, d, &today, acct.crm.view(d));
+        Some(Evaluation { health: health::build(&f, previous_color), readiness: readiness::build(&f) })
     }
 
     /// The account's attributes as of the end of `as_of`; `None` for an unknown
@@ -259,9 +233,7 @@ impl Engine {
     pub fn evaluate_all(&self, as_of: NaiveDate) -> Vec<Evaluation> {
         let mut ids: Vec<&str> = self.account_ids().collect();
         ids.sort_unstable();
-        ids.into_iter()
-            .filter_map(|id| self.evaluate(id, as_of))
-            .collect()
+        ids.into_iter().filter_map(|id| self.evaluate(id, as_of)).collect()
     }
 
     /// Account ids in unspecified (but deterministic) order.
@@ -291,8 +263,6 @@ impl Engine {
     /// First and last day of the account's events (any type), e.g. to know which
     /// days a streaming scorer must re-evaluate.
     pub fn account_span(&self, account_id: &str) -> Option<(NaiveDate, NaiveDate)> {
-        self.accounts
-            .get(account_id)
-            .map(|a| (date_from_day(a.first_day), date_from_day(a.last_day)))
+        self.accounts.get(account_id).map(|a| (date_from_day(a.first_day), date_from_day(a.last_day)))
     }
 }

@@ -38,37 +38,17 @@ pub(crate) fn technical(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived>
     let checklist: Vec<&str> = if cfg.evidence.technical_checklist.is_empty() {
         v.milestones.keys().copied().collect()
     } else {
-        cfg.evidence
-            .technical_checklist
-            .iter()
-            .map(String::as_str)
-            .collect()
+        cfg.evidence.technical_checklist.iter().map(String::as_str).collect()
     };
     let status = |item: &str| v.milestones.get(item).map(|m| m.status);
-    let done: Vec<&str> = checklist
-        .iter()
-        .copied()
-        .filter(|i| status(i) == Some(MilestoneStatus::Done))
-        .collect();
-    let blocked: Vec<&str> = checklist
-        .iter()
-        .copied()
-        .filter(|i| status(i) == Some(MilestoneStatus::Blocked))
-        .collect();
-    let open: Vec<&str> = checklist
-        .iter()
-        .copied()
-        .filter(|i| status(i) != Some(MilestoneStatus::Done))
-        .collect();
+    let done: Vec<&str> = checklist.iter().copied().filter(|i| status(i) == Some(MilestoneStatus::Done)).collect();
+    let blocked: Vec<&str> =
+        checklist.iter().copied().filter(|i| status(i) == Some(MilestoneStatus::Blocked)).collect();
+    let open: Vec<&str> = checklist.iter().copied().filter(|i| status(i) != Some(MilestoneStatus::Done)).collect();
     let score = round(10.0 * done.len() as f64 / checklist.len() as f64, 1);
     Some(Derived {
         score,
-        detail: format!(
-            "{} of {} checklist items done; blocked: {}",
-            done.len(),
-            checklist.len(),
-            list(&blocked)
-        ),
+        detail: format!("{} of {} checklist items done; blocked: {}", done.len(), checklist.len(), list(&blocked)),
         to_raise: format!("complete checklist items: {}", list(&open)),
     })
 }
@@ -82,11 +62,7 @@ pub(crate) fn knowledge(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived>
     }
     let pass = cfg.evidence.training_pass_pct;
     let total = v.training.len();
-    let passed = v
-        .training
-        .values()
-        .filter(|s| s.is_some_and(|x| x >= pass))
-        .count();
+    let passed = v.training.values().filter(|s| s.is_some_and(|x| x >= pass)).count();
     let unscored = v.training.values().filter(|s| s.is_none()).count();
     Some(Derived {
         score: round(10.0 * passed as f64 / total as f64, 1),
@@ -113,11 +89,7 @@ pub(crate) fn value(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived> {
     let mut short = Vec::new();
     for k in v.kpis.values() {
         let span = k.target - k.baseline;
-        let progress = if span == 0.0 {
-            0.0
-        } else {
-            ((k.value - k.baseline) / span).clamp(0.0, 1.0)
-        };
+        let progress = if span == 0.0 { 0.0 } else { ((k.value - k.baseline) / span).clamp(0.0, 1.0) };
         let mut s = 10.0 * progress;
         if !k.confirmed {
             s = s.min(cap);
@@ -133,11 +105,7 @@ pub(crate) fn value(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived> {
             round(progress * 100.0, 0),
             k.baseline,
             k.target,
-            if k.confirmed {
-                ", confirmed"
-            } else {
-                ", not confirmed"
-            }
+            if k.confirmed { ", confirmed" } else { ", not confirmed" }
         ));
     }
     let mut to_raise = Vec::new();
@@ -145,10 +113,7 @@ pub(crate) fn value(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived> {
         to_raise.push(format!("move {}", short.join(", ")));
     }
     if !unconfirmed.is_empty() {
-        to_raise.push(format!(
-            "customer confirmation of {}",
-            unconfirmed.join(", ")
-        ));
+        to_raise.push(format!("customer confirmation of {}", unconfirmed.join(", ")));
     }
     Some(Derived {
         score: round(sum / v.kpis.len() as f64, 1),

@@ -41,11 +41,7 @@ pub(crate) struct Facts<'a> {
 
 /// usage score = 10 x min over thresholds of min(1, actual / threshold), one decimal.
 pub(crate) fn usage_calc(m: &Metrics, eff: &Effective) -> UsageCalc {
-    let parts: Vec<(Share, Option<f64>, f64)> = eff
-        .thresholds
-        .iter()
-        .map(|&(s, t)| (s, m.share(s), t))
-        .collect();
+    let parts: Vec<(Share, Option<f64>, f64)> = eff.thresholds.iter().map(|&(s, t)| (s, m.share(s), t)).collect();
     let mut min_ratio = f64::INFINITY;
     for (_, actual, t) in &parts {
         match actual {
@@ -55,11 +51,7 @@ pub(crate) fn usage_calc(m: &Metrics, eff: &Effective) -> UsageCalc {
             Some(a) => min_ratio = min_ratio.min((a / t).min(1.0)),
         }
     }
-    let score = if min_ratio.is_finite() {
-        Some(round(10.0 * min_ratio, 1))
-    } else {
-        None
-    };
+    let score = if min_ratio.is_finite() { Some(round(10.0 * min_ratio, 1)) } else { None };
     UsageCalc { score, parts }
 }
 
@@ -85,10 +77,7 @@ fn usage_to_raise(u: &UsageCalc, green: f64) -> String {
             let need = round(t * ratio, 2);
             match a {
                 Some(a) if *a >= need => None,
-                Some(a) => Some(format!(
-                    "{} >= {need} (now {a}; {t} for a full score)",
-                    s.as_str()
-                )),
+                Some(a) => Some(format!("{} >= {need} (now {a}; {t} for a full score)", s.as_str())),
                 None => Some(format!("{} >= {need} (seats unknown)", s.as_str())),
             }
         })
@@ -124,19 +113,11 @@ fn from_derived(d: &Option<Derived>, weight: f64, none_detail: &str) -> Dimensio
 }
 
 /// A non-usage dimension without an assessment: derived from evidence, if any.
-fn derived(
-    d: Dimension,
-    view: &CrmView<'_>,
-    cfg: &ScoringConfig,
-    w: f64,
-    reassess: &str,
-) -> (DimensionResult, String) {
+fn derived(d: Dimension, view: &CrmView<'_>, cfg: &ScoringConfig, w: f64, reassess: &str) -> (DimensionResult, String) {
     let (e, none_detail, evidence_kind) = match d {
-        Dimension::Technical => (
-            evidence::technical(view, cfg),
-            "no assessment and no milestone events",
-            "technical checklist milestones",
-        ),
+        Dimension::Technical => {
+            (evidence::technical(view, cfg), "no assessment and no milestone events", "technical checklist milestones")
+        }
         Dimension::Knowledge => (
             evidence::knowledge(view, cfg),
             "no assessment and no training events",
@@ -204,12 +185,8 @@ pub(crate) fn compute<'a>(
                     usage_to_raise(&usage, green),
                 ),
                 (None, None) => (
-                    DimensionResult::unassessed(
-                        w,
-                        "seats unknown: usage cannot be computed".to_owned(),
-                    ),
-                    "set licensed_seats (> 0) on the account, or record a usage assessment"
-                        .to_owned(),
+                    DimensionResult::unassessed(w, "seats unknown: usage cannot be computed".to_owned()),
+                    "set licensed_seats (> 0) on the account, or record a usage assessment".to_owned(),
                 ),
             },
             _ => match assessed {
@@ -224,16 +201,10 @@ pub(crate) fn compute<'a>(
     let critical_tickets = view.open_critical_tickets();
     let champions_left = view.champions_left();
     let mut red_flags = Vec::new();
-    if metrics
-        .share(eff.primary)
-        .is_some_and(|x| x < eff.low_engagement_pct)
-    {
+    if metrics.share(eff.primary).is_some_and(|x| x < eff.low_engagement_pct) {
         red_flags.push(RedFlag::LowEngagement);
     }
-    if metrics
-        .change_pct(eff.profile)
-        .is_some_and(|x| x <= eff.usage_declining_pct)
-    {
+    if metrics.change_pct(eff.profile).is_some_and(|x| x <= eff.usage_declining_pct) {
         red_flags.push(RedFlag::UsageDeclining);
     }
     if metrics.seats_unknown() {

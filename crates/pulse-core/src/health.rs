@@ -87,11 +87,7 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
         Measure::Adoption => {
             let d = &f.dims[Dimension::Usage.index()];
             let v = d.score?;
-            Some((
-                v,
-                v * 10.0,
-                format!("usage dimension {v}/10 ({})", d.detail),
-            ))
+            Some((v, v * 10.0, format!("usage dimension {v}/10 ({})", d.detail)))
         }
         Measure::Trend => {
             let c = metrics.change_pct(f.eff.profile)?;
@@ -101,10 +97,7 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
                     "monthly active users {c}% against 28 days earlier ({} -> {})",
                     f.extra.mau_prev_month, metrics.mau
                 ),
-                _ => format!(
-                    "weekly active users {c}% week over week ({} -> {})",
-                    f.extra.wau_prev_week, metrics.wau
-                ),
+                _ => format!("weekly active users {c}% week over week ({} -> {})", f.extra.wau_prev_week, metrics.wau),
             };
             Some((c, trend_score(c, t.full_at_pct, t.zero_at_pct), why))
         }
@@ -114,21 +107,10 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
                 return None;
             }
             let used = |i: usize| i < 64 && f.extra.features_used & (1 << i) != 0;
-            let unused: Vec<&str> = core
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !used(*i))
-                .map(|(_, n)| n.as_str())
-                .collect();
+            let unused: Vec<&str> =
+                core.iter().enumerate().filter(|(i, _)| !used(*i)).map(|(_, n)| n.as_str()).collect();
             let share = 100.0 * (core.len() - unused.len()) as f64 / core.len() as f64;
-            Some((
-                share,
-                share,
-                format!(
-                    "core features unused in the last 28 days: {}",
-                    unused.join(", ")
-                ),
-            ))
+            Some((share, share, format!("core features unused in the last 28 days: {}", unused.join(", "))))
         }
         Measure::Stickiness => {
             let target = f.eff.stickiness_target?;
@@ -141,20 +123,13 @@ fn measure(f: &Facts<'_>, m: Measure) -> Option<(f64, f64, String)> {
             Some((
                 ratio,
                 100.0 * (ratio / target).min(1.0),
-                format!(
-                    "mean daily users / monthly users {} against a target of {target}",
-                    round(ratio, 2)
-                ),
+                format!("mean daily users / monthly users {} against a target of {target}", round(ratio, 2)),
             ))
         }
         Measure::Sentiment => {
             let d = &f.dims[Dimension::Stakeholder.index()];
             let v = d.score?;
-            Some((
-                v,
-                v * 10.0,
-                format!("stakeholder dimension {v}/10 ({})", d.detail),
-            ))
+            Some((v, v * 10.0, format!("stakeholder dimension {v}/10 ({})", d.detail)))
         }
     }
 }
@@ -194,12 +169,7 @@ pub(crate) fn build(f: &Facts<'_>, previous_color: Option<Color>) -> HealthResul
         if s < f.cfg.health.reason_below {
             reasons.push(format!("{} {s}: {why}", m.as_str()));
         }
-        measures.push(MeasureResult {
-            name: m,
-            value: round(v, 2),
-            score: s,
-            weight: round(eff_w, 2),
-        });
+        measures.push(MeasureResult { name: m, value: round(v, 2), score: s, weight: round(eff_w, 2) });
     }
     if measures.is_empty() {
         reasons.push("no measure has data (no usage in 28 days and no assessments)".to_owned());

@@ -89,8 +89,7 @@ pub(crate) fn compute(w: &Window, d: Day, view: &CrmView<'_>) -> (Metrics, Extra
         _ => None,
     };
     let change = |now: u32, before: u32| {
-        (before > 0)
-            .then(|| round((f64::from(now) - f64::from(before)) / f64::from(before) * 100.0, 2))
+        (before > 0).then(|| round((f64::from(now) - f64::from(before)) / f64::from(before) * 100.0, 2))
     };
     let wau_change_pct = change(w.wau, w.wau_prev_week);
     let mau_change_pct = change(w.mau, w.mau_prev_month);

@@ -67,13 +67,8 @@ mod tests {
     fn days() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 2).expect("valid");
         assert_eq!(date_from_day(day_from_date(d)), d);
-        assert_eq!(
-            day_from_date(NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")),
-            0
-        );
-        let ts = DateTime::parse_from_rfc3339("1969-12-31T23:59:59Z")
-            .expect("valid")
-            .with_timezone(&Utc);
+        assert_eq!(day_from_date(NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid")), 0);
+        let ts = DateTime::parse_from_rfc3339("1969-12-31T23:59:59Z").expect("valid").with_timezone(&Utc);
         assert_eq!(day_of(ts), -1);
     }
 }

@@ -51,11 +51,7 @@ pub struct DimensionResult {
 
 impl DimensionResult {
     pub(crate) fn unassessed(weight: f64, detail: String) -> Self {
-        Self {
-            weight,
-            detail,
-            ..Self::default()
-        }
+        Self { weight, detail, ..Self::default() }
     }
 }
 
@@ -187,10 +183,7 @@ fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
                 format!(
                     "{what} above {}% of {earlier} {before} (more than {})",
                     100.0 + f.eff.usage_declining_pct,
-                    round(
-                        f64::from(before) * (1.0 + f.eff.usage_declining_pct / 100.0),
-                        2
-                    )
+                    round(f64::from(before) * (1.0 + f.eff.usage_declining_pct / 100.0), 2)
                 ),
             )
         }
@@ -210,13 +203,7 @@ fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
             "an active champion (stakeholder event role=champion status=active)".to_owned(),
         ),
     };
-    Blocker {
-        kind: BlockerKind::RedFlag,
-        dimension: None,
-        flag: Some(flag),
-        reason,
-        needed_to_clear: needed,
-    }
+    Blocker { kind: BlockerKind::RedFlag, dimension: None, flag: Some(flag), reason, needed_to_clear: needed }
 }
 
 pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
@@ -262,18 +249,12 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
 
     let a = &f.view.attrs;
     let day = i64::from(f.day);
-    let days_in_stage = a
-        .onboarding_started_on
-        .map(|s| day - i64::from(day_from_date(s)))
-        .filter(|n| *n >= 0);
-    let days_past_target = a
-        .target_graduation_on
-        .map(|t| day - i64::from(day_from_date(t)));
+    let days_in_stage = a.onboarding_started_on.map(|s| day - i64::from(day_from_date(s))).filter(|n| *n >= 0);
+    let days_past_target = a.target_graduation_on.map(|t| day - i64::from(day_from_date(t)));
     let onboarding = matches!(a.lifecycle_stage, None | Some(LifecycleStage::Onboarding));
-    let overdue =
-        onboarding && verdict != Verdict::Ready && days_past_target.is_some_and(|n| n > 0);
-    let recovery_plan_needed = overdue
-        && days_past_target.is_some_and(|n| n >= i64::from(cfg.readiness.recovery_after_days));
+    let overdue = onboarding && verdict != Verdict::Ready && days_past_target.is_some_and(|n| n > 0);
+    let recovery_plan_needed =
+        overdue && days_past_target.is_some_and(|n| n >= i64::from(cfg.readiness.recovery_after_days));
 
     let [technical, knowledge, usage, value, stakeholder] = f.dims.clone();
     ReadinessResult {
@@ -281,13 +262,7 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         as_of: date_from_day(f.day),
         total,
         verdict,
-        dimensions: Dimensions {
-            technical,
-            knowledge,
-            usage,
-            value,
-            stakeholder,
-        },
+        dimensions: Dimensions { technical, knowledge, usage, value, stakeholder },
         blockers,
         red_flags: f.red_flags.clone(),
         usage_profile: a.usage_profile,

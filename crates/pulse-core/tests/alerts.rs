@@ -28,17 +28,8 @@ fn check(cfg: &ScoringConfig, rule: AlertRule, steps: Vec<Step>, expect: &[Optio
         ev.health.as_of = d(30 + i as i64);
         ev.readiness.as_of = ev.health.as_of;
         step(&mut ev);
-        let got: Vec<AlertState> = t
-            .update(&ev)
-            .into_iter()
-            .filter(|x| x.rule == rule)
-            .map(|x| x.state)
-            .collect();
-        assert_eq!(
-            got,
-            want.iter().copied().collect::<Vec<_>>(),
-            "{rule:?} step {i}"
-        );
+        let got: Vec<AlertState> = t.update(&ev).into_iter().filter(|x| x.rule == rule).map(|x| x.state).collect();
+        assert_eq!(got, want.iter().copied().collect::<Vec<_>>(), "{rule:?} step {i}");
         // feeding the same evaluation again never emits anything
         assert!(t.update(&ev).is_empty(), "{rule:?} step {i}: repeat");
     }
@@ -48,58 +39,19 @@ use AlertState::{Opened as O, Resolved as R};
 
 #[test]
 fn usage_declining_hysteresis() {
-    let change =
-        |x: Option<f64>| -> Step { Box::new(move |e| e.health.metrics.wau_change_pct = x) };
-    let seq = [
-        Some(-5.0),
-        Some(-10.0),
-        Some(-20.0),
-        Some(-7.0),
-        None,
-        Some(-5.0),
-        Some(-4.99),
-        Some(-9.99),
-        Some(-10.0),
-    ];
-    let expect = [
-        None,
-        Some(O),
-        None,
-        None,
-        None,
-        None,
-        Some(R),
-        None,
-        Some(O),
-    ];
-    check(
-        &ScoringConfig::default(),
-        AlertRule::UsageDeclining,
-        seq.iter().map(|x| change(*x)).collect(),
-        &expect,
-    );
+    let change = |x: Option<f64>| -> Step { Box::new(move |e| e.health.metrics.wau_change_pct = x) };
+    let seq =
+        [Some(-5.0), Some(-10.0), Some(-20.0), Some(-7.0), None, Some(-5.0), Some(-4.99), Some(-9.99), Some(-10.0)];
+    let expect = [None, Some(O), None, None, None, None, Some(R), None, Some(O)];
+    check(&ScoringConfig::default(), AlertRule::UsageDeclining, seq.iter().map(|x| change(*x)).collect(), &expect);
 }
 
 #[test]
 fn low_engagement_hysteresis() {
     let mau = |x: Option<f64>| -> Step { Box::new(move |e| e.health.metrics.mau_pct = x) };
-    let seq = [
-        Some(60.0),
-        Some(49.99),
-        Some(50.0),
-        Some(54.99),
-        None,
-        Some(55.0),
-        Some(50.0),
-        Some(40.0),
-    ];
+    let seq = [Some(60.0), Some(49.99), Some(50.0), Some(54.99), None, Some(55.0), Some(50.0), Some(40.0)];
     let expect = [None, Some(O), None, None, None, Some(R), None, Some(O)];
-    check(
-        &ScoringConfig::default(),
-        AlertRule::LowEngagement,
-        seq.iter().map(|x| mau(*x)).collect(),
-        &expect,
-    );
+    check(&ScoringConfig::default(), AlertRule::LowEngagement, seq.iter().map(|x| mau(*x)).collect(), &expect);
 }
 
 #[test]
@@ -122,12 +74,7 @@ fn health_dropped() {
         h(Yellow, Some(Green), 69.9), // dropped again
     ];
     let expect = [None, None, Some(O), None, None, Some(R), Some(O)];
-    check(
-        &ScoringConfig::default(),
-        AlertRule::HealthDropped,
-        steps,
-        &expect,
-    );
+    check(&ScoringConfig::default(), AlertRule::HealthDropped, steps, &expect);
 
     // severity: a drop to red is critical
     let mut t = AlertTracker::new(&ScoringConfig::default());
@@ -135,10 +82,7 @@ fn health_dropped() {
     ev.health.color = Red;
     ev.health.previous_color = Some(Green);
     let tr = t.update(&ev);
-    let x = tr
-        .iter()
-        .find(|x| x.rule == AlertRule::HealthDropped)
-        .expect("opened");
+    let x = tr.iter().find(|x| x.rule == AlertRule::HealthDropped).expect("opened");
     assert_eq!((x.severity, x.state), (Severity::Critical, O));
     assert!(x.message.contains("green to red"), "{}", x.message);
 }
@@ -151,16 +95,7 @@ fn overdue_and_recovery() {
             e.readiness.recovery_plan_needed = recovery;
         })
     };
-    let steps = || {
-        vec![
-            r(false, false),
-            r(true, false),
-            r(true, false),
-            r(true, true),
-            r(true, true),
-            r(false, false),
-        ]
-    };
+    let steps = || vec![r(false, false), r(true, false), r(true, false), r(true, true), r(true, true), r(false, false)];
     check(
         &ScoringConfig::default(),
         AlertRule::GraduationOverdue,
@@ -248,7 +183,13 @@ fn usage_declining_per_profile() {
         (
             "weekly: wau opens at -10, resolves only above -5",
             UsageProfile::Weekly,
-            vec![(Some(-9.99), Some(-50.0)), (Some(-10.0), None), (Some(-5.0), None), (None, None), (Some(-4.99), None)],
+            vec![
+                (Some(-9.99), Some(-50.0)),
+                (Some(-10.0), None),
+                (Some(-5.0), None),
+                (None, None),
+                (Some(-4.99), None),
+            ],
             vec![None, Some(O), None, None, Some(R)],
         ),
         (
@@ -260,7 +201,13 @@ fn usage_declining_per_profile() {
         (
             "periodic: a -50% week is its rhythm; mau opens at -20",
             UsageProfile::Periodic,
-            vec![(Some(-50.0), Some(-19.99)), (Some(-50.0), Some(-20.0)), (Some(50.0), Some(-10.0)), (None, None), (Some(-80.0), Some(-9.99))],
+            vec![
+                (Some(-50.0), Some(-19.99)),
+                (Some(-50.0), Some(-20.0)),
+                (Some(50.0), Some(-10.0)),
+                (None, None),
+                (Some(-80.0), Some(-9.99)),
+            ],
             vec![None, Some(O), None, None, Some(R)],
         ),
         (
@@ -280,12 +227,8 @@ fn usage_declining_per_profile() {
             ev.health.usage_profile = profile;
             ev.health.metrics.wau_change_pct = *w;
             ev.health.metrics.mau_change_pct = *m;
-            let got: Vec<AlertState> = t
-                .update(&ev)
-                .into_iter()
-                .filter(|x| x.rule == AlertRule::UsageDeclining)
-                .map(|x| x.state)
-                .collect();
+            let got: Vec<AlertState> =
+                t.update(&ev).into_iter().filter(|x| x.rule == AlertRule::UsageDeclining).map(|x| x.state).collect();
             assert_eq!(got, want.iter().copied().collect::<Vec<_>>(), "{name}: day {i}");
         }
     }
@@ -310,14 +253,10 @@ fn usage_declining_per_profile() {
 /// used in alternate weeks is not declining; a weekly one with the same usage is.
 #[test]
 fn red_flag_and_trend_use_the_profiles_change_metric() {
-    let cases = [
-        ("weekly", true, 0.0),
-        ("periodic", false, 100.0),
-    ];
+    let cases = [("weekly", true, 0.0), ("periodic", false, 100.0)];
     for (profile, flagged, trend) in cases {
         let mut e = Events::new();
-        e.seats("acme", 0, 10)
-            .account("acme", 0, &format!(r#","usage_profile":"{profile}""#));
+        e.seats("acme", 0, 10).account("acme", 0, &format!(r#","usage_profile":"{profile}""#));
         // 8 users on week days 0..6 of even weeks, nobody in odd weeks, for 10 weeks;
         // evaluated at the end of an odd week: WAU 0 against 8 (-100%), MAU flat
         for week in 0..10i64 {
@@ -338,15 +277,19 @@ fn red_flag_and_trend_use_the_profiles_change_metric() {
 
 /// Store of alert rows as ClickHouse keeps them: the newest word per (account, rule,
 /// opened_on, transition); live = not retracted.
-fn apply(store: &mut BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>, out: Vec<AlertTransition>) {
+fn apply(
+    store: &mut BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>,
+    out: Vec<AlertTransition>,
+) {
     for t in out {
         store.insert((t.account_id.clone(), t.rule, t.opened_on, t.transition()), t);
     }
 }
 
-fn live(store: &BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>) -> Vec<AlertTransition> {
-    let mut v: Vec<AlertTransition> =
-        store.values().filter(|t| t.state != AlertState::Retracted).cloned().collect();
+fn live(
+    store: &BTreeMap<(String, AlertRule, chrono::NaiveDate, TransitionKind), AlertTransition>,
+) -> Vec<AlertTransition> {
+    let mut v: Vec<AlertTransition> = store.values().filter(|t| t.state != AlertState::Retracted).cloned().collect();
     v.sort_by(|a, b| (a.as_of, a.rule, &a.account_id).cmp(&(b.as_of, b.rule, &b.account_id)));
     v
 }
@@ -396,10 +339,7 @@ fn a_late_event_that_flips_a_past_days_color_retracts_and_re_emits() {
         let ev = engine.evaluate("acme", d(day)).expect("exists");
         apply(&mut store, tracker.update(&ev));
     }
-    let drop = live(&store)
-        .into_iter()
-        .find(|t| t.rule == AlertRule::HealthDropped)
-        .expect("health dropped");
+    let drop = live(&store).into_iter().find(|t| t.rule == AlertRule::HealthDropped).expect("health dropped");
     assert_eq!((drop.state, drop.as_of), (O, d(25)));
 
     // the late event: re-evaluate its day onwards, feed the tracker at once
@@ -418,10 +358,7 @@ fn a_late_event_that_flips_a_past_days_color_retracts_and_re_emits() {
     // retractions come before the transitions that now hold
     let first_new = out.iter().position(|t| t.state != AlertState::Retracted).unwrap_or(out.len());
     assert!(out[first_new..].iter().all(|t| t.state != AlertState::Retracted));
-    assert!(
-        out.iter().any(|t| t.rule == AlertRule::HealthDropped && t.state == O && t.as_of == d(15)),
-        "{out:#?}"
-    );
+    assert!(out.iter().any(|t| t.rule == AlertRule::HealthDropped && t.state == O && t.as_of == d(15)), "{out:#?}");
     apply(&mut store, out);
     // the history after the retractions equals the history derived from scratch
     assert_eq!(live(&store), derived(&engine, "acme", 0, 30));

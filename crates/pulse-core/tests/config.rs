@@ -11,23 +11,15 @@ const DEFAULT_FILE: &str = include_str!("../../../config/scoring.toml");
 fn default_file_is_the_spec_default() {
     let from_file = ScoringConfig::from_toml_str(DEFAULT_FILE).expect("default file is valid");
     assert_eq!(from_file, ScoringConfig::default());
-    assert_eq!(
-        ScoringConfig::from_toml_str("").expect("empty is valid"),
-        ScoringConfig::default()
-    );
-    ScoringConfig::default()
-        .validate()
-        .expect("default is valid");
+    assert_eq!(ScoringConfig::from_toml_str("").expect("empty is valid"), ScoringConfig::default());
+    ScoringConfig::default().validate().expect("default is valid");
 }
 
 fn check(toml: &str, expect: Result<(), &str>) {
     let got = ScoringConfig::from_toml_str(toml);
     match (&got, expect) {
         (Ok(_), Ok(())) => {}
-        (Err(e), Err(msg)) => assert!(
-            e.to_string().contains(msg),
-            "{toml}\n got: {e}\nwant: {msg}"
-        ),
+        (Err(e), Err(msg)) => assert!(e.to_string().contains(msg), "{toml}\n got: {e}\nwant: {msg}"),
         _ => panic!("{toml}\nexpected {expect:?}, got {got:?}"),
     }
 }
@@ -89,20 +81,14 @@ fn version_hashes_the_effective_config() {
     assert_eq!(v.len(), 12);
     assert!(v.chars().all(|c| c.is_ascii_hexdigit()));
     assert_eq!(v, ScoringConfig::default().version(), "stable");
-    let reordered = "[health.weights]\nsentiment = 10\nstickiness = 10\nbreadth = 15\ntrend = 25\nadoption = 40\n# comment";
+    let reordered =
+        "[health.weights]\nsentiment = 10\nstickiness = 10\nbreadth = 15\ntrend = 25\nadoption = 40\n# comment";
     assert_eq!(
-        ScoringConfig::from_toml_str(reordered)
-            .expect("valid")
-            .version(),
+        ScoringConfig::from_toml_str(reordered).expect("valid").version(),
         v,
         "order and comments do not matter"
     );
-    assert_eq!(
-        ScoringConfig::from_toml_str(DEFAULT_FILE)
-            .expect("valid")
-            .version(),
-        v
-    );
+    assert_eq!(ScoringConfig::from_toml_str(DEFAULT_FILE).expect("valid").version(), v);
     let changed = ScoringConfig::from_toml_str("[health.bands]\ngreen = 75").expect("valid");
     assert_ne!(changed.version(), v);
 }
@@ -130,41 +116,11 @@ fn overrides_resolve_in_file_order() {
     let e = |seg: Option<&str>, p| -> Effective { c.effective(seg, p) };
     // (segment, profile) -> (low_engagement_pct, thresholds, green)
     let cases = [
-        (
-            None,
-            UsageProfile::Weekly,
-            50.0,
-            vec![(Share::MauPct, 70.0), (Share::WauPct, 40.0)],
-            70.0,
-        ),
-        (
-            None,
-            UsageProfile::Daily,
-            40.0,
-            vec![(Share::WauPct, 60.0)],
-            70.0,
-        ),
-        (
-            Some("enterprise"),
-            UsageProfile::Daily,
-            30.0,
-            vec![(Share::WauPct, 60.0)],
-            70.0,
-        ),
-        (
-            Some("enterprise"),
-            UsageProfile::Weekly,
-            30.0,
-            vec![(Share::MauPct, 70.0), (Share::WauPct, 40.0)],
-            80.0,
-        ),
-        (
-            Some("smb"),
-            UsageProfile::Periodic,
-            50.0,
-            vec![(Share::MauPct, 50.0)],
-            70.0,
-        ),
+        (None, UsageProfile::Weekly, 50.0, vec![(Share::MauPct, 70.0), (Share::WauPct, 40.0)], 70.0),
+        (None, UsageProfile::Daily, 40.0, vec![(Share::WauPct, 60.0)], 70.0),
+        (Some("enterprise"), UsageProfile::Daily, 30.0, vec![(Share::WauPct, 60.0)], 70.0),
+        (Some("enterprise"), UsageProfile::Weekly, 30.0, vec![(Share::MauPct, 70.0), (Share::WauPct, 40.0)], 80.0),
+        (Some("smb"), UsageProfile::Periodic, 50.0, vec![(Share::MauPct, 50.0)], 70.0),
     ];
     for (seg, p, low, thresholds, green) in cases {
         let got = e(seg, p);

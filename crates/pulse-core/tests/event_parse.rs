@@ -12,12 +12,7 @@ fn check(input: &str, expect: Expect) {
         (Ok(ev), Ok(ty)) => assert_eq!(ev.type_name(), *ty, "input: {input}"),
         (Err(e), Err((reason, detail))) => {
             assert_eq!(e.reason, *reason, "input: {input}\ndetail: {}", e.detail);
-            assert!(
-                e.detail.contains(detail),
-                "input: {input}\ndetail {:?} lacks {:?}",
-                e.detail,
-                detail
-            );
+            assert!(e.detail.contains(detail), "input: {input}\ndetail {:?} lacks {:?}", e.detail, detail);
         }
         _ => panic!("input: {input}\nexpected {expect:?}\ngot {got:?}"),
     }
@@ -109,10 +104,7 @@ fn segment_track() {
             r#"{"type":"track","messageId":"m1","userId":"u","event":"x","timestamp":"2026-11-02T10:15:00Z","context":{"groupId":1}}"#,
             Err((WrongType, "groupId")),
         ),
-        (
-            r#"{"type":"page","messageId":"m1"}"#,
-            Err((UnknownType, "page")),
-        ),
+        (r#"{"type":"page","messageId":"m1"}"#, Err((UnknownType, "page"))),
     ];
     for (input, expect) in cases {
         check(input, expect);
@@ -122,24 +114,10 @@ fn segment_track() {
 #[test]
 fn segment_track_is_normalized_to_usage() {
     let ev = parse_event(br#"{"type":"track","messageId":"m1","userId":"u","event":"Report Viewed","timestamp":"2026-11-02T12:15:00+02:00","context":{"groupId":"acme","library":{"name":"x"}},"properties":{"feature":"reports","n":1}}"#).expect("valid");
-    let Event::Usage(u) = &ev else {
-        panic!("usage expected")
-    };
-    assert_eq!(
-        (
-            u.event_id.as_str(),
-            u.account_id.as_str(),
-            u.user_id.as_str()
-        ),
-        ("m1", "acme", "u")
-    );
+    let Event::Usage(u) = &ev else { panic!("usage expected") };
+    assert_eq!((u.event_id.as_str(), u.account_id.as_str(), u.user_id.as_str()), ("m1", "acme", "u"));
     assert_eq!(u.feature.as_deref(), Some("reports"));
-    assert_eq!(
-        u.timestamp,
-        Utc.with_ymd_and_hms(2026, 11, 2, 10, 15, 0)
-            .single()
-            .expect("valid")
-    );
+    assert_eq!(u.timestamp, Utc.with_ymd_and_hms(2026, 11, 2, 10, 15, 0).single().expect("valid"));
     let json = serde_json::to_value(&ev).expect("serializes");
     assert_eq!(json["type"], "usage");
     let back: Event = serde_json::from_value(json).expect("round trip");
@@ -164,39 +142,15 @@ fn crm_events() {
         ),
         (crm("account", r#","licensed_seats":0"#), Ok("account")),
         (crm("account", r#","licensed_seats":null"#), Ok("account")),
-        (
-            crm("account", r#","licensed_seats":"50""#),
-            Err((WrongType, "licensed_seats")),
-        ),
-        (
-            crm("account", r#","licensed_seats":-1"#),
-            Err((InvalidValue, "licensed_seats")),
-        ),
-        (
-            crm("account", r#","licensed_seats":2.5"#),
-            Err((InvalidValue, "licensed_seats")),
-        ),
-        (
-            crm("account", r#","licensed_seats":20000000"#),
-            Err((InvalidValue, "licensed_seats")),
-        ),
-        (
-            crm("account", r#","usage_profile":"hourly""#),
-            Err((InvalidValue, "usage_profile")),
-        ),
-        (
-            crm("account", r#","lifecycle_stage":"churned""#),
-            Err((InvalidValue, "lifecycle_stage")),
-        ),
-        (
-            crm("account", r#","target_graduation_on":"11/01/2026""#),
-            Err((InvalidValue, "target_graduation_on")),
-        ),
+        (crm("account", r#","licensed_seats":"50""#), Err((WrongType, "licensed_seats"))),
+        (crm("account", r#","licensed_seats":-1"#), Err((InvalidValue, "licensed_seats"))),
+        (crm("account", r#","licensed_seats":2.5"#), Err((InvalidValue, "licensed_seats"))),
+        (crm("account", r#","licensed_seats":20000000"#), Err((InvalidValue, "licensed_seats"))),
+        (crm("account", r#","usage_profile":"hourly""#), Err((InvalidValue, "usage_profile"))),
+        (crm("account", r#","lifecycle_stage":"churned""#), Err((InvalidValue, "lifecycle_stage"))),
+        (crm("account", r#","target_graduation_on":"11/01/2026""#), Err((InvalidValue, "target_graduation_on"))),
         (crm("account", r#","arr":-5"#), Err((InvalidValue, "arr"))),
-        (
-            crm("account", &format!(r#","segment":"{}""#, "s".repeat(65))),
-            Err((OversizeField, "segment")),
-        ),
+        (crm("account", &format!(r#","segment":"{}""#, "s".repeat(65))), Err((OversizeField, "segment"))),
         (
             crm(
                 "assessment",
@@ -204,117 +158,33 @@ fn crm_events() {
             ),
             Ok("assessment"),
         ),
+        (crm("assessment", r#","dimension":"value","score":9.5,"author":"ann""#), Ok("assessment")),
+        (crm("assessment", r#","dimension":"vibes","score":9,"author":"ann""#), Err((InvalidValue, "dimension"))),
+        (crm("assessment", r#","dimension":"value","score":11,"author":"ann""#), Err((InvalidValue, "score"))),
+        (crm("assessment", r#","dimension":"value","score":"9","author":"ann""#), Err((WrongType, "score"))),
+        (crm("assessment", r#","dimension":"value","author":"ann""#), Err((MissingField, "score"))),
+        (crm("assessment", r#","dimension":"value","score":9"#), Err((MissingField, "author"))),
+        (crm("milestone", r#","item":"sso_configured","status":"done""#), Ok("milestone")),
+        (crm("milestone", r#","item":"sso_configured","status":"finished""#), Err((InvalidValue, "status"))),
+        (crm("training", r#","user_id":"u1","module":"admin-101","score_pct":85"#), Ok("training")),
+        (crm("training", r#","user_id":"u1","module":"admin-101""#), Ok("training")),
+        (crm("training", r#","user_id":"u1","module":"admin-101","score_pct":101"#), Err((InvalidValue, "score_pct"))),
         (
-            crm(
-                "assessment",
-                r#","dimension":"value","score":9.5,"author":"ann""#,
-            ),
-            Ok("assessment"),
-        ),
-        (
-            crm(
-                "assessment",
-                r#","dimension":"vibes","score":9,"author":"ann""#,
-            ),
-            Err((InvalidValue, "dimension")),
-        ),
-        (
-            crm(
-                "assessment",
-                r#","dimension":"value","score":11,"author":"ann""#,
-            ),
-            Err((InvalidValue, "score")),
-        ),
-        (
-            crm(
-                "assessment",
-                r#","dimension":"value","score":"9","author":"ann""#,
-            ),
-            Err((WrongType, "score")),
-        ),
-        (
-            crm("assessment", r#","dimension":"value","author":"ann""#),
-            Err((MissingField, "score")),
-        ),
-        (
-            crm("assessment", r#","dimension":"value","score":9"#),
-            Err((MissingField, "author")),
-        ),
-        (
-            crm("milestone", r#","item":"sso_configured","status":"done""#),
-            Ok("milestone"),
-        ),
-        (
-            crm(
-                "milestone",
-                r#","item":"sso_configured","status":"finished""#,
-            ),
-            Err((InvalidValue, "status")),
-        ),
-        (
-            crm(
-                "training",
-                r#","user_id":"u1","module":"admin-101","score_pct":85"#,
-            ),
-            Ok("training"),
-        ),
-        (
-            crm("training", r#","user_id":"u1","module":"admin-101""#),
-            Ok("training"),
-        ),
-        (
-            crm(
-                "training",
-                r#","user_id":"u1","module":"admin-101","score_pct":101"#,
-            ),
-            Err((InvalidValue, "score_pct")),
-        ),
-        (
-            crm(
-                "kpi",
-                r#","kpi":"invoice_days","baseline":6,"target":3,"value":2.8,"confirmed":true,"unit":"days""#,
-            ),
+            crm("kpi", r#","kpi":"invoice_days","baseline":6,"target":3,"value":2.8,"confirmed":true,"unit":"days""#),
             Ok("kpi"),
         ),
+        (crm("kpi", r#","kpi":"invoice_days","baseline":6,"target":6,"value":2.8"#), Err((InvalidValue, "target"))),
         (
-            crm(
-                "kpi",
-                r#","kpi":"invoice_days","baseline":6,"target":6,"value":2.8"#,
-            ),
-            Err((InvalidValue, "target")),
-        ),
-        (
-            crm(
-                "kpi",
-                r#","kpi":"invoice_days","baseline":6,"target":3,"value":2.8,"confirmed":"yes""#,
-            ),
+            crm("kpi", r#","kpi":"invoice_days","baseline":6,"target":3,"value":2.8,"confirmed":"yes""#),
             Err((WrongType, "confirmed")),
         ),
         (
-            crm(
-                "stakeholder",
-                r#","role":"champion","person":"dana","status":"active","sentiment":"positive""#,
-            ),
+            crm("stakeholder", r#","role":"champion","person":"dana","status":"active","sentiment":"positive""#),
             Ok("stakeholder"),
         ),
-        (
-            crm(
-                "stakeholder",
-                r#","role":"cfo","person":"dana","status":"active""#,
-            ),
-            Err((InvalidValue, "role")),
-        ),
-        (
-            crm(
-                "ticket",
-                r#","ticket_id":"T-1","severity":"critical","status":"open""#,
-            ),
-            Ok("ticket"),
-        ),
-        (
-            crm("ticket", r#","ticket_id":"T-1","severity":"critical""#),
-            Err((MissingField, "status")),
-        ),
+        (crm("stakeholder", r#","role":"cfo","person":"dana","status":"active""#), Err((InvalidValue, "role"))),
+        (crm("ticket", r#","ticket_id":"T-1","severity":"critical","status":"open""#), Ok("ticket")),
+        (crm("ticket", r#","ticket_id":"T-1","severity":"critical""#), Err((MissingField, "status"))),
     ];
     for (input, expect) in cases {
         check(&input, expect);
@@ -329,27 +199,12 @@ fn every_event_round_trips_through_its_normalized_json() {
             "account",
             r#","name":"Acme","licensed_seats":50,"usage_profile":"daily","arr":1.5,"onboarding_started_on":"2026-09-01""#,
         ),
-        crm(
-            "assessment",
-            r#","dimension":"usage","score":6.5,"author":"ann","expires_on":"2027-01-01""#,
-        ),
-        crm(
-            "milestone",
-            r#","item":"sso","status":"blocked","note":"waiting on IT""#,
-        ),
-        crm(
-            "training",
-            r#","user_id":"u1","module":"m","score_pct":79.5"#,
-        ),
+        crm("assessment", r#","dimension":"usage","score":6.5,"author":"ann","expires_on":"2027-01-01""#),
+        crm("milestone", r#","item":"sso","status":"blocked","note":"waiting on IT""#),
+        crm("training", r#","user_id":"u1","module":"m","score_pct":79.5"#),
         crm("kpi", r#","kpi":"k","baseline":1,"target":2,"value":1.5"#),
-        crm(
-            "stakeholder",
-            r#","role":"executive_sponsor","person":"p","status":"left""#,
-        ),
-        crm(
-            "ticket",
-            r#","ticket_id":"T","severity":"low","status":"resolved""#,
-        ),
+        crm("stakeholder", r#","role":"executive_sponsor","person":"p","status":"left""#),
+        crm("ticket", r#","ticket_id":"T","severity":"low","status":"resolved""#),
     ];
     for input in inputs {
         let ev = parse_event(input.as_bytes()).expect("valid");
@@ -382,10 +237,7 @@ fn reasons_are_stable_strings() {
 
 #[test]
 fn skew() {
-    let now = Utc
-        .with_ymd_and_hms(2026, 11, 2, 0, 0, 0)
-        .single()
-        .expect("valid");
+    let now = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).single().expect("valid");
     let day = chrono::Duration::days(1);
     let cases = [
         (now, true),
@@ -398,9 +250,7 @@ fn skew() {
         assert_eq!(got.is_ok(), ok, "{ts}");
         if let Err(e) = got {
             assert_eq!(e.reason, InvalidReason::FutureTimestamp);
-            assert!(e
-                .to_string()
-                .starts_with("future_timestamp: field `timestamp`"));
+            assert!(e.to_string().starts_with("future_timestamp: field `timestamp`"));
         }
     }
 }

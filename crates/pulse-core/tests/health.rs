@@ -10,33 +10,19 @@ const D: i64 = 40;
 
 /// Only one measure weighted: the score is that measure's score.
 fn only(m: &str) -> ScoringConfig {
-    let mut w = vec![
-        ("adoption", 0),
-        ("trend", 0),
-        ("breadth", 0),
-        ("stickiness", 0),
-        ("sentiment", 0),
-    ];
+    let mut w = vec![("adoption", 0), ("trend", 0), ("breadth", 0), ("stickiness", 0), ("sentiment", 0)];
     for x in &mut w {
         if x.0 == m {
             x.1 = 100;
         }
     }
     let w: Vec<String> = w.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-    cfg(&format!(
-        "core_features = [\"a\", \"b\", \"c\", \"d\"]\n[health.weights]\n{}",
-        w.join("\n")
-    ))
+    cfg(&format!("core_features = [\"a\", \"b\", \"c\", \"d\"]\n[health.weights]\n{}", w.join("\n")))
 }
 
 fn check(name: &str, c: &ScoringConfig, e: &Events, score: f64, color: Color) {
     let h = e.eval_with(c, "acme", D).health;
-    assert_eq!(
-        (h.score, h.color),
-        (score, color),
-        "case: {name}: {:#?}",
-        h.measures
-    );
+    assert_eq!((h.score, h.color), (score, color), "case: {name}: {:#?}", h.measures);
 }
 
 #[test]
@@ -52,9 +38,7 @@ fn trend() {
         (3, 0.0, Color::Red),
     ] {
         let mut e = Events::new();
-        e.seats("acme", 0, 20)
-            .active("acme", 10, D - 9)
-            .active("acme", n, D - 1);
+        e.seats("acme", 0, 20).active("acme", 10, D - 9).active("acme", n, D - 1);
         check(&format!("wau 10 -> {n}"), &c, &e, score, color);
     }
 }
@@ -76,9 +60,7 @@ fn adoption_and_bands() {
     }
     // computed usage: weekly 100 seats, mau 49 wau 28 -> 7.0 -> 70
     let mut e = Events::new();
-    e.seats("acme", 0, 100)
-        .active("acme", 49, D - 20)
-        .active("acme", 28, D);
+    e.seats("acme", 0, 100).active("acme", 49, D - 20).active("acme", 28, D);
     check("computed usage 7.0", &c, &e, 70.0, Color::Green);
 }
 
@@ -90,13 +72,7 @@ fn breadth() {
         .feature("acme", "u2", D - 27, "b")
         .feature("acme", "u1", D - 28, "c")
         .feature("acme", "u1", D, "zzz");
-    check(
-        "2 of 4 core features in 28 days",
-        &c,
-        &e,
-        50.0,
-        Color::Yellow,
-    );
+    check("2 of 4 core features in 28 days", &c, &e, 50.0, Color::Yellow);
     // none configured: left out
     let mut c2 = c.clone();
     c2.core_features.clear();
@@ -111,9 +87,7 @@ fn stickiness() {
     // 10 users this month, 1 of them every day: mean DAU 1 / MAU 10 = 0.1
     let base = || {
         let mut e = Events::new();
-        e.seats("acme", 0, 10)
-            .active("acme", 10, D - 20)
-            .active_days("acme", 1, D - 6..=D);
+        e.seats("acme", 0, 10).active("acme", 10, D - 20).active_days("acme", 1, D - 6..=D);
         e
     };
     let mut e = base();
@@ -129,11 +103,7 @@ fn stickiness() {
     let mut e = base();
     e.account("acme", 0, &profile("periodic"));
     let h = e.eval_with(&c, "acme", D).health;
-    assert_eq!(
-        h.missing_measures,
-        [Measure::Stickiness],
-        "periodic: left out"
-    );
+    assert_eq!(h.missing_measures, [Measure::Stickiness], "periodic: left out");
     let mut e = Events::new();
     e.seats("acme", 0, 10).usage("acme", "a", D - 30);
     let h = e.eval_with(&c, "acme", D).health;
@@ -162,8 +132,7 @@ fn stickiness() {
 fn sentiment() {
     let c = only("sentiment");
     let mut e = Events::new();
-    e.usage("acme", "a", D)
-        .assess("acme", 1, "stakeholder", 8.0);
+    e.usage("acme", "a", D).assess("acme", 1, "stakeholder", 8.0);
     check("stakeholder 8", &c, &e, 80.0, Color::Green);
     let mut e = Events::new();
     e.usage("acme", "a", D).raw(
@@ -172,13 +141,7 @@ fn sentiment() {
         1,
         r#","role":"champion","person":"ann","status":"active","sentiment":"negative""#,
     );
-    check(
-        "from evidence: champion negative, no sponsor",
-        &c,
-        &e,
-        10.0,
-        Color::Red,
-    );
+    check("from evidence: champion negative, no sponsor", &c, &e, 10.0, Color::Red);
 }
 
 #[test]
@@ -190,46 +153,24 @@ fn missing_data_redistribution() {
     e.seats("acme", 0, 10).active_days("acme", 10, D - 27..=D);
     let h = e.eval("acme", D).health;
     let weights: Vec<(Measure, f64)> = h.measures.iter().map(|m| (m.name, m.weight)).collect();
-    assert_eq!(
-        weights,
-        [
-            (Measure::Adoption, 53.33),
-            (Measure::Trend, 33.33),
-            (Measure::Stickiness, 13.33)
-        ]
-    );
+    assert_eq!(weights, [(Measure::Adoption, 53.33), (Measure::Trend, 33.33), (Measure::Stickiness, 13.33)]);
     assert_eq!(h.missing_measures, [Measure::Breadth, Measure::Sentiment]);
     assert_eq!((h.score, h.color), (100.0, Color::Green));
 
     // mixed scores: adoption 50 (wau 2 of 4 needed...), sentiment 20
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 7, D - 20)
-        .active("acme", 2, D)
-        .assess("acme", 1, "stakeholder", 2.0);
+    e.seats("acme", 0, 10).active("acme", 7, D - 20).active("acme", 2, D).assess("acme", 1, "stakeholder", 2.0);
     let h = e.eval("acme", D).health;
-    let got: Vec<(Measure, f64, f64)> = h
-        .measures
-        .iter()
-        .map(|m| (m.name, m.score, m.weight))
-        .collect();
+    let got: Vec<(Measure, f64, f64)> = h.measures.iter().map(|m| (m.name, m.score, m.weight)).collect();
     // adoption 5.0 -> 50; trend null (nobody last week); stickiness: mean DAU 2/7 / MAU 7 = 0.041 -> 20.4
     assert_eq!(
         got,
-        [
-            (Measure::Adoption, 50.0, 66.67),
-            (Measure::Stickiness, 20.4, 16.67),
-            (Measure::Sentiment, 20.0, 16.67)
-        ]
+        [(Measure::Adoption, 50.0, 66.67), (Measure::Stickiness, 20.4, 16.67), (Measure::Sentiment, 20.0, 16.67)]
     );
     // (40 x 50 + 10 x 20.41 + 10 x 20) / 60 = 40.07
     assert_eq!((h.score, h.color), (40.1, Color::Yellow));
     assert_eq!(h.reasons.len(), 3, "{:#?}", h.reasons);
-    assert!(
-        h.reasons[0].starts_with("adoption 50: usage dimension 5/10"),
-        "{}",
-        h.reasons[0]
-    );
+    assert!(h.reasons[0].starts_with("adoption 50: usage dimension 5/10"), "{}", h.reasons[0]);
 }
 
 #[test]
@@ -256,15 +197,10 @@ fn no_data_at_all_is_red() {
 fn previous_color_is_yesterdays() {
     let c = only("adoption");
     let mut e = Events::new();
-    e.usage("acme", "a", D - 5)
-        .assess("acme", D - 5, "usage", 9.0)
-        .assess("acme", D, "usage", 5.0);
+    e.usage("acme", "a", D - 5).assess("acme", D - 5, "usage", 9.0).assess("acme", D, "usage", 5.0);
     let eng = e.engine_with(c);
     let today = eng.evaluate("acme", d(D)).expect("exists").health;
-    assert_eq!(
-        (today.color, today.previous_color),
-        (Color::Yellow, Some(Color::Green))
-    );
+    assert_eq!((today.color, today.previous_color), (Color::Yellow, Some(Color::Green)));
     let yesterday = eng.evaluate("acme", d(D - 1)).expect("exists").health;
     assert_eq!(yesterday.color, Color::Green);
     let first = eng.evaluate("acme", d(D - 5)).expect("exists").health;
@@ -284,20 +220,14 @@ fn overrides_per_profile_and_segment() {
         health_weights = { adoption = 100 }
     "#);
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 4, D - 3)
-        .active("acme", 4, D - 10)
-        .assess("acme", 0, "stakeholder", 8.0);
+    e.seats("acme", 0, 10).active("acme", 4, D - 3).active("acme", 4, D - 10).assess("acme", 0, "stakeholder", 8.0);
     // base: adoption (mau 40 of 70, wau 40 of 40 -> 5.7) ...
     let base = e.eval_with(&c, "acme", D).health;
     assert_eq!(base.measures[0].score, 57.0);
     // smb: only adoption, threshold mau 40 -> 10
     e.account("acme", 0, r#","segment":"smb""#);
     let smb = e.eval_with(&c, "acme", D).health;
-    assert_eq!(
-        (smb.score, smb.color, smb.segment.as_deref()),
-        (100.0, Color::Green, Some("smb"))
-    );
+    assert_eq!((smb.score, smb.color, smb.segment.as_deref()), (100.0, Color::Green, Some("smb")));
     // periodic smb: both overrides, bands 90/50
     e.account("acme", 1, r#","usage_profile":"periodic""#);
     let p = e.eval_with(&c, "acme", D).health;
@@ -329,12 +259,7 @@ fn json_shape() {
     }
     assert!(h.get("kind").is_none());
     assert_eq!(h["as_of"], "2026-12-11");
-    let metric_keys: Vec<&str> = h["metrics"]
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let metric_keys: Vec<&str> = h["metrics"].as_object().expect("object").keys().map(String::as_str).collect();
     let mut want = [
         "seats",
         "dau",
@@ -370,13 +295,9 @@ fn json_shape() {
         assert!(r.get(key).is_some(), "readiness lacks {key}");
     }
     for dim in ["technical", "knowledge", "usage", "value", "stakeholder"] {
-        assert!(
-            r["dimensions"][dim].get("score").is_some()
-                && r["dimensions"][dim].get("source").is_some()
-        );
+        assert!(r["dimensions"][dim].get("score").is_some() && r["dimensions"][dim].get("source").is_some());
     }
     // results deserialize back (the scorer may re-read them)
-    let back: pulse_core::Evaluation =
-        serde_json::from_value(serde_json::to_value(&ev).expect("ser")).expect("de");
+    let back: pulse_core::Evaluation = serde_json::from_value(serde_json::to_value(&ev).expect("ser")).expect("de");
     assert_eq!(back, ev);
 }

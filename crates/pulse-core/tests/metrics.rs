@@ -23,17 +23,7 @@ fn m(
     mau_pct: Option<f64>,
     wau_change_pct: Option<f64>,
 ) -> Metrics {
-    Metrics {
-        seats,
-        dau,
-        wau,
-        mau,
-        dau_pct,
-        wau_pct,
-        mau_pct,
-        wau_change_pct,
-        mau_change_pct: None,
-    }
+    Metrics { seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct, mau_change_pct: None }
 }
 
 #[test]
@@ -60,24 +50,13 @@ fn counts_and_shares() {
                     .usage("acme", "e", D - 28);
                 e
             },
-            m(
-                Some(10),
-                1,
-                2,
-                4,
-                Some(2.86),
-                Some(20.0),
-                Some(40.0),
-                Some(100.0),
-            ),
+            m(Some(10), 1, 2, 4, Some(2.86), Some(20.0), Some(40.0), Some(100.0)),
         ),
         (
             "events after as_of are ignored",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 10)
-                    .usage("acme", "a", D)
-                    .usage("acme", "b", D + 1);
+                e.seats("acme", 0, 10).usage("acme", "a", D).usage("acme", "b", D + 1);
                 e.seats("acme", D + 1, 1);
                 e
             },
@@ -119,22 +98,11 @@ fn counts_and_shares() {
             "seat change: each day uses the seats in force that day",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 10)
-                    .seats("acme", D - 2, 20)
-                    .active_days("acme", 10, D - 6..=D);
+                e.seats("acme", 0, 10).seats("acme", D - 2, 20).active_days("acme", 10, D - 6..=D);
                 e
             },
             // (4 x 100 + 3 x 50) / 7
-            m(
-                Some(20),
-                10,
-                10,
-                10,
-                Some(78.57),
-                Some(50.0),
-                Some(50.0),
-                None,
-            ),
+            m(Some(20), 10, 10, 10, Some(78.57), Some(50.0), Some(50.0), None),
         ),
         (
             "seats set mid-window: days before are left out of the DAU mean",
@@ -161,29 +129,16 @@ fn counts_and_shares() {
             "wau change -10%",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 100)
-                    .active("acme", 10, D - 10)
-                    .active("acme", 9, D - 3);
+                e.seats("acme", 0, 100).active("acme", 10, D - 10).active("acme", 9, D - 3);
                 e
             },
-            m(
-                Some(100),
-                0,
-                9,
-                10,
-                Some(1.29),
-                Some(9.0),
-                Some(10.0),
-                Some(-10.0),
-            ),
+            m(Some(100), 0, 9, 10, Some(1.29), Some(9.0), Some(10.0), Some(-10.0)),
         ),
         (
             "wau change null when last week had nobody",
             {
                 let mut e = Events::new();
-                e.seats("acme", 0, 100)
-                    .active("acme", 10, D - 20)
-                    .active("acme", 9, D - 3);
+                e.seats("acme", 0, 100).active("acme", 10, D - 20).active("acme", 9, D - 3);
                 e
             },
             m(Some(100), 0, 9, 10, Some(1.29), Some(9.0), Some(10.0), None),
@@ -195,16 +150,7 @@ fn counts_and_shares() {
                 e.seats("acme", 0, 10).active("acme", 4, D - 8);
                 e
             },
-            m(
-                Some(10),
-                0,
-                0,
-                4,
-                Some(0.0),
-                Some(0.0),
-                Some(40.0),
-                Some(-100.0),
-            ),
+            m(Some(10), 0, 0, 4, Some(0.0), Some(0.0), Some(40.0), Some(-100.0)),
         ),
     ];
     let mut cases = cases;
@@ -217,19 +163,7 @@ fn counts_and_shares() {
     // the helper is the single entry point for ad-hoc checks too
     let mut e = Events::new();
     e.seats("acme", 0, 1).usage("acme", "a", D);
-    check(
-        &e,
-        m(
-            Some(1),
-            1,
-            1,
-            1,
-            Some(14.29),
-            Some(100.0),
-            Some(100.0),
-            None,
-        ),
-    );
+    check(&e, m(Some(1), 1, 1, 1, Some(14.29), Some(100.0), Some(100.0), None));
 }
 
 #[test]
@@ -255,11 +189,7 @@ fn unknown_account_or_before_first_event() {
     assert!(engine.evaluate("acme", d(D - 1)).is_none());
     assert!(engine.evaluate("acme", d(D)).is_some());
     // silence is a signal: later days still evaluate
-    let later = engine
-        .evaluate("acme", d(D + 10))
-        .expect("exists")
-        .health
-        .metrics;
+    let later = engine.evaluate("acme", d(D + 10)).expect("exists").health.metrics;
     assert_eq!((later.dau, later.wau, later.mau), (0, 0, 1));
 }
 
@@ -283,39 +213,16 @@ fn horizon() {
 #[test]
 fn attributes_as_of_a_day() {
     let mut e = Events::new();
-    e.account(
-        "acme",
-        1,
-        r#","name":"Acme","csm":"ann","arr":1200.5,"licensed_seats":5"#,
-    )
-    .account("acme", 3, r#","name":"Acme Inc","segment":"smb""#)
-    .account("acme", D + 1, r#","csm":"bob""#);
+    e.account("acme", 1, r#","name":"Acme","csm":"ann","arr":1200.5,"licensed_seats":5"#)
+        .account("acme", 3, r#","name":"Acme Inc","segment":"smb""#)
+        .account("acme", D + 1, r#","csm":"bob""#);
     let engine = e.engine();
     let a = engine.attributes("acme", d(D)).expect("exists");
     assert_eq!(
-        (
-            a.name.as_deref(),
-            a.csm.as_deref(),
-            a.arr,
-            a.licensed_seats,
-            a.segment.as_deref()
-        ),
-        (
-            Some("Acme Inc"),
-            Some("ann"),
-            Some(1200.5),
-            Some(5),
-            Some("smb")
-        )
+        (a.name.as_deref(), a.csm.as_deref(), a.arr, a.licensed_seats, a.segment.as_deref()),
+        (Some("Acme Inc"), Some("ann"), Some(1200.5), Some(5), Some("smb"))
     );
-    assert_eq!(
-        engine
-            .attributes("acme", d(2))
-            .expect("exists")
-            .name
-            .as_deref(),
-        Some("Acme")
-    );
+    assert_eq!(engine.attributes("acme", d(2)).expect("exists").name.as_deref(), Some("Acme"));
     assert!(engine.attributes("acme", d(0)).is_none());
     assert!(engine.attributes("nobody", d(D)).is_none());
 }

@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
-use pulse_core::event::*;
 use pulse_core::alerts::{AlertTransition, TransitionKind};
+use pulse_core::event::*;
 use pulse_core::{AlertRule, AlertState, AlertTracker, Engine, ScoringConfig};
 
 const LAST_DAY: i64 = 30;
@@ -19,8 +19,7 @@ fn date(day: i64) -> NaiveDate {
 }
 
 fn ts(day: i64, sec: u32) -> DateTime<Utc> {
-    Utc.from_utc_datetime(&date(day).and_hms_opt(0, 0, 0).expect("valid"))
-        + chrono::Duration::seconds(i64::from(sec))
+    Utc.from_utc_datetime(&date(day).and_hms_opt(0, 0, 0).expect("valid")) + chrono::Duration::seconds(i64::from(sec))
 }
 
 fn cfg() -> ScoringConfig {
@@ -52,19 +51,18 @@ fn acct(a: u8) -> String {
 
 /// One event without its id (assigned after generation so ids are unique).
 fn event() -> impl Strategy<Value = Event> {
-    let usage =
-        (0..3u8, 0..12u8, day(), sec(), prop::option::of(0..5u8)).prop_map(|(a, u, d, s, f)| {
-            let id = String::new();
-            Event::Usage(UsageEvent {
-                event_id: id,
-                account_id: acct(a),
-                user_id: format!("u{u}"),
-                event: "x".into(),
-                feature: f.map(|f| format!("f{f}")),
-                timestamp: ts(d, s),
-                properties: serde_json::json!({}),
-            })
-        });
+    let usage = (0..3u8, 0..12u8, day(), sec(), prop::option::of(0..5u8)).prop_map(|(a, u, d, s, f)| {
+        let id = String::new();
+        Event::Usage(UsageEvent {
+            event_id: id,
+            account_id: acct(a),
+            user_id: format!("u{u}"),
+            event: "x".into(),
+            feature: f.map(|f| format!("f{f}")),
+            timestamp: ts(d, s),
+            properties: serde_json::json!({}),
+        })
+    });
     let account = (
         0..3u8,
         day(),
@@ -92,15 +90,8 @@ fn event() -> impl Strategy<Value = Event> {
                 renewal_on: None,
             })
         });
-    let assessment = (
-        0..3u8,
-        day(),
-        sec(),
-        0..5usize,
-        0..=20u8,
-        prop::option::of(0..40i64),
-    )
-        .prop_map(|(a, d, s, dim, score, exp)| {
+    let assessment = (0..3u8, day(), sec(), 0..5usize, 0..=20u8, prop::option::of(0..40i64)).prop_map(
+        |(a, d, s, dim, score, exp)| {
             let id = String::new();
             Event::Assessment(AssessmentEvent {
                 event_id: id,
@@ -112,9 +103,10 @@ fn event() -> impl Strategy<Value = Event> {
                 note: None,
                 expires_on: exp.map(date),
             })
-        });
-    let evidence = (0..3u8, day(), sec(), 0..5u8, 0..4u8, 0..3u8, any::<bool>()).prop_map(
-        |(a, d, s, kind, k, v, flag)| {
+        },
+    );
+    let evidence =
+        (0..3u8, day(), sec(), 0..5u8, 0..4u8, 0..3u8, any::<bool>()).prop_map(|(a, d, s, kind, k, v, flag)| {
             let id = String::new();
             let (account_id, timestamp) = (acct(a), ts(d, s));
             match kind {
@@ -123,11 +115,7 @@ fn event() -> impl Strategy<Value = Event> {
                     account_id,
                     timestamp,
                     item: format!("m{k}"),
-                    status: [
-                        MilestoneStatus::Done,
-                        MilestoneStatus::Pending,
-                        MilestoneStatus::Blocked,
-                    ][v as usize],
+                    status: [MilestoneStatus::Done, MilestoneStatus::Pending, MilestoneStatus::Blocked][v as usize],
                     note: None,
                 }),
                 1 => Event::Training(TrainingEvent {
@@ -153,39 +141,21 @@ fn event() -> impl Strategy<Value = Event> {
                     event_id: id,
                     account_id,
                     timestamp,
-                    role: if k % 2 == 0 {
-                        StakeholderRole::Champion
-                    } else {
-                        StakeholderRole::ExecutiveSponsor
-                    },
+                    role: if k % 2 == 0 { StakeholderRole::Champion } else { StakeholderRole::ExecutiveSponsor },
                     person: format!("p{k}"),
-                    status: if flag {
-                        StakeholderStatus::Active
-                    } else {
-                        StakeholderStatus::Left
-                    },
-                    sentiment: [Some(Sentiment::Positive), Some(Sentiment::Negative), None]
-                        [v as usize],
+                    status: if flag { StakeholderStatus::Active } else { StakeholderStatus::Left },
+                    sentiment: [Some(Sentiment::Positive), Some(Sentiment::Negative), None][v as usize],
                 }),
                 _ => Event::Ticket(TicketEvent {
                     event_id: id,
                     account_id,
                     timestamp,
                     ticket_id: format!("T{k}"),
-                    severity: if v == 0 {
-                        TicketSeverity::Critical
-                    } else {
-                        TicketSeverity::Normal
-                    },
-                    status: if flag {
-                        TicketStatus::Open
-                    } else {
-                        TicketStatus::Resolved
-                    },
+                    severity: if v == 0 { TicketSeverity::Critical } else { TicketSeverity::Normal },
+                    status: if flag { TicketStatus::Open } else { TicketStatus::Resolved },
                 }),
             }
-        },
-    );
+        });
     prop_oneof![12 => usage, 2 => account, 2 => assessment, 3 => evidence]
 }
 

@@ -18,8 +18,7 @@ fn healthy() -> Events {
 /// Scorecard with every dimension assessed (usage as an explicit override).
 fn scorecard([t, k, u, v, s]: [f64; 5]) -> Events {
     let mut e = healthy();
-    e.assess4("acme", D - 1, [t, k, v, s])
-        .assess("acme", D - 1, "usage", u);
+    e.assess4("acme", D - 1, [t, k, v, s]).assess("acme", D - 1, "usage", u);
     e
 }
 
@@ -52,9 +51,7 @@ fn total_and_verdict() {
 fn worked_example_via_telemetry() {
     // usage 7.0 computed, not assessed: weekly profile, 100 seats, mau 49% and wau 28%
     let mut e = Events::new();
-    e.seats("acme", 0, 100)
-        .active("acme", 49, D - 20)
-        .active("acme", 28, D);
+    e.seats("acme", 0, 100).active("acme", 49, D - 20).active("acme", 28, D);
     e.assess4("acme", D - 1, [9.0, 8.0, 9.0, 8.0]);
     let r = e.eval("acme", D).readiness;
     assert_eq!(r.dimensions.usage.score, Some(7.0));
@@ -72,12 +69,7 @@ fn worked_example_via_telemetry() {
 /// (events, expected usage score, source)
 fn check_usage(name: &str, e: &Events, score: Option<f64>, source: Source) {
     let u = e.eval("acme", D).readiness.dimensions.usage;
-    assert_eq!(
-        (u.score, u.source),
-        (score, source),
-        "case: {name}: {}",
-        u.detail
-    );
+    assert_eq!((u.score, u.source), (score, source), "case: {name}: {}", u.detail);
 }
 
 #[test]
@@ -87,68 +79,31 @@ fn usage_by_profile() {
 
     let mut e = Events::new();
     e.seats("acme", 0, 10).active("acme", 10, D);
-    cases.push((
-        "weekly default, everyone active",
-        e,
-        Some(10.0),
-        Source::Computed,
-    ));
+    cases.push(("weekly default, everyone active", e, Some(10.0), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 7, D - 10)
-        .active("acme", 4, D);
-    cases.push((
-        "weekly at both thresholds exactly",
-        e,
-        Some(10.0),
-        Source::Computed,
-    ));
+    e.seats("acme", 0, 10).active("acme", 7, D - 10).active("acme", 4, D);
+    cases.push(("weekly at both thresholds exactly", e, Some(10.0), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 7, D - 10)
-        .active("acme", 2, D);
-    cases.push((
-        "weekly, wau 20 of 40 is the weaker share",
-        e,
-        Some(5.0),
-        Source::Computed,
-    ));
+    e.seats("acme", 0, 10).active("acme", 7, D - 10).active("acme", 2, D);
+    cases.push(("weekly, wau 20 of 40 is the weaker share", e, Some(5.0), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, &profile("daily"))
-        .active_days("acme", 8, D - 6..=D);
-    cases.push((
-        "daily at wau 80 and dau 80",
-        e,
-        Some(10.0),
-        Source::Computed,
-    ));
+    e.seats("acme", 0, 10).account("acme", 0, &profile("daily")).active_days("acme", 8, D - 6..=D);
+    cases.push(("daily at wau 80 and dau 80", e, Some(10.0), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, &profile("daily"))
-        .active("acme", 8, D);
+    e.seats("acme", 0, 10).account("acme", 0, &profile("daily")).active("acme", 8, D);
     // dau_pct = 80 / 7 = 11.43 of 50
-    cases.push((
-        "daily, one busy day is not daily use",
-        e,
-        Some(2.3),
-        Source::Computed,
-    ));
+    cases.push(("daily, one busy day is not daily use", e, Some(2.3), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, &profile("periodic"))
-        .active("acme", 5, D - 20);
+    e.seats("acme", 0, 10).account("acme", 0, &profile("periodic")).active("acme", 5, D - 20);
     cases.push(("periodic at mau 50", e, Some(10.0), Source::Computed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, &profile("periodic"))
-        .active("acme", 2, D - 20);
+    e.seats("acme", 0, 10).account("acme", 0, &profile("periodic")).active("acme", 2, D - 20);
     cases.push(("periodic at mau 20 of 50", e, Some(4.0), Source::Computed));
 
     let mut e = Events::new();
@@ -160,35 +115,16 @@ fn usage_by_profile() {
     cases.push(("seats 0: unassessed", e, None, Source::Unassessed));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 1, D)
-        .assess("acme", D, "usage", 9.0);
-    cases.push((
-        "usage assessment overrides telemetry",
-        e,
-        Some(9.0),
-        Source::Override,
-    ));
+    e.seats("acme", 0, 10).active("acme", 1, D).assess("acme", D, "usage", 9.0);
+    cases.push(("usage assessment overrides telemetry", e, Some(9.0), Source::Override));
 
     let mut e = Events::new();
     e.active("acme", 1, D).assess("acme", D, "usage", 6.0);
-    cases.push((
-        "override works with seats unknown",
-        e,
-        Some(6.0),
-        Source::Override,
-    ));
+    cases.push(("override works with seats unknown", e, Some(6.0), Source::Override));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 10, D)
-        .assess_until("acme", D - 5, "usage", 3.0, D);
-    cases.push((
-        "expired override gives way to telemetry",
-        e,
-        Some(10.0),
-        Source::Computed,
-    ));
+    e.seats("acme", 0, 10).active("acme", 10, D).assess_until("acme", D - 5, "usage", 3.0, D);
+    cases.push(("expired override gives way to telemetry", e, Some(10.0), Source::Computed));
 
     for (name, e, score, source) in &cases {
         check_usage(name, e, *score, *source);
@@ -196,9 +132,7 @@ fn usage_by_profile() {
 
     // the override keeps the telemetry score visible
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 1, D)
-        .assess("acme", D, "usage", 9.0);
+    e.seats("acme", 0, 10).active("acme", 1, D).assess("acme", D, "usage", 9.0);
     let u = e.eval("acme", D).readiness.dimensions.usage;
     assert_eq!(u.computed_score, Some(1.4));
     assert!(u.detail.contains("overrides"), "{}", u.detail);
@@ -208,12 +142,7 @@ fn usage_by_profile() {
 fn check_dim(name: &str, e: &Events, dim: Dimension, score: Option<f64>, source: Source) {
     let r = e.eval("acme", D).readiness;
     let got = r.dimensions.get(dim);
-    assert_eq!(
-        (got.score, got.source),
-        (score, source),
-        "case: {name}: {}",
-        got.detail
-    );
+    assert_eq!((got.score, got.source), (score, source), "case: {name}: {}", got.detail);
 }
 
 #[test]
@@ -222,81 +151,36 @@ fn assessments_latest_unexpired_wins() {
     let mut cases: Vec<(&str, Events, Option<f64>, Source)> = Vec::new();
 
     let mut e = Events::new();
-    e.assess("acme", 10, "technical", 5.0)
-        .assess("acme", 20, "technical", 8.0);
+    e.assess("acme", 10, "technical", 5.0).assess("acme", 20, "technical", 8.0);
     cases.push(("later wins", e, Some(8.0), Source::Assessment));
 
     let mut e = Events::new();
-    e.assess("acme", 20, "technical", 8.0)
-        .assess("acme", 10, "technical", 5.0);
-    cases.push((
-        "later wins whatever the arrival order",
-        e,
-        Some(8.0),
-        Source::Assessment,
-    ));
+    e.assess("acme", 20, "technical", 8.0).assess("acme", 10, "technical", 5.0);
+    cases.push(("later wins whatever the arrival order", e, Some(8.0), Source::Assessment));
 
     let mut e = Events::new();
-    e.assess("acme", 10, "technical", 5.0)
-        .assess_until("acme", 20, "technical", 8.0, D);
-    cases.push((
-        "expired on as_of: the older unexpired one counts",
-        e,
-        Some(5.0),
-        Source::Assessment,
-    ));
+    e.assess("acme", 10, "technical", 5.0).assess_until("acme", 20, "technical", 8.0, D);
+    cases.push(("expired on as_of: the older unexpired one counts", e, Some(5.0), Source::Assessment));
 
     let mut e = Events::new();
-    e.assess("acme", 10, "technical", 5.0)
-        .assess_until("acme", 20, "technical", 8.0, D + 1);
-    cases.push((
-        "expires tomorrow: still valid",
-        e,
-        Some(8.0),
-        Source::Assessment,
-    ));
+    e.assess("acme", 10, "technical", 5.0).assess_until("acme", 20, "technical", 8.0, D + 1);
+    cases.push(("expires tomorrow: still valid", e, Some(8.0), Source::Assessment));
 
     let mut e = Events::new();
     e.assess_until("acme", 10, "technical", 5.0, D - 1);
     cases.push(("all expired: unassessed", e, None, Source::Unassessed));
 
     let mut e = Events::new();
-    e.assess("acme", 10, "technical", 5.0)
-        .assess("acme", D + 1, "technical", 9.0);
-    cases.push((
-        "assessment after as_of ignored",
-        e,
-        Some(5.0),
-        Source::Assessment,
-    ));
+    e.assess("acme", 10, "technical", 5.0).assess("acme", D + 1, "technical", 9.0);
+    cases.push(("assessment after as_of ignored", e, Some(5.0), Source::Assessment));
 
     let mut e = Events::new();
-    e.assess("acme", 10, "technical", 4.0).raw(
-        "milestone",
-        "acme",
-        11,
-        r#","item":"sso","status":"done""#,
-    );
-    cases.push((
-        "assessment beats evidence",
-        e,
-        Some(4.0),
-        Source::Assessment,
-    ));
+    e.assess("acme", 10, "technical", 4.0).raw("milestone", "acme", 11, r#","item":"sso","status":"done""#);
+    cases.push(("assessment beats evidence", e, Some(4.0), Source::Assessment));
 
     let mut e = Events::new();
-    e.assess_until("acme", 10, "technical", 4.0, 20).raw(
-        "milestone",
-        "acme",
-        11,
-        r#","item":"sso","status":"done""#,
-    );
-    cases.push((
-        "expired assessment falls back to evidence",
-        e,
-        Some(10.0),
-        Source::Evidence,
-    ));
+    e.assess_until("acme", 10, "technical", 4.0, 20).raw("milestone", "acme", 11, r#","item":"sso","status":"done""#);
+    cases.push(("expired assessment falls back to evidence", e, Some(10.0), Source::Evidence));
 
     for (name, e, score, source) in &cases {
         check_dim(name, e, T, *score, *source);
@@ -311,135 +195,72 @@ fn evidence_derived_dimensions() {
         None => format!(r#","user_id":"{user}","module":"admin""#),
     };
     let kpi = |name: &str, value: f64, confirmed: bool| {
-        format!(
-            r#","kpi":"{name}","baseline":6,"target":3,"value":{value},"confirmed":{confirmed}"#
-        )
+        format!(r#","kpi":"{name}","baseline":6,"target":3,"value":{value},"confirmed":{confirmed}"#)
     };
     let sh = |role: &str, person: &str, status: &str, sentiment: &str| {
-        format!(
-            r#","role":"{role}","person":"{person}","status":"{status}","sentiment":"{sentiment}""#
-        )
+        format!(r#","role":"{role}","person":"{person}","status":"{status}","sentiment":"{sentiment}""#)
     };
     let mut cases: Vec<(&str, Events, Dimension, Option<f64>)> = Vec::new();
 
     let mut e = Events::new();
-    e.raw("milestone", "acme", 1, &ms("a", "done"))
-        .raw("milestone", "acme", 1, &ms("b", "done"))
-        .raw("milestone", "acme", 1, &ms("c", "blocked"));
+    e.raw("milestone", "acme", 1, &ms("a", "done")).raw("milestone", "acme", 1, &ms("b", "done")).raw(
+        "milestone",
+        "acme",
+        1,
+        &ms("c", "blocked"),
+    );
     cases.push(("checklist 2 of 3 done", e, Dimension::Technical, Some(6.7)));
 
     let mut e = Events::new();
-    e.raw("milestone", "acme", 1, &ms("a", "done")).raw(
-        "milestone",
-        "acme",
-        2,
-        &ms("a", "pending"),
-    );
-    cases.push((
-        "latest status of an item counts",
-        e,
-        Dimension::Technical,
-        Some(0.0),
-    ));
+    e.raw("milestone", "acme", 1, &ms("a", "done")).raw("milestone", "acme", 2, &ms("a", "pending"));
+    cases.push(("latest status of an item counts", e, Dimension::Technical, Some(0.0)));
 
     let mut e = Events::new();
     e.raw("training", "acme", 1, &tr("u1", Some(85.0)))
         .raw("training", "acme", 1, &tr("u2", Some(70.0)))
         .raw("training", "acme", 2, &tr("u2", Some(80.0)))
         .raw("training", "acme", 2, &tr("u3", None));
-    cases.push((
-        "training: pass at 80, best retake, attendance is no pass",
-        e,
-        Dimension::Knowledge,
-        Some(6.7),
-    ));
+    cases.push(("training: pass at 80, best retake, attendance is no pass", e, Dimension::Knowledge, Some(6.7)));
 
     let mut e = Events::new();
     e.raw("kpi", "acme", 1, &kpi("invoice_days", 2.8, true));
-    cases.push((
-        "kpi beyond target, confirmed",
-        e,
-        Dimension::Value,
-        Some(10.0),
-    ));
+    cases.push(("kpi beyond target, confirmed", e, Dimension::Value, Some(10.0)));
 
     let mut e = Events::new();
     e.raw("kpi", "acme", 1, &kpi("invoice_days", 2.8, false));
     cases.push(("kpi unconfirmed is capped", e, Dimension::Value, Some(6.0)));
 
     let mut e = Events::new();
-    e.raw("kpi", "acme", 1, &kpi("invoice_days", 4.5, true))
-        .raw("kpi", "acme", 1, &kpi("other", 3.0, true));
-    cases.push((
-        "mean over kpis: 5.0 and 10.0",
-        e,
-        Dimension::Value,
-        Some(7.5),
-    ));
+    e.raw("kpi", "acme", 1, &kpi("invoice_days", 4.5, true)).raw("kpi", "acme", 1, &kpi("other", 3.0, true));
+    cases.push(("mean over kpis: 5.0 and 10.0", e, Dimension::Value, Some(7.5)));
 
     let mut e = Events::new();
     e.raw("kpi", "acme", 1, &kpi("k", 7.0, true));
-    cases.push((
-        "kpi worse than baseline scores 0",
-        e,
-        Dimension::Value,
-        Some(0.0),
-    ));
+    cases.push(("kpi worse than baseline scores 0", e, Dimension::Value, Some(0.0)));
 
     let mut e = Events::new();
-    e.raw(
-        "stakeholder",
-        "acme",
-        1,
-        &sh("champion", "ann", "active", "positive"),
-    )
-    .raw(
+    e.raw("stakeholder", "acme", 1, &sh("champion", "ann", "active", "positive")).raw(
         "stakeholder",
         "acme",
         1,
         &sh("executive_sponsor", "bob", "active", "positive"),
     );
-    cases.push((
-        "champion and sponsor positive",
-        e,
-        Dimension::Stakeholder,
-        Some(10.0),
-    ));
+    cases.push(("champion and sponsor positive", e, Dimension::Stakeholder, Some(10.0)));
 
     let mut e = Events::new();
-    e.raw(
-        "stakeholder",
-        "acme",
-        1,
-        &sh("champion", "ann", "active", "positive"),
-    )
-    .raw(
-        "stakeholder",
-        "acme",
-        2,
-        &sh("champion", "ann", "left", "positive"),
-    )
-    .raw(
-        "stakeholder",
-        "acme",
-        1,
-        &sh("executive_sponsor", "bob", "active", "neutral"),
-    );
+    e.raw("stakeholder", "acme", 1, &sh("champion", "ann", "active", "positive"))
+        .raw("stakeholder", "acme", 2, &sh("champion", "ann", "left", "positive"))
+        .raw("stakeholder", "acme", 1, &sh("executive_sponsor", "bob", "active", "neutral"));
     cases.push(("champion left", e, Dimension::Stakeholder, Some(3.0)));
 
     for (name, e, dim, score) in &cases {
-        let source = if score.is_some() {
-            Source::Evidence
-        } else {
-            Source::Unassessed
-        };
+        let source = if score.is_some() { Source::Evidence } else { Source::Unassessed };
         check_dim(name, e, *dim, *score, source);
     }
 
     // a configured checklist counts items never reported as not done
     let mut e = Events::new();
-    e.raw("milestone", "acme", 1, &ms("a", "done"))
-        .raw("milestone", "acme", 1, &ms("z", "done"));
+    e.raw("milestone", "acme", 1, &ms("a", "done")).raw("milestone", "acme", 1, &ms("z", "done"));
     let c = cfg(r#"evidence.technical_checklist = ["a", "b", "c", "d"]"#);
     let t = e.eval_with(&c, "acme", D).readiness.dimensions.technical;
     assert_eq!(t.score, Some(2.5));
@@ -447,9 +268,8 @@ fn evidence_derived_dimensions() {
 
 #[test]
 fn red_flags_and_blockers() {
-    let ticket = |id: &str, sev: &str, status: &str| {
-        format!(r#","ticket_id":"{id}","severity":"{sev}","status":"{status}""#)
-    };
+    let ticket =
+        |id: &str, sev: &str, status: &str| format!(r#","ticket_id":"{id}","severity":"{sev}","status":"{status}""#);
     let mut cases: Vec<(&str, Events, Vec<RedFlag>)> = Vec::new();
 
     cases.push(("healthy", healthy(), vec![]));
@@ -463,33 +283,27 @@ fn red_flags_and_blockers() {
     cases.push(("mau 49% is low engagement", e, vec![RedFlag::LowEngagement]));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, r#","usage_profile":"daily""#)
-        .active("acme", 5, D)
-        .active("acme", 10, D - 20);
-    cases.push((
-        "daily looks at wau: 50% is fine even with mau 100%",
-        e,
-        vec![],
-    ));
+    e.seats("acme", 0, 10).account("acme", 0, r#","usage_profile":"daily""#).active("acme", 5, D).active(
+        "acme",
+        10,
+        D - 20,
+    );
+    cases.push(("daily looks at wau: 50% is fine even with mau 100%", e, vec![]));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .account("acme", 0, r#","usage_profile":"daily""#)
-        .active("acme", 4, D)
-        .active("acme", 10, D - 20);
+    e.seats("acme", 0, 10).account("acme", 0, r#","usage_profile":"daily""#).active("acme", 4, D).active(
+        "acme",
+        10,
+        D - 20,
+    );
     cases.push(("daily wau 40%", e, vec![RedFlag::LowEngagement]));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 10)
-        .active("acme", 10, D - 8)
-        .active("acme", 9, D);
+    e.seats("acme", 0, 10).active("acme", 10, D - 8).active("acme", 9, D);
     cases.push(("wau -10% is declining", e, vec![RedFlag::UsageDeclining]));
 
     let mut e = Events::new();
-    e.seats("acme", 0, 100)
-        .active("acme", 100, D - 8)
-        .active("acme", 91, D);
+    e.seats("acme", 0, 100).active("acme", 100, D - 8).active("acme", 91, D);
     cases.push(("wau -9% is not", e, vec![]));
 
     let mut e = Events::new();
@@ -497,36 +311,29 @@ fn red_flags_and_blockers() {
     cases.push(("seats unknown", e, vec![RedFlag::SeatsUnknown]));
 
     let mut e = healthy();
-    e.raw("ticket", "acme", 5, &ticket("T1", "critical", "open"))
-        .raw("ticket", "acme", 6, &ticket("T2", "high", "open"));
-    cases.push((
-        "open critical ticket",
-        e,
-        vec![RedFlag::CriticalTicketsOpen],
-    ));
+    e.raw("ticket", "acme", 5, &ticket("T1", "critical", "open")).raw(
+        "ticket",
+        "acme",
+        6,
+        &ticket("T2", "high", "open"),
+    );
+    cases.push(("open critical ticket", e, vec![RedFlag::CriticalTicketsOpen]));
 
     let mut e = healthy();
-    e.raw("ticket", "acme", 5, &ticket("T1", "critical", "open"))
-        .raw("ticket", "acme", 6, &ticket("T1", "critical", "resolved"));
+    e.raw("ticket", "acme", 5, &ticket("T1", "critical", "open")).raw(
+        "ticket",
+        "acme",
+        6,
+        &ticket("T1", "critical", "resolved"),
+    );
     cases.push(("resolved critical ticket", e, vec![]));
 
     let mut e = healthy();
-    e.raw(
-        "stakeholder",
-        "acme",
-        5,
-        r#","role":"champion","person":"ann","status":"left""#,
-    );
+    e.raw("stakeholder", "acme", 5, r#","role":"champion","person":"ann","status":"left""#);
     cases.push(("champion left", e, vec![RedFlag::ChampionLeft]));
 
     let mut e = healthy();
-    e.raw(
-        "stakeholder",
-        "acme",
-        5,
-        r#","role":"champion","person":"ann","status":"left""#,
-    )
-    .raw(
+    e.raw("stakeholder", "acme", 5, r#","role":"champion","person":"ann","status":"left""#).raw(
         "stakeholder",
         "acme",
         6,
@@ -538,15 +345,9 @@ fn red_flags_and_blockers() {
         let r = e.eval("acme", D).readiness;
         assert_eq!(&r.red_flags, flags, "case: {name}");
         let flag_blockers: Vec<RedFlag> = r.blockers.iter().filter_map(|b| b.flag).collect();
-        assert_eq!(
-            &flag_blockers, flags,
-            "case: {name}: every red flag is a blocker"
-        );
+        assert_eq!(&flag_blockers, flags, "case: {name}: every red flag is a blocker");
         for b in &r.blockers {
-            assert!(
-                !b.reason.is_empty() && !b.needed_to_clear.is_empty(),
-                "case: {name}: {b:?}"
-            );
+            assert!(!b.reason.is_empty() && !b.needed_to_clear.is_empty(), "case: {name}: {b:?}");
         }
     }
 }
@@ -554,9 +355,7 @@ fn red_flags_and_blockers() {
 #[test]
 fn blockers_say_what_clears_them() {
     let mut e = Events::new();
-    e.seats("acme", 0, 100)
-        .active("acme", 30, D - 20)
-        .active("acme", 20, D);
+    e.seats("acme", 0, 100).active("acme", 30, D - 20).active("acme", 20, D);
     e.assess("acme", 1, "technical", 6.5);
     let r = e.eval("acme", D).readiness;
     let find = |kind: BlockerKind, dim: Dimension| {
@@ -567,28 +366,12 @@ fn blockers_say_what_clears_them() {
     };
     // usage: mau 30 of 70, wau 20 of 40 -> 4.3; green needs 49 and 28
     let u = find(BlockerKind::BelowGreen, Dimension::Usage);
-    assert!(
-        u.needed_to_clear.contains("mau_pct >= 49"),
-        "{}",
-        u.needed_to_clear
-    );
-    assert!(
-        u.needed_to_clear.contains("wau_pct >= 28"),
-        "{}",
-        u.needed_to_clear
-    );
+    assert!(u.needed_to_clear.contains("mau_pct >= 49"), "{}", u.needed_to_clear);
+    assert!(u.needed_to_clear.contains("wau_pct >= 28"), "{}", u.needed_to_clear);
     let t = find(BlockerKind::BelowGreen, Dimension::Technical);
-    assert!(
-        t.needed_to_clear.contains("technical assessment of 7"),
-        "{}",
-        t.needed_to_clear
-    );
+    assert!(t.needed_to_clear.contains("technical assessment of 7"), "{}", t.needed_to_clear);
     let k = find(BlockerKind::Unassessed, Dimension::Knowledge);
-    assert!(
-        k.needed_to_clear.contains("training"),
-        "{}",
-        k.needed_to_clear
-    );
+    assert!(k.needed_to_clear.contains("training"), "{}", k.needed_to_clear);
     let json = serde_json::to_value(&r.blockers[0]).expect("serializes");
     assert!(json.get("kind").is_some() && json.get("needed_to_clear").is_some());
 }
@@ -596,77 +379,17 @@ fn blockers_say_what_clears_them() {
 #[test]
 fn time_in_stage() {
     let stage = |started: i64, target: i64, extra: &str| {
-        format!(
-            r#","onboarding_started_on":"{}","target_graduation_on":"{}"{extra}"#,
-            d(started),
-            d(target)
-        )
+        format!(r#","onboarding_started_on":"{}","target_graduation_on":"{}"{extra}"#, d(started), d(target))
     };
     // (name, account fields, ready?) -> (days_in_stage, days_past_target, overdue, recovery)
-    type Case = (
-        &'static str,
-        String,
-        bool,
-        Option<i64>,
-        Option<i64>,
-        bool,
-        bool,
-    );
+    type Case = (&'static str, String, bool, Option<i64>, Option<i64>, bool, bool);
     let cases: Vec<Case> = vec![
-        (
-            "before target",
-            stage(10, D + 5, ""),
-            false,
-            Some(30),
-            Some(-5),
-            false,
-            false,
-        ),
-        (
-            "on the target day",
-            stage(10, D, ""),
-            false,
-            Some(30),
-            Some(0),
-            false,
-            false,
-        ),
-        (
-            "one day past",
-            stage(10, D - 1, ""),
-            false,
-            Some(30),
-            Some(1),
-            true,
-            false,
-        ),
-        (
-            "29 days past",
-            stage(0, D - 29, ""),
-            false,
-            Some(40),
-            Some(29),
-            true,
-            false,
-        ),
-        (
-            "30 days past",
-            stage(0, D - 30, ""),
-            false,
-            Some(40),
-            Some(30),
-            true,
-            true,
-        ),
-        (
-            "past but ready",
-            stage(0, D - 30, ""),
-            true,
-            Some(40),
-            Some(30),
-            false,
-            false,
-        ),
+        ("before target", stage(10, D + 5, ""), false, Some(30), Some(-5), false, false),
+        ("on the target day", stage(10, D, ""), false, Some(30), Some(0), false, false),
+        ("one day past", stage(10, D - 1, ""), false, Some(30), Some(1), true, false),
+        ("29 days past", stage(0, D - 29, ""), false, Some(40), Some(29), true, false),
+        ("30 days past", stage(0, D - 30, ""), false, Some(40), Some(30), true, true),
+        ("past but ready", stage(0, D - 30, ""), true, Some(40), Some(30), false, false),
         (
             "past but graduated",
             stage(0, D - 30, r#","lifecycle_stage":"adoption""#),
@@ -685,33 +408,16 @@ fn time_in_stage() {
             true,
             true,
         ),
-        (
-            "start in the future",
-            stage(D + 3, D + 60, ""),
-            false,
-            None,
-            Some(-60),
-            false,
-            false,
-        ),
+        ("start in the future", stage(D + 3, D + 60, ""), false, None, Some(-60), false, false),
         ("no dates", String::new(), false, None, None, false, false),
     ];
     for (name, fields, ready, in_stage, past, overdue, recovery) in cases {
-        let mut e = if ready {
-            scorecard([10.0; 5])
-        } else {
-            healthy()
-        };
+        let mut e = if ready { scorecard([10.0; 5]) } else { healthy() };
         e.account("acme", 0, &fields);
         let r = e.eval("acme", D).readiness;
         assert_eq!(r.verdict == Verdict::Ready, ready, "case: {name}");
         assert_eq!(
-            (
-                r.days_in_stage,
-                r.days_past_target,
-                r.overdue,
-                r.recovery_plan_needed
-            ),
+            (r.days_in_stage, r.days_past_target, r.overdue, r.recovery_plan_needed),
             (in_stage, past, overdue, recovery),
             "case: {name}"
         );

@@ -18,20 +18,13 @@ use pulse_replay::gen::{write_synthetic, SyntheticSpec};
 use pulse_replay::{replay, ReplayOptions, Window};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let (data, as_of) = match args.as_slice() {
-        [file, day, ..] => (
-            std::fs::read(file).expect("read input"),
-            NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("YYYY-MM-DD"),
-        ),
+        [file, day, ..] => {
+            (std::fs::read(file).expect("read input"), NaiveDate::parse_from_str(day, "%Y-%m-%d").expect("YYYY-MM-DD"))
+        }
         _ => {
-            let spec = SyntheticSpec {
-                events: 1_000_000,
-                ..SyntheticSpec::default()
-            };
+            let spec = SyntheticSpec { events: 1_000_000, ..SyntheticSpec::default() };
             let mut buf = Vec::new();
             write_synthetic(&spec, &mut buf).expect("generate");
             (buf, spec.end)
@@ -63,10 +56,7 @@ fn main() {
         }
     }
     let rss_end = rss_bytes();
-    let (accounts, tracked) = (
-        engine.accounts_len().max(1) as f64,
-        engine.tracked_users().max(1) as f64,
-    );
+    let (accounts, tracked) = (engine.accounts_len().max(1) as f64, engine.tracked_users().max(1) as f64);
     drop(engine);
 
     // Batches of 64k lines, like replay's chunks: parse, apply, drop; timed apart.
@@ -101,16 +91,8 @@ fn main() {
         engine.tracked_users()
     );
     println!("  split     {:>7.1} ns/event", per(split));
-    println!(
-        "  parse     {:>7.1} ns/event  ({:.0} events/s)",
-        per(parse),
-        n / parse.as_secs_f64()
-    );
-    println!(
-        "  apply     {:>7.1} ns/event  ({:.0} events/s)",
-        per(apply),
-        n / apply.as_secs_f64()
-    );
+    println!("  parse     {:>7.1} ns/event  ({:.0} events/s)", per(parse), n / parse.as_secs_f64());
+    println!("  apply     {:>7.1} ns/event  ({:.0} events/s)", per(apply), n / apply.as_secs_f64());
     println!("  drop      {:>7.1} ns/event", per(free));
     println!(
         "  evaluate  {:>7.1} us/account ({evaluated} accounts)",
@@ -127,19 +109,9 @@ fn main() {
         let mut options = ReplayOptions::new(Window::as_of(as_of));
         options.threads = Some(threads);
         let t = Instant::now();
-        let summary = replay(
-            &data[..],
-            &config,
-            &options,
-            &mut std::io::sink(),
-            &mut std::io::sink(),
-        )
-        .expect("replay");
+        let summary = replay(&data[..], &config, &options, &mut std::io::sink(), &mut std::io::sink()).expect("replay");
         let secs = t.elapsed().as_secs_f64();
-        println!(
-            "replay, {threads} thread(s): {secs:.3} s, {:.0} events/s",
-            summary.lines as f64 / secs
-        );
+        println!("replay, {threads} thread(s): {secs:.3} s, {:.0} events/s", summary.lines as f64 / secs);
     }
 }
 
@@ -147,10 +119,6 @@ fn main() {
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|p| p.parse::<u64>().ok())
-        })
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
         .map_or(0, |pages| pages * 4096)
 }

@@ -58,13 +58,7 @@ pub struct ChunkReader<R> {
 
 impl<R: Read> ChunkReader<R> {
     pub fn new(inner: R, chunk_bytes: usize) -> Self {
-        ChunkReader {
-            inner,
-            chunk_bytes: chunk_bytes.max(1),
-            carry: Vec::new(),
-            next_line: 1,
-            eof: false,
-        }
+        ChunkReader { inner, chunk_bytes: chunk_bytes.max(1), carry: Vec::new(), next_line: 1, eof: false }
     }
 
     /// The next chunk of whole lines, or `None` at end of input.
@@ -138,10 +132,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(c) = reader.next_chunk().expect("read") {
             for (i, line) in c.lines().into_iter().enumerate() {
-                out.push((
-                    c.first_line + i as u64,
-                    String::from_utf8_lossy(line).into_owned(),
-                ));
+                out.push((c.first_line + i as u64, String::from_utf8_lossy(line).into_owned()));
             }
         }
         out

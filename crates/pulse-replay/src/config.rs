@@ -7,13 +7,11 @@ use pulse_core::config::{ConfigError, ScoringConfig};
 pub fn scoring_config_from_toml(text: &str) -> Result<ScoringConfig, ConfigError> {
     if let Ok(table) = text.parse::<toml::Table>() {
         if let Some(toml::Value::Table(scoring)) = table.get("scoring") {
-            let inner = toml::to_string(scoring)
-                .map_err(|e| ConfigError::Parse(format!("scoring: {e}")))?;
+            let inner = toml::to_string(scoring).map_err(|e| ConfigError::Parse(format!("scoring: {e}")))?;
             return ScoringConfig::from_toml_str(&inner).map_err(|e| match e {
-                ConfigError::Invalid { path, message } => ConfigError::Invalid {
-                    path: format!("scoring.{path}"),
-                    message,
-                },
+                ConfigError::Invalid { path, message } => {
+                    ConfigError::Invalid { path: format!("scoring.{path}"), message }
+                }
                 ConfigError::Parse(m) => ConfigError::Parse(format!("in [scoring]: {m}")),
             });
         }
@@ -30,28 +28,18 @@ mod tests {
         let plain = scoring_config_from_toml("horizon_days = 40\n").expect("plain");
         assert_eq!(plain.horizon_days, 40);
         let section =
-            scoring_config_from_toml("[kafka]\nbrokers = \"x\"\n\n[scoring]\nhorizon_days = 41\n")
-                .expect("section");
+            scoring_config_from_toml("[kafka]\nbrokers = \"x\"\n\n[scoring]\nhorizon_days = 41\n").expect("section");
         assert_eq!(section.horizon_days, 41);
-        assert_eq!(
-            scoring_config_from_toml("").expect("empty"),
-            ScoringConfig::default()
-        );
+        assert_eq!(scoring_config_from_toml("").expect("empty"), ScoringConfig::default());
     }
 
     #[test]
     fn errors_name_the_key() {
-        let e = scoring_config_from_toml("horizon_dayz = 40\n")
-            .expect_err("typo")
-            .to_string();
+        let e = scoring_config_from_toml("horizon_dayz = 40\n").expect_err("typo").to_string();
         assert!(e.contains("horizon_dayz"), "{e}");
-        let e = scoring_config_from_toml("horizon_days = 5\n")
-            .expect_err("range")
-            .to_string();
+        let e = scoring_config_from_toml("horizon_days = 5\n").expect_err("range").to_string();
         assert!(e.contains("horizon_days"), "{e}");
-        let e = scoring_config_from_toml("[scoring]\nhorizon_days = 5\n")
-            .expect_err("range")
-            .to_string();
+        let e = scoring_config_from_toml("[scoring]\nhorizon_days = 5\n").expect_err("range").to_string();
         assert!(e.contains("scoring.horizon_days"), "{e}");
     }
 }

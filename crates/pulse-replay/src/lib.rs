@@ -14,6 +14,4 @@ pub mod replay;
 pub mod shard;
 
 pub use config::scoring_config_from_toml;
-pub use replay::{
-    load, replay, replay_file, Loaded, ReplayError, ReplayOptions, ReplaySummary, Window,
-};
+pub use replay::{load, replay, replay_file, Loaded, ReplayError, ReplayOptions, ReplaySummary, Window};

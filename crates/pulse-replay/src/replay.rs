@@ -20,8 +20,8 @@ use std::sync::mpsc;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::config::ScoringConfig;
 use pulse_core::engine::Evaluation;
-use pulse_core::{AlertTracker, AlertTransition};
 use pulse_core::event::{parse_event, InvalidEvent};
+use pulse_core::{AlertTracker, AlertTransition};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -53,9 +53,7 @@ impl Window {
     /// own end, exactly as `--as-of` that day would.
     pub fn series(from: NaiveDate, to: NaiveDate) -> Result<Window, ReplayError> {
         if from > to {
-            return Err(ReplayError::Window(format!(
-                "--from {from} is after --to {to}"
-            )));
+            return Err(ReplayError::Window(format!("--from {from} is after --to {to}")));
         }
         Ok(Window { from, to })
     }
@@ -83,13 +81,7 @@ pub struct ReplayOptions {
 
 impl ReplayOptions {
     pub fn new(window: Window) -> Self {
-        ReplayOptions {
-            window,
-            strict: false,
-            shards: 0,
-            chunk_bytes: DEFAULT_CHUNK_BYTES,
-            threads: None,
-        }
+        ReplayOptions { window, strict: false, shards: 0, chunk_bytes: DEFAULT_CHUNK_BYTES, threads: None }
     }
 }
 
@@ -196,8 +188,7 @@ pub fn replay_file(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut open =
-        || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
+    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
     run_passes(&mut open, config, options, out, diagnostics)
 }
 
@@ -214,10 +205,7 @@ pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
     let mut out = Vec::new();
     let mut from = window.from;
     loop {
-        let to = from
-            .checked_add_days(Days::new(span - 1))
-            .unwrap_or(NaiveDate::MAX)
-            .min(window.to);
+        let to = from.checked_add_days(Days::new(span - 1)).unwrap_or(NaiveDate::MAX).min(window.to);
         out.push(Window { from, to });
         if to >= window.to {
             break;
@@ -284,17 +272,10 @@ fn run_passes<'a>(
     }
     for (i, window) in passes(&evaluated, config).into_iter().enumerate() {
         let input = open().map_err(ReplayError::Read)?;
-        let pass = ReplayOptions {
-            window,
-            ..options.clone()
-        };
+        let pass = ReplayOptions { window, ..options.clone() };
         // Invalid lines are reported once, by the first pass.
         let mut sink = io::sink();
-        let diag: &mut dyn Write = if i == 0 && !diag_done {
-            &mut *diagnostics
-        } else {
-            &mut sink
-        };
+        let diag: &mut dyn Write = if i == 0 && !diag_done { &mut *diagnostics } else { &mut sink };
         let mut loaded = load(input, config, &pass, diag)?;
         loaded.write_series(out, options.window.from, alerts.as_mut())?;
         output_lines += loaded.summary.output_lines;
@@ -351,13 +332,8 @@ pub fn load<R: Read + Send>(
                     if options.strict {
                         return Err(ReplayError::Invalid { line, error });
                     }
-                    writeln!(
-                        diagnostics,
-                        "line {line}: {}: {}",
-                        error.reason.as_str(),
-                        error.detail
-                    )
-                    .map_err(ReplayError::Write)?;
+                    writeln!(diagnostics, "line {line}: {}: {}", error.reason.as_str(), error.detail)
+                        .map_err(ReplayError::Write)?;
                 }
             }
             let routed: Vec<&Routed> = blocks.iter().map(|b| &b.routed).collect();
@@ -375,12 +351,7 @@ pub fn load<R: Read + Send>(
 
     summary.accounts = engine.accounts_len() as u64;
     summary.tracked_users = engine.tracked_users() as u64;
-    Ok(Loaded {
-        engine,
-        window: options.window,
-        summary,
-        pool,
-    })
+    Ok(Loaded { engine, window: options.window, summary, pool })
 }
 
 impl Loaded {
@@ -455,12 +426,8 @@ fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block
         .enumerate()
         .map(|(b, block)| {
             let first = chunk.first_line + (b * BLOCK_LINES) as u64;
-            let mut out = Block {
-                lines: 0,
-                after_cutoff: 0,
-                invalid: Vec::new(),
-                routed: Routed::new(shards, block.len()),
-            };
+            let mut out =
+                Block { lines: 0, after_cutoff: 0, invalid: Vec::new(), routed: Routed::new(shards, block.len()) };
             for (i, line) in block.iter().enumerate() {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -526,9 +493,7 @@ fn render(ev: &Evaluation) -> Result<Vec<u8>, ReplayError> {
 fn push_kinded<T: Serialize>(out: &mut Vec<u8>, kind: &str, value: &T) -> Result<(), ReplayError> {
     let body = serde_json::to_vec(value)?;
     let Some((b'{', rest)) = body.split_first() else {
-        return Err(ReplayError::Serialize(serde::ser::Error::custom(format!(
-            "{kind} result is not a JSON object"
-        ))));
+        return Err(ReplayError::Serialize(serde::ser::Error::custom(format!("{kind} result is not a JSON object"))));
     };
     out.extend_from_slice(b"{\"kind\":\"");
     out.extend_from_slice(kind.as_bytes());

@@ -56,9 +56,7 @@ impl Routed {
     pub fn new(shards: usize, capacity: usize) -> Self {
         Routed {
             events: Vec::with_capacity(capacity),
-            by_shard: (0..shards)
-                .map(|_| Vec::with_capacity(capacity / shards.max(1) + 8))
-                .collect(),
+            by_shard: (0..shards).map(|_| Vec::with_capacity(capacity / shards.max(1) + 8)).collect(),
         }
     }
 
@@ -77,11 +75,7 @@ pub struct ShardedEngine {
 
 impl ShardedEngine {
     pub fn new(config: &ScoringConfig, shards: usize) -> Self {
-        ShardedEngine {
-            shards: (0..shards.max(1))
-                .map(|_| Engine::new(config.clone()))
-                .collect(),
-        }
+        ShardedEngine { shards: (0..shards.max(1)).map(|_| Engine::new(config.clone())).collect() }
     }
 
     pub fn shard_count(&self) -> usize {
@@ -130,9 +124,7 @@ impl ShardedEngine {
         self.shards
             .iter()
             .flat_map(|e| {
-                e.account_ids()
-                    .filter_map(|id| e.account_span(id).map(|(first, _)| first))
-                    .collect::<Vec<_>>()
+                e.account_ids().filter_map(|id| e.account_span(id).map(|(first, _)| first)).collect::<Vec<_>>()
             })
             .min()
     }
@@ -157,10 +149,7 @@ impl ShardedEngine {
         T: Send,
         F: Fn(&Evaluation) -> T + Sync,
     {
-        accounts
-            .par_iter()
-            .filter_map(|(id, s)| self.shards[*s].evaluate(id, day).map(|ev| render(&ev)))
-            .collect()
+        accounts.par_iter().filter_map(|(id, s)| self.shards[*s].evaluate(id, day).map(|ev| render(&ev))).collect()
     }
 }
 

@@ -25,11 +25,7 @@ impl Outcome {
     fn flags(&self) -> BTreeSet<String> {
         self.health["red_flags"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|f| f.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
             .unwrap_or_default()
     }
     fn has(&self, flag: &str) -> bool {
@@ -43,56 +39,28 @@ fn replay_demo(spec: &DemoSpec) -> (Vec<(String, Outcome)>, String) {
     write_demo(spec, &mut events).expect("generate");
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    replay(
-        &events[..],
-        &ScoringConfig::default(),
-        &ReplayOptions::new(Window::as_of(spec.end)),
-        &mut out,
-        &mut diag,
-    )
-    .expect("replay");
+    replay(&events[..], &ScoringConfig::default(), &ReplayOptions::new(Window::as_of(spec.end)), &mut out, &mut diag)
+        .expect("replay");
     let mut lines: BTreeMap<(String, String), Value> = BTreeMap::new();
     for line in String::from_utf8(out).expect("utf8").lines() {
         let v: Value = serde_json::from_str(line).expect("json");
-        let key = (
-            v["account_id"].as_str().unwrap_or("").to_string(),
-            v["kind"].as_str().unwrap_or("").to_string(),
-        );
+        let key = (v["account_id"].as_str().unwrap_or("").to_string(), v["kind"].as_str().unwrap_or("").to_string());
         lines.insert(key, v);
     }
     let outcomes = plan(spec)
         .into_iter()
         .map(|a| {
-            let h = lines
-                .remove(&(a.account_id.clone(), "health".into()))
-                .expect("health line");
-            let r = lines
-                .remove(&(a.account_id.clone(), "readiness".into()))
-                .expect("readiness line");
-            (
-                a.account_id,
-                Outcome {
-                    cohort: a.cohort,
-                    health: h,
-                    readiness: r,
-                },
-            )
+            let h = lines.remove(&(a.account_id.clone(), "health".into())).expect("health line");
+            let r = lines.remove(&(a.account_id.clone(), "readiness".into())).expect("readiness line");
+            (a.account_id, Outcome { cohort: a.cohort, health: h, readiness: r })
         })
         .collect();
-    assert!(
-        lines.is_empty(),
-        "only planned accounts: {:?}",
-        lines.keys()
-    );
+    assert!(lines.is_empty(), "only planned accounts: {:?}", lines.keys());
     (outcomes, String::from_utf8(diag).expect("utf8"))
 }
 
 fn spec(seed: u64) -> DemoSpec {
-    DemoSpec {
-        end: NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"),
-        seed,
-        ..DemoSpec::default()
-    }
+    DemoSpec { end: NaiveDate::from_ymd_opt(2026, 11, 30).expect("date"), seed, ..DemoSpec::default() }
 }
 
 fn check_cohorts(spec: &DemoSpec) {
@@ -150,10 +118,7 @@ fn check_cohorts(spec: &DemoSpec) {
                 assert!(o.has("champion_left"), "{ctx}");
                 assert_eq!(o.verdict(), "close", "{ctx}");
                 // The glowing assessment expired: stakeholder comes from evidence now.
-                assert_eq!(
-                    o.readiness["dimensions"]["stakeholder"]["source"], "evidence",
-                    "{ctx}"
-                );
+                assert_eq!(o.readiness["dimensions"]["stakeholder"]["source"], "evidence", "{ctx}");
             }
             Cohort::CriticalTicket => {
                 assert!(o.has("critical_tickets_open"), "{ctx}");
@@ -166,25 +131,14 @@ fn check_cohorts(spec: &DemoSpec) {
             Cohort::SeatsUnknown => {
                 assert!(o.has("seats_unknown"), "{ctx}");
                 assert!(o.health["metrics"]["wau_pct"].is_null(), "{ctx}");
-                assert_eq!(
-                    o.readiness["dimensions"]["usage"]["source"], "override",
-                    "{ctx}"
-                );
+                assert_eq!(o.readiness["dimensions"]["usage"]["source"], "override", "{ctx}");
                 assert_ne!(o.verdict(), "ready", "{ctx}");
             }
         }
     }
     assert_eq!(cohorts.len(), Cohort::ALL.len(), "every cohort is present");
-    assert_eq!(
-        colors,
-        ["green", "red", "yellow"].map(String::from).into(),
-        "every color"
-    );
-    assert_eq!(
-        verdicts,
-        ["close", "not_ready", "ready"].map(String::from).into(),
-        "every verdict"
-    );
+    assert_eq!(colors, ["green", "red", "yellow"].map(String::from).into(), "every color");
+    assert_eq!(verdicts, ["close", "not_ready", "ready"].map(String::from).into(), "every verdict");
 }
 
 #[test]
@@ -194,50 +148,28 @@ fn every_cohort_gets_its_intended_outcome() {
 
 #[test]
 fn cohort_outcomes_do_not_depend_on_the_seed() {
-    check_cohorts(&DemoSpec {
-        accounts: 15,
-        ..spec(7)
-    });
-    check_cohorts(&DemoSpec {
-        accounts: 15,
-        ..spec(2026)
-    });
+    check_cohorts(&DemoSpec { accounts: 15, ..spec(7) });
+    check_cohorts(&DemoSpec { accounts: 15, ..spec(2026) });
 }
 
 #[test]
 fn malformed_lines_are_each_rejected_for_a_different_reason() {
-    let spec = DemoSpec {
-        accounts: 15,
-        ..spec(42)
-    };
+    let spec = DemoSpec { accounts: 15, ..spec(42) };
     let (_, diag) = replay_demo(&spec);
     let reasons: BTreeSet<&str> = diag.lines().filter_map(|l| l.split(": ").nth(1)).collect();
-    let expect: BTreeSet<&str> = [
-        "not_json",
-        "missing_field",
-        "bad_timestamp",
-        "unknown_type",
-        "wrong_type",
-        "not_object",
-    ]
-    .into();
+    let expect: BTreeSet<&str> =
+        ["not_json", "missing_field", "bad_timestamp", "unknown_type", "wrong_type", "not_object"].into();
     assert_eq!(reasons, expect, "{diag}");
     assert_eq!(diag.lines().count(), 6);
 
-    let clean = DemoSpec {
-        malformed: false,
-        ..spec
-    };
+    let clean = DemoSpec { malformed: false, ..spec };
     let (_, diag) = replay_demo(&clean);
     assert!(diag.is_empty(), "{diag}");
 }
 
 #[test]
 fn demo_is_deterministic_and_mixes_formats_late_and_duplicate_events() {
-    let spec = DemoSpec {
-        accounts: 15,
-        ..spec(42)
-    };
+    let spec = DemoSpec { accounts: 15, ..spec(42) };
     let gen = |s: &DemoSpec| {
         let mut buf = Vec::new();
         let stats = write_demo(s, &mut buf).expect("generate");
@@ -245,42 +177,18 @@ fn demo_is_deterministic_and_mixes_formats_late_and_duplicate_events() {
     };
     let (a, stats) = gen(&spec);
     assert_eq!(a, gen(&spec).0);
-    assert_ne!(
-        a,
-        gen(&DemoSpec {
-            seed: 43,
-            ..spec.clone()
-        })
-        .0
-    );
-    assert!(
-        stats.late > 0 && stats.duplicates > 0 && stats.malformed == 6,
-        "{stats:?}"
-    );
+    assert_ne!(a, gen(&DemoSpec { seed: 43, ..spec.clone() }).0);
+    assert!(stats.late > 0 && stats.duplicates > 0 && stats.malformed == 6, "{stats:?}");
     let text = String::from_utf8(a).expect("utf8");
-    for ty in [
-        "usage",
-        "track",
-        "account",
-        "assessment",
-        "milestone",
-        "training",
-        "kpi",
-        "stakeholder",
-        "ticket",
-    ] {
-        assert!(
-            text.contains(&format!(r#""type":"{ty}""#)),
-            "has {ty} events"
-        );
+    for ty in ["usage", "track", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket"] {
+        assert!(text.contains(&format!(r#""type":"{ty}""#)), "has {ty} events");
     }
     // Timestamps in the file are not sorted: late events arrive after later ones.
     let mut out_of_order = 0;
     let mut newest = String::new();
     for line in text.lines() {
-        if let Some(ts) = serde_json::from_str::<Value>(line)
-            .ok()
-            .and_then(|v| v["timestamp"].as_str().map(String::from))
+        if let Some(ts) =
+            serde_json::from_str::<Value>(line).ok().and_then(|v| v["timestamp"].as_str().map(String::from))
         {
             if ts < newest {
                 out_of_order += 1;
@@ -294,12 +202,7 @@ fn demo_is_deterministic_and_mixes_formats_late_and_duplicate_events() {
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v["type"] == "usage" || v["type"] == "track")
-            .filter_map(|v| {
-                v["timestamp"]
-                    .as_str()
-                    .and_then(|t| t.get(..10))
-                    .map(String::from)
-            })
+            .filter_map(|v| v["timestamp"].as_str().and_then(|t| t.get(..10)).map(String::from))
             .filter_map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok())
             .filter(|d| d.format("%a").to_string() == weekday)
             .count()

@@ -16,40 +16,12 @@ fn first_day() -> NaiveDate {
 /// One input line, generated from a few small numbers.
 #[derive(Debug, Clone)]
 enum Line {
-    Usage {
-        account: usize,
-        user: u8,
-        day: u8,
-        sec: u32,
-        feature: usize,
-        track: bool,
-    },
-    Seats {
-        account: usize,
-        day: u8,
-        seats: u16,
-        profile: u8,
-    },
-    Assessment {
-        account: usize,
-        day: u8,
-        dimension: u8,
-        score: u8,
-    },
-    Ticket {
-        account: usize,
-        day: u8,
-        ticket: u8,
-        open: bool,
-    },
-    Champion {
-        account: usize,
-        day: u8,
-        left: bool,
-    },
-    Invalid {
-        day: u8,
-    },
+    Usage { account: usize, user: u8, day: u8, sec: u32, feature: usize, track: bool },
+    Seats { account: usize, day: u8, seats: u16, profile: u8 },
+    Assessment { account: usize, day: u8, dimension: u8, score: u8 },
+    Ticket { account: usize, day: u8, ticket: u8, open: bool },
+    Champion { account: usize, day: u8, left: bool },
+    Invalid { day: u8 },
 }
 
 fn line() -> impl Strategy<Value = Line> {
@@ -68,12 +40,7 @@ fn line() -> impl Strategy<Value = Line> {
 fn render(lines: &[Line]) -> Vec<String> {
     let ts = |day: u8, sec: u32| {
         let d = first_day() + Days::new(u64::from(day));
-        format!(
-            "{d}T{:02}:{:02}:{:02}Z",
-            sec / 3600,
-            sec / 60 % 60,
-            sec % 60
-        )
+        format!("{d}T{:02}:{:02}:{:02}Z", sec / 3600, sec / 60 % 60, sec % 60)
     };
     lines
         .iter()
@@ -108,27 +75,14 @@ fn render(lines: &[Line]) -> Vec<String> {
         .collect()
 }
 
-fn run(
-    lines: &[String],
-    window: Window,
-    threads: usize,
-    shards: usize,
-    chunk_bytes: usize,
-) -> String {
+fn run(lines: &[String], window: Window, threads: usize, shards: usize, chunk_bytes: usize) -> String {
     let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut options = ReplayOptions::new(window);
     options.threads = Some(threads);
     options.shards = shards;
     options.chunk_bytes = chunk_bytes;
     let mut out = Vec::new();
-    replay(
-        input.as_bytes(),
-        &ScoringConfig::default(),
-        &options,
-        &mut out,
-        &mut std::io::sink(),
-    )
-    .expect("replay");
+    replay(input.as_bytes(), &ScoringConfig::default(), &options, &mut out, &mut std::io::sink()).expect("replay");
     String::from_utf8(out).expect("utf8")
 }
 

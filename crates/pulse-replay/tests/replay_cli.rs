@@ -13,9 +13,7 @@ fn day(s: &str) -> NaiveDate {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/replay")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/replay").join(name)
 }
 
 fn basic() -> Vec<u8> {
@@ -34,31 +32,16 @@ struct Run {
 fn run_with(input: &[u8], options: &ReplayOptions) -> Result<Run, ReplayError> {
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    let summary = replay(
-        input,
-        &ScoringConfig::default(),
-        options,
-        &mut out,
-        &mut diag,
-    )?;
+    let summary = replay(input, &ScoringConfig::default(), options, &mut out, &mut diag)?;
     let (results, alerts) = split(&String::from_utf8(out).expect("utf8"));
-    Ok(Run {
-        out: results,
-        alerts,
-        diag: String::from_utf8(diag).expect("utf8"),
-        summary,
-    })
+    Ok(Run { out: results, alerts, diag: String::from_utf8(diag).expect("utf8"), summary })
 }
 
 /// (result lines, alert lines) of an output.
 fn split(all: &str) -> (String, String) {
     let (mut results, mut alerts) = (String::new(), String::new());
     for l in all.lines() {
-        let to = if l.starts_with(r#"{"kind":"alert""#) {
-            &mut alerts
-        } else {
-            &mut results
-        };
+        let to = if l.starts_with(r#"{"kind":"alert""#) { &mut alerts } else { &mut results };
         to.push_str(l);
         to.push('\n');
     }
@@ -70,9 +53,7 @@ fn run(input: &[u8], as_of: &str) -> Run {
 }
 
 fn json_lines(out: &str) -> Vec<Value> {
-    out.lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect()
+    out.lines().map(|l| serde_json::from_str(l).expect("json line")).collect()
 }
 
 #[test]
@@ -81,22 +62,13 @@ fn prints_health_then_readiness_per_account_sorted_by_id() {
     let lines = json_lines(&r.out);
     let keys: Vec<(String, String)> = lines
         .iter()
-        .map(|v| {
-            (
-                v["account_id"].as_str().unwrap_or("").into(),
-                v["kind"].as_str().unwrap_or("").into(),
-            )
-        })
+        .map(|v| (v["account_id"].as_str().unwrap_or("").into(), v["kind"].as_str().unwrap_or("").into()))
         .collect();
-    let expect: Vec<(String, String)> = [
-        ("acme", "health"),
-        ("acme", "readiness"),
-        ("globex", "health"),
-        ("globex", "readiness"),
-    ]
-    .iter()
-    .map(|(a, k)| (a.to_string(), k.to_string()))
-    .collect();
+    let expect: Vec<(String, String)> =
+        [("acme", "health"), ("acme", "readiness"), ("globex", "health"), ("globex", "readiness")]
+            .iter()
+            .map(|(a, k)| (a.to_string(), k.to_string()))
+            .collect();
     assert_eq!(keys, expect);
     for line in r.out.lines() {
         assert!(line.starts_with(r#"{"kind":""#), "kind comes first: {line}");
@@ -105,44 +77,19 @@ fn prints_health_then_readiness_per_account_sorted_by_id() {
         assert_eq!(v["as_of"], "2026-11-02");
     }
     let health = &lines[0];
-    for field in [
-        "score",
-        "color",
-        "metrics",
-        "measures",
-        "reasons",
-        "red_flags",
-    ] {
+    for field in ["score", "color", "metrics", "measures", "reasons", "red_flags"] {
         assert!(!health[field].is_null(), "health has {field}");
     }
-    for metric in [
-        "seats",
-        "dau",
-        "wau",
-        "mau",
-        "dau_pct",
-        "wau_pct",
-        "mau_pct",
-        "wau_change_pct",
-    ] {
-        assert!(
-            health["metrics"].get(metric).is_some(),
-            "metrics has {metric}"
-        );
+    for metric in ["seats", "dau", "wau", "mau", "dau_pct", "wau_pct", "mau_pct", "wau_change_pct"] {
+        assert!(health["metrics"].get(metric).is_some(), "metrics has {metric}");
     }
     let readiness = &lines[1];
     for field in ["total", "verdict", "dimensions", "blockers"] {
         assert!(!readiness[field].is_null(), "readiness has {field}");
     }
     for dim in ["technical", "knowledge", "usage", "value", "stakeholder"] {
-        assert!(
-            readiness["dimensions"][dim].get("score").is_some(),
-            "{dim} has a score"
-        );
-        assert!(
-            readiness["dimensions"][dim]["source"].is_string(),
-            "{dim} has a source"
-        );
+        assert!(readiness["dimensions"][dim].get("score").is_some(), "{dim} has a score");
+        assert!(readiness["dimensions"][dim]["source"].is_string(), "{dim} has a source");
     }
     // acme: 3 users on 4 seats, all three active in the last week; the Segment
     // `track` user counts like the native ones.
@@ -150,10 +97,7 @@ fn prints_health_then_readiness_per_account_sorted_by_id() {
     assert_eq!(health["metrics"]["wau"], 3);
     // globex: an open critical ticket is a red flag.
     let flags = lines[2]["red_flags"].as_array().expect("flags");
-    assert!(
-        flags.iter().any(|f| f == "critical_tickets_open"),
-        "{flags:?}"
-    );
+    assert!(flags.iter().any(|f| f == "critical_tickets_open"), "{flags:?}");
 }
 
 #[test]
@@ -162,16 +106,8 @@ fn invalid_lines_are_reported_with_line_numbers_and_skipped() {
     let diag: Vec<&str> = r.diag.lines().collect();
     assert_eq!(diag.len(), 2, "{}", r.diag);
     assert!(diag[0].starts_with("line 26: not_json: "), "{}", diag[0]);
-    assert!(
-        diag[1].starts_with("line 48: missing_field: "),
-        "{}",
-        diag[1]
-    );
-    assert!(
-        diag[1].contains("account_id"),
-        "the detail names the field: {}",
-        diag[1]
-    );
+    assert!(diag[1].starts_with("line 48: missing_field: "), "{}", diag[1]);
+    assert!(diag[1].contains("account_id"), "the detail names the field: {}", diag[1]);
     assert_eq!(r.summary.invalid, 2);
     // 65 lines, one blank.
     assert_eq!(r.summary.lines, 64);
@@ -184,14 +120,7 @@ fn strict_mode_stops_at_the_first_invalid_line() {
     options.strict = true;
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    let err = replay(
-        &basic()[..],
-        &ScoringConfig::default(),
-        &options,
-        &mut out,
-        &mut diag,
-    )
-    .expect_err("strict");
+    let err = replay(&basic()[..], &ScoringConfig::default(), &options, &mut out, &mut diag).expect_err("strict");
     match &err {
         ReplayError::Invalid { line, error } => {
             assert_eq!(*line, 26);
@@ -219,10 +148,7 @@ fn events_after_the_as_of_day_are_ignored() {
     let all = basic();
     let r = run(&all, "2026-11-02");
     assert_eq!(r.summary.after_cutoff, 2);
-    assert!(
-        !r.out.contains("initech"),
-        "an account that only exists later is absent"
-    );
+    assert!(!r.out.contains("initech"), "an account that only exists later is absent");
     // Same as if the later lines were not there at all.
     let text = String::from_utf8(all.clone()).expect("utf8");
     let trimmed: String = text.lines().take(63).map(|l| format!("{l}\n")).collect();
@@ -240,23 +166,12 @@ fn blank_lines_and_crlf_are_fine() {
     let b = run(crlf.as_bytes(), "2026-11-02");
     assert_eq!(a.out, b.out);
     assert_eq!(a.summary.lines, b.summary.lines);
-    assert_eq!(
-        b.diag.lines().next().map(|l| l.starts_with("line 76: ")),
-        Some(true),
-        "{}",
-        b.diag
-    );
+    assert_eq!(b.diag.lines().next().map(|l| l.starts_with("line 76: ")), Some(true), "{}", b.diag);
 }
 
 #[test]
 fn output_is_deterministic_across_threads_shards_and_chunk_sizes() {
-    let spec = SyntheticSpec {
-        accounts: 40,
-        users: 400,
-        days: 20,
-        events: 20_000,
-        ..SyntheticSpec::default()
-    };
+    let spec = SyntheticSpec { accounts: 40, users: 400, days: 20, events: 20_000, ..SyntheticSpec::default() };
     let mut data = Vec::new();
     write_synthetic(&spec, &mut data).expect("generate");
     let base = run_with(&data, &{
@@ -273,18 +188,10 @@ fn output_is_deterministic_across_threads_shards_and_chunk_sizes() {
         o.shards = shards;
         o.chunk_bytes = chunk;
         let r = run_with(&data, &o).expect("replay");
-        assert_eq!(
-            r.out, base.out,
-            "threads={threads} shards={shards} chunk={chunk}"
-        );
+        assert_eq!(r.out, base.out, "threads={threads} shards={shards} chunk={chunk}");
         assert_eq!(r.summary, base.summary);
     }
-    assert_eq!(
-        run_with(&data, &ReplayOptions::new(Window::as_of(spec.end)))
-            .expect("again")
-            .out,
-        base.out
-    );
+    assert_eq!(run_with(&data, &ReplayOptions::new(Window::as_of(spec.end))).expect("again").out, base.out);
 }
 
 #[test]
@@ -293,23 +200,12 @@ fn a_series_has_one_health_and_one_readiness_line_per_account_per_day() {
     let r = run_with(&basic(), &ReplayOptions::new(window)).expect("replay");
     let lines = json_lines(&r.out);
     assert_eq!(lines.len(), 6 * 2 * 2);
-    assert_eq!(
-        r.summary.output_lines as usize,
-        24 + r.alerts.lines().count()
-    );
+    assert_eq!(r.summary.output_lines as usize, 24 + r.alerts.lines().count());
     // Day by day, accounts sorted, health before readiness.
     let mut expect_day = day("2026-10-28");
     for chunk in lines.chunks(4) {
-        let kinds: Vec<_> = chunk
-            .iter()
-            .map(|v| {
-                (
-                    v["account_id"].clone(),
-                    v["kind"].clone(),
-                    v["as_of"].clone(),
-                )
-            })
-            .collect();
+        let kinds: Vec<_> =
+            chunk.iter().map(|v| (v["account_id"].clone(), v["kind"].clone(), v["as_of"].clone())).collect();
         let d = expect_day.to_string();
         assert_eq!(
             kinds,
@@ -323,19 +219,10 @@ fn a_series_has_one_health_and_one_readiness_line_per_account_per_day() {
         expect_day = expect_day.succ_opt().expect("next day");
     }
     // Each day of the series equals a replay as of that day.
-    for (i, d) in ["2026-10-28", "2026-10-31", "2026-11-02"]
-        .iter()
-        .enumerate()
-    {
+    for (i, d) in ["2026-10-28", "2026-10-31", "2026-11-02"].iter().enumerate() {
         let single = run(&basic(), d).out;
         let idx = [0, 3, 5][i] * 4;
-        let from_series: String = r
-            .out
-            .lines()
-            .skip(idx)
-            .take(4)
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let from_series: String = r.out.lines().skip(idx).take(4).map(|l| format!("{l}\n")).collect();
         assert_eq!(from_series, single, "day {d}");
     }
     // An account appears from its first day: before 2026-10-20 there is nothing.
@@ -348,13 +235,7 @@ fn a_series_has_one_health_and_one_readiness_line_per_account_per_day() {
 fn a_series_longer_than_the_horizon_is_exact_for_every_day() {
     // 80 days of data, a 70-day series: several passes (horizon 60 keeps 60 exact days;
     // a series starts at the accounts' first day, for the alerts).
-    let spec = SyntheticSpec {
-        accounts: 12,
-        users: 60,
-        days: 80,
-        events: 12_000,
-        ..SyntheticSpec::default()
-    };
+    let spec = SyntheticSpec { accounts: 12, users: 60, days: 80, events: 12_000, ..SyntheticSpec::default() };
     let mut data = Vec::new();
     write_synthetic(&spec, &mut data).expect("generate");
     let from = spec.end - chrono::Duration::days(69);
@@ -367,26 +248,14 @@ fn a_series_longer_than_the_horizon_is_exact_for_every_day() {
     for offset in [0usize, 20, 33, 45, 69] {
         let d = from + chrono::Duration::days(offset as i64);
         let single = run(&data, &d.to_string()).out;
-        let slice: String = r
-            .out
-            .lines()
-            .skip(offset * per_day)
-            .take(per_day)
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let slice: String = r.out.lines().skip(offset * per_day).take(per_day).map(|l| format!("{l}\n")).collect();
         assert_eq!(slice, single, "day {d}");
     }
 }
 
 #[test]
 fn replay_file_rereads_the_file_for_long_series() {
-    let spec = SyntheticSpec {
-        accounts: 5,
-        users: 20,
-        days: 50,
-        events: 3_000,
-        ..SyntheticSpec::default()
-    };
+    let spec = SyntheticSpec { accounts: 5, users: 20, days: 50, events: 3_000, ..SyntheticSpec::default() };
     let mut data = Vec::new();
     write_synthetic(&spec, &mut data).expect("generate");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -395,14 +264,7 @@ fn replay_file_rereads_the_file_for_long_series() {
     let window = Window::series(spec.end - chrono::Duration::days(45), spec.end).expect("window");
     let options = ReplayOptions::new(window);
     let mut from_file = Vec::new();
-    replay_file(
-        &path,
-        &ScoringConfig::default(),
-        &options,
-        &mut from_file,
-        &mut std::io::sink(),
-    )
-    .expect("file");
+    replay_file(&path, &ScoringConfig::default(), &options, &mut from_file, &mut std::io::sink()).expect("file");
     let from_reader = run_with(&data, &options).expect("reader");
     let (results, alerts) = split(&String::from_utf8(from_file).expect("utf8"));
     assert_eq!(results, from_reader.out);
@@ -417,8 +279,7 @@ fn bad_windows_are_refused() {
 #[test]
 fn a_config_changes_the_scores_and_its_version_is_reported() {
     let config =
-        pulse_replay::scoring_config_from_toml("[health.bands]\ngreen = 99.9\nyellow = 99.0\n")
-            .expect("config");
+        pulse_replay::scoring_config_from_toml("[health.bands]\ngreen = 99.9\nyellow = 99.0\n").expect("config");
     let mut out = Vec::new();
     replay(
         &basic()[..],
@@ -432,10 +293,7 @@ fn a_config_changes_the_scores_and_its_version_is_reported() {
     assert_eq!(lines[0]["config_version"], config.version());
     assert_ne!(config.version(), ScoringConfig::default().version());
     let default = json_lines(&run(&basic(), "2026-11-02").out);
-    assert_eq!(
-        default[0]["config_version"],
-        ScoringConfig::default().version()
-    );
+    assert_eq!(default[0]["config_version"], ScoringConfig::default().version());
 }
 
 /// One account: 10 users a day, then from `drop_on` only 5 (weekly active users -50%),
@@ -462,8 +320,8 @@ fn a_series_prints_each_days_alert_transitions_after_its_results() {
     let first = day("2026-09-01");
     let data = declining(first, 40, 20);
     // the drop starts on day 20 (09-21); the WAU (7 days) falls on day 26: -50%
-    let window = Window::series(first + chrono::Duration::days(18), first + chrono::Duration::days(30))
-        .expect("window");
+    let window =
+        Window::series(first + chrono::Duration::days(18), first + chrono::Duration::days(30)).expect("window");
     let mut raw = Vec::new();
     replay(&data[..], &ScoringConfig::default(), &ReplayOptions::new(window), &mut raw, &mut std::io::sink())
         .expect("replay");

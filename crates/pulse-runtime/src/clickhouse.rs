@@ -44,14 +44,11 @@ impl Default for ClickHouseConfig {
 
 impl ClickHouseConfig {
     pub fn validate(&self) -> Result<(), SettingsError> {
+        ensure(self.url.starts_with("http://") || self.url.starts_with("https://"), "clickhouse.url", || {
+            format!("`{}` must start with http:// or https://", self.url)
+        })?;
         ensure(
-            self.url.starts_with("http://") || self.url.starts_with("https://"),
-            "clickhouse.url",
-            || format!("`{}` must start with http:// or https://", self.url),
-        )?;
-        ensure(
-            !self.database.is_empty()
-                && self.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            !self.database.is_empty() && self.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "clickhouse.database",
             || format!("`{}` must be [A-Za-z0-9_]+", self.database),
         )?;
@@ -65,15 +62,10 @@ impl ClickHouseConfig {
 
     /// A client without a database (for `CREATE DATABASE`).
     pub fn server_client(&self) -> clickhouse::Client {
-        let mut c = self.base_client()
-            .with_url(&self.url)
-            .with_user(&self.user)
-            .with_validation(true)
-            .with_compression(if self.compression {
-                clickhouse::Compression::Lz4
-            } else {
-                clickhouse::Compression::None
-            });
+        let mut c =
+            self.base_client().with_url(&self.url).with_user(&self.user).with_validation(true).with_compression(
+                if self.compression { clickhouse::Compression::Lz4 } else { clickhouse::Compression::None },
+            );
         if let Some(p) = &self.password {
             c = c.with_password(p.expose());
         }
@@ -98,9 +90,9 @@ impl ClickHouseConfig {
         http.enforce_http(false);
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(2))
             .build(connector);

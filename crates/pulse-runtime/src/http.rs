@@ -54,11 +54,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let families = state.registry.gather();
     match TextEncoder::new().encode(&families, &mut buf) {
         Ok(()) => (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], buf),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [("content-type", "text/plain")],
-            e.to_string().into_bytes(),
-        ),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, [("content-type", "text/plain")], e.to_string().into_bytes()),
     }
 }
 

@@ -60,9 +60,11 @@ impl KafkaConfig {
     pub fn validate(&self) -> Result<(), SettingsError> {
         ensure(!self.brokers.trim().is_empty(), "kafka.brokers", || "must not be empty".into())?;
         for b in self.brokers.split(',') {
-            ensure(b.trim().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()), "kafka.brokers", || {
-                format!("`{b}` is not host:port")
-            })?;
+            ensure(
+                b.trim().rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok()),
+                "kafka.brokers",
+                || format!("`{b}` is not host:port"),
+            )?;
         }
         let proto = self.security_protocol.to_ascii_uppercase();
         ensure(
@@ -203,15 +205,7 @@ impl TopicsConfig {
     }
 
     pub fn all(&self) -> [&str; 7] {
-        [
-            &self.usage,
-            &self.crm,
-            &self.events,
-            &self.dlq,
-            &self.health,
-            &self.readiness,
-            &self.alerts,
-        ]
+        [&self.usage, &self.crm, &self.events, &self.dlq, &self.health, &self.readiness, &self.alerts]
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -254,10 +248,8 @@ pub async fn create_topics(
     replication: i32,
 ) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = cfg.client_config().create()?;
-    let new: Vec<NewTopic<'_>> = topics
-        .iter()
-        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication)))
-        .collect();
+    let new: Vec<NewTopic<'_>> =
+        topics.iter().map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(replication))).collect();
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = admin.create_topics(&new, &opts).await?;
     let mut created = Vec::new();

@@ -22,26 +22,14 @@ pub struct Migration {
 
 /// All migrations, in order. Adding one: add the file and a line here.
 pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "raw_events",
-        sql: include_str!("../../../schemas/clickhouse/001_raw_events.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "scores",
-        sql: include_str!("../../../schemas/clickhouse/002_scores.sql"),
-    },
+    Migration { version: 1, name: "raw_events", sql: include_str!("../../../schemas/clickhouse/001_raw_events.sql") },
+    Migration { version: 2, name: "scores", sql: include_str!("../../../schemas/clickhouse/002_scores.sql") },
     Migration {
         version: 3,
         name: "scorer_snapshots",
         sql: include_str!("../../../schemas/clickhouse/003_scorer_snapshots.sql"),
     },
-    Migration {
-        version: 4,
-        name: "alert_acks",
-        sql: include_str!("../../../schemas/clickhouse/004_alert_acks.sql"),
-    },
+    Migration { version: 4, name: "alert_acks", sql: include_str!("../../../schemas/clickhouse/004_alert_acks.sql") },
     Migration {
         version: 5,
         name: "alert_history",
@@ -61,21 +49,12 @@ pub enum MigrateError {
     #[error("ClickHouse {0}.{1} is too old: Pulse needs {min}.{minor} or newer", min = MIN_SERVER_VERSION.0, minor = MIN_SERVER_VERSION.1)]
     ServerTooOld(u32, u32),
     #[error("migration {version} ({name}) failed at statement {index}: {source}")]
-    Statement {
-        version: u32,
-        name: &'static str,
-        index: usize,
-        source: clickhouse::error::Error,
-    },
+    Statement { version: u32, name: &'static str, index: usize, source: clickhouse::error::Error },
 }
 
 /// Splits a migration into statements: `--` comment lines removed, split on `;`.
 pub fn statements(sql: &str) -> Vec<String> {
-    let cleaned: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let cleaned: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
     cleaned.split(';').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
@@ -107,8 +86,7 @@ pub async fn migrate(cfg: &ClickHouseConfig, now_unix: u32) -> Result<Vec<u32>, 
     )
     .execute()
     .await?;
-    let applied: Vec<u32> =
-        db.query("SELECT DISTINCT version FROM schema_migrations").fetch_all().await?;
+    let applied: Vec<u32> = db.query("SELECT DISTINCT version FROM schema_migrations").fetch_all().await?;
     let mut done = Vec::new();
     for m in MIGRATIONS {
         if applied.contains(&m.version) {

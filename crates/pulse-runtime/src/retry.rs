@@ -100,7 +100,12 @@ where
 /// The standard reaction of a service to retry events: count the failure under
 /// `errors{stage, error_type="write_failed"}`, log it, and mirror the pause in the
 /// `paused` gauge and in readiness (`/readyz` fails while writes are refused).
-pub fn observe(ev: RetryEvent<'_>, errors: &prometheus::IntCounterVec, paused: &prometheus::IntGauge, ready: &crate::http::Readiness) {
+pub fn observe(
+    ev: RetryEvent<'_>,
+    errors: &prometheus::IntCounterVec,
+    paused: &prometheus::IntGauge,
+    ready: &crate::http::Readiness,
+) {
     match ev {
         RetryEvent::Failed { stage, error, retry_in } => {
             errors.with_label_values(&[stage, "write_failed"]).inc();

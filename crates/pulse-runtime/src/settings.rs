@@ -31,27 +31,17 @@ pub fn load<T: DeserializeOwned>(file: Option<&Path>) -> Result<T, SettingsError
     match file {
         Some(path) => {
             if !path.exists() {
-                return Err(SettingsError::Load(format!(
-                    "config file {} does not exist",
-                    path.display()
-                )));
+                return Err(SettingsError::Load(format!("config file {} does not exist", path.display())));
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
         None => {
-            builder = builder.add_source(
-                config::File::with_name("pulse.toml")
-                    .format(config::FileFormat::Toml)
-                    .required(false),
-            );
+            builder = builder
+                .add_source(config::File::with_name("pulse.toml").format(config::FileFormat::Toml).required(false));
         }
     }
-    builder = builder.add_source(
-        config::Environment::with_prefix("PULSE")
-            .prefix_separator("__")
-            .separator("__")
-            .try_parsing(true),
-    );
+    builder = builder
+        .add_source(config::Environment::with_prefix("PULSE").prefix_separator("__").separator("__").try_parsing(true));
     let built = builder.build().map_err(|e| SettingsError::Load(e.to_string()))?;
     built.try_deserialize::<T>().map_err(|e| SettingsError::Load(e.to_string()))
 }

@@ -21,10 +21,7 @@ pub fn read_ca_bundle(path: &Path, key: &str) -> Result<Vec<CertificateDer<'stat
         .collect::<Result<_, _>>()
         .map_err(|e| SettingsError::invalid(key, format!("CA bundle {} is not valid PEM: {e}", path.display())))?;
     if certs.is_empty() {
-        return Err(SettingsError::invalid(
-            key,
-            format!("CA bundle {} holds no certificate", path.display()),
-        ));
+        return Err(SettingsError::invalid(key, format!("CA bundle {} holds no certificate", path.display())));
     }
     Ok(certs)
 }
@@ -34,9 +31,7 @@ pub fn client_config(extra_ca: &[CertificateDer<'static>], key: &str) -> Result<
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for cert in extra_ca {
-        roots
-            .add(cert.clone())
-            .map_err(|e| SettingsError::invalid(key, format!("CA certificate rejected: {e}")))?;
+        roots.add(cert.clone()).map_err(|e| SettingsError::invalid(key, format!("CA certificate rejected: {e}")))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
@@ -62,8 +57,8 @@ mod tests {
 
     #[test]
     fn a_missing_or_empty_bundle_names_the_key() {
-        let err = client_config_for(Some(Path::new("/nonexistent/ca.pem")), "clickhouse.ca_file")
-            .expect_err("missing file");
+        let err =
+            client_config_for(Some(Path::new("/nonexistent/ca.pem")), "clickhouse.ca_file").expect_err("missing file");
         assert!(err.to_string().contains("clickhouse.ca_file"), "{err}");
         let dir = std::env::temp_dir().join(format!("pulse-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");

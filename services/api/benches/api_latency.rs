@@ -63,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(app.serve(listener, std::future::pending()));
-    let http = reqwest::Client::new();
+    // reqwest has no default crypto provider in this workspace: the runtime's rustls.
+    let tls = pulse_runtime::tls::client_config(&[], "bench").map_err(anyhow::Error::msg)?;
+    let http = reqwest::Client::builder().use_preconfigured_tls(tls).build()?;
     let get = |path: String| {
         let http = http.clone();
         let url = format!("{base}{path}");

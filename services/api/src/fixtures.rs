@@ -7,14 +7,81 @@
 //! scores `accounts` once and writes each result `copies` times under derived ids
 //! (`<id>~<n>`, name `<name> #<n>`, CSMs rotated), which keeps the cohort mix and the
 //! history shapes realistic at 10k accounts without generating 10k accounts of events.
+//!
+//! Alert history as late data leaves it (SPEC §5): one alert of the first copy that is
+//! still open at the end has its opening retracted afterwards, so `alerts_current` holds
+//! it as `withdrawn` and no page or endpoint may show it.
 
-use chrono::{Days, NaiveDate};
-use pulse_core::{AlertTracker, Engine, Evaluation, ScoringConfig};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use pulse_core::{
+    alerts::{AlertState, TransitionKind},
+    AlertTracker, AlertTransition, Engine, Evaluation, ScoringConfig,
+};
 use pulse_replay::gen::{write_demo, DemoSpec};
 use pulse_scorer::{
     outputs::tagged,
-    rows::{lifecycle_str, AlertRow, Attributes, HealthRow, ReadinessRow},
+    rows::{alert_id, lifecycle_str, Attributes, HealthRow, ReadinessRow},
 };
+use serde::Serialize;
+
+use crate::db::{Transition, TransitionState};
+
+/// A row of `health_alerts` (schemas/clickhouse/005_alert_history.sql): one transition
+/// of one alert, or the retraction of one.
+#[derive(Debug, Clone, Serialize, clickhouse::Row)]
+pub struct AlertRow {
+    pub alert_id: String,
+    pub account_id: String,
+    pub rule: String,
+    /// The transition this row states or (`state = retracted`) withdraws.
+    pub transition: Transition,
+    pub state: TransitionState,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub opened_on: NaiveDate,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub as_of: NaiveDate,
+    pub severity: String,
+    pub message: String,
+    pub details: String,
+    /// ReplacingMergeTree version: the newest word on a transition wins.
+    pub version: u64,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    pub emitted_at: DateTime<Utc>,
+}
+
+impl AlertRow {
+    pub fn new(t: &AlertTransition, version: u64, emitted_at: DateTime<Utc>) -> Self {
+        Self {
+            alert_id: alert_id(t),
+            account_id: t.account_id.clone(),
+            rule: t.rule.as_str().to_owned(),
+            transition: match t.transition() {
+                TransitionKind::Opened => Transition::Opened,
+                TransitionKind::Resolved => Transition::Resolved,
+            },
+            state: match t.state {
+                AlertState::Opened => TransitionState::Opened,
+                AlertState::Resolved => TransitionState::Resolved,
+                AlertState::Retracted => TransitionState::Retracted,
+            },
+            opened_on: t.opened_on,
+            as_of: t.as_of,
+            severity: serde_json::to_value(t.severity)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            message: t.message.clone(),
+            details: t.details.to_string(),
+            version,
+            emitted_at,
+        }
+    }
+
+    /// The row that withdraws this transition, with a newer version.
+    pub fn retracted(&self, version: u64, emitted_at: DateTime<Utc>) -> Self {
+        Self { state: TransitionState::Retracted, version, emitted_at, ..self.clone() }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixtureSpec {
@@ -41,6 +108,8 @@ pub struct FixtureStats {
     pub health_rows: u64,
     pub readiness_rows: u64,
     pub alert_rows: u64,
+    /// Alerts whose opening was retracted (shown nowhere).
+    pub withdrawn_alerts: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,11 +149,18 @@ pub async fn load(
     let mut ids: Vec<String> = engine.account_ids().map(str::to_owned).collect();
     ids.sort_unstable();
     let first = spec.end - Days::new(u64::from(spec.days - 1));
-    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    let now_at = Utc::now();
+    let now = u32::try_from(now_at.timestamp()).unwrap_or(0);
+    // Versions grow with the day written, so a later transition of an alert always wins.
+    let base_version = u64::try_from(now_at.timestamp_micros()).unwrap_or(0);
+    let mut version = base_version;
+    // Openings of the first copy's alerts still open, by alert id (the retraction pick).
+    let mut still_open: std::collections::BTreeMap<String, AlertRow> = std::collections::BTreeMap::new();
     let mut trackers: Vec<AlertTracker> = (0..spec.copies).map(|_| AlertTracker::new(config)).collect();
     let mut stats = FixtureStats { accounts: ids.len() as u64 * u64::from(spec.copies), ..FixtureStats::default() };
     let mut day = first;
     while day <= spec.end {
+        version += 1;
         let evals: Vec<(Evaluation, Attributes)> = ids
             .iter()
             .filter_map(|id| {
@@ -110,7 +186,19 @@ pub async fn load(
                 let r = tagged("readiness", &ev.readiness).to_string();
                 health.push(HealthRow::new(&ev.health, &lifecycle, &attrs, h, now));
                 readiness.push(ReadinessRow::new(&ev.readiness, r, now));
-                alerts.extend(tracker.update(&ev).iter().map(|t| AlertRow::new(t, now)));
+                for row in tracker.update(&ev).iter().map(|t| AlertRow::new(t, version, now_at)) {
+                    if copy == 0 {
+                        match row.state {
+                            TransitionState::Opened => {
+                                still_open.insert(row.alert_id.clone(), row.clone());
+                            }
+                            TransitionState::Resolved | TransitionState::Retracted => {
+                                still_open.remove(&row.alert_id);
+                            }
+                        }
+                    }
+                    alerts.push(row);
+                }
             }
         }
         stats.health_rows += health.len() as u64;
@@ -120,6 +208,13 @@ pub async fn load(
         insert(ch, "graduation_readiness", &readiness).await?;
         insert(ch, "health_alerts", &alerts).await?;
         day = day + Days::new(1);
+    }
+    // Late data withdrew one opening: the alert never held.
+    if let Some(opened) = still_open.values().next() {
+        let retraction = opened.retracted(version + 1, now_at);
+        insert(ch, "health_alerts", std::slice::from_ref(&retraction)).await?;
+        stats.alert_rows += 1;
+        stats.withdrawn_alerts += 1;
     }
     Ok(stats)
 }

@@ -47,7 +47,10 @@ pub fn process(
         Err(invalid) => return dead(invalid.reason.as_str(), invalid.detail),
     };
     let Some(ts) = storage_time(&event) else {
-        return dead(dlq::TIMESTAMP_OUT_OF_RANGE, format!("timestamp {} is outside the storable range 1900-01-01 .. 2299-12-31", event.timestamp()));
+        return dead(
+            dlq::TIMESTAMP_OUT_OF_RANGE,
+            format!("timestamp {} is outside the storable range 1900-01-01 .. 2299-12-31", event.timestamp()),
+        );
     };
     let ingested_at = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
     let row = raw_row(&event, payload, source, ingested_at, ts);
@@ -149,15 +152,36 @@ mod tests {
             "e".repeat(129)
         );
         let table: &[(&str, &str)] = &[
-            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "usage"),
-            (r#"{"type":"track","messageId":"m","userId":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","context":{"groupId":"a"}}"#, "usage"),
-            (r#"{"type":"account","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z","licensed_seats":5}"#, "crm:Account"),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#,
+                "usage",
+            ),
+            (
+                r#"{"type":"track","messageId":"m","userId":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","context":{"groupId":"a"}}"#,
+                "usage",
+            ),
+            (
+                r#"{"type":"account","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z","licensed_seats":5}"#,
+                "crm:Account",
+            ),
             ("not json", "not_json"),
-            (r#"{"type":"usage","event_id":"e","account_id":"a","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "missing_field"),
-            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":7,"event":"x","timestamp":"2026-11-02T10:00:00Z"}"#, "wrong_type"),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","event":"x","timestamp":"2026-11-02T10:00:00Z"}"#,
+                "missing_field",
+            ),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","user_id":7,"event":"x","timestamp":"2026-11-02T10:00:00Z"}"#,
+                "wrong_type",
+            ),
             (r#"{"type":"page","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z"}"#, "unknown_type"),
-            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"yesterday"}"#, "bad_timestamp"),
-            (r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-05T10:00:00Z"}"#, "future_timestamp"),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"yesterday"}"#,
+                "bad_timestamp",
+            ),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-05T10:00:00Z"}"#,
+                "future_timestamp",
+            ),
             (&long_id, "oversize_field"),
             (&big, "oversize_message"),
         ];

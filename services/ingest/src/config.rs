@@ -69,12 +69,12 @@ impl IngestConfig {
         ensure(self.max_message_bytes >= 256, "ingest.max_message_bytes", || {
             format!("{} is below the minimum of 256", self.max_message_bytes)
         })?;
-        ensure(self.max_future_skew_secs >= 0, "ingest.max_future_skew_secs", || {
-            "must be >= 0".into()
-        })?;
-        ensure(self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms, "ingest.retry_max_ms", || {
-            "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into()
-        })?;
+        ensure(self.max_future_skew_secs >= 0, "ingest.max_future_skew_secs", || "must be >= 0".into())?;
+        ensure(
+            self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms,
+            "ingest.retry_max_ms",
+            || "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into(),
+        )?;
         ensure(matches!(self.auto_offset_reset.as_str(), "earliest" | "latest"), "ingest.auto_offset_reset", || {
             format!("`{}` must be `earliest` or `latest`", self.auto_offset_reset)
         })

@@ -2,10 +2,7 @@
 //! bounded by configuration (topic names, event types, reason codes, table names) and
 //! never by data (no account ids).
 
-use prometheus::{
-    exponential_buckets, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry,
-};
+use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct IngestMetrics {
@@ -69,11 +66,9 @@ impl IngestMetrics {
             &["topic"],
         )
         .expect("static metric definition");
-        let paused = IntGauge::new(
-            "pulse_ingest_paused",
-            "1 while consumption is paused because outputs are refusing writes",
-        )
-        .expect("static metric definition");
+        let paused =
+            IntGauge::new("pulse_ingest_paused", "1 while consumption is paused because outputs are refusing writes")
+                .expect("static metric definition");
         for m in [
             Box::new(forwarded.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(dead_lettered.clone()),
@@ -87,14 +82,24 @@ impl IngestMetrics {
         }
         Self {
             consumed: counter_vec(registry, "pulse_ingest_consumed_messages_total", "Messages consumed", &["topic"]),
-            valid: counter_vec(registry, "pulse_ingest_valid_events_total", "Valid events by normalized type", &["type"]),
+            valid: counter_vec(
+                registry,
+                "pulse_ingest_valid_events_total",
+                "Valid events by normalized type",
+                &["type"],
+            ),
             invalid: counter_vec(
                 registry,
                 "pulse_ingest_invalid_events_total",
                 "Invalid messages by machine-readable reason (each goes to the DLQ)",
                 &["reason"],
             ),
-            inserted_rows: counter_vec(registry, "pulse_ingest_inserted_rows_total", "Rows inserted into ClickHouse", &["table"]),
+            inserted_rows: counter_vec(
+                registry,
+                "pulse_ingest_inserted_rows_total",
+                "Rows inserted into ClickHouse",
+                &["table"],
+            ),
             forwarded,
             dead_lettered,
             batch_duration,

@@ -19,10 +19,10 @@ use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_runtime::{
-    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
     clickhouse::{classify, ClickHouseConfig, Failure},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
+    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
 };
 use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
@@ -170,11 +170,8 @@ impl Ingest {
         // Final flush: a bounded grace period, not interrupted by the stop signal.
         let (_never_tx, never) = watch::channel(false);
         let grace = Duration::from_secs(15);
-        let flushed = tokio::time::timeout(
-            grace,
-            self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &never),
-        )
-        .await;
+        let flushed =
+            tokio::time::timeout(grace, self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &never)).await;
         match flushed {
             Ok(Ok(())) if held.is_empty() => tracing::info!("ingest stopped after a final flush and commit"),
             _ => tracing::warn!("ingest stopped with an uncommitted batch; it will be re-delivered on restart"),
@@ -184,7 +181,15 @@ impl Ingest {
     }
 
     fn handle(&self, m: &BorrowedMessage<'_>, batch: &mut Batch) {
-        self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), m.timestamp().to_millis(), batch);
+        self.handle_parts(
+            m.topic(),
+            m.partition(),
+            m.offset(),
+            m.key(),
+            m.payload().unwrap_or(&[]),
+            m.timestamp().to_millis(),
+            batch,
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -242,10 +247,8 @@ impl Ingest {
         let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
         // First attempt: ClickHouse and the broker concurrently. Whatever failed is then
         // retried on its own (with the partitions paused) until it succeeds.
-        let (stored, produced) = tokio::join!(
-            insert_all(ch, &usage, &crm),
-            produce_all(producer, events_topic, &forward, dlq_topic, &dead)
-        );
+        let (stored, produced) =
+            tokio::join!(insert_all(ch, &usage, &crm), produce_all(producer, events_topic, &forward, dlq_topic, &dead));
         let mut rejected: Vec<DeadRecord> = Vec::new();
         if let Err(e) = stored {
             let outcome = match classify(&e) {
@@ -255,7 +258,8 @@ impl Ingest {
                         error: &e,
                         retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
                     });
-                    self.retry("clickhouse_insert", consumer, held, stop, || insert_classified(ch, &usage, &crm)).await?
+                    self.retry("clickhouse_insert", consumer, held, stop, || insert_classified(ch, &usage, &crm))
+                        .await?
                 }
                 class => Err((class, e)),
             };
@@ -274,11 +278,15 @@ impl Ingest {
         self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by((crm.len() - refused("crm")) as u64);
         if !rejected.is_empty() {
             self.metrics.invalid.with_label_values(&[dlq::STORAGE_REJECTED]).inc_by(rejected.len() as u64);
-            let extra: Vec<DeadRecord> = rejected.into_iter().map(|(k, j, _)| (k, j, dlq::STORAGE_REJECTED.to_owned())).collect();
+            let extra: Vec<DeadRecord> =
+                rejected.into_iter().map(|(k, j, _)| (k, j, dlq::STORAGE_REJECTED.to_owned())).collect();
             if produced.is_ok() {
                 // The rest of the batch is already acknowledged: send only the new letters.
                 let extra_ref = &extra;
-                self.retry("produce", consumer, held, stop, || produce_all(producer, events_topic, &[], dlq_topic, extra_ref)).await?;
+                self.retry("produce", consumer, held, stop, || {
+                    produce_all(producer, events_topic, &[], dlq_topic, extra_ref)
+                })
+                .await?;
                 self.metrics.dead_lettered.inc_by(extra.len() as u64);
             } else {
                 dead.extend(extra);
@@ -290,8 +298,10 @@ impl Ingest {
                 error: &e,
                 retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
             });
-            self.retry("produce", consumer, held, stop, || produce_all(producer, events_topic, &forward, dlq_topic, &dead))
-                .await?;
+            self.retry("produce", consumer, held, stop, || {
+                produce_all(producer, events_topic, &forward, dlq_topic, &dead)
+            })
+            .await?;
         }
         self.metrics.forwarded.inc_by(forward.len() as u64);
         self.metrics.dead_lettered.inc_by(dead.len() as u64);
@@ -313,10 +323,22 @@ impl Ingest {
         }
         self.metrics.batch_rows.observe(batch.messages as f64);
         self.metrics.batch_duration.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(messages = batch.messages, elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
+        tracing::debug!(
+            messages = batch.messages,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "batch committed"
+        );
         *batch = Batch::default();
         for m in std::mem::take(held) {
-            self.handle_parts(m.topic(), m.partition(), m.offset(), m.key(), m.payload().unwrap_or(&[]), m.timestamp().to_millis(), batch);
+            self.handle_parts(
+                m.topic(),
+                m.partition(),
+                m.offset(),
+                m.key(),
+                m.payload().unwrap_or(&[]),
+                m.timestamp().to_millis(),
+                batch,
+            );
         }
         Ok(())
     }
@@ -355,7 +377,11 @@ impl Ingest {
                 Ok(()) => {}
                 Err((Failure::Data, e)) if chunk.len() == 1 => {
                     let row = &chunk[0];
-                    let source = Source { topic: row.source_topic(), partition: row.source_partition(), offset: row.source_offset() };
+                    let source = Source {
+                        topic: row.source_topic(),
+                        partition: row.source_partition(),
+                        offset: row.source_offset(),
+                    };
                     let letter = DeadLetter::new(
                         dlq::STORAGE_REJECTED,
                         format!("ClickHouse refused the row for {}: {e}", R::TABLE),
@@ -454,7 +480,11 @@ raw_table_row!(CrmRow, "crm_events", "crm");
 
 /// [`insert_all`] with its failure classified: transient errors are `Err` (retried by the
 /// caller), content and setup errors `Ok(Err(..))` (not retried).
-async fn insert_classified(ch: &clickhouse::Client, usage: &[UsageRow], crm: &[CrmRow]) -> Result<Classified, clickhouse::error::Error> {
+async fn insert_classified(
+    ch: &clickhouse::Client,
+    usage: &[UsageRow],
+    crm: &[CrmRow],
+) -> Result<Classified, clickhouse::error::Error> {
     match insert_all(ch, usage, crm).await {
         Ok(()) => Ok(Ok(())),
         Err(e) => match classify(&e) {
@@ -465,12 +495,20 @@ async fn insert_classified(ch: &clickhouse::Client, usage: &[UsageRow], crm: &[C
 }
 
 /// Both raw tables (a batch is durable in ClickHouse when both inserts succeeded).
-async fn insert_all(ch: &clickhouse::Client, usage: &[crate::rows::UsageRow], crm: &[crate::rows::CrmRow]) -> Result<(), clickhouse::error::Error> {
+async fn insert_all(
+    ch: &clickhouse::Client,
+    usage: &[crate::rows::UsageRow],
+    crm: &[crate::rows::CrmRow],
+) -> Result<(), clickhouse::error::Error> {
     insert_rows(ch, "usage_events", usage).await?;
     insert_rows(ch, "crm_events", crm).await
 }
 
-async fn insert_rows<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+async fn insert_rows<R: RowOwned + RowWrite>(
+    ch: &clickhouse::Client,
+    table: &str,
+    rows: &[R],
+) -> Result<(), clickhouse::error::Error> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -6,12 +6,12 @@ use std::path::Path;
 use anyhow::Context as _;
 use pulse_api::ApiConfig;
 use pulse_ingest::IngestConfig;
-use pulse_scorer::ScorerConfig;
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
     kafka::{KafkaConfig, TopicsConfig},
     telemetry::TelemetryConfig,
 };
+use pulse_scorer::ScorerConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,14 +4,17 @@
 
 use std::{path::Path, time::Duration};
 
-use pulse_e2e::{assert_same_results, feed_in_chunks, replay_expected, scenario, stack, wait_for_results, ServiceProcess, TestEnv};
+use pulse_e2e::{
+    assert_same_results, feed_in_chunks, replay_expected, scenario, stack, wait_for_results, ServiceProcess, TestEnv,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clickhouse_down_for_30s_under_the_scorer_ends_identical() {
     let env = TestEnv::new(3).await;
     let (ndjson, events, day) = scenario(16, 13);
     let expected = replay_expected(&ndjson, day);
-    let scorer = ServiceProcess::spawn(Path::new(env!("CARGO_BIN_EXE_pulse")), &env, "scorer", &format!("ch-{}", env.tag));
+    let scorer =
+        ServiceProcess::spawn(Path::new(env!("CARGO_BIN_EXE_pulse")), &env, "scorer", &format!("ch-{}", env.tag));
     let feeder = feed_in_chunks(&env, events, 10, Duration::from_millis(800));
     tokio::time::sleep(Duration::from_secs(3)).await;
     stack(&["stop-clickhouse"]);

@@ -4,7 +4,9 @@
 
 use std::{path::Path, time::Duration};
 
-use pulse_e2e::{assert_same_results, feed_in_chunks, replay_expected, scenario, wait_for_results, ServiceProcess, TestEnv};
+use pulse_e2e::{
+    assert_same_results, feed_in_chunks, replay_expected, scenario, wait_for_results, ServiceProcess, TestEnv,
+};
 use rand::Rng;
 
 fn bin() -> &'static Path {
@@ -22,12 +24,14 @@ async fn scorer_killed_with_sigkill_five_times_while_events_flow_ends_identical(
     for round in 0..5 {
         // Progress = the newest snapshot offsets grew (row counts shrink when merges
         // collapse older snapshots).
-        let covered = "SELECT toUInt64(sum(m)) FROM (SELECT max(next_offset) AS m FROM scorer_snapshots GROUP BY `partition`)";
+        let covered =
+            "SELECT toUInt64(sum(m)) FROM (SELECT max(next_offset) AS m FROM scorer_snapshots GROUP BY `partition`)";
         let before = env.scalar(covered).await;
         let scorer = ServiceProcess::spawn(bin(), &env, "scorer", &group);
         // Kill only once this process has made progress (it holds partitions and has
         // snapshotted), at a random point after that.
-        let progressed = env.wait_scalar(&format!("SELECT toUInt64(({covered}) > {before})"), 1, Duration::from_secs(150)).await;
+        let progressed =
+            env.wait_scalar(&format!("SELECT toUInt64(({covered}) > {before})"), 1, Duration::from_secs(150)).await;
         assert_eq!(progressed, 1, "round {round}: the scorer made progress before the kill");
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
         scorer.kill9();

@@ -99,13 +99,17 @@ impl ScorerConfig {
         ensure((1..=86_400).contains(&self.snapshot_interval_secs), "scorer.snapshot_interval_secs", || {
             format!("{} is out of range 1..=86400", self.snapshot_interval_secs)
         })?;
-        ensure(self.evaluation_hour <= 23, "scorer.evaluation_hour", || format!("{} is not an hour 0..=23", self.evaluation_hour))?;
+        ensure(self.evaluation_hour <= 23, "scorer.evaluation_hour", || {
+            format!("{} is not an hour 0..=23", self.evaluation_hour)
+        })?;
         ensure((1..=63).contains(&self.reemit_max_days), "scorer.reemit_max_days", || {
             format!("{} is out of range 1..=63", self.reemit_max_days)
         })?;
-        ensure(self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms, "scorer.retry_max_ms", || {
-            "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into()
-        })?;
+        ensure(
+            self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms,
+            "scorer.retry_max_ms",
+            || "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into(),
+        )?;
         ensure(self.notify_window_days <= 366, "scorer.notify_window_days", || {
             format!("{} is out of range 0..=366", self.notify_window_days)
         })?;
@@ -125,8 +129,9 @@ impl ScorerConfig {
         match &self.scoring_config {
             None => Ok(pulse_core::ScoringConfig::default()),
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| SettingsError::invalid("scorer.scoring_config", format!("cannot read {}: {e}", p.display())))?;
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    SettingsError::invalid("scorer.scoring_config", format!("cannot read {}: {e}", p.display()))
+                })?;
                 pulse_core::ScoringConfig::from_toml_str(&text)
                     .map_err(|e| SettingsError::invalid("scorer.scoring_config", format!("{}: {e}", p.display())))
             }

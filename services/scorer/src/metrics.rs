@@ -1,6 +1,8 @@
 //! Scorer instrumentation, `pulse_scorer_*`, labels bounded (rule, table, stage, outcome).
 
-use prometheus::{exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    exponential_buckets, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 #[derive(Clone)]
 pub struct ScorerMetrics {
@@ -35,11 +37,19 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> 
 impl ScorerMetrics {
     #[allow(clippy::expect_used)]
     pub fn new(r: &Registry) -> Self {
-        let cv = |name: &str, help: &str, labels: &[&str]| reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("metric"));
+        let cv = |name: &str, help: &str, labels: &[&str]| {
+            reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("metric"))
+        };
         let c = |name: &str, help: &str| reg(r, IntCounter::new(name, help).expect("metric"));
         let g = |name: &str, help: &str| reg(r, IntGauge::new(name, help).expect("metric"));
         let h = |name: &str, help: &str, start: f64, factor: f64, n: usize| {
-            reg(r, Histogram::with_opts(HistogramOpts::new(name, help).buckets(exponential_buckets(start, factor, n).expect("buckets"))).expect("metric"))
+            reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(name, help).buckets(exponential_buckets(start, factor, n).expect("buckets")),
+                )
+                .expect("metric"),
+            )
         };
         Self {
             events: cv("pulse_scorer_events_total", "Events consumed, by what applying them did", &["outcome"]),

@@ -57,7 +57,14 @@ impl Outputs {
 
     /// Adds both results of one evaluation (already serialized by the caller, which
     /// needs the JSON to detect unchanged results).
-    pub fn push_evaluation(&mut self, ev: &Evaluation, health_json: String, readiness_json: String, attrs: &Attributes, now: u32) {
+    pub fn push_evaluation(
+        &mut self,
+        ev: &Evaluation,
+        health_json: String,
+        readiness_json: String,
+        attrs: &Attributes,
+        now: u32,
+    ) {
         let lifecycle = lifecycle_str(&ev.readiness);
         self.health.push(HealthRow::new(&ev.health, &lifecycle, attrs, health_json.clone(), now));
         self.readiness.push(ReadinessRow::new(&ev.readiness, readiness_json.clone(), now));
@@ -88,7 +95,12 @@ pub struct OutputTopics {
 }
 
 /// Inserts every row, then sends every message and waits for all acknowledgements.
-pub async fn write(ch: &clickhouse::Client, producer: &FutureProducer, topics: &OutputTopics, out: &Outputs) -> Result<(), WriteError> {
+pub async fn write(
+    ch: &clickhouse::Client,
+    producer: &FutureProducer,
+    topics: &OutputTopics,
+    out: &Outputs,
+) -> Result<(), WriteError> {
     insert(ch, "account_health", &out.health).await?;
     insert(ch, "graduation_readiness", &out.readiness).await?;
     insert(ch, "health_alerts", &out.alerts).await?;
@@ -106,7 +118,11 @@ pub async fn write(ch: &clickhouse::Client, producer: &FutureProducer, topics: &
     Ok(())
 }
 
-async fn insert<R: RowOwned + RowWrite>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error> {
+async fn insert<R: RowOwned + RowWrite>(
+    ch: &clickhouse::Client,
+    table: &str,
+    rows: &[R],
+) -> Result<(), clickhouse::error::Error> {
     if rows.is_empty() {
         return Ok(());
     }

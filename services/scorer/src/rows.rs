@@ -6,8 +6,10 @@ use chrono::NaiveDate;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use pulse_core::{
-    alerts::{AlertState, TransitionKind}, health::Color, readiness::DimensionResult, AlertTransition, HealthResult, ReadinessResult,
-    Verdict,
+    alerts::{AlertState, TransitionKind},
+    health::Color,
+    readiness::DimensionResult,
+    AlertTransition, HealthResult, ReadinessResult, Verdict,
 };
 use serde::{Deserialize, Serialize};
 

@@ -141,7 +141,13 @@ impl Scorer {
         let ch = self.clickhouse.client();
         let store = SnapshotStore::new(ch.clone(), self.topics.events.clone(), self.scoring.clone());
         let webhook = self.cfg.webhook.url.clone().map(|url| {
-            Webhook::spawn(url, self.cfg.webhook.clone(), producer.clone(), self.topics.dlq.clone(), self.metrics.clone())
+            Webhook::spawn(
+                url,
+                self.cfg.webhook.clone(),
+                producer.clone(),
+                self.topics.dlq.clone(),
+                self.metrics.clone(),
+            )
         });
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
@@ -283,7 +289,13 @@ impl Scorer {
         }
     }
 
-    async fn ensure_partition(&self, io: &Io<'_>, run: &mut Run, p: i32, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+    async fn ensure_partition(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        p: i32,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
         if run.parts.contains_key(&p) {
             return Ok(());
         }
@@ -291,12 +303,20 @@ impl Scorer {
         let st = match loaded {
             Some(st) => {
                 self.metrics.restores.with_label_values(&["snapshot"]).inc();
-                tracing::info!(partition = p, next_offset = st.next_offset, accounts = st.engine.accounts_len(), "partition restored from snapshot");
+                tracing::info!(
+                    partition = p,
+                    next_offset = st.next_offset,
+                    accounts = st.engine.accounts_len(),
+                    "partition restored from snapshot"
+                );
                 st
             }
             None => {
                 self.metrics.restores.with_label_values(&["empty"]).inc();
-                tracing::info!(partition = p, "no snapshot under this scoring config: partition starts from the beginning of the log");
+                tracing::info!(
+                    partition = p,
+                    "no snapshot under this scoring config: partition starts from the beginning of the log"
+                );
                 PartitionState::new(&self.scoring)
             }
         };
@@ -304,7 +324,13 @@ impl Scorer {
         Ok(())
     }
 
-    async fn handle(&self, io: &Io<'_>, run: &mut Run, m: &OwnedMessage, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+    async fn handle(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        m: &OwnedMessage,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
         let p = m.partition();
         self.ensure_partition(io, run, p, stop).await?;
         let Some(st) = run.parts.get_mut(&p) else { return Ok(()) };
@@ -313,8 +339,15 @@ impl Scorer {
             // Gap: the state does not cover what precedes this message. Seek back once
             // and skip until the replay arrives.
             if run.seeking.insert(p) {
-                tracing::info!(partition = p, from = st.next_offset, at = offset, "state behind the log position: seeking back to replay");
-                if let Err(e) = io.consumer.seek(&self.topics.events, p, Offset::Offset(st.next_offset), Duration::from_secs(10)) {
+                tracing::info!(
+                    partition = p,
+                    from = st.next_offset,
+                    at = offset,
+                    "state behind the log position: seeking back to replay"
+                );
+                if let Err(e) =
+                    io.consumer.seek(&self.topics.events, p, Offset::Offset(st.next_offset), Duration::from_secs(10))
+                {
                     tracing::warn!(partition = p, error = %e, "seek failed; retrying on the next message");
                     run.seeking.remove(&p);
                 }
@@ -338,7 +371,12 @@ impl Scorer {
                 // Only ingest writes this topic, so this is a bug or a foreign producer:
                 // dead-letter it like ingest would, never drop it silently.
                 self.metrics.invalid.inc();
-                tracing::warn!(partition = p, offset, reason = e.reason.as_str(), "invalid message on the events topic");
+                tracing::warn!(
+                    partition = p,
+                    offset,
+                    reason = e.reason.as_str(),
+                    "invalid message on the events topic"
+                );
                 let envelope = serde_json::json!({
                     "reason": e.reason.as_str(), "detail": e.detail, "source_topic": self.topics.events,
                     "source_partition": p, "source_offset": offset,
@@ -347,7 +385,10 @@ impl Scorer {
                 let payload = envelope.to_string();
                 let dlq = self.topics.dlq.clone();
                 self.retry("dlq", io, &mut run.held, stop, || async {
-                    io.producer.send(FutureRecord::<(), _>::to(&dlq).payload(&payload), Duration::from_secs(30)).await.map_err(|(e, _)| e)
+                    io.producer
+                        .send(FutureRecord::<(), _>::to(&dlq).payload(&payload), Duration::from_secs(30))
+                        .await
+                        .map_err(|(e, _)| e)
                 })
                 .await?;
                 return Ok(());
@@ -376,7 +417,15 @@ impl Scorer {
     /// tracker at once: it re-derives the account's alerts from the earliest changed day
     /// and returns retractions and new transitions (SPEC §5).
     #[allow(clippy::too_many_arguments)]
-    fn evaluate_days(&self, st: &mut PartitionState, account: &str, from: NaiveDate, to: NaiveDate, now: u32, out: &mut Outputs) {
+    fn evaluate_days(
+        &self,
+        st: &mut PartitionState,
+        account: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: u32,
+        out: &mut Outputs,
+    ) {
         let mut d = from;
         let mut evs = Vec::new();
         while d <= to {
@@ -447,7 +496,13 @@ impl Scorer {
         Ok(())
     }
 
-    async fn write(&self, io: &Io<'_>, run: &mut Run, out: Outputs, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+    async fn write(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        out: Outputs,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
         if out.is_empty() {
             return Ok(());
         }
@@ -482,7 +537,8 @@ impl Scorer {
     async fn daily(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
         let now_dt = self.clock.now();
         let tick_day = (now_dt - chrono::Duration::hours(i64::from(self.cfg.evaluation_hour))).date_naive();
-        let due: Vec<i32> = run.parts.iter().filter(|(_, st)| st.last_tick.is_none_or(|t| t < tick_day)).map(|(p, _)| *p).collect();
+        let due: Vec<i32> =
+            run.parts.iter().filter(|(_, st)| st.last_tick.is_none_or(|t| t < tick_day)).map(|(p, _)| *p).collect();
         if due.is_empty() {
             return Ok(());
         }
@@ -511,7 +567,13 @@ impl Scorer {
     }
 
     /// Snapshots every changed partition, then commits the offsets the snapshots cover.
-    async fn snapshot(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>, mode: CommitMode) -> Result<(), Stopped> {
+    async fn snapshot(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        stop: &watch::Receiver<bool>,
+        mode: CommitMode,
+    ) -> Result<(), Stopped> {
         run.last_snapshot = Instant::now();
         let mut tpl = TopicPartitionList::new();
         let dirty: Vec<i32> = run.parts.iter().filter(|(_, s)| s.dirty).map(|(p, _)| *p).collect();
@@ -541,7 +603,14 @@ impl Scorer {
         Ok(())
     }
 
-    async fn retry<T, E, F, Fut>(&self, stage: &'static str, io: &Io<'_>, held: &mut Vec<OwnedMessage>, stop: &watch::Receiver<bool>, op: F) -> Result<T, Stopped>
+    async fn retry<T, E, F, Fut>(
+        &self,
+        stage: &'static str,
+        io: &Io<'_>,
+        held: &mut Vec<OwnedMessage>,
+        stop: &watch::Receiver<bool>,
+        op: F,
+    ) -> Result<T, Stopped>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
@@ -571,7 +640,12 @@ struct Io<'a> {
 fn attributes(st: &PartitionState, account: &str, as_of: NaiveDate) -> Attributes {
     st.engine
         .attributes(account, as_of)
-        .map(|a| Attributes { name: a.name.unwrap_or_default(), csm: a.csm.unwrap_or_default(), arr: a.arr, renewal_on: a.renewal_on })
+        .map(|a| Attributes {
+            name: a.name.unwrap_or_default(),
+            csm: a.csm.unwrap_or_default(),
+            arr: a.arr,
+            renewal_on: a.renewal_on,
+        })
         .unwrap_or_default()
 }
 

@@ -55,16 +55,22 @@ impl SnapshotStore {
             .fetch_optional::<SnapshotRow>()
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let mut state: PartitionState = serde_json::from_str(&row.state)
-            .map_err(|source| SnapshotError::Decode { partition, offset: row.next_offset, source })?;
+        let mut state: PartitionState = serde_json::from_str(&row.state).map_err(|source| SnapshotError::Decode {
+            partition,
+            offset: row.next_offset,
+            source,
+        })?;
         state.alerts.set_config(&self.config);
         Ok(Some(state))
     }
 
     /// Stores `state` as the newest snapshot of `partition`.
     pub async fn save(&self, partition: i32, state: &PartitionState, now: u32) -> Result<usize, SnapshotError> {
-        let json = serde_json::to_string(state)
-            .map_err(|source| SnapshotError::Decode { partition, offset: state.next_offset, source })?;
+        let json = serde_json::to_string(state).map_err(|source| SnapshotError::Decode {
+            partition,
+            offset: state.next_offset,
+            source,
+        })?;
         let bytes = json.len();
         let mut insert = self.ch.insert::<SnapshotRow>("scorer_snapshots").await?;
         insert

@@ -43,7 +43,13 @@ pub fn http_client(cfg: &WebhookConfig) -> Result<reqwest::Client, pulse_runtime
 }
 
 impl Webhook {
-    pub fn spawn(url: Secret, cfg: WebhookConfig, producer: FutureProducer, dlq: String, metrics: ScorerMetrics) -> Self {
+    pub fn spawn(
+        url: Secret,
+        cfg: WebhookConfig,
+        producer: FutureProducer,
+        dlq: String,
+        metrics: ScorerMetrics,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<AlertTransition>(10_000);
         let client = http_client(&cfg).unwrap_or_else(|e| {
             // validate() refused an unusable ca_file at start-up; this is a last resort.
@@ -94,9 +100,11 @@ impl Webhook {
 }
 
 async fn dead_letter(producer: &FutureProducer, dlq: &str, t: &AlertTransition, reason: &str, detail: &str) {
-    let payload = serde_json::json!({ "reason": reason, "detail": detail, "alert": t, "alert_id": alert_id(t) }).to_string();
+    let payload =
+        serde_json::json!({ "reason": reason, "detail": detail, "alert": t, "alert_id": alert_id(t) }).to_string();
     let key = t.account_id.clone();
-    if let Err((e, _)) = producer.send(FutureRecord::to(dlq).key(&key).payload(&payload), Duration::from_secs(30)).await {
+    if let Err((e, _)) = producer.send(FutureRecord::to(dlq).key(&key).payload(&payload), Duration::from_secs(30)).await
+    {
         tracing::error!(error = %e, alert = %alert_id(t), "alert could not be delivered nor dead-lettered");
     }
 }

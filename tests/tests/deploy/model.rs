@@ -44,11 +44,7 @@ pub fn files(dir: &str, exts: &[&str]) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if exts.iter().any(|x| p.to_string_lossy().ends_with(x)) {
-                let rel = p
-                    .strip_prefix(repo())
-                    .expect("under repo")
-                    .to_string_lossy()
-                    .into_owned();
+                let rel = p.strip_prefix(repo()).expect("under repo").to_string_lossy().into_owned();
                 out.push(rel);
             }
         }
@@ -84,14 +80,9 @@ pub fn interpolate(text: &str) -> String {
     let mut rest = text;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
-        let end = rest[start..]
-            .find('}')
-            .map(|e| start + e)
-            .unwrap_or_else(|| panic!("unclosed ${{ in {text}"));
+        let end = rest[start..].find('}').map(|e| start + e).unwrap_or_else(|| panic!("unclosed ${{ in {text}"));
         let inner = &rest[start + 2..end];
-        let (_, default) = inner
-            .split_once(":-")
-            .unwrap_or_else(|| panic!("`{text}`: give ${{{inner}}} a default"));
+        let (_, default) = inner.split_once(":-").unwrap_or_else(|| panic!("`{text}`: give ${{{inner}}} a default"));
         out.push_str(default);
         rest = &rest[end + 1..];
     }
@@ -121,10 +112,7 @@ impl PulseRun {
     /// The long-running service, if this runs one: the subcommand of its only command.
     pub fn service(&self) -> Option<&str> {
         match self.invocations.as_slice() {
-            [one] => one
-                .first()
-                .map(String::as_str)
-                .filter(|c| ["ingest", "scorer", "api"].contains(c)),
+            [one] => one.first().map(String::as_str).filter(|c| ["ingest", "scorer", "api"].contains(c)),
             _ => None,
         }
     }
@@ -134,16 +122,8 @@ impl PulseRun {
 pub fn shell_invocations(script: &str) -> Vec<Vec<String>> {
     script
         .split(['|', ';', '&'])
-        .map(|part| {
-            part.split_whitespace()
-                .map(|w| w.trim_matches(['"', '\'']).to_owned())
-                .collect::<Vec<_>>()
-        })
-        .filter(|words| {
-            words
-                .first()
-                .is_some_and(|w| w == "pulse" || w.ends_with("/pulse"))
-        })
+        .map(|part| part.split_whitespace().map(|w| w.trim_matches(['"', '\'']).to_owned()).collect::<Vec<_>>())
+        .filter(|words| words.first().is_some_and(|w| w == "pulse" || w.ends_with("/pulse")))
         .map(|words| words[1..].to_vec())
         .collect()
 }
@@ -151,18 +131,13 @@ pub fn shell_invocations(script: &str) -> Vec<Vec<String>> {
 /// Command lines of a container: `entrypoint`/`command` override the image's
 /// `ENTRYPOINT ["pulse"]`, the rest are its arguments.
 pub fn invocations(entrypoint: Vec<String>, args: Vec<String>) -> Vec<Vec<String>> {
-    let mut argv = if entrypoint.is_empty() {
-        vec!["pulse".to_owned()]
-    } else {
-        entrypoint
-    };
+    let mut argv = if entrypoint.is_empty() { vec!["pulse".to_owned()] } else { entrypoint };
     argv.extend(args);
     match argv.first().map(String::as_str) {
         Some("pulse") => vec![argv[1..].to_vec()],
-        Some("sh" | "/bin/sh" | "bash") if argv.get(1).map(String::as_str) == Some("-c") => argv
-            .get(2)
-            .map(|script| shell_invocations(script))
-            .unwrap_or_default(),
+        Some("sh" | "/bin/sh" | "bash") if argv.get(1).map(String::as_str) == Some("-c") => {
+            argv.get(2).map(|script| shell_invocations(script)).unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -192,11 +167,7 @@ pub fn compose_runs() -> Vec<PulseRun> {
     let services = c["services"].as_mapping().expect("services");
     let mut out = Vec::new();
     for (name, svc) in services {
-        if !svc["image"]
-            .as_str()
-            .map(interpolate)
-            .is_some_and(|i| is_pulse_image(&i))
-        {
+        if !svc["image"].as_str().map(interpolate).is_some_and(|i| is_pulse_image(&i)) {
             continue;
         }
         let env = match &svc["environment"] {
@@ -242,20 +213,13 @@ pub fn k8s_objects(next: bool) -> Vec<(String, Value)> {
 }
 
 pub fn find_kind<'a>(objects: &'a [(String, Value)], kind: &str, name: &str) -> Option<&'a Value> {
-    objects
-        .iter()
-        .map(|(_, o)| o)
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+    objects.iter().map(|(_, o)| o).find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
 }
 
 /// The data of a Secret (`stringData`) or ConfigMap (`data`).
 pub fn k8s_data(objects: &[(String, Value)], kind: &str, name: &str, key: &str) -> Option<String> {
     let o = find_kind(objects, kind, name)?;
-    let data = if kind == "Secret" {
-        &o["stringData"]
-    } else {
-        &o["data"]
-    };
+    let data = if kind == "Secret" { &o["stringData"] } else { &o["data"] };
     data.get(key).map(s)
 }
 
@@ -265,14 +229,10 @@ pub fn k8s_runs(next: bool) -> Vec<PulseRun> {
     let mut out = Vec::new();
     for (file, o) in &objects {
         let spec = match o["kind"].as_str() {
-            Some("Deployment" | "Job" | "StatefulSet" | "DaemonSet") => {
-                &o["spec"]["template"]["spec"]
-            }
+            Some("Deployment" | "Job" | "StatefulSet" | "DaemonSet") => &o["spec"]["template"]["spec"],
             _ => continue,
         };
-        let containers = strings_of_seq(&spec["initContainers"])
-            .into_iter()
-            .chain(strings_of_seq(&spec["containers"]));
+        let containers = strings_of_seq(&spec["initContainers"]).into_iter().chain(strings_of_seq(&spec["containers"]));
         for c in containers {
             if !is_pulse_image(&s(&c["image"])) {
                 continue;
@@ -295,16 +255,11 @@ pub fn k8s_runs(next: bool) -> Vec<PulseRun> {
             // `config` init container concatenates them).
             let config = format!(
                 "{}\n{}",
-                k8s_data(&main, "ConfigMap", "pulse-config", "pulse.toml")
-                    .expect("pulse-config has pulse.toml"),
+                k8s_data(&main, "ConfigMap", "pulse-config", "pulse.toml").expect("pulse-config has pulse.toml"),
                 k8s_data(&main, "Secret", "pulse-secrets", "kafka.toml").unwrap_or_default()
             );
             out.push(PulseRun {
-                origin: format!(
-                    "{file} {} container {}",
-                    s(&o["metadata"]["name"]),
-                    s(&c["name"])
-                ),
+                origin: format!("{file} {} container {}", s(&o["metadata"]["name"]), s(&c["name"])),
                 invocations: invocations(strings(&c["command"]), strings(&c["args"])),
                 env,
                 config,
@@ -331,9 +286,7 @@ pub fn load_settings(config: &str, env: &BTreeMap<String, String>) -> anyhow::Re
     let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let file = tempfile::NamedTempFile::new()?;
     fs::write(file.path(), config)?;
-    let saved: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("PULSE__"))
-        .collect();
+    let saved: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("PULSE__")).collect();
     for (k, _) in &saved {
         std::env::remove_var(k);
     }
@@ -355,15 +308,9 @@ pub fn settings_of(run: &PulseRun) -> Settings {
     let localize = |text: &str| {
         run.files
             .iter()
-            .fold(text.to_owned(), |t, (inside, local)| {
-                t.replace(inside.as_str(), &local.to_string_lossy())
-            })
+            .fold(text.to_owned(), |t, (inside, local)| t.replace(inside.as_str(), &local.to_string_lossy()))
     };
-    let env = run
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), localize(v)))
-        .collect();
+    let env = run.env.iter().map(|(k, v)| (k.clone(), localize(v))).collect();
     load_settings(&localize(&run.config), &env).unwrap_or_else(|e| panic!("{}: {e:#}", run.origin))
 }
 
@@ -378,8 +325,5 @@ pub fn http_listen(settings: &Settings, service: &str) -> String {
 }
 
 pub fn port_of(addr: &str) -> u16 {
-    addr.rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in `{addr}`"))
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("no port in `{addr}`"))
 }

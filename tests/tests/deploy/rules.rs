@@ -12,26 +12,17 @@ pub fn pinned(image: &str) -> Result<(), String> {
     if image.contains("@sha256:") {
         return Ok(());
     }
-    let tag = image
-        .rsplit('/')
-        .next()
-        .and_then(|last| last.split_once(':'))
-        .map(|(_, t)| t);
+    let tag = image.rsplit('/').next().and_then(|last| last.split_once(':')).map(|(_, t)| t);
     match tag {
         None => Err(format!("`{image}` has no tag")),
         Some("latest") => Err(format!("`{image}` uses latest")),
-        Some(t) if !t.chars().any(|c| c.is_ascii_digit()) => {
-            Err(format!("`{image}`: tag `{t}` is not a version"))
-        }
+        Some(t) if !t.chars().any(|c| c.is_ascii_digit()) => Err(format!("`{image}`: tag `{t}` is not a version")),
         Some(_) => Ok(()),
     }
 }
 
 pub fn subcommands() -> BTreeSet<String> {
-    pulse::cli::Cli::command()
-        .get_subcommands()
-        .map(|c| c.get_name().to_owned())
-        .collect()
+    pulse::cli::Cli::command().get_subcommands().map(|c| c.get_name().to_owned()).collect()
 }
 
 /// Parses `pulse <args>` with the real CLI; `--help`/`--version` count as valid.
@@ -39,12 +30,7 @@ pub fn cli_accepts(args: &[String]) -> Result<(), String> {
     let argv = std::iter::once("pulse".to_owned()).chain(args.iter().cloned());
     match pulse::cli::Cli::command().try_get_matches_from(argv) {
         Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) =>
-        {
+        Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
             Ok(())
         }
         Err(e) => Err(e.to_string()),
@@ -58,10 +44,8 @@ pub fn registered_metrics() -> BTreeSet<String> {
         for f in files(dir, &[".rs"]) {
             let text = read(&f);
             for (i, _) in text.match_indices("\"pulse_") {
-                let name: String = text[i + 1..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
+                let name: String =
+                    text[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                 if text[i + 1 + name.len()..].starts_with('"') {
                     out.insert(name);
                 }
@@ -75,17 +59,10 @@ pub fn registered_metrics() -> BTreeSet<String> {
 pub fn metrics_in(expr: &str, known: &BTreeSet<String>) -> Vec<String> {
     let mut out = Vec::new();
     for (i, _) in expr.match_indices("pulse_") {
-        if expr[..i]
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if expr[..i].chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
             continue;
         }
-        let name: String = expr[i..]
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect();
+        let name: String = expr[i..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
         let base = ["_bucket", "_sum", "_count"]
             .iter()
             .find_map(|suffix| name.strip_suffix(suffix).filter(|b| known.contains(*b)))

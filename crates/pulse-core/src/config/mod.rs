@@ -38,10 +38,7 @@ pub enum ConfigError {
 
 impl ConfigError {
     pub(crate) fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError::Invalid {
-            path: path.into(),
-            message: message.into(),
-        }
+        ConfigError::Invalid { path: path.into(), message: message.into() }
     }
 }
 
@@ -200,11 +197,7 @@ pub struct EvidenceConfig {
 
 impl Default for EvidenceConfig {
     fn default() -> Self {
-        Self {
-            technical_checklist: Vec::new(),
-            training_pass_pct: 80.0,
-            unconfirmed_value_cap: 6.0,
-        }
+        Self { technical_checklist: Vec::new(), training_pass_pct: 80.0, unconfirmed_value_cap: 6.0 }
     }
 }
 
@@ -223,11 +216,7 @@ pub struct RedFlagConfig {
 
 impl Default for RedFlagConfig {
     fn default() -> Self {
-        Self {
-            low_engagement_pct: 50.0,
-            usage_declining_pct: -10.0,
-            usage_declining_periodic_pct: -20.0,
-        }
+        Self { low_engagement_pct: 50.0, usage_declining_pct: -10.0, usage_declining_periodic_pct: -20.0 }
     }
 }
 
@@ -271,10 +260,7 @@ pub struct Bands {
 
 impl Default for Bands {
     fn default() -> Self {
-        Self {
-            green: 70.0,
-            yellow: 40.0,
-        }
+        Self { green: 70.0, yellow: 40.0 }
     }
 }
 
@@ -290,10 +276,7 @@ pub struct TrendConfig {
 
 impl Default for TrendConfig {
     fn default() -> Self {
-        Self {
-            full_at_pct: 0.0,
-            zero_at_pct: -30.0,
-        }
+        Self { full_at_pct: 0.0, zero_at_pct: -30.0 }
     }
 }
 
@@ -337,14 +320,8 @@ impl Default for AlertsConfig {
                 resolve_at_pct: 55.0,
             },
             health_dropped: HealthDroppedRule::default(),
-            graduation_overdue: FlagRule {
-                enabled: true,
-                severity: Severity::Warning,
-            },
-            recovery_plan_needed: FlagRule {
-                enabled: true,
-                severity: Severity::Critical,
-            },
+            graduation_overdue: FlagRule { enabled: true, severity: Severity::Warning },
+            recovery_plan_needed: FlagRule { enabled: true, severity: Severity::Critical },
         }
     }
 }
@@ -418,11 +395,7 @@ pub struct HealthDroppedRule {
 
 impl Default for HealthDroppedRule {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            severity: Severity::Warning,
-            resolve_margin: 2.0,
-        }
+        Self { enabled: true, severity: Severity::Warning, resolve_margin: 2.0 }
     }
 }
 
@@ -435,10 +408,7 @@ pub struct FlagRule {
 
 impl Default for FlagRule {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            severity: Severity::Warning,
-        }
+        Self { enabled: true, severity: Severity::Warning }
     }
 }
 
@@ -471,8 +441,7 @@ pub struct Override {
 impl ScoringConfig {
     /// Parse and validate a TOML scoring config; absent keys take SPEC defaults.
     pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
-        let cfg: ScoringConfig =
-            toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let cfg: ScoringConfig = toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }

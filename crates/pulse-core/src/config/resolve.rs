@@ -43,20 +43,11 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 5] = [
-        Measure::Adoption,
-        Measure::Trend,
-        Measure::Breadth,
-        Measure::Stickiness,
-        Measure::Sentiment,
-    ];
-    pub const NAMES: &'static [&'static str] =
-        &["adoption", "trend", "breadth", "stickiness", "sentiment"];
+    pub const ALL: [Measure; 5] =
+        [Measure::Adoption, Measure::Trend, Measure::Breadth, Measure::Stickiness, Measure::Sentiment];
+    pub const NAMES: &'static [&'static str] = &["adoption", "trend", "breadth", "stickiness", "sentiment"];
     pub fn parse(s: &str) -> Option<Measure> {
-        Self::NAMES
-            .iter()
-            .position(|n| *n == s)
-            .map(|i| Self::ALL[i])
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
     }
     pub fn as_str(&self) -> &'static str {
         Self::NAMES[*self as usize]
@@ -85,9 +76,7 @@ pub struct Effective {
 fn thresholds(m: &std::collections::BTreeMap<String, f64>) -> Vec<(Share, f64)> {
     // Validation guarantees known names; an unknown one (unvalidated config) is
     // skipped rather than panicking.
-    m.iter()
-        .filter_map(|(k, v)| Share::parse(k).map(|s| (s, *v)))
-        .collect()
+    m.iter().filter_map(|(k, v)| Share::parse(k).map(|s| (s, *v))).collect()
 }
 
 fn health_weights(m: &std::collections::BTreeMap<String, f64>) -> [f64; 5] {

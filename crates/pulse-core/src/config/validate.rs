@@ -48,12 +48,7 @@ fn range(path: &str, x: f64, lo: f64, hi: f64) -> R {
     if !x.is_finite() || x < lo || x > hi {
         return Err(ConfigError::invalid(
             path,
-            format!(
-                "{} is out of range {}..={}",
-                fmt_num(x),
-                fmt_num(lo),
-                fmt_num(hi)
-            ),
+            format!("{} is out of range {}..={}", fmt_num(x), fmt_num(lo), fmt_num(hi)),
         ));
     }
     Ok(())
@@ -69,16 +64,10 @@ fn core_features(features: &[String]) -> R {
     let mut seen = BTreeSet::new();
     for (i, f) in features.iter().enumerate() {
         if f.is_empty() {
-            return Err(ConfigError::invalid(
-                format!("core_features[{i}]"),
-                "must not be empty",
-            ));
+            return Err(ConfigError::invalid(format!("core_features[{i}]"), "must not be empty"));
         }
         if !seen.insert(f.as_str()) {
-            return Err(ConfigError::invalid(
-                format!("core_features[{i}]"),
-                format!("duplicate feature `{f}`"),
-            ));
+            return Err(ConfigError::invalid(format!("core_features[{i}]"), format!("duplicate feature `{f}`")));
         }
     }
     Ok(())
@@ -99,10 +88,7 @@ pub(super) fn weights(path: &str, w: &BTreeMap<String, f64>, known: &[&str], wha
     if (sum - 100.0).abs() > EPS {
         return Err(ConfigError::invalid(
             path,
-            format!(
-                "weights sum to {}, expected 100",
-                fmt_num((sum * 1e6).round() / 1e6)
-            ),
+            format!("weights sum to {}, expected 100", fmt_num((sum * 1e6).round() / 1e6)),
         ));
     }
     Ok(())
@@ -110,19 +96,13 @@ pub(super) fn weights(path: &str, w: &BTreeMap<String, f64>, known: &[&str], wha
 
 fn thresholds(path: &str, t: &BTreeMap<String, f64>) -> R {
     if t.is_empty() {
-        return Err(ConfigError::invalid(
-            path,
-            "at least one threshold is needed",
-        ));
+        return Err(ConfigError::invalid(path, "at least one threshold is needed"));
     }
     for (k, v) in t {
         if Share::parse(k).is_none() {
             return Err(ConfigError::invalid(
                 format!("{path}.{k}"),
-                format!(
-                    "unknown measure `{k}`, expected one of {}",
-                    Share::NAMES.join(", ")
-                ),
+                format!("unknown measure `{k}`, expected one of {}", Share::NAMES.join(", ")),
             ));
         }
         if !v.is_finite() || *v <= 0.0 || *v > 100.0 {
@@ -137,10 +117,9 @@ fn thresholds(path: &str, t: &BTreeMap<String, f64>) -> R {
 
 fn stickiness_target(path: &str, t: Option<f64>) -> R {
     match t {
-        Some(x) if !x.is_finite() || x <= 0.0 || x > 1.0 => Err(ConfigError::invalid(
-            path,
-            format!("{} is out of range (0, 1] (a DAU/MAU ratio)", fmt_num(x)),
-        )),
+        Some(x) if !x.is_finite() || x <= 0.0 || x > 1.0 => {
+            Err(ConfigError::invalid(path, format!("{} is out of range (0, 1] (a DAU/MAU ratio)", fmt_num(x))))
+        }
         _ => Ok(()),
     }
 }
@@ -150,11 +129,7 @@ fn profile(path: &str, p: &ProfileConfig) -> R {
     if Share::parse(&p.primary).is_none() {
         return Err(ConfigError::invalid(
             format!("{path}.primary"),
-            format!(
-                "unknown measure `{}`, expected one of {}",
-                p.primary,
-                Share::NAMES.join(", ")
-            ),
+            format!("unknown measure `{}`, expected one of {}", p.primary, Share::NAMES.join(", ")),
         ));
     }
     stickiness_target(&format!("{path}.stickiness_target"), p.stickiness_target)
@@ -165,23 +140,14 @@ fn dimension_names() -> Vec<&'static str> {
 }
 
 fn readiness(r: &ReadinessConfig) -> R {
-    weights(
-        "readiness.weights",
-        &r.weights,
-        &dimension_names(),
-        "dimension",
-    )?;
+    weights("readiness.weights", &r.weights, &dimension_names(), "dimension")?;
     range("readiness.ready_total", r.ready_total, 0.0, 10.0)?;
     range("readiness.close_total", r.close_total, 0.0, 10.0)?;
     range("readiness.green_dimension", r.green_dimension, 0.0, 10.0)?;
     if r.close_total > r.ready_total {
         return Err(ConfigError::invalid(
             "readiness.close_total",
-            format!(
-                "{} is above ready_total {}",
-                fmt_num(r.close_total),
-                fmt_num(r.ready_total)
-            ),
+            format!("{} is above ready_total {}", fmt_num(r.close_total), fmt_num(r.ready_total)),
         ));
     }
     Ok(())
@@ -195,46 +161,22 @@ fn evidence(e: &EvidenceConfig) -> R {
             return Err(ConfigError::invalid(path, "must not be empty"));
         }
         if !seen.insert(item.as_str()) {
-            return Err(ConfigError::invalid(
-                path,
-                format!("duplicate item `{item}`"),
-            ));
+            return Err(ConfigError::invalid(path, format!("duplicate item `{item}`")));
         }
     }
-    if !e.training_pass_pct.is_finite() || e.training_pass_pct <= 0.0 || e.training_pass_pct > 100.0
-    {
+    if !e.training_pass_pct.is_finite() || e.training_pass_pct <= 0.0 || e.training_pass_pct > 100.0 {
         return Err(ConfigError::invalid(
             "evidence.training_pass_pct",
             format!("{} is out of range (0, 100]", fmt_num(e.training_pass_pct)),
         ));
     }
-    range(
-        "evidence.unconfirmed_value_cap",
-        e.unconfirmed_value_cap,
-        0.0,
-        10.0,
-    )
+    range("evidence.unconfirmed_value_cap", e.unconfirmed_value_cap, 0.0, 10.0)
 }
 
 fn red_flags(r: &RedFlagConfig) -> R {
-    range(
-        "red_flags.low_engagement_pct",
-        r.low_engagement_pct,
-        0.0,
-        100.0,
-    )?;
-    range(
-        "red_flags.usage_declining_pct",
-        r.usage_declining_pct,
-        -100.0,
-        0.0,
-    )?;
-    range(
-        "red_flags.usage_declining_periodic_pct",
-        r.usage_declining_periodic_pct,
-        -100.0,
-        0.0,
-    )
+    range("red_flags.low_engagement_pct", r.low_engagement_pct, 0.0, 100.0)?;
+    range("red_flags.usage_declining_pct", r.usage_declining_pct, -100.0, 0.0)?;
+    range("red_flags.usage_declining_periodic_pct", r.usage_declining_periodic_pct, -100.0, 0.0)
 }
 
 fn bands(path: &str, b: &Bands) -> R {
@@ -252,26 +194,12 @@ fn bands(path: &str, b: &Bands) -> R {
 fn health(h: &HealthConfig) -> R {
     weights("health.weights", &h.weights, Measure::NAMES, "measure")?;
     bands("health.bands", &h.bands)?;
-    range(
-        "health.trend.full_at_pct",
-        h.trend.full_at_pct,
-        -100.0,
-        1000.0,
-    )?;
-    range(
-        "health.trend.zero_at_pct",
-        h.trend.zero_at_pct,
-        -100.0,
-        1000.0,
-    )?;
+    range("health.trend.full_at_pct", h.trend.full_at_pct, -100.0, 1000.0)?;
+    range("health.trend.zero_at_pct", h.trend.zero_at_pct, -100.0, 1000.0)?;
     if h.trend.zero_at_pct >= h.trend.full_at_pct {
         return Err(ConfigError::invalid(
             "health.trend.zero_at_pct",
-            format!(
-                "{} must be below full_at_pct {}",
-                fmt_num(h.trend.zero_at_pct),
-                fmt_num(h.trend.full_at_pct)
-            ),
+            format!("{} must be below full_at_pct {}", fmt_num(h.trend.zero_at_pct), fmt_num(h.trend.full_at_pct)),
         ));
     }
     range("health.reason_below", h.reason_below, 0.0, 100.0)
@@ -279,89 +207,42 @@ fn health(h: &HealthConfig) -> R {
 
 fn alerts(a: &AlertsConfig) -> R {
     let d = &a.usage_declining;
-    for (key, open, resolve) in [
-        ("", d.open_at_pct, d.resolve_at_pct),
-        ("periodic_", d.periodic_open_at_pct, d.periodic_resolve_at_pct),
-    ] {
-        range(
-            &format!("alerts.usage_declining.{key}open_at_pct"),
-            open,
-            -100.0,
-            0.0,
-        )?;
-        range(
-            &format!("alerts.usage_declining.{key}resolve_at_pct"),
-            resolve,
-            -100.0,
-            1000.0,
-        )?;
+    for (key, open, resolve) in
+        [("", d.open_at_pct, d.resolve_at_pct), ("periodic_", d.periodic_open_at_pct, d.periodic_resolve_at_pct)]
+    {
+        range(&format!("alerts.usage_declining.{key}open_at_pct"), open, -100.0, 0.0)?;
+        range(&format!("alerts.usage_declining.{key}resolve_at_pct"), resolve, -100.0, 1000.0)?;
         if resolve < open {
             return Err(ConfigError::invalid(
                 format!("alerts.usage_declining.{key}resolve_at_pct"),
-                format!(
-                    "{} must be >= {key}open_at_pct {} (hysteresis)",
-                    fmt_num(resolve),
-                    fmt_num(open)
-                ),
+                format!("{} must be >= {key}open_at_pct {} (hysteresis)", fmt_num(resolve), fmt_num(open)),
             ));
         }
     }
     let l = &a.low_engagement;
-    range(
-        "alerts.low_engagement.open_at_pct",
-        l.open_at_pct,
-        0.0,
-        100.0,
-    )?;
-    range(
-        "alerts.low_engagement.resolve_at_pct",
-        l.resolve_at_pct,
-        0.0,
-        100.0,
-    )?;
+    range("alerts.low_engagement.open_at_pct", l.open_at_pct, 0.0, 100.0)?;
+    range("alerts.low_engagement.resolve_at_pct", l.resolve_at_pct, 0.0, 100.0)?;
     if l.resolve_at_pct < l.open_at_pct {
         return Err(ConfigError::invalid(
             "alerts.low_engagement.resolve_at_pct",
-            format!(
-                "{} must be >= open_at_pct {} (hysteresis)",
-                fmt_num(l.resolve_at_pct),
-                fmt_num(l.open_at_pct)
-            ),
+            format!("{} must be >= open_at_pct {} (hysteresis)", fmt_num(l.resolve_at_pct), fmt_num(l.open_at_pct)),
         ));
     }
-    range(
-        "alerts.health_dropped.resolve_margin",
-        a.health_dropped.resolve_margin,
-        0.0,
-        100.0,
-    )
+    range("alerts.health_dropped.resolve_margin", a.health_dropped.resolve_margin, 0.0, 100.0)
 }
 
 fn override_(path: &str, o: &Override) -> R {
     if o.segment.is_none() && o.profile.is_none() {
-        return Err(ConfigError::invalid(
-            path,
-            "needs `segment` and/or `profile` to say which accounts it applies to",
-        ));
+        return Err(ConfigError::invalid(path, "needs `segment` and/or `profile` to say which accounts it applies to"));
     }
     if let Some(w) = &o.health_weights {
-        weights(
-            &format!("{path}.health_weights"),
-            w,
-            Measure::NAMES,
-            "measure",
-        )?;
+        weights(&format!("{path}.health_weights"), w, Measure::NAMES, "measure")?;
     }
     if let Some(b) = &o.health_bands {
         bands(&format!("{path}.health_bands"), b)?;
     }
     if let Some(w) = &o.readiness_weights {
-        weights(
-            &format!("{path}.readiness_weights"),
-            w,
-            &dimension_names(),
-            "dimension",
-        )?;
+        weights(&format!("{path}.readiness_weights"), w, &dimension_names(), "dimension")?;
     }
     if let Some(t) = &o.usage_thresholds {
         thresholds(&format!("{path}.usage_thresholds"), t)?;

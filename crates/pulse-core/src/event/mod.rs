@@ -121,10 +121,7 @@ pub struct InvalidEvent {
 
 impl InvalidEvent {
     pub fn new(reason: InvalidReason, detail: impl Into<String>) -> Self {
-        Self {
-            reason,
-            detail: detail.into(),
-        }
+        Self { reason, detail: detail.into() }
     }
 }
 
@@ -213,9 +210,7 @@ pub struct UsageEvent {
 }
 
 /// How often the product is meant to be used; selects the usage thresholds.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum UsageProfile {
     Daily,
@@ -225,11 +220,7 @@ pub enum UsageProfile {
 }
 
 impl UsageProfile {
-    pub const ALL: [UsageProfile; 3] = [
-        UsageProfile::Daily,
-        UsageProfile::Weekly,
-        UsageProfile::Periodic,
-    ];
+    pub const ALL: [UsageProfile; 3] = [UsageProfile::Daily, UsageProfile::Weekly, UsageProfile::Periodic];
     pub fn as_str(&self) -> &'static str {
         match self {
             UsageProfile::Daily => "daily",
@@ -288,13 +279,8 @@ pub enum Dimension {
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 5] = [
-        Dimension::Technical,
-        Dimension::Knowledge,
-        Dimension::Usage,
-        Dimension::Value,
-        Dimension::Stakeholder,
-    ];
+    pub const ALL: [Dimension; 5] =
+        [Dimension::Technical, Dimension::Knowledge, Dimension::Usage, Dimension::Value, Dimension::Stakeholder];
     pub fn as_str(&self) -> &'static str {
         match self {
             Dimension::Technical => "technical",

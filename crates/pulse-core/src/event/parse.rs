@@ -12,24 +12,15 @@ use super::*;
 type R<T> = Result<T, InvalidEvent>;
 
 fn missing(field: &str) -> InvalidEvent {
-    InvalidEvent::new(
-        InvalidReason::MissingField,
-        format!("missing field `{field}`"),
-    )
+    InvalidEvent::new(InvalidReason::MissingField, format!("missing field `{field}`"))
 }
 
 fn wrong_type(field: &str, expected: &str, got: &Any<'_>) -> InvalidEvent {
-    InvalidEvent::new(
-        InvalidReason::WrongType,
-        format!("field `{field}`: expected {expected}, got {}", got.kind()),
-    )
+    InvalidEvent::new(InvalidReason::WrongType, format!("field `{field}`: expected {expected}, got {}", got.kind()))
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> InvalidEvent {
-    InvalidEvent::new(
-        InvalidReason::InvalidValue,
-        format!("field `{field}`: {why}"),
-    )
+    InvalidEvent::new(InvalidReason::InvalidValue, format!("field `{field}`: {why}"))
 }
 
 /// Parse one input message (native JSON or Segment `track`) and validate it against
@@ -37,31 +28,20 @@ fn invalid(field: &str, why: impl std::fmt::Display) -> InvalidEvent {
 pub fn parse_event(bytes: &[u8]) -> Result<Event, InvalidEvent> {
     // serde would read a JSON array as a struct by position: only objects go on.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(
-            match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-                Ok(_) => {
-                    InvalidEvent::new(InvalidReason::NotObject, "the event must be a JSON object")
-                }
-                Err(e) => InvalidEvent::new(InvalidReason::NotJson, format!("not valid JSON: {e}")),
-            },
-        );
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => InvalidEvent::new(InvalidReason::NotObject, "the event must be a JSON object"),
+            Err(e) => InvalidEvent::new(InvalidReason::NotJson, format!("not valid JSON: {e}")),
+        });
     }
     // Validating UTF-8 once for the whole input (fast, word-at-a-time for ASCII) lets
     // serde_json skip validating every string separately.
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
-        Err(e) => {
-            return Err(InvalidEvent::new(
-                InvalidReason::NotJson,
-                format!("not valid UTF-8: {e}"),
-            ))
-        }
+        Err(e) => return Err(InvalidEvent::new(InvalidReason::NotJson, format!("not valid UTF-8: {e}"))),
     };
     let mut wire = Wire::default();
     let mut de = serde_json::Deserializer::from_str(text);
-    if let Err(e) = serde::de::DeserializeSeed::deserialize(WireSeed(&mut wire), &mut de)
-        .and_then(|()| de.end())
-    {
+    if let Err(e) = serde::de::DeserializeSeed::deserialize(WireSeed(&mut wire), &mut de).and_then(|()| de.end()) {
         return Err(classify_json_error(&e));
     }
     let ty = match wire.ty.take() {
@@ -79,20 +59,13 @@ pub fn parse_event(bytes: &[u8]) -> Result<Event, InvalidEvent> {
         "kpi" => kpi(&wire),
         "stakeholder" => stakeholder(&wire),
         "ticket" => ticket(&wire),
-        other => Err(InvalidEvent::new(
-            InvalidReason::UnknownType,
-            format!("unknown type `{}`", truncate(other, 64)),
-        )),
+        other => Err(InvalidEvent::new(InvalidReason::UnknownType, format!("unknown type `{}`", truncate(other, 64)))),
     }
 }
 
 /// Reject a timestamp more than `max_skew` ahead of `now` (the services' wall
 /// clock, passed in because the core never reads one).
-pub fn check_skew(
-    ts: DateTime<Utc>,
-    now: DateTime<Utc>,
-    max_skew: chrono::Duration,
-) -> Result<(), InvalidEvent> {
+pub fn check_skew(ts: DateTime<Utc>, now: DateTime<Utc>, max_skew: chrono::Duration) -> Result<(), InvalidEvent> {
     let ahead = ts.signed_duration_since(now);
     if ahead > max_skew {
         return Err(InvalidEvent::new(
@@ -199,12 +172,7 @@ fn opt_date(field: &str, v: &Option<Any<'_>>) -> R<Option<NaiveDate>> {
         None => Ok(None),
         Some(Any::Str(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| {
-                invalid(
-                    field,
-                    format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40)),
-                )
-            }),
+            .map_err(|_| invalid(field, format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40)))),
         Some(other) => Err(wrong_type(field, "string (YYYY-MM-DD)", other)),
     }
 }
@@ -212,46 +180,28 @@ fn opt_date(field: &str, v: &Option<Any<'_>>) -> R<Option<NaiveDate>> {
 fn req_timestamp(field: &str, v: &Option<Any<'_>>) -> R<DateTime<Utc>> {
     match v {
         None => Err(missing(field)),
-        Some(Any::Str(s)) => DateTime::parse_from_rfc3339(s)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|e| {
-                InvalidEvent::new(
-                    InvalidReason::BadTimestamp,
-                    format!(
-                        "field `{field}`: `{}` is not RFC 3339 with offset ({e})",
-                        truncate(s, 40)
-                    ),
-                )
-            }),
+        Some(Any::Str(s)) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+            InvalidEvent::new(
+                InvalidReason::BadTimestamp,
+                format!("field `{field}`: `{}` is not RFC 3339 with offset ({e})", truncate(s, 40)),
+            )
+        }),
         Some(other) => Err(wrong_type(field, "string (RFC 3339)", other)),
     }
 }
 
 /// A string enum: `parse` maps the accepted spellings.
-fn opt_enum<T>(
-    field: &str,
-    v: &Option<Any<'_>>,
-    allowed: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> R<Option<T>> {
+fn opt_enum<T>(field: &str, v: &Option<Any<'_>>, allowed: &str, parse: impl Fn(&str) -> Option<T>) -> R<Option<T>> {
     match v {
         None => Ok(None),
-        Some(Any::Str(s)) => parse(s).map(Some).ok_or_else(|| {
-            invalid(
-                field,
-                format_args!("`{}` is not one of {allowed}", truncate(s, 40)),
-            )
-        }),
+        Some(Any::Str(s)) => parse(s)
+            .map(Some)
+            .ok_or_else(|| invalid(field, format_args!("`{}` is not one of {allowed}", truncate(s, 40)))),
         Some(other) => Err(wrong_type(field, "string", other)),
     }
 }
 
-fn req_enum<T>(
-    field: &str,
-    v: &Option<Any<'_>>,
-    allowed: &str,
-    parse: impl Fn(&str) -> Option<T>,
-) -> R<T> {
+fn req_enum<T>(field: &str, v: &Option<Any<'_>>, allowed: &str, parse: impl Fn(&str) -> Option<T>) -> R<T> {
     opt_enum(field, v, allowed, parse)?.ok_or_else(|| missing(field))
 }
 
@@ -282,10 +232,7 @@ fn properties(v: Option<Value>) -> R<Value> {
                 Value::Bool(_) => "boolean",
                 _ => "null",
             };
-            Err(InvalidEvent::new(
-                InvalidReason::WrongType,
-                format!("field `properties`: expected object, got {kind}"),
-            ))
+            Err(InvalidEvent::new(InvalidReason::WrongType, format!("field `properties`: expected object, got {kind}")))
         }
     }
 }
@@ -322,10 +269,7 @@ fn segment_track(w: &mut Wire<'_>) -> R<Event> {
     let group = match &w.context {
         None => None,
         Some(ctx) if !ctx.is_object => {
-            return Err(InvalidEvent::new(
-                InvalidReason::WrongType,
-                "field `context`: expected object",
-            ))
+            return Err(InvalidEvent::new(InvalidReason::WrongType, "field `context`: expected object"))
         }
         Some(ctx) => opt_str("context.groupId", &ctx.group_id, MAX_ID_CHARS)?,
     };
@@ -355,21 +299,10 @@ fn segment_track(w: &mut Wire<'_>) -> R<Event> {
             Some(s.clone()).filter(|f| !f.is_empty())
         }
         Some(_) => {
-            return Err(InvalidEvent::new(
-                InvalidReason::WrongType,
-                "field `properties.feature`: expected string",
-            ))
+            return Err(InvalidEvent::new(InvalidReason::WrongType, "field `properties.feature`: expected string"))
         }
     };
-    Ok(Event::Usage(UsageEvent {
-        event_id,
-        account_id,
-        user_id,
-        event,
-        feature,
-        timestamp,
-        properties: props,
-    }))
+    Ok(Event::Usage(UsageEvent { event_id, account_id, user_id, event, feature, timestamp, properties: props }))
 }
 
 fn account(w: &Wire<'_>) -> R<Event> {
@@ -378,10 +311,7 @@ fn account(w: &Wire<'_>) -> R<Event> {
         None => None,
         Some(x) => {
             if x.fract() != 0.0 {
-                return Err(invalid(
-                    "licensed_seats",
-                    format_args!("{x} is not an integer"),
-                ));
+                return Err(invalid("licensed_seats", format_args!("{x} is not an integer")));
             }
             Some(in_range("licensed_seats", x, 0.0, MAX_SEATS as f64)? as u64)
         }
@@ -396,17 +326,12 @@ fn account(w: &Wire<'_>) -> R<Event> {
         timestamp: c.timestamp,
         name: opt_str("name", &w.name, MAX_NAME_CHARS)?,
         licensed_seats,
-        usage_profile: opt_enum(
-            "usage_profile",
-            &w.usage_profile,
-            "daily, weekly, periodic",
-            |s| match s {
-                "daily" => Some(UsageProfile::Daily),
-                "weekly" => Some(UsageProfile::Weekly),
-                "periodic" => Some(UsageProfile::Periodic),
-                _ => None,
-            },
-        )?,
+        usage_profile: opt_enum("usage_profile", &w.usage_profile, "daily, weekly, periodic", |s| match s {
+            "daily" => Some(UsageProfile::Daily),
+            "weekly" => Some(UsageProfile::Weekly),
+            "periodic" => Some(UsageProfile::Periodic),
+            _ => None,
+        })?,
         segment: opt_str("segment", &w.segment, MAX_SEGMENT_CHARS)?,
         arr,
         csm: opt_str("csm", &w.csm, MAX_NAME_CHARS)?,
@@ -489,10 +414,7 @@ fn kpi(w: &Wire<'_>) -> R<Event> {
     let baseline = req_f64("baseline", &w.baseline)?;
     let target = req_f64("target", &w.target)?;
     if target == baseline {
-        return Err(invalid(
-            "target",
-            "must differ from `baseline` (no improvement to measure)",
-        ));
+        return Err(invalid("target", "must differ from `baseline` (no improvement to measure)"));
     }
     Ok(Event::Kpi(KpiEvent {
         event_id: c.event_id,
@@ -513,33 +435,23 @@ fn stakeholder(w: &Wire<'_>) -> R<Event> {
         event_id: c.event_id,
         account_id: c.account_id,
         timestamp: c.timestamp,
-        role: req_enum(
-            "role",
-            &w.role,
-            "champion, executive_sponsor",
-            |s| match s {
-                "champion" => Some(StakeholderRole::Champion),
-                "executive_sponsor" => Some(StakeholderRole::ExecutiveSponsor),
-                _ => None,
-            },
-        )?,
+        role: req_enum("role", &w.role, "champion, executive_sponsor", |s| match s {
+            "champion" => Some(StakeholderRole::Champion),
+            "executive_sponsor" => Some(StakeholderRole::ExecutiveSponsor),
+            _ => None,
+        })?,
         person: req_str("person", &w.person, MAX_NAME_CHARS)?,
         status: req_enum("status", &w.status, "active, left", |s| match s {
             "active" => Some(StakeholderStatus::Active),
             "left" => Some(StakeholderStatus::Left),
             _ => None,
         })?,
-        sentiment: opt_enum(
-            "sentiment",
-            &w.sentiment,
-            "positive, neutral, negative",
-            |s| match s {
-                "positive" => Some(Sentiment::Positive),
-                "neutral" => Some(Sentiment::Neutral),
-                "negative" => Some(Sentiment::Negative),
-                _ => None,
-            },
-        )?,
+        sentiment: opt_enum("sentiment", &w.sentiment, "positive, neutral, negative", |s| match s {
+            "positive" => Some(Sentiment::Positive),
+            "neutral" => Some(Sentiment::Neutral),
+            "negative" => Some(Sentiment::Negative),
+            _ => None,
+        })?,
     }))
 }
 
@@ -550,18 +462,13 @@ fn ticket(w: &Wire<'_>) -> R<Event> {
         account_id: c.account_id,
         timestamp: c.timestamp,
         ticket_id: req_str("ticket_id", &w.ticket_id, MAX_KEY_CHARS)?,
-        severity: req_enum(
-            "severity",
-            &w.severity,
-            "critical, high, normal, low",
-            |s| match s {
-                "critical" => Some(TicketSeverity::Critical),
-                "high" => Some(TicketSeverity::High),
-                "normal" => Some(TicketSeverity::Normal),
-                "low" => Some(TicketSeverity::Low),
-                _ => None,
-            },
-        )?,
+        severity: req_enum("severity", &w.severity, "critical, high, normal, low", |s| match s {
+            "critical" => Some(TicketSeverity::Critical),
+            "high" => Some(TicketSeverity::High),
+            "normal" => Some(TicketSeverity::Normal),
+            "low" => Some(TicketSeverity::Low),
+            _ => None,
+        })?,
         status: req_enum("status", &w.status, "open, resolved", |s| match s {
             "open" => Some(TicketStatus::Open),
             "resolved" => Some(TicketStatus::Resolved),

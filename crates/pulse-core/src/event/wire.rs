@@ -98,10 +98,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Context<'a> {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Context {
-                    is_object: true,
-                    group_id: None,
-                };
+                let mut out = Context { is_object: true, group_id: None };
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
                     if key == "groupId" {
                         out.group_id = map.next_value::<Option<Any<'a>>>()?;
@@ -212,10 +209,7 @@ struct Seen {
 
 impl Default for Seen {
     fn default() -> Self {
-        Seen {
-            keys: [""; 64],
-            n: 0,
-        }
+        Seen { keys: [""; 64], n: 0 }
     }
 }
 

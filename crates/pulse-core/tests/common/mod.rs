@@ -39,21 +39,11 @@ impl Events {
     }
 
     pub fn usage(&mut self, account: &str, user: &str, day: i64) -> &mut Self {
-        self.raw(
-            "usage",
-            account,
-            day,
-            &format!(r#","user_id":"{user}","event":"x""#),
-        )
+        self.raw("usage", account, day, &format!(r#","user_id":"{user}","event":"x""#))
     }
 
     pub fn feature(&mut self, account: &str, user: &str, day: i64, feature: &str) -> &mut Self {
-        self.raw(
-            "usage",
-            account,
-            day,
-            &format!(r#","user_id":"{user}","event":"x","feature":"{feature}""#),
-        )
+        self.raw("usage", account, day, &format!(r#","user_id":"{user}","event":"x","feature":"{feature}""#))
     }
 
     /// Users `u0..u{n-1}` active on `day`.
@@ -65,12 +55,7 @@ impl Events {
     }
 
     /// Users `u0..u{n-1}` active every day of `days`.
-    pub fn active_days(
-        &mut self,
-        account: &str,
-        n: u32,
-        days: std::ops::RangeInclusive<i64>,
-    ) -> &mut Self {
+    pub fn active_days(&mut self, account: &str, n: u32, days: std::ops::RangeInclusive<i64>) -> &mut Self {
         for day in days {
             self.active(account, n, day);
         }
@@ -78,12 +63,7 @@ impl Events {
     }
 
     pub fn seats(&mut self, account: &str, day: i64, seats: u64) -> &mut Self {
-        self.raw(
-            "account",
-            account,
-            day,
-            &format!(r#","licensed_seats":{seats}"#),
-        )
+        self.raw("account", account, day, &format!(r#","licensed_seats":{seats}"#))
     }
 
     pub fn account(&mut self, account: &str, day: i64, fields: &str) -> &mut Self {
@@ -91,30 +71,15 @@ impl Events {
     }
 
     pub fn assess(&mut self, account: &str, day: i64, dim: &str, score: f64) -> &mut Self {
-        self.raw(
-            "assessment",
-            account,
-            day,
-            &format!(r#","dimension":"{dim}","score":{score},"author":"csm""#),
-        )
+        self.raw("assessment", account, day, &format!(r#","dimension":"{dim}","score":{score},"author":"csm""#))
     }
 
-    pub fn assess_until(
-        &mut self,
-        account: &str,
-        day: i64,
-        dim: &str,
-        score: f64,
-        expires: i64,
-    ) -> &mut Self {
+    pub fn assess_until(&mut self, account: &str, day: i64, dim: &str, score: f64, expires: i64) -> &mut Self {
         self.raw(
             "assessment",
             account,
             day,
-            &format!(
-                r#","dimension":"{dim}","score":{score},"author":"csm","expires_on":"{}""#,
-                d(expires)
-            ),
+            &format!(r#","dimension":"{dim}","score":{score},"author":"csm","expires_on":"{}""#, d(expires)),
         )
     }
 
@@ -139,15 +104,11 @@ impl Events {
     }
 
     pub fn eval(&self, account: &str, day: i64) -> Evaluation {
-        self.engine()
-            .evaluate(account, d(day))
-            .expect("account exists")
+        self.engine().evaluate(account, d(day)).expect("account exists")
     }
 
     pub fn eval_with(&self, cfg: &ScoringConfig, account: &str, day: i64) -> Evaluation {
-        self.engine_with(cfg.clone())
-            .evaluate(account, d(day))
-            .expect("account exists")
+        self.engine_with(cfg.clone()).evaluate(account, d(day)).expect("account exists")
     }
 }
 

@@ -56,10 +56,7 @@ impl Stamp {
 
     /// The instant `secs` seconds after midnight (clamped to the day).
     pub(crate) fn at(self, secs: u32) -> StampAt {
-        StampAt {
-            ymd: self.ymd,
-            secs: secs.min(86_399),
-        }
+        StampAt { ymd: self.ymd, secs: secs.min(86_399) }
     }
 }
 
@@ -84,13 +81,7 @@ mod tests {
     fn stamps_are_rfc3339() {
         let day = NaiveDate::from_ymd_opt(2026, 1, 5).expect("date");
         assert_eq!(Stamp::new(day).at(0).to_string(), "2026-01-05T00:00:00Z");
-        assert_eq!(
-            Stamp::new(day).at(37_230).to_string(),
-            "2026-01-05T10:20:30Z"
-        );
-        assert_eq!(
-            Stamp::new(day).at(99_999).to_string(),
-            "2026-01-05T23:59:59Z"
-        );
+        assert_eq!(Stamp::new(day).at(37_230).to_string(), "2026-01-05T10:20:30Z");
+        assert_eq!(Stamp::new(day).at(99_999).to_string(), "2026-01-05T23:59:59Z");
     }
 }

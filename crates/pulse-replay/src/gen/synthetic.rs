@@ -66,25 +66,19 @@ const LATE_SHARE: f64 = 0.005;
 /// Writes the synthetic NDJSON to `out`; returns the number of lines written.
 pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, GenError> {
     if spec.accounts == 0 || spec.days == 0 {
-        return Err(GenError::Invalid(
-            "accounts and days must be at least 1".into(),
-        ));
+        return Err(GenError::Invalid("accounts and days must be at least 1".into()));
     }
     let users = spec.users.max(spec.accounts);
     let first_day = spec
         .end
         .checked_sub_days(Days::new(u64::from(spec.days - 1)))
-        .ok_or_else(|| {
-            GenError::Invalid("days reach before the first representable date".into())
-        })?;
+        .ok_or_else(|| GenError::Invalid("days reach before the first representable date".into()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
     let mut out = io::BufWriter::with_capacity(1 << 20, out);
     let mut written = 0u64;
 
     // Per account: activity weight (a few heavy accounts, a long tail).
-    let weights: Vec<f64> = (0..spec.accounts)
-        .map(|_| 0.2 + rng.random::<f64>().powi(3) * 4.0)
-        .collect();
+    let weights: Vec<f64> = (0..spec.accounts).map(|_| 0.2 + rng.random::<f64>().powi(3) * 4.0).collect();
     let cumulative = cumulate(&weights);
     let per_account = users / spec.accounts;
 
@@ -110,15 +104,12 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
 
     // Seat changes for ~5% of accounts, somewhere in the period.
     let changes = (spec.accounts / 20).min((spec.events - written) as u32 / 10);
-    let mut change_days: Vec<(u32, u32)> = (0..changes)
-        .map(|i| (rng.random_range(0..spec.days), (i * 20) % spec.accounts))
-        .collect();
+    let mut change_days: Vec<(u32, u32)> =
+        (0..changes).map(|i| (rng.random_range(0..spec.days), (i * 20) % spec.accounts)).collect();
     change_days.sort_unstable();
 
     let budget = spec.events - written - u64::from(changes);
-    let day_weights: Vec<f64> = (0..spec.days)
-        .map(|d| day_weight(first_day + Days::new(u64::from(d))))
-        .collect();
+    let day_weights: Vec<f64> = (0..spec.days).map(|d| day_weight(first_day + Days::new(u64::from(d)))).collect();
     let total_weight: f64 = day_weights.iter().sum();
     let mut remaining = budget;
     let mut recent: Vec<String> = Vec::with_capacity(256);
@@ -141,9 +132,7 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
         let today = if d + 1 == day_weights.len() {
             remaining
         } else {
-            ((budget as f64) * weight / total_weight)
-                .round()
-                .min(remaining as f64) as u64
+            ((budget as f64) * weight / total_weight).round().min(remaining as f64) as u64
         };
         remaining -= today;
         for _ in 0..today {
@@ -153,10 +142,7 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
                 written += 1;
                 continue;
             }
-            let a = pick(
-                &cumulative,
-                rng.random::<f64>() * cumulative[cumulative.len() - 1],
-            );
+            let a = pick(&cumulative, rng.random::<f64>() * cumulative[cumulative.len() - 1]);
             // Users of account a are a, a + accounts, a + 2*accounts, ...; the first
             // ones of each account are the most active.
             let account_users = per_account + u32::from(a < users % spec.accounts);
@@ -170,11 +156,8 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
                 stamp
             };
             // Office hours mostly.
-            let secs = if rng.random_bool(0.85) {
-                rng.random_range(28_800..64_800)
-            } else {
-                rng.random_range(0..86_400)
-            };
+            let secs =
+                if rng.random_bool(0.85) { rng.random_range(28_800..64_800) } else { rng.random_range(0..86_400) };
             let line = if rng.random_bool(TRACK_SHARE) {
                 format!(
                     r#"{{"type":"track","messageId":"syn-{n}","userId":"u-{user}","event":"{event}","timestamp":"{}","context":{{"groupId":"acct-{a:05}"}},"properties":{{"feature":"{feature}"}}}}"#,
@@ -215,9 +198,7 @@ fn cumulate(weights: &[f64]) -> Vec<f64> {
 
 /// Index of the first cumulative weight above `x`.
 fn pick(cumulative: &[f64], x: f64) -> u32 {
-    cumulative
-        .partition_point(|c| *c <= x)
-        .min(cumulative.len() - 1) as u32
+    cumulative.partition_point(|c| *c <= x).min(cumulative.len() - 1) as u32
 }
 
 fn weighted_index(rng: &mut ChaCha8Rng, weights: &[u32]) -> usize {
@@ -237,13 +218,7 @@ mod tests {
     use super::*;
 
     fn small() -> SyntheticSpec {
-        SyntheticSpec {
-            accounts: 20,
-            users: 200,
-            days: 10,
-            events: 5_000,
-            ..SyntheticSpec::default()
-        }
+        SyntheticSpec { accounts: 20, users: 200, days: 10, events: 5_000, ..SyntheticSpec::default() }
     }
 
     #[test]

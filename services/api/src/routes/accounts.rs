@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{account_id, latest_day, page, sort_label, Page, Scope, COLORS, RED_FLAGS, STAGES, VERDICTS};
 use crate::{
-    db::{self, Db, Sql},
+    db::{Color, Db, Sql, Verdict},
     error::{ApiError, ApiResult},
     params::{Params, MAX_TEXT},
     service::AppState,
@@ -81,16 +81,18 @@ struct ListRow {
     csm: String,
     lifecycle_stage: String,
     arr: Option<f64>,
-    renewal_on: Option<u16>,
-    as_of: u16,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    renewal_on: Option<NaiveDate>,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    as_of: NaiveDate,
     score: f64,
-    color: i8,
-    previous_color: Option<i8>,
+    color: Color,
+    previous_color: Option<Color>,
     red_flags: Vec<String>,
     wau_pct: Option<f64>,
     mau_pct: Option<f64>,
-    verdict: i8,
-    total: Option<f64>,
+    verdict: Option<Verdict>,
+    readiness_total: Option<f64>,
     change: Option<f64>,
 }
 
@@ -135,42 +137,49 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
         });
     };
     let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
+    // Readiness and the score `change_days` ago are optional: their subqueries select
+    // them as Nullable, so an account without one gets NULL from the outer join. Both
+    // right sides are unique per account (FINAL; GROUP BY).
     let mut inner = Sql::new(
-        "SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
-         previous_color, red_flags, wau_pct, mau_pct, verdict, total, \
-         if(has_previous = 1, round(score - previous_score, 1), NULL) AS change FROM (\
-         SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, toInt8(color) AS color, \
-         CAST(previous_color AS Nullable(Int8)) AS previous_color, red_flags, wau_pct, mau_pct, \
-         if(has_readiness = 1, toInt8(verdict_enum), toInt8(0)) AS verdict, if(has_readiness = 1, total_value, NULL) AS total \
+        "SELECT h.account_id AS account_id, h.name AS name, h.segment AS segment, h.csm AS csm, \
+         h.lifecycle_stage AS lifecycle_stage, h.arr AS arr, h.renewal_on AS renewal_on, h.as_of AS as_of, \
+         h.score AS score, h.color AS color, h.previous_color AS previous_color, h.red_flags AS red_flags, \
+         h.wau_pct AS wau_pct, h.mau_pct AS mau_pct, r.verdict AS verdict, r.total AS readiness_total, \
+         round(h.score - p.score, 1) AS change \
          FROM (SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
          previous_color, red_flags, wau_pct, mau_pct FROM account_health_latest FINAL WHERE 1",
     );
     req.scope.push(&mut inner);
     if !req.colors.is_empty() {
-        inner.bind(" AND has(?, toString(color))", super::strings(&req.colors));
+        inner.arg(" AND color IN {colors:Array(String)}", "colors", super::strings(&req.colors));
     }
     if !req.stages.is_empty() {
-        inner.bind(" AND has(?, lifecycle_stage)", super::strings(&req.stages));
+        inner.arg(" AND lifecycle_stage IN {stages:Array(String)}", "stages", super::strings(&req.stages));
     }
     if let Some(f) = req.red_flag {
-        inner.bind(" AND has(red_flags, ?)", f);
+        inner.arg(" AND has(red_flags, {red_flag:String})", "red_flag", f);
     }
     if let Some(q) = &req.q {
-        inner.bind(" AND (positionCaseInsensitiveUTF8(name, ?) > 0", q.as_str());
-        inner.bind(" OR positionCaseInsensitiveUTF8(account_id, ?) > 0)", q.as_str());
+        inner.arg(
+            " AND (positionCaseInsensitiveUTF8(name, {q:String}) > 0 \
+             OR positionCaseInsensitiveUTF8(account_id, {q:String}) > 0)",
+            "q",
+            q.as_str(),
+        );
     }
     inner.push(
-        ") ANY LEFT JOIN (SELECT account_id, verdict AS verdict_enum, total AS total_value, toUInt8(1) AS has_readiness \
-         FROM graduation_readiness_latest FINAL) USING account_id",
+        ") AS h LEFT JOIN (SELECT account_id, toNullable(verdict) AS verdict, toNullable(total) AS total \
+         FROM graduation_readiness_latest FINAL) AS r ON r.account_id = h.account_id",
     );
-    inner.bind(
-        ") ANY LEFT JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, toUInt8(1) AS has_previous \
-         FROM account_health WHERE as_of = toDate(?) GROUP BY account_id) USING account_id WHERE 1",
+    inner.arg(
+        " LEFT JOIN (SELECT account_id, toNullable(argMax(score, computed_at)) AS score \
+         FROM account_health WHERE as_of = {since:Date} GROUP BY account_id) AS p ON p.account_id = h.account_id \
+         WHERE 1",
+        "since",
         since,
     );
     if !req.verdicts.is_empty() {
-        let codes: Vec<String> = req.verdicts.iter().map(|v| verdict_code(v).to_string()).collect();
-        inner.bind(" AND has(?, toString(verdict))", codes);
+        inner.arg(" AND r.verdict IN {verdicts:Array(String)}", "verdicts", super::strings(&req.verdicts));
     }
     let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
     let order = match req.sort.key {
@@ -182,7 +191,11 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
     };
     let mut items = inner;
     items.push(&format!(" ORDER BY {order} {} NULLS LAST, account_id ASC", req.sort.dir()));
-    items.bind(" LIMIT ?", req.page.page_size).bind(" OFFSET ?", req.page.offset());
+    items.arg(" LIMIT {limit:UInt64}", "limit", req.page.page_size).arg(
+        " OFFSET {offset:UInt64}",
+        "offset",
+        req.page.offset(),
+    );
     let rows: Page<ListRow> = page(db, items, count, req.page, req.sort_label()).await?;
     let items = rows
         .items
@@ -194,28 +207,20 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
             csm: r.csm,
             lifecycle_stage: r.lifecycle_stage,
             arr: r.arr,
-            renewal_on: r.renewal_on.map(db::date),
-            as_of: db::date(r.as_of),
+            renewal_on: r.renewal_on,
+            as_of: r.as_of,
             score: r.score,
-            color: db::color_name(r.color),
-            previous_color: r.previous_color.map(db::color_name),
+            color: r.color.as_str(),
+            previous_color: r.previous_color.map(Color::as_str),
             change: r.change,
             red_flags: r.red_flags,
             wau_pct: r.wau_pct,
             mau_pct: r.mau_pct,
-            verdict: (r.verdict != 0).then(|| db::verdict_name(r.verdict)),
-            readiness_total: r.total,
+            verdict: r.verdict.map(Verdict::as_str),
+            readiness_total: r.readiness_total,
         })
         .collect();
     Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
-}
-
-fn verdict_code(v: &str) -> i8 {
-    match v {
-        "ready" => 1,
-        "close" => 2,
-        _ => 3,
-    }
 }
 
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
@@ -225,7 +230,8 @@ struct LatestRow {
     csm: String,
     lifecycle_stage: String,
     arr: Option<f64>,
-    renewal_on: Option<u16>,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    renewal_on: Option<NaiveDate>,
     result: String,
 }
 
@@ -287,9 +293,9 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
     let mut h = Sql::new(
         "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL",
     );
-    h.bind(" PREWHERE account_id = ? LIMIT 1", id);
+    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
     let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
-    r.bind(" PREWHERE account_id = ? LIMIT 1", id);
+    r.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
     let alerts = super::alerts::AlertsRequest::open_for(id);
     let (latest, readiness, open) = futures::future::try_join3(
         async { Ok::<_, ApiError>(h.query(&db.read).fetch_optional::<LatestRow>().await?) },
@@ -304,16 +310,28 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
         None => None,
     };
     let as_of = health.as_of;
-    let mut past = Sql::new("SELECT as_of, score, toInt8(color) FROM account_health FINAL");
-    past.bind(" PREWHERE account_id = ?", id);
+    #[derive(Deserialize, clickhouse::Row)]
+    struct PastRow {
+        #[serde(with = "clickhouse::serde::chrono::date")]
+        as_of: NaiveDate,
+        score: f64,
+        color: Color,
+    }
+    let mut past = Sql::new("SELECT as_of, score, color FROM account_health FINAL");
     let back = |n: u64| as_of.checked_sub_days(Days::new(n)).unwrap_or(as_of);
-    past.bind(" WHERE as_of IN (toDate(?)", back(7)).bind(", toDate(?)) ORDER BY as_of DESC", back(30));
-    let rows: Vec<(u16, f64, i8)> = past.query(&db.read).fetch_all().await?;
+    past.arg(" PREWHERE account_id = {id:String}", "id", id).arg(
+        " WHERE as_of IN {days:Array(Date)} ORDER BY as_of DESC",
+        "days",
+        vec![back(7), back(30)],
+    );
+    let rows: Vec<PastRow> = past.query(&db.read).fetch_all().await?;
     let past_scores = rows
         .into_iter()
-        .map(|(d, score, c)| {
-            let d = db::date(d);
-            PastScore { days_ago: (as_of - d).num_days().max(0) as u32, as_of: d, score, color: db::color_name(c) }
+        .map(|r| PastScore {
+            days_ago: (as_of - r.as_of).num_days().max(0) as u32,
+            as_of: r.as_of,
+            score: r.score,
+            color: r.color.as_str(),
         })
         .collect();
     Ok(AccountDetail {
@@ -326,7 +344,7 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
             lifecycle_stage: latest.lifecycle_stage,
             usage_profile: health.usage_profile,
             arr: latest.arr,
-            renewal_on: latest.renewal_on.map(db::date),
+            renewal_on: latest.renewal_on,
         },
         health,
         readiness,
@@ -337,9 +355,10 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
 
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
 struct HistoryRow {
-    as_of: u16,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    as_of: NaiveDate,
     score: f64,
-    color: i8,
+    color: Color,
     seats: Option<u32>,
     dau: u32,
     wau: u32,
@@ -407,7 +426,7 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
         return Err(ApiError::BadRequest("parameters `days` and `from` exclude each other".into()));
     }
     let mut h = Sql::new("SELECT result FROM account_health_latest FINAL");
-    h.bind(" PREWHERE account_id = ? LIMIT 1", id);
+    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
     let latest: String = h.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(id))?;
     let health: HealthResult = parse_result(&latest)?;
     let to = to.unwrap_or(health.as_of);
@@ -424,12 +443,14 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
         )));
     }
     let mut sql = Sql::new(
-        "SELECT as_of, score, toInt8(color), seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
+        "SELECT as_of, score, color, seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
          FROM account_health FINAL",
     );
-    sql.bind(" PREWHERE account_id = ?", id)
-        .bind(" WHERE as_of >= toDate(?)", from)
-        .bind(" AND as_of <= toDate(?)", to);
+    sql.arg(" PREWHERE account_id = {id:String}", "id", id).arg(" WHERE as_of >= {from:Date}", "from", from).arg(
+        " AND as_of <= {to:Date}",
+        "to",
+        to,
+    );
     sql.push(" ORDER BY as_of");
     let rows: Vec<HistoryRow> = sql.query(&st.db.read).fetch_all().await?;
     let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
@@ -443,9 +464,9 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
     let points = rows
         .into_iter()
         .map(|r| HistoryPoint {
-            as_of: db::date(r.as_of),
+            as_of: r.as_of,
             score: r.score,
-            color: db::color_name(r.color),
+            color: r.color.as_str(),
             seats: r.seats,
             dau: r.dau,
             wau: r.wau,
@@ -471,7 +492,7 @@ pub async fn readiness(
     Params::parse(q.as_deref(), &[])?;
     let id = account_id(&id)?;
     let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
-    r.bind(" PREWHERE account_id = ? LIMIT 1", id.as_str());
+    r.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id.as_str());
     let raw: String = r.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(parse_result(&raw)?))
 }

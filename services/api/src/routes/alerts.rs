@@ -8,13 +8,13 @@ use axum::{
     http::{header, HeaderMap},
     Extension, Json,
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{account_id, latest_day, page, sort_label, Page, Scope, RULES, SEVERITIES};
 use crate::{
     auth::Principal,
-    db::{self, Db, Sql},
+    db::{AlertStatus, Db, Sql},
     error::{ApiError, ApiResult},
     params::{check_text, PageReq, Params, Sort},
     service::AppState,
@@ -96,6 +96,11 @@ impl AlertsRequest {
         }
     }
 
+    /// One account's alert history (open and resolved; never withdrawn), newest first.
+    pub fn history_for(id: &str) -> Self {
+        Self { state: StateFilter::All, sort: Sort { key: AlertSort::OpenedOn, desc: true }, ..Self::open_for(id) }
+    }
+
     pub fn sort_label(&self) -> String {
         sort_label(ALERT_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
     }
@@ -107,17 +112,20 @@ struct AlertRow {
     account_id: String,
     rule: String,
     severity: String,
-    opened_on: u16,
-    resolved_on: u16,
-    resolved: u8,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    opened_on: NaiveDate,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    resolved_on: Option<NaiveDate>,
+    status: AlertStatus,
     message: String,
     details: String,
     name: String,
     csm: String,
-    acked: u8,
-    acknowledged_by: String,
+    /// NULL when the alert has no acknowledgement.
+    acknowledged_by: Option<String>,
     note: String,
-    acknowledged_at: u32,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    acknowledged_at: DateTime<Utc>,
     age_days: i64,
 }
 
@@ -147,17 +155,23 @@ pub struct Alert {
     pub acknowledged: Option<Acknowledgement>,
 }
 
-/// One row per alert: its transitions folded, its acknowledgement and account joined.
-/// `?` is the reference day for ages.
-const ALERTS_SQL: &str = "SELECT alert_id, account_id, rule, severity, opened_on, resolved_on, resolved, message, \
-     details, name, csm, acked, acknowledged_by, note, acknowledged_at, \
-     toInt64(if(resolved = 1, resolved_on, toDate(?))) - toInt64(opened_on) AS age_days FROM (\
-     SELECT alert_id, account_id, rule, severity, opened_on, resolved_on, resolved, message, details, \
-     acked, acknowledged_by, note, acknowledged_at FROM (\
-     SELECT alert_id, account_id, rule, anyIf(severity, state = 'opened') AS severity, \
-     min(opened_on) AS opened_on, maxIf(as_of, state = 'resolved') AS resolved_on, \
-     toUInt8(countIf(state = 'resolved') > 0) AS resolved, anyIf(message, state = 'opened') AS message, \
-     anyIf(details, state = 'opened') AS details FROM health_alerts FINAL";
+/// One row per alert from `alerts_current` (its current state, kept by a materialized
+/// view over `health_alerts`), its account's name and CSM, and its acknowledgement looked
+/// up on `alert_acks`' sort key for just the alerts selected. `{reference:Date}` is the
+/// day ages are counted to. Withdrawn alerts (their opening was retracted) never show.
+const ALERTS_SQL: &str = "WITH cur AS (SELECT alert_id, account_id, rule, severity, opened_on, resolved_on, \
+     status, message, details FROM alerts_current FINAL";
+
+/// The rest of [`ALERTS_SQL`], after the filters on `alerts_current`.
+const ALERTS_JOIN_SQL: &str = ") SELECT a.alert_id AS alert_id, a.account_id AS account_id, a.rule AS rule, \
+     a.severity AS severity, a.opened_on AS opened_on, a.resolved_on AS resolved_on, a.status AS status, \
+     a.message AS message, a.details AS details, h.name AS name, h.csm AS csm, \
+     k.acknowledged_by AS acknowledged_by, k.note AS note, k.acknowledged_at AS acknowledged_at, \
+     toInt64(dateDiff('day', a.opened_on, if(a.status = 'resolved', assumeNotNull(a.resolved_on), {reference:Date}))) \
+     AS age_days FROM cur AS a \
+     LEFT JOIN (SELECT account_id, name, csm FROM account_health_latest FINAL) AS h ON h.account_id = a.account_id \
+     LEFT JOIN (SELECT alert_id, toNullable(acknowledged_by) AS acknowledged_by, note, acknowledged_at \
+     FROM alert_acks FINAL WHERE alert_id IN (SELECT alert_id FROM cur)) AS k ON k.alert_id = a.alert_id WHERE 1";
 
 pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Alert>>> {
     let p = Params::parse(q.as_deref(), LIST_KEYS)?;
@@ -179,34 +193,36 @@ pub async fn for_account(
 }
 
 fn alerts_sql(req: &AlertsRequest, reference: NaiveDate) -> Sql {
-    let mut sql = Sql::new("");
-    sql.bind(ALERTS_SQL, reference);
+    let mut sql = Sql::new(ALERTS_SQL);
     if let Some(a) = &req.account_id {
-        sql.bind(" PREWHERE account_id = ?", a.as_str());
+        // On the sort key, so before the FINAL merge (every version has the same key).
+        sql.arg(" PREWHERE account_id = {account_id:String}", "account_id", a.as_str());
     }
-    sql.push(" WHERE 1");
-    if !req.rules.is_empty() {
-        sql.bind(" AND has(?, rule)", super::strings(&req.rules));
-    }
-    sql.push(
-        " GROUP BY alert_id, account_id, rule) ANY LEFT JOIN (SELECT alert_id, toUInt8(1) AS acked, acknowledged_by, note, acknowledged_at \
-         FROM alert_acks FINAL) USING alert_id) ANY LEFT JOIN (SELECT account_id, name, csm, segment \
-         FROM account_health_latest FINAL) USING account_id WHERE 1",
-    );
+    // Conditions on other columns apply to the merged (newest) row only.
+    sql.push(" WHERE status != 'withdrawn'");
     sql.push(match req.state {
-        StateFilter::Open => " AND resolved = 0",
-        StateFilter::Resolved => " AND resolved = 1",
+        StateFilter::Open => " AND status = 'open'",
+        StateFilter::Resolved => " AND status = 'resolved'",
         StateFilter::All => "",
     });
-    if !req.severities.is_empty() {
-        sql.bind(" AND has(?, severity)", super::strings(&req.severities));
+    if !req.rules.is_empty() {
+        sql.arg(" AND rule IN {rules:Array(String)}", "rules", super::strings(&req.rules));
     }
+    if !req.severities.is_empty() {
+        sql.arg(" AND severity IN {severities:Array(String)}", "severities", super::strings(&req.severities));
+    }
+    if !req.scope.is_empty() {
+        // Accounts of the segment / CSM, on alerts_current's sort key (account_id first).
+        sql.push(" AND account_id IN (SELECT account_id FROM account_health_latest FINAL WHERE 1");
+        req.scope.push(&mut sql);
+        sql.push(")");
+    }
+    sql.push(ALERTS_JOIN_SQL).set("reference", reference);
     match req.acknowledged {
-        Some(true) => sql.push(" AND acked = 1"),
-        Some(false) => sql.push(" AND acked = 0"),
+        Some(true) => sql.push(" AND acknowledged_by IS NOT NULL"),
+        Some(false) => sql.push(" AND acknowledged_by IS NULL"),
         None => &mut sql,
     };
-    req.scope.push(&mut sql);
     sql
 }
 
@@ -223,13 +239,18 @@ pub async fn query_alerts(db: &Db, req: &AlertsRequest) -> ApiResult<Page<Alert>
     };
     let mut items = inner;
     items.push(&format!(" ORDER BY {order} {}, alert_id ASC", req.sort.dir()));
-    items.bind(" LIMIT ?", req.page.page_size).bind(" OFFSET ?", req.page.offset());
+    items.arg(" LIMIT {limit:UInt64}", "limit", req.page.page_size).arg(
+        " OFFSET {offset:UInt64}",
+        "offset",
+        req.page.offset(),
+    );
     let rows: Page<AlertRow> = page(db, items, count, req.page, req.sort_label()).await?;
     let items = rows.items.into_iter().map(alert).collect();
     Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
 }
 
 fn alert(r: AlertRow) -> Alert {
+    let resolved = r.status == AlertStatus::Resolved;
     Alert {
         alert_id: r.alert_id,
         account_id: r.account_id,
@@ -237,24 +258,18 @@ fn alert(r: AlertRow) -> Alert {
         csm: r.csm,
         rule: r.rule,
         severity: r.severity,
-        state: if r.resolved == 1 { "resolved" } else { "open" },
-        opened_on: db::date(r.opened_on),
-        resolved_on: (r.resolved == 1).then(|| db::date(r.resolved_on)),
+        state: r.status.as_str(),
+        opened_on: r.opened_on,
+        resolved_on: if resolved { r.resolved_on } else { None },
         age_days: r.age_days,
         message: r.message,
         details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
-        acknowledged: (r.acked == 1).then(|| Acknowledgement {
-            by: r.acknowledged_by,
-            at: rfc3339(r.acknowledged_at),
-            note: r.note,
-        }),
+        acknowledged: r.acknowledged_by.map(|by| Acknowledgement { by, at: rfc3339(r.acknowledged_at), note: r.note }),
     }
 }
 
-fn rfc3339(secs: u32) -> String {
-    chrono::DateTime::from_timestamp(i64::from(secs), 0)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
@@ -290,7 +305,8 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<AlertsSummary> {
     req.scope = scope.clone();
     let inner = alerts_sql(&req, as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()));
     let sql = Sql::wrapped(
-        "SELECT rule, count() AS open, sum(acked) AS acknowledged, countIf(age_days <= 7) AS age_0_7, \
+        "SELECT rule, count() AS open, countIf(acknowledged_by IS NOT NULL) AS acknowledged, \
+         countIf(age_days <= 7) AS age_0_7, \
          countIf(age_days > 7 AND age_days <= 30) AS age_8_30, countIf(age_days > 30) AS age_over_30, \
          max(age_days) AS oldest_days FROM (",
         &inner,
@@ -323,7 +339,8 @@ struct AckRow {
     acknowledged_by: String,
     principal: String,
     note: String,
-    acknowledged_at: u32,
+    #[serde(with = "clickhouse::serde::chrono::datetime")]
+    acknowledged_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -361,14 +378,20 @@ pub async fn ack(
         }
         _ => who.0.clone(),
     };
-    let mut find = Sql::new("SELECT account_id, rule FROM health_alerts WHERE");
-    find.bind(" alert_id = ? LIMIT 1", req.alert_id.as_str());
+    // A withdrawn alert never held: there is nothing to acknowledge.
+    let mut find = Sql::new("SELECT account_id, rule FROM alerts_current FINAL");
+    find.arg(
+        " WHERE alert_id = {alert_id:String} AND status != 'withdrawn' LIMIT 1",
+        "alert_id",
+        req.alert_id.as_str(),
+    );
     let (account, rule): (String, String) = find
         .query(&st.db.read)
         .fetch_optional()
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no alert `{}`", req.alert_id)))?;
-    let now = chrono::Utc::now();
+    // DateTime has whole seconds: store what is stored, answer what is stored.
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap_or_default();
     let row = AckRow {
         alert_id: req.alert_id.clone(),
         account_id: account,
@@ -376,7 +399,7 @@ pub async fn ack(
         acknowledged_by: by.clone(),
         principal: who.0.clone(),
         note: req.note.clone(),
-        acknowledged_at: u32::try_from(now.timestamp()).unwrap_or(u32::MAX),
+        acknowledged_at: now,
     };
     let mut ins = st.db.write.insert::<AckRow>("alert_acks").await?;
     ins.write(&row).await?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{latest_day, page, sort_label, Page, Scope, VERDICTS};
 use crate::{
-    db::{self, Db, Sql},
+    db::{Db, Sql, Verdict},
     error::ApiResult,
     params::{PageReq, Params, Sort, MAX_TEXT},
     service::AppState,
@@ -86,7 +86,7 @@ struct GradRow {
     csm: String,
     arr: Option<f64>,
     total: f64,
-    verdict: i8,
+    verdict: Verdict,
     days_in_stage: Option<i32>,
     overdue: u8,
     recovery_plan_needed: u8,
@@ -119,14 +119,17 @@ pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResul
 }
 
 pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>> {
+    // The health side is unique per account (FINAL): a plain outer join. An onboarding
+    // account without a health result keeps its row, with empty attributes.
     let mut inner = Sql::new(
-        "SELECT account_id, name, segment, csm, arr, total, toInt8(verdict) AS verdict, days_in_stage, overdue, \
-         recovery_plan_needed, length(blockers) AS blocker_count FROM (\
+        "SELECT g.account_id AS account_id, h.name AS name, h.segment AS segment, h.csm AS csm, h.arr AS arr, \
+         g.total AS total, g.verdict AS verdict, g.days_in_stage AS days_in_stage, g.overdue AS overdue, \
+         g.recovery_plan_needed AS recovery_plan_needed, length(g.blockers) AS blocker_count FROM (\
          SELECT account_id, total, verdict, days_in_stage, overdue, recovery_plan_needed, blockers \
          FROM graduation_readiness_latest FINAL WHERE lifecycle_stage = 'onboarding'",
     );
     if !req.verdicts.is_empty() {
-        inner.bind(" AND has(?, toString(verdict))", super::strings(&req.verdicts));
+        inner.arg(" AND verdict IN {verdicts:Array(String)}", "verdicts", super::strings(&req.verdicts));
     }
     match req.overdue {
         Some(true) => inner.push(" AND overdue = 1"),
@@ -139,20 +142,24 @@ pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>>
         None => &mut inner,
     };
     inner.push(
-        ") ANY LEFT JOIN (SELECT account_id, name, segment, csm, arr FROM account_health_latest FINAL) \
-         USING account_id WHERE 1",
+        ") AS g LEFT JOIN (SELECT account_id, name, segment, csm, arr FROM account_health_latest FINAL) AS h \
+         ON h.account_id = g.account_id WHERE 1",
     );
-    req.scope.push(&mut inner);
+    req.scope.push_columns(&mut inner, "h.segment", "h.csm");
     if let Some(q) = &req.q {
-        inner.bind(" AND (positionCaseInsensitiveUTF8(name, ?) > 0", q.as_str());
-        inner.bind(" OR positionCaseInsensitiveUTF8(account_id, ?) > 0)", q.as_str());
+        inner.arg(
+            " AND (positionCaseInsensitiveUTF8(h.name, {q:String}) > 0 \
+             OR positionCaseInsensitiveUTF8(g.account_id, {q:String}) > 0)",
+            "q",
+            q.as_str(),
+        );
     }
     let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
     let dir = req.sort.dir();
     let order = match req.sort.key {
         // Not yet ready first, highest total, fewest blockers.
-        GradSort::Nearest if req.sort.desc => "verdict = 1 DESC, total ASC, blocker_count DESC".to_owned(),
-        GradSort::Nearest => "verdict = 1 ASC, total DESC, blocker_count ASC".to_owned(),
+        GradSort::Nearest if req.sort.desc => "verdict = 'ready' DESC, total ASC, blocker_count DESC".to_owned(),
+        GradSort::Nearest => "verdict = 'ready' ASC, total DESC, blocker_count ASC".to_owned(),
         GradSort::Total => format!("total {dir}"),
         GradSort::DaysInStage => format!("days_in_stage {dir} NULLS LAST"),
         GradSort::Blockers => format!("blocker_count {dir}"),
@@ -160,14 +167,18 @@ pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>>
     };
     let mut items = inner;
     items.push(&format!(" ORDER BY {order}, account_id ASC"));
-    items.bind(" LIMIT ?", req.page.page_size).bind(" OFFSET ?", req.page.offset());
+    items.arg(" LIMIT {limit:UInt64}", "limit", req.page.page_size).arg(
+        " OFFSET {offset:UInt64}",
+        "offset",
+        req.page.offset(),
+    );
     let rows: Page<GradRow> = page(db, items, count, req.page, req.sort_label()).await?;
     // The wide `result` column only for the page's accounts.
     let ids: Vec<String> = rows.items.iter().map(|r| r.account_id.clone()).collect();
     let mut results: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     if !ids.is_empty() {
         let mut sql = Sql::new("SELECT account_id, result FROM graduation_readiness_latest FINAL");
-        sql.bind_list(" PREWHERE account_id IN ", &ids, "");
+        sql.arg(" PREWHERE account_id IN {ids:Array(String)}", "ids", ids);
         results = sql.query(&db.read).fetch_all::<(String, String)>().await?.into_iter().collect();
     }
     let items = rows
@@ -190,7 +201,7 @@ fn item(r: GradRow, result: &str) -> GradItem {
         csm: r.csm,
         arr: r.arr,
         total: r.total,
-        verdict: db::verdict_name(r.verdict),
+        verdict: r.verdict.as_str(),
         days_in_stage: r.days_in_stage,
         days_past_target: parsed.as_ref().and_then(|p| p.days_past_target),
         target_graduation_on: parsed.as_ref().and_then(|p| p.target_graduation_on),
@@ -228,13 +239,15 @@ pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Pipeline> {
     let mut sql = Sql::new(
-        "SELECT count(), countIf(verdict = 'ready'), countIf(verdict = 'close'), countIf(verdict = 'not_ready'), \
-         sum(overdue), sum(recovery_plan_needed), round(ifNull(avg(days_in_stage), 0), 1) FROM (\
+        "SELECT count() AS onboarding, countIf(g.verdict = 'ready') AS ready, countIf(g.verdict = 'close') AS close, \
+         countIf(g.verdict = 'not_ready') AS not_ready, sum(g.overdue) AS overdue, \
+         sum(g.recovery_plan_needed) AS recovery_plan_needed, \
+         round(ifNull(avg(g.days_in_stage), 0), 1) AS avg_days_in_stage FROM (\
          SELECT account_id, verdict, overdue, recovery_plan_needed, days_in_stage FROM graduation_readiness_latest FINAL \
-         WHERE lifecycle_stage = 'onboarding') ANY LEFT JOIN (SELECT account_id, segment, csm FROM account_health_latest FINAL) \
-         USING account_id WHERE 1",
+         WHERE lifecycle_stage = 'onboarding') AS g LEFT JOIN (SELECT account_id, segment, csm \
+         FROM account_health_latest FINAL) AS h ON h.account_id = g.account_id WHERE 1",
     );
-    scope.push(&mut sql);
+    scope.push_columns(&mut sql, "h.segment", "h.csm");
     let (counts, nearest, as_of) = futures::future::try_join3(
         async { Ok(sql.query(&db.read).fetch_one::<Counts>().await?) },
         query_list(db, &GradRequest::nearest(scope, 5)),

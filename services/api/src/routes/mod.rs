@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::{
-    db::{self, Db, Sql},
+    db::{Db, Sql},
     error::{ApiError, ApiResult},
     params::{check_text, Params, MAX_TEXT},
 };
@@ -40,8 +40,8 @@ impl Scope {
         Ok(Self { segment: p.text("segment", MAX_TEXT)?, csm: p.text("csm", MAX_TEXT)? })
     }
 
-    /// ` AND segment = ? AND csm = ?` for the filters that are set (columns of the
-    /// health tables).
+    /// ` AND segment = {segment:String} AND csm = {csm:String}` for the filters that are
+    /// set (columns of the health tables).
     pub fn push(&self, sql: &mut Sql) {
         self.push_columns(sql, "segment", "csm");
     }
@@ -49,19 +49,29 @@ impl Scope {
     /// [`Scope::push`] on other column names (fixed identifiers, never request data).
     pub fn push_columns(&self, sql: &mut Sql, segment: &'static str, csm: &'static str) {
         if let Some(s) = &self.segment {
-            sql.bind(&format!(" AND {segment} = ?"), s.as_str());
+            sql.arg(&format!(" AND {segment} = {{segment:String}}"), "segment", s.as_str());
         }
         if let Some(c) = &self.csm {
-            sql.bind(&format!(" AND {csm} = ?"), c.as_str());
+            sql.arg(&format!(" AND {csm} = {{csm:String}}"), "csm", c.as_str());
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segment.is_none() && self.csm.is_none()
     }
 }
 
 /// The newest day with results (the portfolio's "now"); `None` before any data.
 pub async fn latest_day(db: &Db) -> ApiResult<Option<NaiveDate>> {
-    let (n, day): (u64, u16) =
-        db.read.query("SELECT count(), max(as_of) FROM account_health_latest").fetch_one().await?;
-    Ok((n > 0).then(|| db::date(day)))
+    #[derive(serde::Deserialize, clickhouse::Row)]
+    struct Latest {
+        accounts: u64,
+        #[serde(with = "clickhouse::serde::chrono::date")]
+        as_of: NaiveDate,
+    }
+    let r: Latest =
+        db.read.query("SELECT count() AS accounts, max(as_of) AS as_of FROM account_health_latest").fetch_one().await?;
+    Ok((r.accounts > 0).then_some(r.as_of))
 }
 
 /// Validates an account id from a path (1..=128 characters, SPEC §1).

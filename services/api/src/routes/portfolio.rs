@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{latest_day, page, sort_label, Page, Scope};
 use crate::{
-    db::{self, Db, Sql},
+    db::{Color, Db, Sql},
     error::ApiResult,
     params::Params,
     service::AppState,
@@ -51,7 +51,7 @@ struct SummaryRow {
     green: u64,
     yellow: u64,
     red: u64,
-    arr: f64,
+    arr_total: f64,
     arr_green: f64,
     arr_yellow: f64,
     arr_red: f64,
@@ -67,9 +67,11 @@ pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
     let mut sql = Sql::new(
-        "SELECT count(), countIf(color = 'green'), countIf(color = 'yellow'), countIf(color = 'red'), \
-         sum(ifNull(arr, 0)), sumIf(ifNull(arr, 0), color = 'green'), sumIf(ifNull(arr, 0), color = 'yellow'), \
-         sumIf(ifNull(arr, 0), color = 'red'), round(avg(score), 1) FROM account_health_latest FINAL WHERE 1",
+        "SELECT count() AS accounts, countIf(color = 'green') AS green, countIf(color = 'yellow') AS yellow, \
+         countIf(color = 'red') AS red, sum(ifNull(arr, 0)) AS arr_total, \
+         sumIf(ifNull(arr, 0), color = 'green') AS arr_green, \
+         sumIf(ifNull(arr, 0), color = 'yellow') AS arr_yellow, sumIf(ifNull(arr, 0), color = 'red') AS arr_red, \
+         round(avg(score), 1) AS avg_score FROM account_health_latest FINAL WHERE 1",
     );
     scope.push(&mut sql);
     let (r, as_of) =
@@ -80,7 +82,7 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
         scope: scope.clone(),
         accounts: r.accounts,
         colors: ColorCounts { green: r.green, yellow: r.yellow, red: r.red },
-        arr_total: r.arr,
+        arr_total: r.arr_total,
         arr_at_risk: r.arr_yellow + r.arr_red,
         arr_by_color: ArrByColor { green: r.arr_green, yellow: r.arr_yellow, red: r.arr_red },
         avg_score: (r.accounts > 0).then_some(r.avg_score),
@@ -143,19 +145,19 @@ pub async fn query_breakdown(db: &Db, p: &Params, by: By, max_page_size: u32) ->
         BreakdownSort::Accounts => "accounts",
         BreakdownSort::Red => "red",
         BreakdownSort::ArrAtRisk => "arr_at_risk",
-        BreakdownSort::Arr => "arr_sum",
+        BreakdownSort::Arr => "arr",
         BreakdownSort::AvgScore => "avg_score",
     };
     let mut items = Sql::new(&format!(
         "SELECT {key} AS key, count() AS accounts, countIf(color = 'green') AS green, \
-         countIf(color = 'yellow') AS yellow, countIf(color = 'red') AS red, sum(ifNull(arr, 0)) AS arr_sum, \
-         sumIf(ifNull(arr, 0), color != 'green') AS arr_at_risk, round(avg(score), 1) AS avg_score \
-         FROM account_health_latest FINAL WHERE 1"
+         countIf(color = 'yellow') AS yellow, countIf(color = 'red') AS red, sum(ifNull(l.arr, 0)) AS arr, \
+         sumIf(ifNull(l.arr, 0), color != 'green') AS arr_at_risk, round(avg(score), 1) AS avg_score \
+         FROM account_health_latest AS l FINAL WHERE 1"
     ));
     scope.push(&mut items);
     items.push(&format!(" GROUP BY key ORDER BY {order} {}, key ASC", sort.dir()));
-    items.bind(" LIMIT ?", pg.page_size).bind(" OFFSET ?", pg.offset());
-    let mut count = Sql::new(&format!("SELECT uniqExact({key}) FROM account_health_latest FINAL WHERE 1"));
+    items.arg(" LIMIT {limit:UInt64}", "limit", pg.page_size).arg(" OFFSET {offset:UInt64}", "offset", pg.offset());
+    let mut count = Sql::new(&format!("SELECT uniqExact({key}) AS n FROM account_health_latest FINAL WHERE 1"));
     scope.push(&mut count);
     let label = names.iter().find(|(_, k)| *k == sort.key).map_or("", |(n, _)| n);
     page(db, items, count, pg, sort_label(label, sort.desc)).await
@@ -181,7 +183,8 @@ pub struct Trend {
 
 #[derive(clickhouse::Row, Deserialize)]
 struct TrendRow {
-    as_of: u16,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    as_of: NaiveDate,
     accounts: u64,
     green: u64,
     yellow: u64,
@@ -211,22 +214,21 @@ pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<
     // The newest version of each (account, day) by argMax rather than FINAL: the day
     // filter then prunes rows before the merge instead of after it.
     let mut sql = Sql::new(
-        "SELECT as_of, count(), countIf(c = 'green'), countIf(c = 'yellow'), countIf(c = 'red'), \
-         sumIf(a, c != 'green') FROM (SELECT as_of, account_id, argMax(color, computed_at) AS c, \
+        "SELECT as_of, count() AS accounts, countIf(c = 'green') AS green, countIf(c = 'yellow') AS yellow, \
+         countIf(c = 'red') AS red, sumIf(a, c != 'green') AS arr_at_risk \
+         FROM (SELECT as_of, account_id, argMax(color, computed_at) AS c, \
          argMax(ifNull(arr, 0), computed_at) AS a, argMax(segment, computed_at) AS seg, \
-         argMax(csm, computed_at) AS cs FROM account_health WHERE as_of IN (",
+         argMax(csm, computed_at) AS cs FROM account_health",
     );
-    for (i, d) in days.iter().enumerate() {
-        sql.bind(if i == 0 { "toDate(?)" } else { ", toDate(?)" }, *d);
-    }
-    sql.push(") GROUP BY as_of, account_id) WHERE 1");
+    sql.arg(" WHERE as_of IN {days:Array(Date)}", "days", days.clone());
+    sql.push(" GROUP BY as_of, account_id) WHERE 1");
     scope.push_columns(&mut sql, "seg", "cs");
     sql.push(" GROUP BY as_of ORDER BY as_of");
     let rows: Vec<TrendRow> = sql.query(&db.read).fetch_all().await?;
     let points = days
         .iter()
         .map(|d| {
-            let r = rows.iter().find(|r| db::date(r.as_of) == *d);
+            let r = rows.iter().find(|r| r.as_of == *d);
             TrendPoint {
                 week_ending: *d,
                 accounts: r.map_or(0, |r| r.accounts),
@@ -264,9 +266,9 @@ pub struct MoverRow {
     csm: String,
     arr: Option<f64>,
     score: f64,
-    color: i8,
+    color: Color,
     previous_score: f64,
-    previous_color: i8,
+    previous_color: Color,
     change: f64,
 }
 
@@ -326,16 +328,19 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
         let page = Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: label };
         return Ok(Movers { as_of, window_days: window, compared_to: None, page });
     };
+    // Both sides are unique per account (FINAL; GROUP BY), so a plain inner join.
     let mut inner = Sql::new(
-        "SELECT account_id, name, segment, csm, arr, score, toInt8(color) AS color, previous_score, \
-         previous_color, score - previous_score AS change \
+        "SELECT cur.account_id AS account_id, cur.name AS name, cur.segment AS segment, cur.csm AS csm, \
+         cur.arr AS arr, cur.score AS score, cur.color AS color, prev.previous_score AS previous_score, \
+         prev.previous_color AS previous_color, cur.score - prev.previous_score AS change \
          FROM (SELECT account_id, name, segment, csm, arr, score, color FROM account_health_latest FINAL WHERE 1",
     );
     scope.push(&mut inner);
-    inner.bind(
-        ") ANY INNER JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, \
-         toInt8(argMax(color, computed_at)) AS previous_color FROM account_health WHERE as_of = toDate(?) \
-         GROUP BY account_id) USING account_id",
+    inner.arg(
+        ") AS cur INNER JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, \
+         argMax(color, computed_at) AS previous_color FROM account_health WHERE as_of = {compared_to:Date} \
+         GROUP BY account_id) AS prev ON prev.account_id = cur.account_id",
+        "compared_to",
         compared_to,
     );
     inner.push(match direction {
@@ -353,7 +358,7 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
     let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
     let mut items = inner;
     items.push(&format!(" ORDER BY {order} {}, account_id ASC", sort.dir()));
-    items.bind(" LIMIT ?", pg.page_size).bind(" OFFSET ?", pg.offset());
+    items.arg(" LIMIT {limit:UInt64}", "limit", pg.page_size).arg(" OFFSET {offset:UInt64}", "offset", pg.offset());
     let rows: Page<MoverRow> = page(db, items, count, pg, label).await?;
     let items = rows
         .items
@@ -365,9 +370,9 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
             csm: r.csm,
             arr: r.arr,
             score: r.score,
-            color: db::color_name(r.color),
+            color: r.color.as_str(),
             previous_score: r.previous_score,
-            previous_color: db::color_name(r.previous_color),
+            previous_color: r.previous_color.as_str(),
             change: (r.change * 10.0).round() / 10.0,
         })
         .collect();
@@ -400,7 +405,7 @@ pub async fn query_filters(db: &Db) -> ApiResult<Filters> {
     }
     let Values { mut segments, mut csms } = db
         .read
-        .query("SELECT groupUniqArray(segment), groupUniqArray(csm) FROM account_health_latest")
+        .query("SELECT groupUniqArray(segment) AS segments, groupUniqArray(csm) AS csms FROM account_health_latest")
         .fetch_one()
         .await?;
     segments.retain(|s| !s.is_empty());

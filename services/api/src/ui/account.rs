@@ -14,6 +14,7 @@ use crate::{
     routes::{
         account_id,
         accounts::{self, AccountDetail, History},
+        alerts,
     },
     service::AppState,
 };
@@ -85,7 +86,12 @@ fn charts(h: &History) -> String {
 async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String, String)> {
     let p = Params::parse(q, &["days"])?;
     let id = account_id(raw_id)?;
-    let (d, hist) = futures::try_join!(accounts::query_detail(&st.db, &id), accounts::query_history(st, &id, &p))?;
+    let history_req = alerts::AlertsRequest::history_for(&id);
+    let (d, hist, history) = futures::try_join!(
+        accounts::query_detail(&st.db, &id),
+        accounts::query_history(st, &id, &p),
+        alerts::query_alerts(&st.db, &history_req),
+    )?;
     let AccountDetail { attributes: a, health: h, readiness, past_scores, open_alerts, .. } = &d;
     let name = if a.name.is_empty() { id.clone() } else { a.name.clone() };
     let mut b = format!(
@@ -235,7 +241,33 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
     if open_alerts.is_empty() {
         b.push_str(r#"<tr><td colspan="5" class="muted">no open alerts</td></tr>"#);
     }
+    b.push_str("</tbody></table></section>");
+    // The account's alert history: every alert that held (open or resolved), newest
+    // first; an alert whose opening was retracted (withdrawn) is not part of it.
+    b.push_str(
+        r#"<section class="panel"><h2>Alert history</h2><table data-testid="alert-history"><thead><tr><th>Rule</th><th>State</th><th>Opened</th><th>Resolved</th><th>Days</th><th>Message</th></tr></thead><tbody>"#,
+    );
+    for a in &history.items {
+        b.push_str(&format!(
+            r#"<tr data-history-alert="{}"><td>{}</td><td>{}</td><td class="date">{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+            esc(&a.alert_id),
+            esc(&a.rule.replace('_', " ")),
+            a.state,
+            a.opened_on,
+            a.resolved_on.map_or_else(|| "—".to_owned(), |d| d.to_string()),
+            a.age_days,
+            esc(&a.message),
+        ));
+    }
+    if history.items.is_empty() {
+        b.push_str(r#"<tr><td colspan="6" class="muted">no alerts</td></tr>"#);
+    }
     let all = super::link("/alerts", &[], &[("account_id", Some(&id)), ("state", Some("all"))]);
-    b.push_str(&format!(r#"</tbody></table><p><a href="{}">All alerts of this account</a></p></section>"#, esc(&all)));
+    let more = if history.total > history.items.len() as u64 {
+        format!("All {} alerts of this account", history.total)
+    } else {
+        "All alerts of this account".to_owned()
+    };
+    b.push_str(&format!(r#"</tbody></table><p><a href="{}">{}</a></p></section>"#, esc(&all), esc(&more)));
     Ok((name, b))
 }

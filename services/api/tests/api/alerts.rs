@@ -116,3 +116,72 @@ async fn acknowledge_records_who_when_and_why() {
     }
     env.drop_database().await;
 }
+
+/// The fixture retracted the opening of one alert (late data): `alerts_current` holds it
+/// as withdrawn, and neither the feed, the summary, the account's alerts and detail, nor
+/// the pages show it; it cannot be acknowledged. The account's history is what
+/// `health_alerts FINAL WHERE state != 'retracted'` stores.
+#[tokio::test]
+async fn withdrawn_alerts_show_nowhere() {
+    let env = shared().await;
+    let api = spawn(env).await;
+    let withdrawn: Vec<String> = env
+        .ch()
+        .query("SELECT alert_id FROM alerts_current FINAL WHERE status = 'withdrawn'")
+        .fetch_all()
+        .await
+        .expect("withdrawn");
+    assert_eq!(withdrawn.len(), 1, "the fixture withdraws one alert");
+    let gone = withdrawn[0].clone();
+    let retracted = env
+        .scalar(&format!(
+            "SELECT count() FROM health_alerts FINAL WHERE alert_id = '{gone}' AND state = 'retracted' \
+             AND transition = 'opened'"
+        ))
+        .await;
+    assert_eq!(retracted, 1, "{gone}: its opening is retracted in the history");
+    let all = api.all("/api/v1/alerts?state=all").await;
+    assert!(!all.is_empty());
+    assert!(all.iter().all(|a| a["alert_id"] != gone.as_str() && a["state"] != "withdrawn"));
+    let stored = env.scalar("SELECT uniqExact(alert_id) FROM health_alerts FINAL WHERE state != 'retracted'").await;
+    assert_eq!(all.len() as u64, stored, "the feed (state=all) is the stored history, alert by alert");
+    let open = api.all("/api/v1/alerts").await;
+    assert!(open.iter().all(|a| a["alert_id"] != gone.as_str()));
+    let s = api.ok("/api/v1/alerts/summary").await;
+    assert_eq!(s["open"].as_u64(), Some(open.len() as u64), "the summary does not count it");
+
+    let id = gone.split('/').next().expect("account id").to_owned();
+    let mine = api.all(&format!("/api/v1/accounts/{}/alerts", crate::portfolio::urlencode(&id))).await;
+    assert!(mine.iter().all(|a| a["alert_id"] != gone.as_str()));
+    let mine_stored = env
+        .scalar(&format!(
+            "SELECT uniqExact(alert_id) FROM health_alerts FINAL WHERE state != 'retracted' AND account_id = '{id}'"
+        ))
+        .await;
+    assert_eq!(mine.len() as u64, mine_stored, "{id}: its alerts are its stored history");
+    let d = api.ok(&format!("/api/v1/accounts/{}", crate::portfolio::urlencode(&id))).await;
+    let open_ids: Vec<&str> =
+        d["open_alerts"].as_array().expect("open alerts").iter().filter_map(|a| a["alert_id"].as_str()).collect();
+    assert!(!open_ids.contains(&gone.as_str()));
+
+    let auth = format!("Bearer {}", api.token);
+    let attr = |alert: &str| format!("data-alert=\"{alert}\"");
+    let page = api.raw(&format!("/accounts/{}", crate::portfolio::urlencode(&id)), Some(&auth)).await;
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().await.expect("html");
+    assert!(!html.contains(&gone), "the account page never names it");
+    for a in &mine {
+        let shown = a["alert_id"].as_str().expect("id");
+        assert!(html.contains(&format!("data-history-alert=\"{shown}\"")), "{shown} is in the page's history");
+    }
+    let path = format!("/alerts?state=all&page_size=100&account_id={}", crate::portfolio::urlencode(&id));
+    let html = api.raw(&path, Some(&auth)).await.text().await.expect("html");
+    assert!(!html.contains(&attr(&gone)), "{path}");
+    for a in &mine {
+        let shown = a["alert_id"].as_str().expect("id");
+        assert!(html.contains(&attr(shown)), "{path}: {shown} is listed");
+    }
+    let body = serde_json::json!({"alert_id": gone}).to_string();
+    let (s, v) = api.post("/api/v1/alerts/ack", "application/json", &body).await;
+    assert_eq!(s, 404, "a withdrawn alert cannot be acknowledged: {v}");
+}

@@ -1,5 +1,9 @@
 //! Shared fixture (one database for the read-only tests of this binary) and the
 //! in-process API.
+//!
+//! The API needs ClickHouse only (`PULSE_TEST_CLICKHOUSE`, default
+//! `http://127.0.0.1:8123`): each database is created and migrated here, without the
+//! Kafka topics that `TestEnv::new` also creates.
 
 use std::collections::BTreeMap;
 
@@ -26,9 +30,33 @@ pub async fn shared() -> &'static TestEnv {
     ENV.get_or_init(|| async { loaded(ACCOUNTS, DAYS).await }).await
 }
 
+/// A fresh, migrated database (no Kafka topics: the API does not use them).
+pub async fn fresh() -> TestEnv {
+    pulse_runtime::telemetry::init(&pulse_runtime::telemetry::TelemetryConfig {
+        log_level: "warn".into(),
+        ..Default::default()
+    });
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let clickhouse = pulse_runtime::clickhouse::ClickHouseConfig {
+        url: std::env::var("PULSE_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
+        database: format!("pulse_test_{tag}"),
+        ..Default::default()
+    };
+    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    pulse_runtime::migrate::migrate(&clickhouse, now)
+        .await
+        .expect("migrate test database (is ClickHouse up? PULSE_TEST_CLICKHOUSE)");
+    TestEnv {
+        topics: pulse_runtime::kafka::TopicsConfig::with_prefix(&format!("test.{tag}")),
+        kafka: pulse_runtime::kafka::KafkaConfig::default(),
+        tag,
+        clickhouse,
+    }
+}
+
 /// A fresh database with fixture data (for tests that write).
 pub async fn loaded(accounts: u32, days: u32) -> TestEnv {
-    let env = TestEnv::new(1).await;
+    let env = fresh().await;
     fixtures::load(&env.ch(), &spec(accounts, days), &pulse_core::ScoringConfig::default())
         .await
         .expect("load fixtures");
@@ -63,7 +91,15 @@ pub async fn spawn(env: &TestEnv) -> Api {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(app.serve(listener, std::future::pending()));
-    Api { base, token, http: reqwest::Client::new() }
+    Api { base, token, http: http_client() }
+}
+
+/// An HTTP client. reqwest is built without a default crypto provider (the workspace
+/// picks rustls with ring explicitly), so `reqwest::Client::new()` would panic: hand it
+/// the runtime's TLS configuration.
+pub fn http_client() -> reqwest::Client {
+    let tls = pulse_runtime::tls::client_config(&[], "test").expect("tls config");
+    reqwest::Client::builder().use_preconfigured_tls(tls).build().expect("http client")
 }
 
 impl Api {

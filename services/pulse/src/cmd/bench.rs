@@ -63,14 +63,20 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
         let end = (i + 50_000).min(events);
         let lines: Vec<(String, String)> = (i..end).map(|n| (format!("acct-{:05}", n % 1000), event(n, &ts))).collect();
         bytes += lines.iter().map(|l| l.1.len()).sum::<usize>();
-        let sends = lines.iter().map(|(k, v)| producer.send(FutureRecord::to(&s.topics.usage).key(k).payload(v), Duration::from_secs(60)));
+        let sends = lines
+            .iter()
+            .map(|(k, v)| producer.send(FutureRecord::to(&s.topics.usage).key(k).payload(v), Duration::from_secs(60)));
         for r in join_all(sends).await {
             r.map_err(|(e, _)| e).context("produce")?;
         }
         i = end;
     }
     let produce_secs = started.elapsed().as_secs_f64();
-    eprintln!("produced {events} events ({} bytes avg) in {produce_secs:.2}s ({:.0}/s)", bytes as u64 / events.max(1), events as f64 / produce_secs);
+    eprintln!(
+        "produced {events} events ({} bytes avg) in {produce_secs:.2}s ({:.0}/s)",
+        bytes as u64 / events.max(1),
+        events as f64 / produce_secs
+    );
 
     // 2. bare consumer ceiling
     let bare = {
@@ -124,7 +130,12 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
         100.0 * ingest_rate / bare_rate
     );
     if !keep {
-        let _ = s.clickhouse.server_client().query(&format!("DROP DATABASE IF EXISTS {}", s.clickhouse.database)).execute().await;
+        let _ = s
+            .clickhouse
+            .server_client()
+            .query(&format!("DROP DATABASE IF EXISTS {}", s.clickhouse.database))
+            .execute()
+            .await;
     }
     Ok(())
 }

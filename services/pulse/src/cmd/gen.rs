@@ -55,10 +55,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(io::stdout().lock())
     } else {
-        Box::new(
-            File::create(&args.output)
-                .with_context(|| format!("creating {}", args.output.display()))?,
-        )
+        Box::new(File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?)
     };
     match args.kind {
         GenKind::Demo => {

@@ -28,14 +28,7 @@ pub async fn run(s: Settings) -> anyhow::Result<()> {
             let _ = rx.wait_for(|s| *s).await;
         }
     }));
-    let ingest = Ingest {
-        cfg: s.ingest,
-        kafka: s.kafka,
-        topics: s.topics,
-        clickhouse: s.clickhouse,
-        metrics,
-        ready,
-    };
+    let ingest = Ingest { cfg: s.ingest, kafka: s.kafka, topics: s.topics, clickhouse: s.clickhouse, metrics, ready };
     let shutdown = async move {
         pulse_runtime::shutdown::signal().await;
         let _ = stop_tx.send(true);

@@ -111,11 +111,16 @@ fn quantile(before: &Scrape, after: &Scrape, q: f64) -> Option<f64> {
 
 pub async fn run(a: LoadArgs, s: Settings) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
-    let before = scrape(&http, &a.scorer_metrics).await.with_context(|| format!("is the scorer running? {}", a.scorer_metrics))?;
+    let before = scrape(&http, &a.scorer_metrics)
+        .await
+        .with_context(|| format!("is the scorer running? {}", a.scorer_metrics))?;
     let producer = s.kafka.producer().context("producer")?;
     let run = format!("{:x}", chrono::Utc::now().timestamp_millis());
     let total = a.rate * a.duration_secs;
-    eprintln!("load: {total} events at {}/s over {} accounts x {} users into {}", a.rate, a.accounts, a.users, s.topics.usage);
+    eprintln!(
+        "load: {total} events at {}/s over {} accounts x {} users into {}",
+        a.rate, a.accounts, a.users, s.topics.usage
+    );
     let started = Instant::now();
     let mut in_flight = FuturesUnordered::new();
     let mut failed = 0u64;
@@ -129,7 +134,10 @@ pub async fn run(a: LoadArgs, s: Settings) -> anyhow::Result<()> {
             let p = producer.clone();
             let topic = s.topics.usage.clone();
             in_flight.push(async move {
-                p.send(FutureRecord::to(&topic).key(&key).payload(&line), Duration::from_secs(60)).await.map(|_| ()).map_err(|(e, _)| e)
+                p.send(FutureRecord::to(&topic).key(&key).payload(&line), Duration::from_secs(60))
+                    .await
+                    .map(|_| ())
+                    .map_err(|(e, _)| e)
             });
             i += 1;
         }
@@ -167,7 +175,12 @@ pub async fn run(a: LoadArgs, s: Settings) -> anyhow::Result<()> {
         if now.events - before.events >= total as f64 {
             break now;
         }
-        anyhow::ensure!(Instant::now() < deadline, "scorer did not drain within {}s ({} of {total})", a.drain_secs, now.events - before.events);
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "scorer did not drain within {}s ({} of {total})",
+            a.drain_secs,
+            now.events - before.events
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // Give the last batch its flush (batch_max_wait) before reading latency.

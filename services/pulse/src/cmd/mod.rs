@@ -22,10 +22,8 @@ use crate::{cli::Command, settings::Settings};
 pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(config.as_deref())?;
     pulse_runtime::telemetry::init(&settings.telemetry);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     rt.block_on(async move {
         match command {
             Command::Ingest => ingest::run(settings).await,

@@ -46,10 +46,8 @@ pub struct ReplayArgs {
 pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scoring = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config {}", path.display()))?;
-            pulse_replay::scoring_config_from_toml(&text)
-                .with_context(|| format!("config {}", path.display()))?
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+            pulse_replay::scoring_config_from_toml(&text).with_context(|| format!("config {}", path.display()))?
         }
         None => ScoringConfig::default(),
     };
@@ -85,10 +83,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e @ ReplayError::Invalid { .. }) => {
-            writeln!(
-                err,
-                "error: {e} (--strict: stopped at the first invalid line)"
-            )?;
+            writeln!(err, "error: {e} (--strict: stopped at the first invalid line)")?;
             Ok(ExitCode::FAILURE)
         }
         Err(e) => Err(e).context("replay failed"),

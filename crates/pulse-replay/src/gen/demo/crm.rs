@@ -2,9 +2,9 @@
 
 use chrono::{DateTime, Days, Utc};
 use pulse_core::event::{
-    AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent,
-    MilestoneStatus, Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent,
-    TicketSeverity, TicketStatus, TrainingEvent,
+    AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent, MilestoneStatus,
+    Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent, TicketSeverity, TicketStatus,
+    TrainingEvent,
 };
 use rand::Rng;
 
@@ -80,12 +80,7 @@ impl Gen {
             Cohort::SeatsUnknown => [Some(8.0), Some(8.0), Some(7.5), Some(8.0)],
             Cohort::Churning => [Some(5.0), Some(4.0), Some(3.0), Some(3.0)],
         };
-        let dims = [
-            Dimension::Technical,
-            Dimension::Knowledge,
-            Dimension::Value,
-            Dimension::Stakeholder,
-        ];
+        let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
         for (dim, score) in dims.into_iter().zip(scores) {
             let Some(score) = score else { continue };
             let back = self.rng.random_range(10..=24);
@@ -150,21 +145,14 @@ impl Gen {
                 | Cohort::ChampionLeft
                 | Cohort::CriticalTicket
         );
-        let items = [
-            "sso_configured",
-            "crm_integration_live",
-            "data_migration_verified",
-            "uat_signed_off",
-        ];
+        let items = ["sso_configured", "crm_integration_live", "data_migration_verified", "uat_signed_off"];
         if a.cohort.is_onboarding() || strong {
             for (k, item) in items.iter().enumerate() {
                 let status = match (a.cohort, k) {
                     (Cohort::OnboardingNotReady, 0) => MilestoneStatus::Done,
                     (Cohort::OnboardingNotReady, 1) => MilestoneStatus::Blocked,
                     (Cohort::OnboardingNotReady, _) => MilestoneStatus::Pending,
-                    (Cohort::OnboardingRecovery, 3) | (Cohort::OnboardingOverdue, 3) => {
-                        MilestoneStatus::Pending
-                    }
+                    (Cohort::OnboardingRecovery, 3) | (Cohort::OnboardingOverdue, 3) => MilestoneStatus::Pending,
                     _ => MilestoneStatus::Done,
                 };
                 let day = self.day(45 - 6 * k as i64);
@@ -174,8 +162,7 @@ impl Gen {
                     timestamp: at(day, self.rng.random_range(9 * 3600..18 * 3600)),
                     item: item.to_string(),
                     status,
-                    note: (status == MilestoneStatus::Blocked)
-                        .then(|| "waiting on customer IT for SCIM".to_string()),
+                    note: (status == MilestoneStatus::Blocked).then(|| "waiting on customer IT for SCIM".to_string()),
                 };
                 self.push_event(&Event::Milestone(ev))?;
             }
@@ -184,10 +171,7 @@ impl Gen {
                 Cohort::OnboardingRecovery | Cohort::OnboardingNotReady => (40.0, 85.0),
                 _ => (82.0, 98.0),
             };
-            for (k, module) in ["admin_essentials", "reporting_101", "workflow_builder"]
-                .iter()
-                .enumerate()
-            {
+            for (k, module) in ["admin_essentials", "reporting_101", "workflow_builder"].iter().enumerate() {
                 for trainee in 0..3u32 {
                     let day = self.day(35 - 5 * k as i64 - i64::from(trainee));
                     // Attendance only for some trainees of struggling accounts.
@@ -239,11 +223,7 @@ impl Gen {
         };
         for (role, person, sentiment) in [
             (StakeholderRole::Champion, champion, sentiment),
-            (
-                StakeholderRole::ExecutiveSponsor,
-                sponsor,
-                sponsor_sentiment,
-            ),
+            (StakeholderRole::ExecutiveSponsor, sponsor, sponsor_sentiment),
         ] {
             let day = self.day(50);
             let ev = StakeholderEvent {
@@ -277,21 +257,12 @@ impl Gen {
                 (TicketSeverity::Critical, 30, Some(27)),
                 (TicketSeverity::High, 14, Some(10)),
             ],
-            Cohort::SuddenDrop => &[
-                (TicketSeverity::High, 11, None),
-                (TicketSeverity::Normal, 20, Some(18)),
-            ],
-            _ => &[
-                (TicketSeverity::Normal, 25, Some(22)),
-                (TicketSeverity::Low, 9, None),
-            ],
+            Cohort::SuddenDrop => &[(TicketSeverity::High, 11, None), (TicketSeverity::Normal, 20, Some(18))],
+            _ => &[(TicketSeverity::Normal, 25, Some(22)), (TicketSeverity::Low, 9, None)],
         };
         for (k, (severity, opened, resolved)) in tickets.iter().enumerate() {
             let ticket_id = format!("T-{}-{}", a.account_id.len() * 97 + k, self.next_id % 1000);
-            for (days_back, status) in [
-                (Some(*opened), TicketStatus::Open),
-                (*resolved, TicketStatus::Resolved),
-            ] {
+            for (days_back, status) in [(Some(*opened), TicketStatus::Open), (*resolved, TicketStatus::Resolved)] {
                 let Some(days_back) = days_back else { continue };
                 let day = self.day(days_back);
                 let ev = TicketEvent {
@@ -332,12 +303,8 @@ fn note(cohort: Cohort, dim: Dimension) -> &'static str {
         (Cohort::OnboardingClose, Dimension::Knowledge) => {
             "admins still need help building reports; knowledge checks at 55-75%"
         }
-        (Cohort::OnboardingNotReady, Dimension::Technical) => {
-            "SSO blocked on customer IT; migration not started"
-        }
-        (Cohort::SuddenDrop, Dimension::Stakeholder) => {
-            "sponsor reorganized; team moved to a competitor trial?"
-        }
+        (Cohort::OnboardingNotReady, Dimension::Technical) => "SSO blocked on customer IT; migration not started",
+        (Cohort::SuddenDrop, Dimension::Stakeholder) => "sponsor reorganized; team moved to a competitor trial?",
         (Cohort::Churning, _) => "low engagement, budget review announced",
         (_, Dimension::Value) => "KPI reviewed with the customer",
         (_, Dimension::Technical) => "integration logs reviewed",

@@ -44,13 +44,7 @@ pub struct DemoSpec {
 
 impl Default for DemoSpec {
     fn default() -> Self {
-        DemoSpec {
-            accounts: 60,
-            days: 56,
-            end: super::DEFAULT_END,
-            seed: 42,
-            malformed: true,
-        }
+        DemoSpec { accounts: 60, days: 56, end: super::DEFAULT_END, seed: 42, malformed: true }
     }
 }
 
@@ -143,10 +137,9 @@ impl Cohort {
 
     fn profile(&self) -> UsageProfile {
         match self {
-            Cohort::PowerDaily
-            | Cohort::SlowDecline
-            | Cohort::SuddenDrop
-            | Cohort::CriticalTicket => UsageProfile::Daily,
+            Cohort::PowerDaily | Cohort::SlowDecline | Cohort::SuddenDrop | Cohort::CriticalTicket => {
+                UsageProfile::Daily
+            }
             Cohort::Periodic => UsageProfile::Periodic,
             _ => UsageProfile::Weekly,
         }
@@ -247,13 +240,7 @@ const SUFFIXES: [&str; 12] = [
     "Freight",
     "Insurance",
 ];
-const CSMS: [&str; 5] = [
-    "Dana Whitfield",
-    "Marco Ruiz",
-    "Priya Raman",
-    "Tom Becker",
-    "Aiko Tanaka",
-];
+const CSMS: [&str; 5] = ["Dana Whitfield", "Marco Ruiz", "Priya Raman", "Tom Becker", "Aiko Tanaka"];
 const PEOPLE: [&str; 10] = [
     "Alex Morgan",
     "Sam Lee",
@@ -303,11 +290,7 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
                 }
             }
             let slug = name.to_lowercase().replace(' ', "-");
-            let account_id = if used.len() > i {
-                slug
-            } else {
-                format!("{slug}-{i}")
-            };
+            let account_id = if used.len() > i { slug } else { format!("{slug}-{i}") };
             let segment = match (cohort, i % 3) {
                 (Cohort::Periodic, _) => "smb",
                 (Cohort::Churning, _) => "mid_market",
@@ -350,17 +333,13 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
 /// Writes the demo NDJSON to `out`.
 pub fn write_demo<W: Write>(spec: &DemoSpec, out: W) -> Result<DemoStats, GenError> {
     if spec.days < 28 {
-        return Err(GenError::Invalid(
-            "demo needs at least 28 days of history".into(),
-        ));
+        return Err(GenError::Invalid("demo needs at least 28 days of history".into()));
     }
     let accounts = plan(spec);
     let first = spec
         .end
         .checked_sub_days(Days::new(u64::from(spec.days - 1)))
-        .ok_or_else(|| {
-            GenError::Invalid("days reach before the first representable date".into())
-        })?;
+        .ok_or_else(|| GenError::Invalid("days reach before the first representable date".into()))?;
     let mut g = Gen {
         rng: ChaCha8Rng::seed_from_u64(spec.seed ^ EVENT_STREAM),
         end: spec.end,
@@ -418,10 +397,7 @@ impl Gen {
     fn push(&mut self, written_on: NaiveDate, ts: DateTime<Utc>, line: String) {
         let seq = self.next_id;
         self.next_id += 1;
-        self.days
-            .entry(written_on)
-            .or_default()
-            .push(((ts, seq), line));
+        self.days.entry(written_on).or_default().push(((ts, seq), line));
     }
 
     fn push_event(&mut self, event: &Event) -> Result<(), GenError> {
@@ -435,10 +411,7 @@ impl Gen {
 
 /// `secs` seconds after the start of `day` (UTC).
 fn at(day: NaiveDate, secs: u32) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc())
-        .unwrap_or_default()
-        + chrono::Duration::seconds(i64::from(secs))
+    day.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or_default() + chrono::Duration::seconds(i64::from(secs))
 }
 
 fn user_id(a: &DemoAccount, k: u32) -> String {

@@ -36,15 +36,11 @@ impl Gen {
                     // Each user has a fixed weekday, some a second one.
                     UsageProfile::Weekly => {
                         let wd = i64::from(day.weekday().num_days_from_monday());
-                        !weekend
-                            && (wd == i64::from(k % 5)
-                                || (k % 3 == 0 && wd == i64::from((k + 2) % 5)))
+                        !weekend && (wd == i64::from(k % 5) || (k % 3 == 0 && wd == i64::from((k + 2) % 5)))
                     }
                     // Every user once every 14 days; users 2j and 2j+1 are 7 days
                     // apart, so any 7 consecutive days hold exactly one of each pair.
-                    UsageProfile::Periodic => {
-                        epoch_day % 14 == i64::from((k / 2) % 7 + 7 * (k % 2))
-                    }
+                    UsageProfile::Periodic => epoch_day % 14 == i64::from((k / 2) % 7 + 7 * (k % 2)),
                 };
                 if active {
                     self.session(a, k, day)?;
@@ -88,11 +84,7 @@ impl Gen {
             }
             .map_err(|e| GenError::Invalid(e.to_string()))?;
             // Mobile clients sync late now and then; some lines are sent twice.
-            let late = if self.rng.random_bool(0.015) {
-                self.rng.random_range(1..=3)
-            } else {
-                0
-            };
+            let late = if self.rng.random_bool(0.015) { self.rng.random_range(1..=3) } else { 0 };
             let written_on = (day + Days::new(late)).min(self.end);
             if written_on > day {
                 self.stats.late += 1;
@@ -111,25 +103,17 @@ impl Gen {
 
     /// A handful of broken lines, each rejected for a different reason.
     pub(super) fn malformed(&mut self, accounts: &[DemoAccount]) {
-        let acct = accounts
-            .first()
-            .map(|a| a.account_id.as_str())
-            .unwrap_or("acme")
-            .to_string();
+        let acct = accounts.first().map(|a| a.account_id.as_str()).unwrap_or("acme").to_string();
         let ts = at(self.day(3), 12 * 3600).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let lines = [
             format!(
                 r#"{{"type":"usage","event_id":"bad-1","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"{ts}""#
             ),
-            format!(
-                r#"{{"type":"usage","event_id":"bad-2","user_id":"u-1","event":"login","timestamp":"{ts}"}}"#
-            ),
+            format!(r#"{{"type":"usage","event_id":"bad-2","user_id":"u-1","event":"login","timestamp":"{ts}"}}"#),
             format!(
                 r#"{{"type":"usage","event_id":"bad-3","account_id":"{acct}","user_id":"u-1","event":"login","timestamp":"yesterday at noon"}}"#
             ),
-            format!(
-                r#"{{"type":"page_view","event_id":"bad-4","account_id":"{acct}","timestamp":"{ts}"}}"#
-            ),
+            format!(r#"{{"type":"page_view","event_id":"bad-4","account_id":"{acct}","timestamp":"{ts}"}}"#),
             format!(
                 r#"{{"type":"account","event_id":"bad-5","account_id":"{acct}","timestamp":"{ts}","licensed_seats":"fifty"}}"#
             ),
@@ -179,10 +163,7 @@ fn schedule(cohort: Cohort) -> Schedule {
         },
         Cohort::Churning => |back| ramp(back, 21, 0.40, 0.08),
     };
-    Schedule {
-        profile: cohort.profile(),
-        share,
-    }
+    Schedule { profile: cohort.profile(), share }
 }
 
 /// `from` until `over` days before the end, then linear to `to` at the end.

@@ -148,9 +148,13 @@ impl TestEnv {
     pub async fn wait_scalar(&self, sql: &str, want: u64, timeout: Duration) -> u64 {
         let deadline = Instant::now() + timeout;
         loop {
-            let got = self.ch().query(sql).fetch_one::<u64>().await.unwrap_or(u64::MAX);
-            if got == want || Instant::now() > deadline {
-                return got;
+            // A failing query is retried until the deadline (ClickHouse may be restarting
+            // in a fault test), then reported: never mistaken for a value.
+            match self.ch().query(sql).fetch_one::<u64>().await {
+                Ok(got) if got == want => return got,
+                Ok(got) if Instant::now() > deadline => return got,
+                Err(e) if Instant::now() > deadline => panic!("query failed until the deadline: {sql}: {e}"),
+                _ => {}
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

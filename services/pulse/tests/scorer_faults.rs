@@ -30,8 +30,9 @@ async fn scorer_killed_with_sigkill_five_times_while_events_flow_ends_identical(
         let scorer = ServiceProcess::spawn(bin(), &env, "scorer", &group);
         // Kill only once this process has made progress (it holds partitions and has
         // snapshotted), at a random point after that.
-        let progressed =
-            env.wait_scalar(&format!("SELECT toUInt64(ifNull(({covered}) > {before}, 0))"), 1, Duration::from_secs(150)).await;
+        let progressed = env
+            .wait_scalar(&format!("SELECT toUInt64(ifNull(({covered}) > {before}, 0))"), 1, Duration::from_secs(150))
+            .await;
         assert_eq!(progressed, 1, "round {round}: the scorer made progress before the kill");
         tokio::time::sleep(Duration::from_millis(rng.random_range(0..1500))).await;
         scorer.kill9();

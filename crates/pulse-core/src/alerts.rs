@@ -445,7 +445,12 @@ fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<Ale
             }
         })
         .collect();
-    retractions.sort_by_key(|t| (t.as_of, t.rule));
+    // Newest first: when an alert's resolution and its opening are both withdrawn, the
+    // resolution's retraction must come first. Stores that keep one row per alert and
+    // apply transitions in emission order (ClickHouse's `alerts_current`: a withdrawn
+    // resolution means "open again", a withdrawn opening "withdrawn") then end at
+    // "withdrawn", not at "open".
+    retractions.sort_by_key(|t| std::cmp::Reverse((t.as_of, t.retracts == Some(TransitionKind::Resolved), t.rule)));
     out.extend(retractions);
     out.extend(after.iter().filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t)).cloned());
 }

@@ -399,3 +399,63 @@ fn the_tracker_forgets_days_beyond_the_horizon() {
     old.health.metrics.wau_change_pct = Some(0.0);
     assert!(t.update(&old).is_empty());
 }
+
+/// One row per alert, applied in emission order the way ClickHouse's `alerts_current`
+/// view does (schemas/clickhouse/005): opened -> open, resolved -> resolved, a withdrawn
+/// opening -> withdrawn, a withdrawn resolution -> open again.
+fn current(out: &[AlertTransition]) -> BTreeMap<(AlertRule, chrono::NaiveDate), &'static str> {
+    let mut m = BTreeMap::new();
+    for t in out {
+        let status = match (t.state, t.retracts) {
+            (AlertState::Opened, _) => "open",
+            (AlertState::Resolved, _) => "resolved",
+            (AlertState::Retracted, Some(TransitionKind::Opened)) => "withdrawn",
+            (AlertState::Retracted, _) => "open",
+        };
+        m.insert((t.rule, t.opened_on), status);
+    }
+    m
+}
+
+#[test]
+fn an_alert_withdrawn_with_its_resolution_ends_withdrawn_in_a_one_row_per_alert_store() {
+    // Seats raised on day 20 (health drops, alert opens), back on day 24 (it resolves);
+    // then a late event says the seats were raised on day 5 already: the day-20 alert,
+    // opening and resolution, never held.
+    let mut e = Events::new();
+    e.seats("acme", 0, 10).active_days("acme", 8, 0..=34).seats("acme", 20, 100).seats("acme", 24, 10);
+    let mut late = Events::new();
+    late.seats("acme", 5, 100);
+    let late_ev = match late.list[0].clone() {
+        pulse_core::Event::Account(mut a) => {
+            a.event_id = "late-5".into();
+            pulse_core::Event::Account(a)
+        }
+        other => other,
+    };
+    let mut engine = Engine::new(ScoringConfig::default());
+    let mut tracker = AlertTracker::new(engine.config());
+    let mut emitted = Vec::new();
+    let mut list = e.list.clone();
+    list.sort_by_key(|x| x.timestamp());
+    let mut next = 0;
+    for day in 0..=34 {
+        while next < list.len() && list[next].timestamp().date_naive() <= d(day) {
+            engine.apply(&list[next]);
+            next += 1;
+        }
+        emitted.extend(tracker.update(&engine.evaluate("acme", d(day)).expect("exists")));
+    }
+    assert_eq!(current(&emitted).get(&(AlertRule::HealthDropped, d(20))), Some(&"resolved"), "{emitted:#?}");
+    engine.apply(&late_ev);
+    let evs: Vec<Evaluation> = (5..=34).filter_map(|x| engine.evaluate("acme", d(x))).collect();
+    emitted.extend(tracker.update_many(&evs));
+    let now = current(&emitted);
+    assert_eq!(now.get(&(AlertRule::HealthDropped, d(20))), Some(&"withdrawn"), "{emitted:#?}");
+    // Whatever is open in the store is exactly what is open when derived from scratch.
+    let from_scratch = current(&derived(&engine, "acme", 0, 34));
+    let open = |m: &BTreeMap<(AlertRule, chrono::NaiveDate), &'static str>| {
+        m.iter().filter(|(_, s)| **s == "open").map(|(k, _)| *k).collect::<Vec<_>>()
+    };
+    assert_eq!(open(&now), open(&from_scratch));
+}

@@ -287,6 +287,34 @@ fn assert_same_transitions(rows: &[AlertRow], expected: &BTreeMap<Key, (String, 
     }
 }
 
+/// What the alerts feed reads (`alerts_current`, one row per alert) is open exactly for the
+/// alerts replay leaves open: opened and not resolved. One open alert per account and rule.
+async fn assert_open_alerts(env: &TestEnv, expected: &BTreeMap<Key, (String, String)>, what: &str) {
+    let resolved: BTreeSet<(String, String, String)> =
+        expected.keys().filter(|k| k.2 == "resolved").map(|k| (k.0.clone(), k.1.clone(), k.3.clone())).collect();
+    let want: BTreeSet<(String, String, String)> = expected
+        .keys()
+        .filter(|k| k.2 == "opened")
+        .map(|k| (k.0.clone(), k.1.clone(), k.3.clone()))
+        .filter(|a| !resolved.contains(a))
+        .collect();
+    let got: Vec<(String, String, String)> = env
+        .ch()
+        .query("SELECT account_id, rule, toString(opened_on) FROM alerts_current FINAL WHERE status = 'open'")
+        .fetch_all()
+        .await
+        .expect("alerts_current");
+    let got: BTreeSet<(String, String, String)> = got.into_iter().collect();
+    assert!(
+        got == want,
+        "{what}: open alerts in alerts_current differ from replay: stored only {:?}, replay only {:?}",
+        got.difference(&want).collect::<Vec<_>>(),
+        want.difference(&got).collect::<Vec<_>>()
+    );
+    let per_rule: BTreeSet<(&String, &String)> = got.iter().map(|(a, r, _)| (a, r)).collect();
+    assert_eq!(per_rule.len(), got.len(), "{what}: more than one open alert for an account and rule");
+}
+
 /// Stored health and readiness equal the replay series, every day of the range.
 async fn assert_same_results(
     env: &TestEnv,
@@ -391,6 +419,7 @@ async fn backlog_tells_the_truth(order: Order) {
 
     // (b) the live history is replay's, and results are replay's, every day.
     assert_same_transitions(&rows, &expected, &format!("{order:?} backlog"));
+    assert_open_alerts(&env, &expected, &format!("{order:?} backlog")).await;
     assert_same_results(&env, &expected_results, &format!("{order:?} backlog")).await;
     // (a) no transition contradicts its day.
     let checked = assert_no_contradiction(&env, &rows).await;
@@ -444,6 +473,7 @@ async fn backlog_tells_the_truth(order: Order) {
     let rows2 = settle(&env, &ingest, &scorer, produced, &expected2_keys).await;
 
     assert_same_transitions(&rows2, &expected2, &format!("{order:?} backlog + late seats change"));
+    assert_open_alerts(&env, &expected2, &format!("{order:?} backlog + late seats change")).await;
     let retracted: BTreeMap<_, &AlertRow> = rows2
         .iter()
         .filter(|r| r.state == "retracted")

@@ -27,7 +27,7 @@ use pulse_runtime::{
 use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
     error::KafkaError,
-    message::{BorrowedMessage, OwnedMessage},
+    message::OwnedMessage,
     producer::{FutureProducer, FutureRecord},
     statistics::Statistics,
     ClientContext, Message, Offset, TopicPartitionList,
@@ -180,7 +180,7 @@ impl Ingest {
         Ok(())
     }
 
-    fn handle(&self, m: &BorrowedMessage<'_>, batch: &mut Batch) {
+    fn handle(&self, m: &impl Message, batch: &mut Batch) {
         self.handle_parts(
             m.topic(),
             m.partition(),
@@ -330,15 +330,7 @@ impl Ingest {
         );
         *batch = Batch::default();
         for m in std::mem::take(held) {
-            self.handle_parts(
-                m.topic(),
-                m.partition(),
-                m.offset(),
-                m.key(),
-                m.payload().unwrap_or(&[]),
-                m.timestamp().to_millis(),
-                batch,
-            );
+            self.handle(&m, batch);
         }
         Ok(())
     }
@@ -364,13 +356,7 @@ impl Ingest {
             let chunk = &rows[range.clone()];
             let outcome = self
                 .retry("clickhouse_insert", consumer, held, stop, || async move {
-                    match insert_rows(ch, R::TABLE, chunk).await {
-                        Ok(()) => Ok(Ok(())),
-                        Err(e) => match classify(&e) {
-                            Failure::Transient => Err(e),
-                            class => Ok(Err((class, e))),
-                        },
-                    }
+                    classified(insert_rows(ch, R::TABLE, chunk).await)
                 })
                 .await?;
             match outcome {
@@ -485,7 +471,13 @@ async fn insert_classified(
     usage: &[UsageRow],
     crm: &[CrmRow],
 ) -> Result<Classified, clickhouse::error::Error> {
-    match insert_all(ch, usage, crm).await {
+    classified(insert_all(ch, usage, crm).await)
+}
+
+/// An insert's result with its failure classified: transient errors stay `Err` (the
+/// caller retries them), content and setup errors become `Ok(Err(..))` (not retried).
+fn classified(r: Result<(), clickhouse::error::Error>) -> Result<Classified, clickhouse::error::Error> {
+    match r {
         Ok(()) => Ok(Ok(())),
         Err(e) => match classify(&e) {
             Failure::Transient => Err(e),

@@ -41,8 +41,8 @@ fn upstream() -> String {
     url.trim_start_matches("http://").trim_end_matches('/').to_owned()
 }
 
-/// Accepts TLS on a free port and pipes each connection to ClickHouse's HTTP port.
-async fn tls_terminator(pki: &Pki) -> SocketAddr {
+/// A TLS acceptor serving the `localhost` leaf of `pki`.
+fn acceptor(pki: &Pki) -> tokio_rustls::TlsAcceptor {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -50,7 +50,12 @@ async fn tls_terminator(pki: &Pki) -> SocketAddr {
         .with_no_client_auth()
         .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
         .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Accepts TLS on a free port and pipes each connection to ClickHouse's HTTP port.
+async fn tls_terminator(pki: &Pki) -> SocketAddr {
+    let acceptor = acceptor(pki);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let up = upstream();
@@ -127,14 +132,7 @@ fn an_unreadable_ca_file_is_refused_at_start_up_naming_the_key() {
 /// A TLS endpoint that answers every HTTP request with 200 and counts them.
 async fn tls_http_ok(pki: &Pki) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![pki.leaf.clone()], pki.key.clone_key())
-        .expect("server config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = acceptor(pki);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));

@@ -34,8 +34,19 @@ use serde_json::Value;
 
 const ID_BASE: &str = "https://pulse.invalid/schemas/events/";
 /// Example folders whose files are raw input messages, checked against the parser.
-const INPUT_SCHEMAS: &[&str] =
-    &["input", "usage", "track", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket"];
+const INPUT_SCHEMAS: &[&str] = &[
+    "input",
+    "usage",
+    "track",
+    "account",
+    "assessment",
+    "milestone",
+    "training",
+    "kpi",
+    "stakeholder",
+    "ticket",
+    "renewal",
+];
 
 fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")

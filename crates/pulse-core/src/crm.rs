@@ -53,13 +53,42 @@ impl CrmLog {
         self.events.len()
     }
 
+    /// Renewal outcomes, one per contract date (`renewal_on`): the latest in event
+    /// time (ties: `event_id`) corrects earlier ones. Sorted by `renewal_on`.
+    pub(crate) fn outcomes(&self) -> Vec<&RenewalEvent> {
+        let mut by_date: BTreeMap<NaiveDate, &RenewalEvent> = BTreeMap::new();
+        for e in &self.events {
+            if let Event::Renewal(r) = e {
+                by_date.insert(r.renewal_on, r);
+            }
+        }
+        by_date.into_values().collect()
+    }
+
+    /// The lifecycle stage in force at the end of each day on which an `account`
+    /// event set one, in day order (the last setting of a day wins).
+    pub(crate) fn stage_changes(&self) -> Vec<(NaiveDate, LifecycleStage)> {
+        let mut out: Vec<(NaiveDate, LifecycleStage)> = Vec::new();
+        for e in &self.events {
+            if let Event::Account(AccountEvent { lifecycle_stage: Some(stage), timestamp, .. }) = e {
+                let day = crate::num::date_from_day(day_of(*timestamp));
+                match out.last_mut() {
+                    Some((d, s)) if *d == day => *s = *stage,
+                    _ => out.push((day, *stage)),
+                }
+            }
+        }
+        out
+    }
+
     /// The state as of the end of day `d`.
     pub(crate) fn view(&self, d: Day) -> CrmView<'_> {
         let end = self.events.partition_point(|e| day_of(e.timestamp()) <= d);
         let mut v = CrmView::default();
         for e in &self.events[..end] {
             match e {
-                Event::Usage(_) => {}
+                // Outcomes never change a score (SPEC §8).
+                Event::Usage(_) | Event::Renewal(_) => {}
                 Event::Account(a) => v.apply_account(a),
                 Event::Assessment(a) => {
                     let valid = a.expires_on.is_none_or(|x| crate::num::date_from_day(d) < x);

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::activity::{Activity, Touch, UsageTouch};
 use crate::config::{ScoringConfig, MAX_CORE_FEATURES, MAX_HORIZON_DAYS};
 use crate::crm::{CrmLog, Inserted};
-use crate::event::{Event, LifecycleStage, UsageProfile};
+use crate::event::{Event, LifecycleStage, RenewalEvent, UsageProfile};
 use crate::facts;
 use crate::hash::{hash_str, StableBuild};
 use crate::health::{self, HealthResult};
@@ -226,6 +226,18 @@ impl Engine {
             target_graduation_on: a.target_graduation_on,
             renewal_on: a.renewal_on,
         })
+    }
+
+    /// The account's renewal outcomes (SPEC §8), one per contract date, sorted by
+    /// `renewal_on`; empty for an unknown account.
+    pub fn outcomes(&self, account_id: &str) -> Vec<&RenewalEvent> {
+        self.accounts.get(account_id).map(|a| a.crm.outcomes()).unwrap_or_default()
+    }
+
+    /// The lifecycle stage at the end of each day an `account` event set one, in day
+    /// order (see [`crate::backtest::last_onboarding_day`]).
+    pub fn stage_changes(&self, account_id: &str) -> Vec<(NaiveDate, LifecycleStage)> {
+        self.accounts.get(account_id).map(|a| a.crm.stage_changes()).unwrap_or_default()
     }
 
     /// Every account's evaluation as of `as_of`, sorted by account id (accounts

@@ -10,12 +10,15 @@
 //! Modules, in data-flow order: [`event`] (parse and validate input), [`engine`]
 //! (state and evaluation; internally `activity` for usage bitmasks, `crm` for the
 //! CRM log, `facts`/`evidence` for derived values), [`metrics`] (SPEC §2),
-//! [`readiness`] (§3), [`health`] (§4), [`alerts`] (§5), [`config`].
+//! [`readiness`] (§3), [`health`] (§4), [`alerts`] (§5), [`backtest`] and [`forecast`]
+//! (§8: did the score predict renewals, and what it forecasts), [`config`].
 
 pub mod alerts;
+pub mod backtest;
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod forecast;
 pub mod health;
 pub mod metrics;
 pub mod readiness;

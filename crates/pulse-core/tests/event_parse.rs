@@ -185,6 +185,39 @@ fn crm_events() {
         (crm("stakeholder", r#","role":"cfo","person":"dana","status":"active""#), Err((InvalidValue, "role"))),
         (crm("ticket", r#","ticket_id":"T-1","severity":"critical","status":"open""#), Ok("ticket")),
         (crm("ticket", r#","ticket_id":"T-1","severity":"critical""#), Err((MissingField, "status"))),
+        (
+            crm(
+                "renewal",
+                r#","outcome":"churned","renewal_on":"2026-06-30","arr_before":12000,"arr_after":0,"reason":"budget cut""#,
+            ),
+            Ok("renewal"),
+        ),
+        (
+            crm("renewal", r#","outcome":"expanded","renewal_on":"2026-06-30","arr_before":1,"arr_after":2"#),
+            Ok("renewal"),
+        ),
+        (
+            crm("renewal", r#","outcome":"lost","renewal_on":"2026-06-30","arr_before":1,"arr_after":0"#),
+            Err((InvalidValue, "outcome")),
+        ),
+        (crm("renewal", r#","outcome":"renewed","arr_before":1,"arr_after":1"#), Err((MissingField, "renewal_on"))),
+        (
+            crm("renewal", r#","outcome":"renewed","renewal_on":"2026-06-31","arr_before":1,"arr_after":1"#),
+            Err((InvalidValue, "renewal_on")),
+        ),
+        (
+            crm("renewal", r#","outcome":"renewed","renewal_on":"2026-06-30","arr_after":1"#),
+            Err((MissingField, "arr_before")),
+        ),
+        (
+            crm("renewal", r#","outcome":"renewed","renewal_on":"2026-06-30","arr_before":-1,"arr_after":1"#),
+            Err((InvalidValue, "arr_before")),
+        ),
+        (
+            crm("renewal", r#","outcome":"renewed","renewal_on":"2026-06-30","arr_before":1,"arr_after":"1""#),
+            Err((WrongType, "arr_after")),
+        ),
+        (crm("renewal", r#","renewal_on":"2026-06-30","arr_before":1,"arr_after":1"#), Err((MissingField, "outcome"))),
     ];
     for (input, expect) in cases {
         check(&input, expect);
@@ -205,6 +238,10 @@ fn every_event_round_trips_through_its_normalized_json() {
         crm("kpi", r#","kpi":"k","baseline":1,"target":2,"value":1.5"#),
         crm("stakeholder", r#","role":"executive_sponsor","person":"p","status":"left""#),
         crm("ticket", r#","ticket_id":"T","severity":"low","status":"resolved""#),
+        crm(
+            "renewal",
+            r#","outcome":"contracted","renewal_on":"2026-06-30","arr_before":10.5,"arr_after":5,"reason":"seats""#,
+        ),
     ];
     for input in inputs {
         let ev = parse_event(input.as_bytes()).expect("valid");

@@ -178,6 +178,7 @@ fn set_id(e: &mut Event, id: String) {
         Event::Kpi(x) => x.event_id = id,
         Event::Stakeholder(x) => x.event_id = id,
         Event::Ticket(x) => x.event_id = id,
+        Event::Renewal(x) => x.event_id = id,
     }
 }
 

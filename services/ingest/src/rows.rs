@@ -62,6 +62,7 @@ pub enum CrmType {
     Kpi = 5,
     Stakeholder = 6,
     Ticket = 7,
+    Renewal = 8,
 }
 
 /// A row for one of the two raw tables.
@@ -123,6 +124,7 @@ pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, ti
                 Event::Training(_) => CrmType::Training,
                 Event::Kpi(_) => CrmType::Kpi,
                 Event::Stakeholder(_) => CrmType::Stakeholder,
+                Event::Renewal(_) => CrmType::Renewal,
                 Event::Ticket(_) | Event::Usage(_) => CrmType::Ticket,
             };
             RawRow::Crm(CrmRow {

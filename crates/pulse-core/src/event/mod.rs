@@ -13,7 +13,7 @@
 //!
 //! - The input must be one JSON object (`not_json`, `not_object`).
 //! - `type`, `event_id`, `account_id`, `timestamp` are required (`missing_field`);
-//!   `type` must be one of the eight below or `track` (`unknown_type`).
+//!   `type` must be one of the nine below or `track` (`unknown_type`).
 //! - A field present with value `null` is treated exactly like an absent field: a
 //!   required one is `missing_field`, an optional one keeps its default (for the
 //!   `account` upsert: unchanged). This keeps producers that serialize `None` as
@@ -81,6 +81,16 @@
 //!   `positive` | `neutral` | `negative`. Key: (`role`, `person`).
 //! - `ticket`: a support ticket. `ticket_id`, `severity` `critical` | `high` |
 //!   `normal` | `low`, `status` `open` | `resolved`. Key: `ticket_id`.
+//!
+//! # Outcome events (CRM topic, SPEC §8)
+//!
+//! - `renewal`: how a contract renewal was decided. `outcome` `renewed` | `churned` |
+//!   `contracted` | `expanded`, `renewal_on` (the contract date decided,
+//!   `YYYY-MM-DD`, required), `arr_before`, `arr_after` (finite numbers >= 0,
+//!   required), optional `reason` (free text, max 4096 chars). Key: `renewal_on`: a
+//!   later event (event time, ties: `event_id`) for the same contract date corrects
+//!   the earlier one. Outcomes never change a score; they are what the backtest and
+//!   the renewal forecast measure the score against.
 
 mod parse;
 mod wire;
@@ -189,6 +199,7 @@ pub enum Event {
     Kpi(KpiEvent),
     Stakeholder(StakeholderEvent),
     Ticket(TicketEvent),
+    Renewal(RenewalEvent),
 }
 
 fn empty_object() -> serde_json::Value {
@@ -428,6 +439,50 @@ pub struct TicketEvent {
     pub status: TicketStatus,
 }
 
+/// How a renewal was decided (SPEC §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RenewalOutcome {
+    Renewed,
+    Churned,
+    Contracted,
+    Expanded,
+}
+
+impl RenewalOutcome {
+    pub const ALL: [RenewalOutcome; 4] =
+        [RenewalOutcome::Renewed, RenewalOutcome::Churned, RenewalOutcome::Contracted, RenewalOutcome::Expanded];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RenewalOutcome::Renewed => "renewed",
+            RenewalOutcome::Churned => "churned",
+            RenewalOutcome::Contracted => "contracted",
+            RenewalOutcome::Expanded => "expanded",
+        }
+    }
+
+    /// SPEC §8: an outcome is *lost* when it is `churned` or `contracted`.
+    pub fn is_lost(&self) -> bool {
+        matches!(self, RenewalOutcome::Churned | RenewalOutcome::Contracted)
+    }
+}
+
+/// A renewal outcome from the CRM (SPEC §8): what the backtest scores the health
+/// score against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenewalEvent {
+    pub event_id: String,
+    pub account_id: String,
+    pub timestamp: DateTime<Utc>,
+    pub outcome: RenewalOutcome,
+    pub renewal_on: NaiveDate,
+    pub arr_before: f64,
+    pub arr_after: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 macro_rules! each_variant {
     ($self:expr, $e:ident => $body:expr) => {
         match $self {
@@ -439,6 +494,7 @@ macro_rules! each_variant {
             Event::Kpi($e) => $body,
             Event::Stakeholder($e) => $body,
             Event::Ticket($e) => $body,
+            Event::Renewal($e) => $body,
         }
     };
 }
@@ -464,6 +520,7 @@ impl Event {
             Event::Kpi(_) => "kpi",
             Event::Stakeholder(_) => "stakeholder",
             Event::Ticket(_) => "ticket",
+            Event::Renewal(_) => "renewal",
         }
     }
     /// Usage events go to `pulse.usage`; all others are CRM events.

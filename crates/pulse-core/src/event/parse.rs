@@ -59,6 +59,7 @@ pub fn parse_event(bytes: &[u8]) -> Result<Event, InvalidEvent> {
         "kpi" => kpi(&wire),
         "stakeholder" => stakeholder(&wire),
         "ticket" => ticket(&wire),
+        "renewal" => renewal(&wire),
         other => Err(InvalidEvent::new(InvalidReason::UnknownType, format!("unknown type `{}`", truncate(other, 64)))),
     }
 }
@@ -474,5 +475,28 @@ fn ticket(w: &Wire<'_>) -> R<Event> {
             "resolved" => Some(TicketStatus::Resolved),
             _ => None,
         })?,
+    }))
+}
+
+fn renewal(w: &Wire<'_>) -> R<Event> {
+    let c = common(w)?;
+    let arr = |field: &str, v: &Option<Any<'_>>| -> R<f64> {
+        let x = req_f64(field, v)?;
+        if x < 0.0 {
+            return Err(invalid(field, "must be >= 0"));
+        }
+        Ok(x)
+    };
+    Ok(Event::Renewal(RenewalEvent {
+        event_id: c.event_id,
+        account_id: c.account_id,
+        timestamp: c.timestamp,
+        outcome: req_enum("outcome", &w.outcome, "renewed, churned, contracted, expanded", |s| {
+            RenewalOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+        })?,
+        renewal_on: opt_date("renewal_on", &w.renewal_on)?.ok_or_else(|| missing("renewal_on"))?,
+        arr_before: arr("arr_before", &w.arr_before)?,
+        arr_after: arr("arr_after", &w.arr_after)?,
+        reason: opt_str("reason", &w.reason, MAX_NOTE_CHARS)?,
     }))
 }

@@ -267,4 +267,8 @@ wire_struct! {
     sentiment: "sentiment",
     ticket_id: "ticket_id",
     severity: "severity",
+    outcome: "outcome",
+    arr_before: "arr_before",
+    arr_after: "arr_after",
+    reason: "reason",
 }

@@ -51,6 +51,18 @@ impl Calibration {
         config_version: &str,
         as_of: NaiveDate,
     ) -> Calibration {
+        Self::measure_scored(history, outcomes, horizons, config_version, as_of).0
+    }
+
+    /// [`Calibration::measure`] with the scored outcomes it was measured on (in the
+    /// order of `outcomes`): what the score said before each, for listing the misses.
+    pub fn measure_scored(
+        history: &impl History,
+        outcomes: &[Outcome],
+        horizons: &[u32],
+        config_version: &str,
+        as_of: NaiveDate,
+    ) -> (Calibration, Vec<ScoredOutcome>) {
         let from = as_of.checked_sub_days(Days::new(365)).unwrap_or(NaiveDate::MIN);
         let to = as_of.pred_opt().unwrap_or(NaiveDate::MIN);
         let scored: Vec<ScoredOutcome> = outcomes
@@ -58,7 +70,8 @@ impl Calibration {
             .filter(|o| o.renewal_on >= from && o.renewal_on <= to)
             .map(|o| backtest::score_outcome(history, o.clone(), horizons))
             .collect();
-        Calibration { from, to, horizons: backtest::report(config_version, horizons, &scored) }
+        let calibration = Calibration { from, to, horizons: backtest::report(config_version, horizons, &scored) };
+        (calibration, scored)
     }
 
     /// `(horizon, p_lost)` for a renewal `days_left` away whose account is `color`.

@@ -11,13 +11,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[path = "../../../services/pulse/src/cmd/backtest.rs"]
+mod backtest;
 #[path = "../../../services/pulse/src/cmd/gen.rs"]
 mod gen;
 #[path = "../../../services/pulse/src/cmd/replay.rs"]
 mod replay;
 
 #[derive(Parser)]
-#[command(name = "pulse", about = "pulse replay / pulse gen only")]
+#[command(name = "pulse", about = "pulse replay / backtest / gen only")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +29,8 @@ struct Cli {
 enum Command {
     /// Replay NDJSON events through the scoring core and print results (SPEC §7).
     Replay(replay::ReplayArgs),
+    /// Score renewal outcomes against the health before them (SPEC §8).
+    Backtest(backtest::BacktestArgs),
     /// Generate demo or synthetic events as NDJSON.
     Gen(gen::GenArgs),
 }
@@ -34,6 +38,7 @@ enum Command {
 fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Replay(args) => replay::run(args),
+        Command::Backtest(args) => backtest::run(args),
         Command::Gen(args) => gen::run(args),
     };
     match result {

@@ -7,6 +7,7 @@
 //!
 //! No clock, no network: input, output and dates are arguments.
 
+pub mod backtest;
 pub mod chunks;
 pub mod config;
 pub mod gen;

@@ -37,6 +37,8 @@ pub enum Command {
     Consume(cmd::consume::ConsumeArgs),
     /// Replay NDJSON events through the scoring core and print results (SPEC §7).
     Replay(cmd::replay::ReplayArgs),
+    /// Score renewal outcomes against the health before them (SPEC §8).
+    Backtest(cmd::backtest::BacktestArgs),
     /// Generate demo or synthetic events as NDJSON.
     Gen(cmd::gen::GenArgs),
     /// Drive the running pipeline at a target rate; report throughput and latency.
@@ -51,6 +53,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => cmd::replay::run(args),
+        Command::Backtest(args) => cmd::backtest::run(args),
         Command::Gen(args) => cmd::gen::run(args),
         other => cmd::run_async(other, cli.config),
     };

@@ -1,6 +1,7 @@
 //! One file per subcommand; each is a thin adapter from arguments to a library call.
 
 pub mod api;
+pub mod backtest;
 pub mod bench;
 pub mod consume;
 pub mod gen;
@@ -35,7 +36,9 @@ pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<Ex
             Command::Consume(a) => consume::run(a, settings).await,
             Command::Bench(c) => bench::run(c, settings).await,
             Command::Load(a) => load::run(a, settings).await,
-            Command::Replay(_) | Command::Gen(_) => unreachable!("handled synchronously in main"),
+            Command::Replay(_) | Command::Backtest(_) | Command::Gen(_) => {
+                unreachable!("handled synchronously in main")
+            }
         }
     })?;
     Ok(ExitCode::SUCCESS)

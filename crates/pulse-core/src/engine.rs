@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::activity::{Activity, Touch, UsageTouch};
 use crate::config::{ScoringConfig, MAX_CORE_FEATURES, MAX_HORIZON_DAYS};
 use crate::crm::{CrmLog, Inserted};
-use crate::event::{Event, LifecycleStage, RenewalEvent, UsageProfile};
+use crate::event::{Event, LifecycleStage, RenewalEvent, UsageEvent, UsageProfile};
 use crate::facts;
 use crate::hash::{hash_str, StableBuild};
 use crate::health::{self, HealthResult};
@@ -70,6 +70,51 @@ pub struct AccountAttributes {
     pub onboarding_started_on: Option<NaiveDate>,
     pub target_graduation_on: Option<NaiveDate>,
     pub renewal_on: Option<NaiveDate>,
+}
+
+/// A usage event reduced to what the engine keeps of it: stable hashes of its event
+/// and user ids, its timestamp and its core feature (index in the config's
+/// `core_features`). 32 bytes, no allocation; it can be made on another thread than
+/// the engine's (replay makes it while parsing) and kept instead of the event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UsageKey {
+    id: u64,
+    user: u64,
+    ts_us: i64,
+    feature: Option<u8>,
+}
+
+impl UsageKey {
+    /// From the fields of a valid usage event (`feature` empty or absent is `None`);
+    /// `ts_us` is `timestamp.timestamp_micros()`.
+    pub fn new(config: &ScoringConfig, event_id: &str, user_id: &str, feature: Option<&str>, ts_us: i64) -> Self {
+        // Bounds repeat validation so an unvalidated config cannot overflow a
+        // bitmask: features past the 64th are ignored.
+        let feature = feature
+            .and_then(|f| config.core_features.iter().position(|c| c == f))
+            .filter(|&i| i < MAX_CORE_FEATURES)
+            .map(|i| i as u8);
+        UsageKey { id: hash_str(event_id), user: hash_str(user_id), ts_us, feature }
+    }
+
+    pub fn of(config: &ScoringConfig, u: &UsageEvent) -> Self {
+        Self::new(config, &u.event_id, &u.user_id, u.feature.as_deref(), u.timestamp.timestamp_micros())
+    }
+
+    /// Microseconds since the epoch.
+    pub fn ts_us(&self) -> i64 {
+        self.ts_us
+    }
+
+    /// The UTC day of the event.
+    pub fn day(&self) -> NaiveDate {
+        date_from_day(self.day_number())
+    }
+
+    fn day_number(&self) -> Day {
+        // The quotient of a chrono timestamp's microseconds fits i32 (see `day_of`).
+        self.ts_us.div_euclid(86_400_000_000) as Day
+    }
 }
 
 /// Both results of one account and day.
@@ -143,47 +188,43 @@ impl Engine {
     /// Fold one validated event into the state. Cheap: a usage event for a known
     /// account and user allocates nothing.
     pub fn apply(&mut self, ev: &Event) -> ApplyOutcome {
-        let day = day_of(ev.timestamp());
-        let id = ev.account_id();
+        if let Event::Usage(u) = ev {
+            return self.apply_usage(&u.account_id, UsageKey::of(&self.config, u));
+        }
+        let acct = self.account_mut(ev.account_id(), day_of(ev.timestamp()));
+        match acct.crm.insert(ev) {
+            Inserted::Applied => ApplyOutcome::Applied,
+            Inserted::Duplicate => ApplyOutcome::Duplicate,
+        }
+    }
+
+    /// [`Self::apply`] for a usage event already reduced to its [`UsageKey`] (made
+    /// with this engine's config): the same outcome and state as applying the event.
+    pub fn apply_usage(&mut self, account_id: &str, key: UsageKey) -> ApplyOutcome {
+        let day = key.day_number();
+        let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
+        let acct = self.account_mut(account_id, day);
+        let touch =
+            UsageTouch { id: key.id, ts_us: key.ts_us, day, user: key.user, feature: key.feature.map(usize::from) };
+        match acct.activity.record(touch, horizon) {
+            Touch::Changed => ApplyOutcome::Applied,
+            Touch::Unchanged => ApplyOutcome::Duplicate,
+            Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
+        }
+    }
+
+    /// The account's state, created on its first event; its span widened to `day`.
+    fn account_mut(&mut self, id: &str, day: Day) -> &mut AccountState {
         if !self.accounts.contains_key(id) {
             self.accounts.insert(
                 id.into(),
                 AccountState { first_day: day, last_day: day, activity: Activity::default(), crm: CrmLog::default() },
             );
         }
-        let Some(acct) = self.accounts.get_mut(id) else {
-            return ApplyOutcome::Duplicate; // unreachable: inserted above
-        };
+        let acct = self.accounts.get_mut(id).expect("inserted above");
         acct.first_day = acct.first_day.min(day);
         acct.last_day = acct.last_day.max(day);
-        match ev {
-            Event::Usage(u) => {
-                // Bounds repeat validation so an unvalidated config cannot overflow a
-                // bitmask: features past the 64th are ignored, the horizon capped.
-                let feature = u
-                    .feature
-                    .as_deref()
-                    .and_then(|f| self.config.core_features.iter().position(|c| c == f))
-                    .filter(|&i| i < MAX_CORE_FEATURES);
-                let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
-                let touch = UsageTouch {
-                    id: hash_str(&u.event_id),
-                    ts_us: u.timestamp.timestamp_micros(),
-                    day,
-                    user: hash_str(&u.user_id),
-                    feature,
-                };
-                match acct.activity.record(touch, horizon) {
-                    Touch::Changed => ApplyOutcome::Applied,
-                    Touch::Unchanged => ApplyOutcome::Duplicate,
-                    Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
-                }
-            }
-            _ => match acct.crm.insert(ev) {
-                Inserted::Applied => ApplyOutcome::Applied,
-                Inserted::Duplicate => ApplyOutcome::Duplicate,
-            },
-        }
+        acct
     }
 
     /// Health and readiness of one account as of the end of `as_of` (UTC). Pure;

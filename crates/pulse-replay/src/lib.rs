@@ -10,6 +10,7 @@
 pub mod backtest;
 pub mod chunks;
 pub mod config;
+pub mod fast;
 pub mod gen;
 pub mod replay;
 pub mod shard;

@@ -19,17 +19,16 @@ use std::sync::mpsc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::config::ScoringConfig;
-use pulse_core::engine::Evaluation;
+use pulse_core::engine::{Evaluation, UsageKey};
 use pulse_core::event::{parse_event, InvalidEvent};
 use pulse_core::{AlertTracker, AlertTransition};
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
-use crate::shard::{Routed, ShardedEngine};
+use crate::fast;
+use crate::shard::{shard_of, ApplyCounts, Blocks, EventStore, Item, Routed, ShardedEngine};
 
-/// Lines parsed by one rayon task.
-const BLOCK_LINES: usize = 2048;
 /// Accounts evaluated and rendered between two writes.
 const EVALUATE_BATCH: usize = 1024;
 
@@ -152,8 +151,7 @@ pub struct Loaded {
 /// Replays `input` and writes the results to `out`; invalid lines are reported
 /// on `diagnostics` as `line N: <reason>: <detail>` (or end the replay when strict).
 ///
-/// A series (`--from/--to`) needs the input more than once (see [`passes`]): it is
-/// then read into memory first; [`replay_file`] re-reads a file instead.
+/// The input is read once, also for a series (`--from/--to`): see [`DayByDay`].
 pub fn replay<R: Read + Send>(
     input: R,
     config: &ScoringConfig,
@@ -161,26 +159,15 @@ pub fn replay<R: Read + Send>(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    // A single day is one pass; a series reads the input more than once (first to
-    // find where the accounts' histories start, then one pass per segment).
     if options.window.from == options.window.to {
-        let mut input = Some(input);
-        let mut open = || -> io::Result<Box<dyn Read + Send + '_>> {
-            match input.take() {
-                Some(r) => Ok(Box::new(r)),
-                None => Err(io::Error::other("input can be read only once")),
-            }
-        };
-        return run_passes(&mut open, config, options, out, diagnostics);
+        let mut loaded = load(input, config, options, diagnostics)?;
+        loaded.write(out)?;
+        return Ok(loaded.summary);
     }
-    let mut buf = Vec::new();
-    let mut input = input;
-    input.read_to_end(&mut buf).map_err(ReplayError::Read)?;
-    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(&buf[..])) };
-    run_passes(&mut open, config, options, out, diagnostics)
+    replay_series(input, config, options, out, diagnostics)
 }
 
-/// [`replay`] from a file, opened again for each pass.
+/// [`replay`] from a file.
 pub fn replay_file(
     path: &std::path::Path,
     config: &ScoringConfig,
@@ -188,11 +175,41 @@ pub fn replay_file(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut open = || -> io::Result<Box<dyn Read + Send + '_>> { Ok(Box::new(std::fs::File::open(path)?)) };
-    run_passes(&mut open, config, options, out, diagnostics)
+    let file = std::fs::File::open(path).map_err(ReplayError::Read)?;
+    replay(file, config, options, out, diagnostics)
 }
 
-/// The segments a window is evaluated in, one pass over the input each, taking
+/// A series: one read into a [`DayByDay`], then each day from the first day of any
+/// account's data (alert transitions are a function of every day since, SPEC §5,
+/// §7: the days before `from` are evaluated too, silently) to `to`: its events
+/// applied, then every account evaluated and the day's results and alert
+/// transitions written.
+fn replay_series<R: Read + Send>(
+    input: R,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    out: &mut dyn Write,
+    diagnostics: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut days = DayByDay::load(input, config, options, diagnostics)?;
+    let mut alerts = AlertTracker::new(config);
+    let first = days.first_day().map_or(options.window.from, |d| d.min(options.window.from));
+    let window = Window { from: first, to: options.window.to };
+    for day in window.days() {
+        days.advance_to(day)?;
+        let engine = &days.engine;
+        let accounts = engine.sorted_accounts();
+        let lines = write_day(engine, &days.pool, &accounts, day, day >= options.window.from, Some(&mut alerts), out)?;
+        days.summary.output_lines += lines;
+    }
+    out.flush().map_err(ReplayError::Write)?;
+    days.summary.accounts = days.engine.accounts_len() as u64;
+    days.summary.tracked_users = days.engine.tracked_users() as u64;
+    Ok(days.summary.clone())
+}
+
+/// Segments of a window for which one [`load`] each is exact (replay itself no longer
+/// needs them: [`DayByDay`] reads the input once for any window), taking
 /// events up to the end of the segment's last day. The engine keeps usage for
 /// `horizon_days` plus the 56 days the windows of those days look back, so with events
 /// up to `b`, days from `b - horizon_days` to `b` are exact. A longer series is cut
@@ -245,47 +262,8 @@ impl Pool {
     }
 }
 
-type Open<'a> = dyn FnMut() -> io::Result<Box<dyn Read + Send + 'a>> + 'a;
-
-fn run_passes<'a>(
-    open: &mut Open<'a>,
-    config: &ScoringConfig,
-    options: &ReplayOptions,
-    out: &mut dyn Write,
-    diagnostics: &mut dyn Write,
-) -> Result<ReplaySummary, ReplayError> {
-    let mut output_lines = 0;
-    let mut last = ReplaySummary::default();
-    let series = options.window.from != options.window.to;
-    // A series prints alert transitions, which are a function of every day since each
-    // account's first (SPEC §5, §7): the days before `from` are evaluated too, silently.
-    let mut alerts = series.then(|| AlertTracker::new(config));
-    let mut evaluated = options.window;
-    let mut diag_done = false;
-    if series {
-        let input = open().map_err(ReplayError::Read)?;
-        let loaded = load(input, config, options, diagnostics)?;
-        diag_done = true;
-        if let Some(first) = loaded.engine.first_day() {
-            evaluated.from = evaluated.from.min(first);
-        }
-    }
-    for (i, window) in passes(&evaluated, config).into_iter().enumerate() {
-        let input = open().map_err(ReplayError::Read)?;
-        let pass = ReplayOptions { window, ..options.clone() };
-        // Invalid lines are reported once, by the first pass.
-        let mut sink = io::sink();
-        let diag: &mut dyn Write = if i == 0 && !diag_done { &mut *diagnostics } else { &mut sink };
-        let mut loaded = load(input, config, &pass, diag)?;
-        loaded.write_series(out, options.window.from, alerts.as_mut())?;
-        output_lines += loaded.summary.output_lines;
-        last = loaded.summary;
-    }
-    last.output_lines = output_lines;
-    Ok(last)
-}
-
-/// Reads and applies every event of `input`.
+/// Reads and applies every event of `input` dated up to the end of the window's
+/// last day.
 pub fn load<R: Read + Send>(
     input: R,
     config: &ScoringConfig,
@@ -293,17 +271,151 @@ pub fn load<R: Read + Send>(
     diagnostics: &mut dyn Write,
 ) -> Result<Loaded, ReplayError> {
     let pool = Pool::new(options.threads)?;
-    let shards = match options.shards {
-        0 => pool.threads(),
-        n => n,
-    };
+    let shards = shard_count(options, &pool);
     let mut engine = ShardedEngine::new(config, shards);
     let mut summary = ReplaySummary::default();
-    let cutoff = end_of_day(options.window.to);
+    let mut counts = ApplyCounts::default();
+    read_blocks(input, config, options, shards, &pool, &mut summary, diagnostics, |blocks| {
+        counts.add(engine.apply(blocks));
+    })?;
+    summary.applied = counts.applied;
+    summary.duplicates = counts.duplicates;
+    summary.beyond_horizon = counts.beyond_horizon;
+    summary.accounts = engine.accounts_len() as u64;
+    summary.tracked_users = engine.tracked_users() as u64;
+    Ok(Loaded { engine, window: options.window, summary, pool })
+}
 
+fn shard_count(options: &ReplayOptions, pool: &Pool) -> usize {
+    match options.shards {
+        0 => pool.threads(),
+        n => n,
+    }
+}
+
+/// The input's events kept in memory (see [`EventStore`]: 32 bytes per usage
+/// event), fed to sharded engines day by day: after [`Self::advance_to`] a day, the
+/// engines hold exactly the events up to the end of that day, so evaluating any
+/// account then equals `pulse replay --as-of` that day (the engine's "streaming
+/// equals replay" invariant). One read of the input serves a whole series, or any
+/// set of (account, day) pairs ([`evaluate_requests`]).
+pub struct DayByDay {
+    engine: ShardedEngine,
+    store: EventStore,
+    pool: Pool,
+    /// The last day fed.
+    fed: Option<NaiveDate>,
+    /// Lines, invalid and ignored lines of the read; the apply counts grow as days are fed.
+    pub summary: ReplaySummary,
+}
+
+impl DayByDay {
+    /// Reads `input`, keeping its events dated up to the end of `options.window.to`
+    /// (later ones are counted in `after_cutoff`); nothing is applied yet.
+    pub fn load<R: Read + Send>(
+        input: R,
+        config: &ScoringConfig,
+        options: &ReplayOptions,
+        diagnostics: &mut dyn Write,
+    ) -> Result<DayByDay, ReplayError> {
+        let pool = Pool::new(options.threads)?;
+        let shards = shard_count(options, &pool);
+        let mut store = EventStore::new(shards);
+        let mut summary = ReplaySummary::default();
+        read_blocks(input, config, options, shards, &pool, &mut summary, diagnostics, |blocks| store.store(blocks))?;
+        pool.install(|| store.finish());
+        Ok(DayByDay { engine: ShardedEngine::new(config, shards), store, pool, fed: None, summary })
+    }
+
+    /// The day of the earliest event kept.
+    pub fn first_day(&self) -> Option<NaiveDate> {
+        self.store.first_day()
+    }
+
+    /// Applies the events up to the end of `day`. Days only go forward.
+    pub fn advance_to(&mut self, day: NaiveDate) -> Result<(), ReplayError> {
+        if let Some(fed) = self.fed.filter(|f| *f > day) {
+            return Err(ReplayError::Window(format!("day {day} requested after {fed}: days only go forward")));
+        }
+        let (engine, store) = (&mut self.engine, &mut self.store);
+        let counts = self.pool.install(|| store.feed(engine, day));
+        self.summary.applied += counts.applied;
+        self.summary.duplicates += counts.duplicates;
+        self.summary.beyond_horizon += counts.beyond_horizon;
+        self.fed = Some(day);
+        Ok(())
+    }
+
+    /// The state after the last [`Self::advance_to`].
+    pub fn engine(&self) -> &ShardedEngine {
+        &self.engine
+    }
+
+    /// Runs `f` on this replay's worker threads.
+    pub fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.pool.install(f)
+    }
+}
+
+/// Evaluates requested accounts on requested days (day -> account ids) in one read
+/// of `input`, each as of the end of its day exactly as `pulse replay --as-of` that
+/// day would, and maps each evaluation with `f`. Returns, per requested day in
+/// order, the mapped evaluations of the requested accounts that exist on that day
+/// (sorted by account id). `options.window` is ignored: events up to the last
+/// requested day are read.
+pub fn evaluate_requests<R, T, F>(
+    input: R,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    requests: &std::collections::BTreeMap<NaiveDate, std::collections::BTreeSet<String>>,
+    diagnostics: &mut dyn Write,
+    f: F,
+) -> Result<Vec<(NaiveDate, Vec<T>)>, ReplayError>
+where
+    R: Read + Send,
+    T: Send,
+    F: Fn(&Evaluation) -> T + Sync + Send,
+{
+    let (Some(first), Some(last)) = (requests.keys().next(), requests.keys().next_back()) else {
+        return Ok(Vec::new());
+    };
+    let options = ReplayOptions { window: Window { from: *first, to: *last }, ..options.clone() };
+    let mut days = DayByDay::load(input, config, &options, diagnostics)?;
+    let shards = days.engine.shard_count();
+    let mut out = Vec::with_capacity(requests.len());
+    for (day, accounts) in requests {
+        days.advance_to(*day)?;
+        let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (a.as_str(), shard_of(a, shards))).collect();
+        let engine = &days.engine;
+        let got = days.pool.install(|| engine.evaluate(&pairs, *day, &f));
+        out.push((*day, got));
+    }
+    Ok(out)
+}
+
+/// Input lines parsed by one rayon task: a block of about this many bytes.
+const BLOCK_BYTES: usize = 128 << 10;
+
+/// Reads `input` in chunks and parses them in parallel blocks; hands each group of
+/// parsed blocks (in input order) to `sink`, which runs while the next group is
+/// parsed. Invalid lines are reported (or end the read when strict) in input order.
+#[allow(clippy::too_many_arguments)]
+fn read_blocks<R: Read + Send>(
+    input: R,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    shards: usize,
+    pool: &Pool,
+    summary: &mut ReplaySummary,
+    diagnostics: &mut dyn Write,
+    mut sink: impl FnMut(Blocks<'_>) + Send,
+) -> Result<(), ReplayError> {
+    let cutoff = end_of_day(options.window.to);
+    // Enough chunks per group to keep every thread parsing while the previous group
+    // is applied.
+    let group = pool.threads().max(1);
     std::thread::scope(|scope| {
-        // The reader runs ahead by at most two chunks.
-        let (tx, rx) = mpsc::sync_channel::<io::Result<Chunk>>(2);
+        let (tx, rx) = mpsc::sync_channel::<io::Result<Chunk>>(group * 2);
         let chunk_bytes = options.chunk_bytes;
         scope.spawn(move || {
             let mut reader = ChunkReader::new(input, chunk_bytes);
@@ -320,38 +432,63 @@ pub fn load<R: Read + Send>(
                 }
             }
         });
-        for chunk in rx {
-            let chunk = chunk.map_err(ReplayError::Read)?;
-            let mut blocks = pool.install(|| parse_chunk(&chunk, shards, cutoff));
-            drop(chunk);
-            for block in &mut blocks {
-                summary.lines += block.lines;
-                summary.after_cutoff += block.after_cutoff;
-                summary.invalid += block.invalid.len() as u64;
-                for (line, error) in block.invalid.drain(..) {
-                    if options.strict {
-                        return Err(ReplayError::Invalid { line, error });
-                    }
-                    writeln!(diagnostics, "line {line}: {}: {}", error.reason.as_str(), error.detail)
-                        .map_err(ReplayError::Write)?;
-                }
+        let mut rx = rx.into_iter();
+        let mut previous: Option<(Vec<Chunk>, Vec<Block>)> = None;
+        loop {
+            let mut chunks = Vec::with_capacity(group);
+            for chunk in rx.by_ref().take(group) {
+                chunks.push(chunk.map_err(ReplayError::Read)?);
             }
-            let routed: Vec<&Routed> = blocks.iter().map(|b| &b.routed).collect();
-            let counts = pool.install(|| engine.apply(&routed));
-            drop(routed);
-            // Dropped in parallel, split like the parse: mostly freed by the
-            // thread that allocated them.
-            pool.install(|| blocks.into_par_iter().for_each(drop));
-            summary.applied += counts.applied;
-            summary.duplicates += counts.duplicates;
-            summary.beyond_horizon += counts.beyond_horizon;
+            let done = chunks.is_empty();
+            let previous_group = previous.take();
+            let sink = &mut sink;
+            let (mut blocks, ()) = pool.install(|| {
+                rayon::join(
+                    || parse_group(&chunks, config, shards, cutoff),
+                    move || {
+                        if let Some((chunks, blocks)) = previous_group {
+                            sink(blocks.into_iter().map(|b| (&chunks[b.chunk].buf[..], b.routed)).collect());
+                        }
+                    },
+                )
+            });
+            report(&chunks, &mut blocks, options.strict, summary, diagnostics)?;
+            if done {
+                return Ok(());
+            }
+            previous = Some((chunks, blocks));
         }
-        Ok(())
-    })?;
+    })
+}
 
-    summary.accounts = engine.accounts_len() as u64;
-    summary.tracked_users = engine.tracked_users() as u64;
-    Ok(Loaded { engine, window: options.window, summary, pool })
+/// Counts the group's lines and reports its invalid ones, in input order.
+fn report(
+    chunks: &[Chunk],
+    blocks: &mut [Block],
+    strict: bool,
+    summary: &mut ReplaySummary,
+    diagnostics: &mut dyn Write,
+) -> Result<(), ReplayError> {
+    let mut line = 0;
+    let mut chunk = usize::MAX;
+    for block in blocks {
+        if block.chunk != chunk {
+            chunk = block.chunk;
+            line = chunks[chunk].first_line;
+        }
+        summary.lines += block.lines;
+        summary.after_cutoff += block.after_cutoff;
+        summary.invalid += block.invalid.len() as u64;
+        for (i, error) in block.invalid.drain(..) {
+            if strict {
+                return Err(ReplayError::Invalid { line: line + i, error });
+            }
+            writeln!(diagnostics, "line {}: {}: {}", line + i, error.reason.as_str(), error.detail)
+                .map_err(ReplayError::Write)?;
+        }
+        line += block.raw_lines;
+    }
+    Ok(())
 }
 
 impl Loaded {
@@ -373,36 +510,9 @@ impl Loaded {
     ) -> Result<(), ReplayError> {
         let engine = &self.engine;
         let accounts = engine.sorted_accounts();
-        let with_alerts = alerts.is_some();
         for day in self.window.days() {
-            let print = day >= print_from;
-            let mut evaluations = Vec::new();
-            // In batches, so the rendered output never piles up in memory.
-            for batch in accounts.chunks(EVALUATE_BATCH) {
-                let rendered = self.pool.install(|| {
-                    engine.evaluate(batch, day, |ev| {
-                        let lines = if print { Some(render(ev)) } else { None };
-                        (lines, with_alerts.then(|| ev.clone()))
-                    })
-                });
-                for (lines, ev) in rendered {
-                    if let Some(lines) = lines {
-                        out.write_all(&lines?).map_err(ReplayError::Write)?;
-                        self.summary.output_lines += 2;
-                    }
-                    evaluations.extend(ev);
-                }
-            }
-            if let Some(tracker) = alerts.as_deref_mut() {
-                for t in tracker.update_many(&evaluations) {
-                    if print {
-                        let line = serde_json::to_vec(&AlertLine::of(&t))?;
-                        out.write_all(&line).map_err(ReplayError::Write)?;
-                        out.write_all(b"\n").map_err(ReplayError::Write)?;
-                        self.summary.output_lines += 1;
-                    }
-                }
-            }
+            let lines = write_day(engine, &self.pool, &accounts, day, day >= print_from, alerts.as_deref_mut(), out)?;
+            self.summary.output_lines += lines;
         }
         out.flush().map_err(ReplayError::Write)
     }
@@ -410,38 +520,165 @@ impl Loaded {
     pub fn shard_count(&self) -> usize {
         self.engine.shard_count()
     }
+
+    /// The loaded state, e.g. to evaluate chosen (account, day) pairs.
+    pub fn engine(&self) -> &ShardedEngine {
+        &self.engine
+    }
+
+    /// Runs `f` on this replay's worker threads.
+    pub fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.pool.install(f)
+    }
 }
 
+/// Evaluates `accounts` as of `day` and, when `print`, writes their results (in
+/// parallel batches, written in order, so the output never piles up in memory);
+/// with `alerts`, feeds the day's results to the tracker and writes its
+/// transitions after them. Returns the number of lines written.
+fn write_day(
+    engine: &ShardedEngine,
+    pool: &Pool,
+    accounts: &[(&str, usize)],
+    day: NaiveDate,
+    print: bool,
+    alerts: Option<&mut AlertTracker>,
+    out: &mut dyn Write,
+) -> Result<u64, ReplayError> {
+    let with_alerts = alerts.is_some();
+    let mut written = 0;
+    let mut evaluations = Vec::new();
+    for batch in accounts.chunks(EVALUATE_BATCH) {
+        let rendered = pool.install(|| {
+            engine.evaluate(batch, day, |ev| {
+                let lines = if print { Some(render(ev)) } else { None };
+                (lines, with_alerts.then(|| ev.clone()))
+            })
+        });
+        for (lines, ev) in rendered {
+            if let Some(lines) = lines {
+                out.write_all(&lines?).map_err(ReplayError::Write)?;
+                written += 2;
+            }
+            evaluations.extend(ev);
+        }
+    }
+    if let Some(tracker) = alerts {
+        for t in tracker.update_many(&evaluations) {
+            if print {
+                let line = serde_json::to_vec(&AlertLine::of(&t))?;
+                out.write_all(&line).map_err(ReplayError::Write)?;
+                out.write_all(b"\n").map_err(ReplayError::Write)?;
+                written += 1;
+            }
+        }
+    }
+    Ok(written)
+}
+
+/// One parsed block of lines of a chunk.
 struct Block {
+    /// Index of the chunk in its group.
+    chunk: usize,
+    /// Lines in the block, blank ones included (for the line numbers of later blocks).
+    raw_lines: u64,
+    /// Non-blank lines.
     lines: u64,
     after_cutoff: u64,
+    /// (line index within the block, error).
     invalid: Vec<(u64, InvalidEvent)>,
     routed: Routed,
 }
 
-fn parse_chunk(chunk: &Chunk, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block> {
-    let lines = chunk.lines();
-    lines
-        .par_chunks(BLOCK_LINES)
-        .enumerate()
-        .map(|(b, block)| {
-            let first = chunk.first_line + (b * BLOCK_LINES) as u64;
-            let mut out =
-                Block { lines: 0, after_cutoff: 0, invalid: Vec::new(), routed: Routed::new(shards, block.len()) };
-            for (i, line) in block.iter().enumerate() {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                out.lines += 1;
-                match parse_event(line) {
-                    Ok(event) if event.timestamp() >= cutoff => out.after_cutoff += 1,
-                    Ok(event) => out.routed.push(event),
-                    Err(error) => out.invalid.push((first + i as u64, error)),
-                }
-            }
-            out
-        })
+/// Cuts each chunk into blocks of about [`BLOCK_BYTES`] (on line ends) and parses
+/// all blocks of the group in parallel.
+fn parse_group(chunks: &[Chunk], config: &ScoringConfig, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block> {
+    let mut ranges = Vec::new();
+    for (c, chunk) in chunks.iter().enumerate() {
+        let buf = &chunk.buf;
+        let mut start = 0;
+        while start < buf.len() {
+            let target = start + BLOCK_BYTES;
+            let end = if target >= buf.len() {
+                buf.len()
+            } else {
+                memchr::memchr(b'\n', &buf[target..]).map_or(buf.len(), |i| target + i + 1)
+            };
+            ranges.push((c, start, end));
+            start = end;
+        }
+    }
+    let cutoff_us = cutoff.timestamp_micros();
+    ranges
+        .into_par_iter()
+        .map(|(c, start, end)| parse_block(c, &chunks[c].buf, start, end, config, shards, cutoff, cutoff_us))
         .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn parse_block(
+    chunk: usize,
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    config: &ScoringConfig,
+    shards: usize,
+    cutoff: DateTime<Utc>,
+    cutoff_us: i64,
+) -> Block {
+    let bytes = &buf[start..end];
+    let mut out = Block {
+        chunk,
+        raw_lines: 0,
+        lines: 0,
+        after_cutoff: 0,
+        invalid: Vec::new(),
+        routed: Routed::new(shards, bytes.len() / 160),
+    };
+    let mut line_start = 0;
+    let handle = |line: &[u8], out: &mut Block| {
+        let index = out.raw_lines;
+        out.raw_lines += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
+        out.lines += 1;
+        if let Some(u) = fast::parse_usage(line) {
+            let offset = u.account_id.as_ptr() as usize - buf.as_ptr() as usize;
+            if let (Ok(start), Ok(len)) = (u32::try_from(offset), u32::try_from(u.account_id.len())) {
+                if u.ts_us >= cutoff_us {
+                    out.after_cutoff += 1;
+                } else {
+                    let key = UsageKey::new(config, u.event_id, u.user_id, u.feature, u.ts_us);
+                    out.routed.push(u.account_id, Item::Usage { start, len, key });
+                }
+                return;
+            }
+        }
+        match parse_event(line) {
+            Ok(event) if event.timestamp() >= cutoff => out.after_cutoff += 1,
+            Ok(event) => {
+                let s = shard_of(event.account_id(), shards);
+                out.routed.by_shard[s].push(Item::Event(Box::new(event)));
+            }
+            Err(error) => out.invalid.push((index, error)),
+        }
+    };
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        handle(trim_cr(&bytes[line_start..nl]), &mut out);
+        line_start = nl + 1;
+    }
+    if line_start < bytes.len() {
+        handle(trim_cr(&bytes[line_start..]), &mut out);
+    }
+    out
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    match line.split_last() {
+        Some((b'\r', rest)) => rest,
+        _ => line,
+    }
 }
 
 /// The first instant after `day` (UTC): events from it on are ignored.

@@ -3,9 +3,11 @@
 //! evaluated in parallel without locks. Within a shard, events are applied in
 //! input order, exactly as a single engine would see them.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
-use pulse_core::engine::{ApplyOutcome, Engine, Evaluation};
+use pulse_core::engine::{ApplyOutcome, Engine, Evaluation, UsageKey};
 use pulse_core::event::Event;
 use rayon::prelude::*;
 
@@ -18,7 +20,15 @@ pub struct ApplyCounts {
 }
 
 impl ApplyCounts {
-    fn add(&mut self, other: ApplyCounts) {
+    fn count(&mut self, outcome: ApplyOutcome) {
+        match outcome {
+            ApplyOutcome::Applied => self.applied += 1,
+            ApplyOutcome::Duplicate => self.duplicates += 1,
+            ApplyOutcome::BeyondHorizon => self.beyond_horizon += 1,
+        }
+    }
+
+    pub fn add(&mut self, other: ApplyCounts) {
         self.applied += other.applied;
         self.duplicates += other.duplicates;
         self.beyond_horizon += other.beyond_horizon;
@@ -39,33 +49,58 @@ pub fn shard_of(account_id: &str, shards: usize) -> usize {
     (h % shards.max(1) as u64) as usize
 }
 
-/// Events parsed from one block of lines, with the indexes of each shard's events.
-///
-/// Events stay where they were parsed instead of moving to per-shard queues: the
-/// engines borrow them, and the blocks are then dropped in parallel, mostly on the
-/// thread that parsed (and so allocated) them. Freeing memory on another thread
-/// than the one that allocated it is what made glibc malloc the bottleneck.
+/// One parsed event, routed to its shard.
+#[derive(Debug)]
+pub enum Item {
+    /// A usage event read by the fast path ([`crate::fast`]): its account id is
+    /// `buf[start..start + len]` of the chunk it was parsed from; no allocation.
+    Usage { start: u32, len: u32, key: UsageKey },
+    /// Any other event (and usage the fast path left to `parse_event`).
+    Event(Box<Event>),
+}
+
+/// Events parsed from one block of lines, already split by shard (input order kept
+/// within each shard). Usage items borrow their account id from the chunk's buffer,
+/// so a block allocates only its vectors, and applying or dropping it frees almost
+/// nothing (freeing on another thread than the allocating one is what made glibc
+/// malloc the bottleneck before).
 #[derive(Debug, Default)]
 pub struct Routed {
-    pub events: Vec<Event>,
-    /// `by_shard[s]`: indexes into `events` of shard `s`'s events, ascending.
-    pub by_shard: Vec<Vec<u32>>,
+    pub by_shard: Vec<Vec<Item>>,
 }
 
 impl Routed {
     pub fn new(shards: usize, capacity: usize) -> Self {
-        Routed {
-            events: Vec::with_capacity(capacity),
-            by_shard: (0..shards).map(|_| Vec::with_capacity(capacity / shards.max(1) + 8)).collect(),
-        }
+        Routed { by_shard: (0..shards.max(1)).map(|_| Vec::with_capacity(capacity / shards.max(1) + 8)).collect() }
     }
 
     /// Adds an event to the shard of its account.
-    pub fn push(&mut self, event: Event) {
-        let s = shard_of(event.account_id(), self.by_shard.len());
-        self.by_shard[s].push(self.events.len() as u32);
-        self.events.push(event);
+    pub fn push(&mut self, account_id: &str, item: Item) {
+        let s = shard_of(account_id, self.by_shard.len());
+        self.by_shard[s].push(item);
     }
+}
+
+/// The account id of a usage item (printable ASCII by construction of the fast path).
+fn item_account(buf: &[u8], start: u32, len: u32) -> &str {
+    let (start, len) = (start as usize, len as usize);
+    std::str::from_utf8(&buf[start..start + len]).unwrap_or_default()
+}
+
+/// Blocks of one or more chunks: (the chunk's bytes, a block parsed from it), in input order.
+pub type Blocks<'a> = Vec<(&'a [u8], Routed)>;
+
+/// Transposes blocks into per-shard lists, keeping input order.
+fn by_shard(blocks: Blocks<'_>, shards: usize) -> Vec<Vec<(&[u8], Vec<Item>)>> {
+    let mut out: Vec<Vec<(&[u8], Vec<Item>)>> = (0..shards).map(|_| Vec::with_capacity(blocks.len())).collect();
+    for (buf, routed) in blocks {
+        for (s, items) in routed.by_shard.into_iter().enumerate() {
+            if !items.is_empty() {
+                out[s].push((buf, items));
+            }
+        }
+    }
+    out
 }
 
 /// One engine per shard.
@@ -83,32 +118,37 @@ impl ShardedEngine {
     }
 
     /// Applies every block's events to their shards, in block order and within a
-    /// block in input order; shards in parallel. Events are only borrowed: the
-    /// caller drops the blocks (see `Routed`).
-    pub fn apply(&mut self, blocks: &[&Routed]) -> ApplyCounts {
-        let per_shard: Vec<ApplyCounts> = self
+    /// block in input order; shards in parallel.
+    pub fn apply(&mut self, blocks: Blocks<'_>) -> ApplyCounts {
+        let per_shard = by_shard(blocks, self.shards.len());
+        let counts: Vec<ApplyCounts> = self
             .shards
             .par_iter_mut()
-            .enumerate()
-            .map(|(s, engine)| {
+            .zip(per_shard)
+            .map(|(engine, lists)| {
                 let mut counts = ApplyCounts::default();
-                for block in blocks {
-                    for &i in &block.by_shard[s] {
-                        match engine.apply(&block.events[i as usize]) {
-                            ApplyOutcome::Applied => counts.applied += 1,
-                            ApplyOutcome::Duplicate => counts.duplicates += 1,
-                            ApplyOutcome::BeyondHorizon => counts.beyond_horizon += 1,
-                        }
+                for (buf, items) in lists {
+                    for item in items {
+                        let outcome = match item {
+                            Item::Usage { start, len, key } => engine.apply_usage(item_account(buf, start, len), key),
+                            Item::Event(ev) => engine.apply(&ev),
+                        };
+                        counts.count(outcome);
                     }
                 }
                 counts
             })
             .collect();
         let mut total = ApplyCounts::default();
-        for c in per_shard {
+        for c in counts {
             total.add(c);
         }
         total
+    }
+
+    /// The engine holding `account_id`'s state (its CRM log, outcomes, stages).
+    pub fn shard(&self, account_id: &str) -> &Engine {
+        &self.shards[shard_of(account_id, self.shards.len())]
     }
 
     pub fn accounts_len(&self) -> usize {
@@ -150,6 +190,156 @@ impl ShardedEngine {
         F: Fn(&Evaluation) -> T + Sync,
     {
         accounts.par_iter().filter_map(|(id, s)| self.shards[*s].evaluate(id, day).map(|ev| render(&ev))).collect()
+    }
+}
+
+/// Every event of an input kept in memory for a day-by-day replay (a series, or
+/// many (account, day) pairs): by shard and account, each account's events sorted by
+/// day (input order within a day). A usage event costs its [`UsageKey`], 32 bytes;
+/// other events are kept whole (they are few).
+pub struct EventStore {
+    shards: Vec<ShardStore>,
+}
+
+#[derive(Default)]
+struct ShardStore {
+    index: HashMap<Box<str>, u32>,
+    accounts: Vec<StoredAccount>,
+}
+
+struct StoredAccount {
+    id: Box<str>,
+    usage: Vec<UsageKey>,
+    events: Vec<(i64, Event)>,
+    /// How many of `usage` / `events` were fed to the engine.
+    usage_fed: usize,
+    events_fed: usize,
+}
+
+/// UTC day number (days since 1970-01-01) of a timestamp in microseconds.
+fn day_of_us(ts_us: i64) -> i64 {
+    ts_us.div_euclid(86_400_000_000)
+}
+
+fn day_number(d: NaiveDate) -> i64 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or(NaiveDate::MIN)).num_days()
+}
+
+impl ShardStore {
+    fn account(&mut self, id: &str) -> &mut StoredAccount {
+        let i = match self.index.get(id) {
+            Some(&i) => i as usize,
+            None => {
+                let i = self.accounts.len();
+                self.index.insert(id.into(), i as u32);
+                self.accounts.push(StoredAccount {
+                    id: id.into(),
+                    usage: Vec::new(),
+                    events: Vec::new(),
+                    usage_fed: 0,
+                    events_fed: 0,
+                });
+                i
+            }
+        };
+        &mut self.accounts[i]
+    }
+}
+
+impl EventStore {
+    pub fn new(shards: usize) -> Self {
+        EventStore { shards: (0..shards.max(1)).map(|_| ShardStore::default()).collect() }
+    }
+
+    /// Keeps the blocks' events (shards in parallel).
+    pub fn store(&mut self, blocks: Blocks<'_>) {
+        let per_shard = by_shard(blocks, self.shards.len());
+        self.shards.par_iter_mut().zip(per_shard).for_each(|(store, lists)| {
+            for (buf, items) in lists {
+                for item in items {
+                    match item {
+                        Item::Usage { start, len, key } => store.account(item_account(buf, start, len)).usage.push(key),
+                        Item::Event(ev) => {
+                            let day = day_of_us(ev.timestamp().timestamp_micros());
+                            store.account(ev.account_id()).events.push((day, *ev));
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// Sorts each account's events by day (stable: input order within a day).
+    pub fn finish(&mut self) {
+        self.shards.par_iter_mut().for_each(|store| {
+            store.index = HashMap::new();
+            for a in &mut store.accounts {
+                a.usage.sort_by_key(|k| day_of_us(k.ts_us()));
+                a.usage.shrink_to_fit();
+                a.events.sort_by_key(|(day, _)| *day);
+            }
+        });
+    }
+
+    /// The day of the earliest event (after [`Self::finish`]).
+    pub fn first_day(&self) -> Option<NaiveDate> {
+        let first = self
+            .shards
+            .iter()
+            .flat_map(|s| &s.accounts)
+            .flat_map(|a| {
+                a.usage.first().map(|k| day_of_us(k.ts_us())).into_iter().chain(a.events.first().map(|e| e.0))
+            })
+            .min()?;
+        NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(first))
+    }
+
+    /// Events stored.
+    pub fn len(&self) -> usize {
+        self.shards.iter().flat_map(|s| &s.accounts).map(|a| a.usage.len() + a.events.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies to `engine` (made with as many shards) every event not yet fed up to
+    /// the end of `through`, shards in parallel; per account its other events first,
+    /// then its usage, each in day order. Feeding day by day and evaluating each day
+    /// after its events equals a replay as of that day (the engine's "streaming equals
+    /// replay" invariant).
+    pub fn feed(&mut self, engine: &mut ShardedEngine, through: NaiveDate) -> ApplyCounts {
+        let last = day_number(through);
+        let counts: Vec<ApplyCounts> = engine
+            .shards
+            .par_iter_mut()
+            .zip(&mut self.shards)
+            .map(|(engine, store)| {
+                let mut counts = ApplyCounts::default();
+                for a in &mut store.accounts {
+                    while let Some((day, ev)) = a.events.get(a.events_fed) {
+                        if *day > last {
+                            break;
+                        }
+                        counts.count(engine.apply(ev));
+                        a.events_fed += 1;
+                    }
+                    while let Some(key) = a.usage.get(a.usage_fed) {
+                        if day_of_us(key.ts_us()) > last {
+                            break;
+                        }
+                        counts.count(engine.apply_usage(&a.id, *key));
+                        a.usage_fed += 1;
+                    }
+                }
+                counts
+            })
+            .collect();
+        let mut total = ApplyCounts::default();
+        for c in counts {
+            total.add(c);
+        }
+        total
     }
 }
 

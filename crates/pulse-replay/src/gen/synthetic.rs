@@ -56,6 +56,9 @@ const EVENT_NAMES: [(&str, &str); 12] = [
 const PROFILES: [&str; 3] = ["daily", "weekly", "periodic"];
 const SEGMENTS: [&str; 3] = ["smb", "mid_market", "enterprise"];
 
+/// Data sets of at least this many days carry renewal outcomes.
+const RENEWAL_MIN_DAYS: u32 = 180;
+
 /// Share of usage lines in the Segment `track` format.
 const TRACK_SHARE: f64 = 0.10;
 /// Share of usage lines that are exact repeats of an earlier line.
@@ -108,7 +111,19 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
         (0..changes).map(|i| (rng.random_range(0..spec.days), (i * 20) % spec.accounts)).collect();
     change_days.sort_unstable();
 
-    let budget = spec.events - written - u64::from(changes);
+    // A year-long (or any >= RENEWAL_MIN_DAYS) data set also carries one renewal
+    // outcome per account (SPEC §8), on a day after its first 90, so `pulse backtest`
+    // has outcomes to score: lost more often for the least active accounts. Shorter
+    // sets are unchanged (no draws), so the replay benchmark file stays the same.
+    let mut renewals: Vec<(u32, u32)> = Vec::new();
+    if spec.days >= RENEWAL_MIN_DAYS {
+        let n = spec.accounts.min((spec.events - written - u64::from(changes)) as u32 / 10);
+        renewals = (0..n).map(|a| (rng.random_range(90..spec.days), a)).collect();
+        renewals.sort_unstable();
+    }
+    let mut next_renewal = 0;
+
+    let budget = spec.events - written - u64::from(changes) - renewals.len() as u64;
     let day_weights: Vec<f64> = (0..spec.days).map(|d| day_weight(first_day + Days::new(u64::from(d)))).collect();
     let total_weight: f64 = day_weights.iter().sum();
     let mut remaining = budget;
@@ -128,6 +143,31 @@ pub fn write_synthetic<W: Write>(spec: &SyntheticSpec, out: W) -> Result<u64, Ge
             )?;
             written += 1;
             next_change += 1;
+        }
+        while next_renewal < renewals.len() && renewals[next_renewal].0 as usize == d {
+            let a = renewals[next_renewal].1;
+            let p_lost = if weights[a as usize] < 0.4 { 0.35 } else { 0.08 };
+            let lost = rng.random_bool(p_lost);
+            let outcome = match (lost, rng.random_bool(0.5)) {
+                (true, true) => "churned",
+                (true, false) => "contracted",
+                (false, true) => "renewed",
+                (false, false) => "expanded",
+            };
+            let before = rng.random_range(5..400) * 1000;
+            let after = match outcome {
+                "churned" => 0,
+                "contracted" => before / 2,
+                "expanded" => before * 3 / 2,
+                _ => before,
+            };
+            writeln!(
+                out,
+                r#"{{"type":"renewal","event_id":"syn-r-{a}","account_id":"acct-{a:05}","timestamp":"{}","outcome":"{outcome}","renewal_on":"{day}","arr_before":{before},"arr_after":{after}}}"#,
+                stamp.at(61_200)
+            )?;
+            written += 1;
+            next_renewal += 1;
         }
         let today = if d + 1 == day_weights.len() {
             remaining
@@ -238,6 +278,20 @@ mod tests {
         };
         assert_eq!(gen(7), gen(7));
         assert_ne!(gen(7), gen(8));
+    }
+
+    #[test]
+    fn a_year_carries_one_renewal_outcome_per_account() {
+        let spec = SyntheticSpec { accounts: 50, users: 200, days: 365, events: 20_000, ..SyntheticSpec::default() };
+        let mut buf = Vec::new();
+        assert_eq!(write_synthetic(&spec, &mut buf).expect("generate"), 20_000);
+        let outcomes: Vec<pulse_core::Event> = buf
+            .split(|b| *b == b'\n')
+            .filter(|l| l.windows(9).any(|w| w == b"\"renewal\""))
+            .map(|l| pulse_core::parse_event(l).expect("valid renewal"))
+            .collect();
+        assert_eq!(outcomes.len(), 50);
+        assert!(outcomes.iter().all(|e| e.type_name() == "renewal"));
     }
 
     #[test]

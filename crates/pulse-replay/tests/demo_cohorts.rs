@@ -128,6 +128,11 @@ fn check_cohorts(spec: &DemoSpec) {
                 assert_eq!(o.health["metrics"]["seats"], 90, "{ctx}");
                 assert!(!o.has("seats_unknown"), "{ctx}");
             }
+            Cohort::FormerDeclined | Cohort::FormerBudgetCut => {
+                // Churned before the end date and silent since.
+                assert_eq!(o.color(), "red", "{ctx}");
+                assert_eq!(o.health["metrics"]["wau"], 0, "{ctx}");
+            }
             Cohort::SeatsUnknown => {
                 assert!(o.has("seats_unknown"), "{ctx}");
                 assert!(o.health["metrics"]["wau_pct"].is_null(), "{ctx}");
@@ -180,7 +185,9 @@ fn demo_is_deterministic_and_mixes_formats_late_and_duplicate_events() {
     assert_ne!(a, gen(&DemoSpec { seed: 43, ..spec.clone() }).0);
     assert!(stats.late > 0 && stats.duplicates > 0 && stats.malformed == 6, "{stats:?}");
     let text = String::from_utf8(a).expect("utf8");
-    for ty in ["usage", "track", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket"] {
+    for ty in
+        ["usage", "track", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket", "renewal"]
+    {
         assert!(text.contains(&format!(r#""type":"{ty}""#)), "has {ty} events");
     }
     // Timestamps in the file are not sorted: late events arrive after later ones.

@@ -1,52 +1,55 @@
-//! CRM lines of the demo: account upserts, CSM assessments and evidence.
+//! CRM lines of the demo: account upserts, CSM assessments, evidence and renewal
+//! outcomes.
 
+use chrono::Months;
 use chrono::{DateTime, Days, Utc};
 use pulse_core::event::{
     AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent, MilestoneStatus,
-    Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent, TicketSeverity, TicketStatus,
-    TrainingEvent,
+    RenewalEvent, RenewalOutcome, Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent,
+    TicketSeverity, TicketStatus, TrainingEvent,
 };
 use rand::Rng;
 
-use super::{at, user_id, Cohort, DemoAccount, Gen, PEOPLE};
+use super::{at, onboarding_days, user_id, Cohort, DemoAccount, Gen, PEOPLE};
 use crate::gen::GenError;
 
 impl Gen {
     pub(super) fn crm(&mut self, i: usize, a: &DemoAccount) -> Result<(), GenError> {
-        let onboarding = match a.cohort {
-            Cohort::OnboardingReady => Some((75, -5)),
-            Cohort::OnboardingClose => Some((40, -20)),
-            Cohort::OnboardingNotReady => Some((21, -40)),
-            Cohort::OnboardingOverdue => Some((100, 12)),
-            Cohort::OnboardingRecovery => Some((150, 45)),
-            _ => None,
-        };
+        let onboarding = onboarding_days(a.cohort);
         let stage = match (a.cohort.is_onboarding(), i % 3) {
             (true, _) => LifecycleStage::Onboarding,
             (false, 0) => LifecycleStage::Adoption,
             (false, 1) => LifecycleStage::Expansion,
             (false, _) => LifecycleStage::Renewal,
         };
-        let start = self.first;
+        let start = a.since.map_or(self.first, |s| s.max(self.first));
+        // The opening upsert states the contract as it was on the first day: before
+        // the trailing year's renewal when that falls inside the data.
+        let before = a.last_renewal.as_ref().filter(|p| p.renewal_on >= self.first);
         let opening = AccountEvent {
             event_id: self.id("crm"),
             account_id: a.account_id.clone(),
             timestamp: at(start, 300 + i as u32),
             name: Some(a.name.clone()),
-            licensed_seats: match a.cohort {
-                Cohort::SeatExpansion => Some(40),
+            licensed_seats: match (a.cohort, before) {
+                (Cohort::SeatExpansion, _) => Some(40),
+                (_, Some(p)) => p.seats_before,
                 _ => a.seats,
             },
             usage_profile: Some(a.cohort.profile()),
             segment: Some(a.segment.to_string()),
-            arr: Some(a.arr),
+            arr: Some(before.map_or(a.arr, |p| p.arr_before)),
             csm: Some(a.csm.to_string()),
             lifecycle_stage: Some(stage),
             onboarding_started_on: onboarding.map(|(s, _)| self.end - chrono::Duration::days(s)),
             target_graduation_on: onboarding.map(|(_, t)| self.end - chrono::Duration::days(t)),
-            renewal_on: Some(a.renewal_on),
+            renewal_on: Some(before.map_or(a.renewal_on, |p| p.renewal_on)),
         };
         self.push_event(&Event::Account(opening))?;
+        self.renewal(a)?;
+        if a.cohort.is_former() {
+            return self.former(a);
+        }
 
         if a.cohort == Cohort::SeatExpansion {
             let day = self.day(20);
@@ -79,6 +82,8 @@ impl Gen {
             Cohort::SeatExpansion => [Some(8.0), Some(7.5), Some(8.0), Some(8.0)],
             Cohort::SeatsUnknown => [Some(8.0), Some(8.0), Some(7.5), Some(8.0)],
             Cohort::Churning => [Some(5.0), Some(4.0), Some(3.0), Some(3.0)],
+            // Former customers returned above.
+            Cohort::FormerDeclined | Cohort::FormerBudgetCut => [None; 4],
         };
         let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
         for (dim, score) in dims.into_iter().zip(scores) {
@@ -277,6 +282,89 @@ impl Gen {
             }
         }
         Ok(())
+    }
+}
+
+impl Gen {
+    /// The trailing year's renewal, when it falls inside the data: the `renewal`
+    /// outcome on the contract date, then the `account` upsert it leads to (new ARR,
+    /// seats and next contract date; a churned account's ARR goes to 0 and its
+    /// `renewal_on` stays the date it churned at).
+    fn renewal(&mut self, a: &DemoAccount) -> Result<(), GenError> {
+        let Some(p) = a.last_renewal.as_ref().filter(|p| p.renewal_on >= self.first && p.renewal_on <= self.end) else {
+            return Ok(());
+        };
+        let secs = self.story_rng.random_range(10 * 3600..17 * 3600);
+        let ts = at(p.renewal_on, secs);
+        let ev = RenewalEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp: ts,
+            outcome: p.outcome,
+            renewal_on: p.renewal_on,
+            arr_before: p.arr_before,
+            arr_after: p.arr_after,
+            reason: p.reason.map(String::from),
+        };
+        self.push_event(&Event::Renewal(ev))?;
+        let churned = p.outcome == RenewalOutcome::Churned;
+        let ev = AccountEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp: ts + chrono::Duration::minutes(5),
+            licensed_seats: if p.seats_before != a.seats && !churned { a.seats } else { None },
+            arr: Some(p.arr_after),
+            renewal_on: (!churned).then(|| p.renewal_on + Months::new(12)),
+            ..empty_account()
+        };
+        self.push_event(&Event::Account(ev))
+    }
+
+    /// A former customer's CRM lines: its champion and sponsor, and (when its usage
+    /// fell) the CSM's notes on the way down. Nothing after the churn date.
+    fn former(&mut self, a: &DemoAccount) -> Result<(), GenError> {
+        let Some(p) = a.last_renewal.clone() else { return Ok(()) };
+        let champion = PEOPLE[self.story_rng.random_range(0..PEOPLE.len())];
+        let sponsor = PEOPLE[self.story_rng.random_range(0..PEOPLE.len())];
+        for (role, person) in [(StakeholderRole::Champion, champion), (StakeholderRole::ExecutiveSponsor, sponsor)] {
+            let ev = StakeholderEvent {
+                event_id: self.id("crm"),
+                account_id: a.account_id.clone(),
+                timestamp: at(self.first, 3600),
+                role,
+                person: person.to_string(),
+                status: StakeholderStatus::Active,
+                sentiment: Some(Sentiment::Positive),
+            };
+            self.push_event(&Event::Stakeholder(ev))?;
+        }
+        if p.slump_days == 0 {
+            return Ok(());
+        }
+        // A third of the way down the champion sours; halfway the CSM records it.
+        let soured = (p.renewal_on - chrono::Duration::days(p.slump_days * 2 / 3)).max(self.first);
+        let ev = StakeholderEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp: at(soured, 15 * 3600),
+            role: StakeholderRole::Champion,
+            person: champion.to_string(),
+            status: StakeholderStatus::Active,
+            sentiment: Some(Sentiment::Negative),
+        };
+        self.push_event(&Event::Stakeholder(ev))?;
+        let noted = (p.renewal_on - chrono::Duration::days(p.slump_days / 2)).max(self.first);
+        let ev = AssessmentEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp: at(noted, 11 * 3600),
+            dimension: Dimension::Stakeholder,
+            score: 3.0,
+            author: a.csm.to_string(),
+            note: Some("champion disengaged; no access to the sponsor".into()),
+            expires_on: Some(p.renewal_on + chrono::Duration::days(90)),
+        };
+        self.push_event(&Event::Assessment(ev))
     }
 }
 

@@ -19,10 +19,20 @@ struct Schedule {
 impl Gen {
     pub(super) fn usage(&mut self, a: &DemoAccount) -> Result<(), GenError> {
         let schedule = schedule(a.cohort);
-        let mut day = self.first;
+        let mut day = a.since.map_or(self.first, |s| s.max(self.first));
         while day <= self.end {
             let back = (self.end - day).num_days();
-            let mut engaged = ((schedule.share)(back) * f64::from(a.users)).round() as u32;
+            // The trailing year's renewal: seats before it, and the slump before it
+            // (or the silence after a churn).
+            let (users, factor) = match &a.last_renewal {
+                Some(p) => (if day < p.renewal_on { p.users_before } else { a.users }, p.usage_factor(day)),
+                None => (a.users, 1.0),
+            };
+            let mut engaged = ((schedule.share)(back) * factor * f64::from(users)).round() as u32;
+            if factor < 1.0 && engaged <= 2 {
+                // The last holdouts of a slump stop too: the account goes dark.
+                engaged = 0;
+            }
             if schedule.profile == UsageProfile::Periodic {
                 // Users come in pairs half a fortnight apart (see below): an even
                 // count keeps every week's active users the same.
@@ -30,7 +40,7 @@ impl Gen {
             }
             let weekend = matches!(day.weekday(), Weekday::Sat | Weekday::Sun);
             let epoch_day = i64::from(day.num_days_from_ce());
-            for k in 0..engaged.min(a.users) {
+            for k in 0..engaged.min(users) {
                 let active = match schedule.profile {
                     UsageProfile::Daily => self.rng.random_bool(if weekend { 0.12 } else { 0.92 }),
                     // Each user has a fixed weekday, some a second one.
@@ -43,7 +53,7 @@ impl Gen {
                     UsageProfile::Periodic => epoch_day % 14 == i64::from((k / 2) % 7 + 7 * (k % 2)),
                 };
                 if active {
-                    self.session(a, k, day)?;
+                    self.session(a, k, day, back)?;
                 }
             }
             day = day + Days::new(1);
@@ -51,10 +61,17 @@ impl Gen {
         Ok(())
     }
 
-    /// One user's session: a few actions within an hour or two.
-    fn session(&mut self, a: &DemoAccount, k: u32, day: NaiveDate) -> Result<(), GenError> {
+    /// One user's session: a few actions within an hour or two (`back` days before the
+    /// end; sessions thin out to one or two actions from 90 to 180 days back, which
+    /// keeps long histories small without changing who was active when).
+    fn session(&mut self, a: &DemoAccount, k: u32, day: NaiveDate, back: i64) -> Result<(), GenError> {
         let start = 8 * 3600 + (k * 1637) % (9 * 3600) + self.rng.random_range(0..1800);
-        let actions = 1 + self.rng.random_range(0..4) + u32::from(self.rng.random_bool(0.2)) * 4;
+        let detailed = back <= 90 || self.rng.random_bool((1.0 - (back - 90) as f64 / 90.0).clamp(0.0, 1.0));
+        let actions = if detailed {
+            1 + self.rng.random_range(0..4) + u32::from(self.rng.random_bool(0.2)) * 4
+        } else {
+            1 + self.rng.random_range(0..2)
+        };
         let mut secs = start;
         for _ in 0..actions {
             secs += self.rng.random_range(20..900);
@@ -162,6 +179,9 @@ fn schedule(cohort: Cohort) -> Schedule {
             }
         },
         Cohort::Churning => |back| ramp(back, 21, 0.40, 0.08),
+        // Former customers: the level before their slump (see `PastRenewal`).
+        Cohort::FormerDeclined => |_| 0.85,
+        Cohort::FormerBudgetCut => |_| 0.9,
     };
     Schedule { profile: cohort.profile(), share }
 }

@@ -8,6 +8,10 @@
 //! (`<id>~<n>`, name `<name> #<n>`, CSMs rotated), which keeps the cohort mix and the
 //! history shapes realistic at 10k accounts without generating 10k accounts of events.
 //!
+//! Renewal outcomes (SPEC §8): every `renewal` event of the demo stream is stored in
+//! `crm_events` as ingest stores it (`pulse_ingest::rows::raw_row`, one row per copy),
+//! so the forecast and accuracy pages read what a real deployment would.
+//!
 //! Alert history as late data leaves it (SPEC §5): one alert of the first copy that is
 //! still open at the end has its opening retracted afterwards, so `alerts_current` holds
 //! it as `withdrawn` and no page or endpoint may show it.
@@ -15,8 +19,10 @@
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::{
     alerts::{AlertState, TransitionKind},
-    AlertTracker, AlertTransition, Engine, Evaluation, ScoringConfig,
+    event::RenewalEvent,
+    AlertTracker, AlertTransition, Engine, Evaluation, Event, ScoringConfig,
 };
+use pulse_ingest::rows::{raw_row, storage_time, CrmRow, RawRow, Source};
 use pulse_replay::gen::{write_demo, DemoSpec};
 use pulse_scorer::{
     outputs::tagged,
@@ -110,6 +116,8 @@ pub struct FixtureStats {
     pub alert_rows: u64,
     /// Alerts whose opening was retracted (shown nowhere).
     pub withdrawn_alerts: u64,
+    /// Renewal outcome events stored in `crm_events` (all copies).
+    pub renewal_rows: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,9 +148,13 @@ pub async fn load(
         &mut ndjson,
     )?;
     let mut engine = Engine::new(config.clone());
+    let mut renewals = Vec::new();
     for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         if let Ok(ev) = pulse_core::parse_event(line) {
             engine.apply(&ev);
+            if let Event::Renewal(r) = &ev {
+                renewals.push(r.clone());
+            }
         }
     }
     drop(ndjson);
@@ -158,6 +170,9 @@ pub async fn load(
     let mut still_open: std::collections::BTreeMap<String, AlertRow> = std::collections::BTreeMap::new();
     let mut trackers: Vec<AlertTracker> = (0..spec.copies).map(|_| AlertTracker::new(config)).collect();
     let mut stats = FixtureStats { accounts: ids.len() as u64 * u64::from(spec.copies), ..FixtureStats::default() };
+    let crm = renewal_rows(&renewals, spec.copies, now);
+    stats.renewal_rows = crm.len() as u64;
+    insert(ch, "crm_events", &crm).await?;
     let mut day = first;
     while day <= spec.end {
         version += 1;
@@ -217,6 +232,29 @@ pub async fn load(
         stats.withdrawn_alerts += 1;
     }
     Ok(stats)
+}
+
+/// The `crm_events` rows of renewal events, once per copy (copy `n` under the derived
+/// account id, as [`derive`] names it).
+pub fn renewal_rows(renewals: &[RenewalEvent], copies: u32, ingested_at: u32) -> Vec<CrmRow> {
+    let mut rows = Vec::with_capacity(renewals.len() * copies as usize);
+    for n in 0..copies {
+        for (offset, r) in renewals.iter().enumerate() {
+            let mut r = r.clone();
+            if n > 0 {
+                r.account_id = format!("{}~{n}", r.account_id);
+                r.event_id = format!("{}~{n}", r.event_id);
+            }
+            let ev = Event::Renewal(r);
+            let Some(ts) = storage_time(&ev) else { continue };
+            let raw = serde_json::to_string(&ev).unwrap_or_default();
+            let source = Source { topic: "pulse.crm", partition: 0, offset: offset as i64 };
+            if let RawRow::Crm(row) = raw_row(&ev, raw.as_bytes(), &source, ingested_at, ts) {
+                rows.push(row);
+            }
+        }
+    }
+    rows
 }
 
 /// Copy `n` of an evaluation: copy 0 is the original.

@@ -21,6 +21,8 @@ pub const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     ("get", "/api/v1/graduation/accounts", "Onboarding accounts with verdict, days in stage, flags and blockers", &["verdict", "overdue", "recovery_plan_needed", "segment", "csm", "q", "sort_graduation", "page", "page_size"]),
     ("get", "/api/v1/alerts", "Alert feed", &["state", "rule", "severity", "account_id", "acknowledged", "segment", "csm", "sort_alerts", "page", "page_size"]),
     ("get", "/api/v1/alerts/summary", "Open alerts by rule and age", &["segment", "csm"]),
+    ("get", "/api/v1/renewals", "Renewal forecast (SPEC section 8): renewals due in the next 90 and 180 days with color, score, smoothed probability of loss and expected retained ARR per account; the calibration table (loss rates by color and horizon over the renewals of the trailing 365 days); the same method back-cast as of the start of each past quarter against what happened", &["segment_scope", "csm_scope", "quarters"]),
+    ("get", "/api/v1/accuracy", "Scorecard accuracy (SPEC section 8): the backtest of the stored daily results over the renewals of the trailing 365 days, per horizon (30, 60, 90 days): by color, precision and recall, AUC, median lead days; the graduation backtest; outcomes lost while green and red outcomes that renewed", &["segment_scope", "csm_scope"]),
     ("post", "/api/v1/alerts/ack", "Acknowledge an alert (who, when, note); the newest acknowledgement wins", &[]),
 ];
 
@@ -67,6 +69,15 @@ pub fn param(name: &str) -> Value {
     match name {
         "segment" => text_param("segment", "Only accounts of this segment."),
         "csm" => text_param("csm", "Only accounts of this CSM."),
+        "segment_scope" => text_param(
+            "segment",
+            "Only accounts of this segment (their segment now): the rates, the forecast and the back-cast are all computed over them.",
+        ),
+        "csm_scope" => text_param(
+            "csm",
+            "Only accounts of this CSM (their CSM now): the rates, the forecast and the back-cast are all computed over them.",
+        ),
+        "quarters" => int_param("quarters", "Past calendar quarters back-cast (default 4).", 1, Some(8)),
         "q" => text_param("q", "Case-insensitive search in account name and id."),
         "account_id" => text_param("account_id", "Only this account's alerts."),
         "by" => enum_param("by", "Group by segment (default) or CSM.", &["segment", "csm"]),

@@ -98,13 +98,17 @@ impl App {
             .route("/api/v1/graduation/accounts", get(routes::graduation::list))
             .route("/api/v1/alerts", get(routes::alerts::list))
             .route("/api/v1/alerts/summary", get(routes::alerts::summary))
-            .route("/api/v1/alerts/ack", post(routes::alerts::ack));
+            .route("/api/v1/alerts/ack", post(routes::alerts::ack))
+            .route("/api/v1/renewals", get(routes::renewals::renewals))
+            .route("/api/v1/accuracy", get(routes::accuracy::accuracy));
         let pages = Router::new()
             .route("/", get(ui::pages::portfolio))
             .route("/accounts", get(ui::pages::accounts))
             .route("/accounts/{id}", get(ui::pages::account))
             .route("/graduation", get(ui::pages::graduation))
             .route("/alerts", get(ui::pages::alerts))
+            .route("/renewals", get(ui::renewals::renewals))
+            .route("/accuracy", get(ui::renewals::accuracy))
             .route("/assets/{name}", get(ui::assets::serve));
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))

@@ -3,9 +3,12 @@
 //! serializable results; the dashboard (`ui`) renders the same results.
 
 pub mod accounts;
+pub mod accuracy;
 pub mod alerts;
 pub mod graduation;
+pub mod outcomes;
 pub mod portfolio;
+pub mod renewals;
 
 use chrono::NaiveDate;
 use serde::Serialize;

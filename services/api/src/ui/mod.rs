@@ -6,6 +6,7 @@
 pub mod account;
 pub mod assets;
 pub mod pages;
+pub mod renewals;
 pub mod svg;
 
 use axum::{
@@ -110,8 +111,14 @@ pub fn path_segment(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
-const NAV: [(&str, &str); 4] =
-    [("/", "Portfolio"), ("/accounts", "Accounts"), ("/graduation", "Graduation"), ("/alerts", "Alerts")];
+const NAV: [(&str, &str); 6] = [
+    ("/", "Portfolio"),
+    ("/accounts", "Accounts"),
+    ("/graduation", "Graduation"),
+    ("/alerts", "Alerts"),
+    ("/renewals", "Renewals"),
+    ("/accuracy", "Accuracy"),
+];
 
 /// The page frame: header with navigation, then `body`.
 pub fn layout(title: &str, active: &str, body: &str) -> Html<String> {

@@ -29,12 +29,12 @@ pub(crate) fn respond(r: ApiResult<String>, title: &str, active: &str) -> Respon
     }
 }
 
-fn account_link(id: &str, name: &str) -> String {
+pub(crate) fn account_link(id: &str, name: &str) -> String {
     let shown = if name.is_empty() { id } else { name };
     format!(r#"<a href="/accounts/{}">{}</a>"#, esc(&path_segment(id)), esc(shown))
 }
 
-fn scope_form(action: &str, f: &portfolio::Filters, scope: &Scope, extra: &str) -> String {
+pub(crate) fn scope_form(action: &str, f: &portfolio::Filters, scope: &Scope, extra: &str) -> String {
     format!(
         r#"<form class="filters" method="get" action="{action}">{}{}{extra}<button type="submit">Apply</button></form>"#,
         select("segment", "Segment", &f.segments, scope.segment.as_deref()),
@@ -42,7 +42,7 @@ fn scope_form(action: &str, f: &portfolio::Filters, scope: &Scope, extra: &str) 
     )
 }
 
-fn card(label: &str, value: &str, testid: &str, class: &str) -> String {
+pub(crate) fn card(label: &str, value: &str, testid: &str, class: &str) -> String {
     format!(
         r#"<div class="card {class}"><div class="label">{}</div><div class="value" data-testid="{testid}">{}</div></div>"#,
         esc(label),

@@ -201,6 +201,66 @@ pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> String {
     s
 }
 
+/// Side-by-side bars per label (e.g. per quarter: ARR due, forecast, actual), one bar
+/// per series, values formatted by `fmt` (axis and tooltips). Each bar carries
+/// `data-series` and `data-value` for tests.
+pub fn grouped_bars(title: &str, labels: &[String], series: &[Series<'_>], fmt: impl Fn(f64) -> String) -> String {
+    let n = labels.len().max(1) as f64;
+    let max = series.iter().flat_map(|s| s.values.iter().flatten()).copied().fold(0.0_f64, f64::max);
+    let max = if max > 0.0 { max } else { 1.0 };
+    let left = 64.0;
+    let plot_w = BAR_W - left - 20.0;
+    let plot_h = H - TOP - BOTTOM;
+    let slot = plot_w / n;
+    let k = series.len().max(1) as f64;
+    let bw = ((slot * 0.8) / k).min(40.0);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg class="chart" viewBox="0 0 {BAR_W} {H}" role="img" aria-label="{t}" xmlns="http://www.w3.org/2000/svg"><title>{t}</title>"#,
+        t = esc(title)
+    );
+    for q in 0..=4 {
+        let v = max * f64::from(q) / 4.0;
+        let yy = TOP + plot_h * (1.0 - v / max);
+        let _ = write!(
+            s,
+            r#"<line class="grid" x1="{left}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}"/><text class="axis" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            BAR_W - 20.0,
+            left - 6.0,
+            yy + 4.0,
+            esc(&fmt(v))
+        );
+    }
+    for (i, label) in labels.iter().enumerate() {
+        let cx = left + slot * (i as f64 + 0.5);
+        let x0 = cx - bw * k / 2.0;
+        for (j, se) in series.iter().enumerate() {
+            let Some(v) = se.values.get(i).copied().flatten() else { continue };
+            let h = plot_h * (v.max(0.0) / max);
+            let _ = write!(
+                s,
+                r#"<rect class="bar {c}" data-series="{n}" data-value="{v}" x="{:.1}" y="{:.1}" width="{:.1}" height="{h:.1}"><title>{l}: {n} {f}</title></rect>"#,
+                x0 + bw * j as f64,
+                TOP + plot_h - h,
+                (bw - 2.0).max(1.0),
+                c = esc(se.class),
+                n = esc(se.name),
+                l = esc(label),
+                f = esc(&fmt(v))
+            );
+        }
+        let _ = write!(
+            s,
+            r#"<text class="axis" x="{cx:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            H - 10.0,
+            esc(label)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
 /// A one-line proportional bar of color counts (the portfolio "now").
 pub fn color_strip(counts: [u64; 3]) -> String {
     let total: u64 = counts.iter().sum();
@@ -244,5 +304,17 @@ mod tests {
         assert!(svg.contains("green 70"));
         let bars = color_bars("weeks", &[("2026-11-07".into(), [5, 2, 1])]);
         assert_eq!(bars.matches("<rect").count(), 3);
+        let grouped = grouped_bars(
+            "quarters",
+            &["2026-Q1".into(), "2026-Q2".into()],
+            &[
+                Series { name: "due", class: "s-due", values: vec![Some(100.0), None] },
+                Series { name: "<actual>", class: "s-actual", values: vec![Some(50.0), Some(0.0)] },
+            ],
+            |v| format!("${v:.0}"),
+        );
+        assert_eq!(grouped.matches("<rect").count(), 3, "a missing value draws no bar");
+        assert!(grouped.contains(r#"data-value="100""#) && grouped.contains("&lt;actual&gt;"));
+        assert!(grouped.contains(">$100<"), "axis labels through fmt");
     }
 }

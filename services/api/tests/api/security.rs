@@ -21,11 +21,15 @@ const GETS: &[&str] = &[
     "/api/v1/graduation/accounts",
     "/api/v1/alerts",
     "/api/v1/alerts/summary",
+    "/api/v1/renewals",
+    "/api/v1/accuracy",
     "/",
     "/accounts",
     "/accounts/{id}",
     "/graduation",
     "/alerts",
+    "/renewals",
+    "/accuracy",
     "/assets/pulse.css",
 ];
 
@@ -181,6 +185,15 @@ async fn injection_attempts_in_every_string_parameter_match_nothing() {
                 assert!(zero, "{path}?{param}={payload}: {v}");
             }
         }
+        // The forecast and the backtest of a scope that matches no account.
+        for param in ["segment", "csm"] {
+            let r = api.ok(&format!("/api/v1/renewals?{param}={enc}")).await;
+            assert_eq!(r["calibration"]["outcomes"], 0, "renewals?{param}={payload}: {r}");
+            assert!(r["windows"].as_array().is_some_and(|w| w.iter().all(|x| x["renewals"] == 0)), "{r}");
+            let a = api.ok(&format!("/api/v1/accuracy?{param}={enc}")).await;
+            assert_eq!(a["outcomes"], 0, "accuracy?{param}={payload}: {a}");
+        }
+        api.bad(&format!("/api/v1/renewals?quarters={enc}"), "parameter `quarters`").await;
         // Enumerated parameters reject anything else.
         for (path, param) in [
             ("/api/v1/accounts", "color"),

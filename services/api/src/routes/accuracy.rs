@@ -1,0 +1,176 @@
+//! Scorecard accuracy (SPEC §8): the backtest over the renewals of the trailing 365
+//! days, per horizon (30/60/90 days before the renewal), the graduation backtest, and
+//! the outcomes the score got wrong: lost while green (missed) and red that renewed
+//! (false alarms). Every number comes from `pulse_core::backtest` on the stored daily
+//! results; this module loads them and shapes the answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::{
+    extract::{RawQuery, State},
+    Json,
+};
+use chrono::{Days, NaiveDate};
+use pulse_core::{
+    backtest::{self, GraduationReport, HorizonReport, ScoredOutcome},
+    event::LifecycleStage,
+    forecast::Calibration,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
+    Scope,
+};
+use crate::{
+    db::{Db, Sql, Verdict},
+    error::ApiResult,
+    params::Params,
+    service::AppState,
+};
+
+pub const KEYS: &[&str] = &["segment", "csm"];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Accuracy {
+    /// The newest day with results ("today"); null before any data.
+    pub as_of: Option<NaiveDate>,
+    pub scope: Scope,
+    pub config_version: String,
+    /// The config versions that computed the stored results the backtest read.
+    pub stored_config_versions: Vec<String>,
+    /// Renewals with `renewal_on` in `from ..= to` (the trailing 365 days).
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub outcomes: u64,
+    pub lost: u64,
+    /// One backtest line per horizon, as `pulse backtest` prints it.
+    pub horizons: Vec<HorizonReport>,
+    /// Retention by readiness verdict on the last onboarding day.
+    pub graduation: GraduationReport,
+    /// Lost outcomes green at one horizon or more: what the score missed.
+    pub lost_while_green: Vec<OutcomeAccount>,
+    /// Kept outcomes red at one horizon or more: false alarms.
+    pub red_that_renewed: Vec<OutcomeAccount>,
+}
+
+pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Accuracy>> {
+    let p = Params::parse(q.as_deref(), KEYS)?;
+    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &Scope::parse(&p)?).await?))
+}
+
+pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> ApiResult<Accuracy> {
+    let since = |today: NaiveDate| today.checked_sub_days(Days::new(365)).unwrap_or(NaiveDate::MIN);
+    let Some(inputs) = outcomes::load(db, scope, since).await? else {
+        return Ok(Accuracy {
+            as_of: None,
+            scope: scope.clone(),
+            config_version: config_version.to_owned(),
+            stored_config_versions: Vec::new(),
+            from: None,
+            to: None,
+            outcomes: 0,
+            lost: 0,
+            horizons: Vec::new(),
+            graduation: backtest::graduation_report(&[]),
+            lost_while_green: Vec::new(),
+            red_that_renewed: Vec::new(),
+        });
+    };
+    let (cal, scored) =
+        Calibration::measure_scored(&inputs.history, &inputs.outcomes, &HORIZONS, config_version, inputs.today);
+    let graduated = graduation_inputs(db, &scored).await?;
+    let graduation = backtest::graduation_report(&graduated);
+    let pick = |want_lost: bool, color: pulse_core::Color| {
+        let mut v: Vec<OutcomeAccount> = scored
+            .iter()
+            .filter(|s| s.outcome.lost() == want_lost && s.at.iter().flatten().any(|x| x.color == color))
+            .map(|s| outcome_account(s, &inputs.accounts))
+            .collect();
+        v.sort_by(|a, b| b.arr_before.total_cmp(&a.arr_before).then_with(|| a.account_id.cmp(&b.account_id)));
+        v
+    };
+    Ok(Accuracy {
+        as_of: Some(inputs.today),
+        scope: scope.clone(),
+        config_version: config_version.to_owned(),
+        stored_config_versions: inputs.stored_config_versions.clone(),
+        from: Some(cal.from),
+        to: Some(cal.to),
+        outcomes: scored.len() as u64,
+        lost: scored.iter().filter(|s| s.outcome.lost()).count() as u64,
+        lost_while_green: pick(true, pulse_core::Color::Green),
+        red_that_renewed: pick(false, pulse_core::Color::Red),
+        horizons: cal.horizons,
+        graduation,
+    })
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct StageRow {
+    account_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    as_of: NaiveDate,
+    stage: String,
+    verdict: Verdict,
+}
+
+fn stage(s: &str) -> Option<LifecycleStage> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
+}
+
+fn core_verdict(v: Verdict) -> pulse_core::Verdict {
+    match v {
+        Verdict::Ready => pulse_core::Verdict::Ready,
+        Verdict::Close => pulse_core::Verdict::Close,
+        Verdict::NotReady => pulse_core::Verdict::NotReady,
+    }
+}
+
+/// `(verdict on the last onboarding day, lost)` per outcome renewed after it (SPEC §8).
+/// Reads only the days around each account's stage changes (the first and last day of
+/// each run of one stage), which is all `last_onboarding_day` and the verdict need.
+async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(pulse_core::Verdict, bool)>> {
+    let mut ids: Vec<String> = scored.iter().map(|s| s.outcome.account_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut sql = Sql::new(
+        "SELECT account_id, as_of, stage, verdict FROM (SELECT account_id, as_of, stage, verdict, \
+         lagInFrame(stage, 1, '') OVER (PARTITION BY account_id ORDER BY as_of ASC \
+         ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prev, \
+         leadInFrame(stage, 1, '') OVER (PARTITION BY account_id ORDER BY as_of ASC \
+         ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next FROM (\
+         SELECT account_id, as_of, toString(argMax(lifecycle_stage, computed_at)) AS stage, \
+         argMax(verdict, computed_at) AS verdict FROM graduation_readiness",
+    );
+    sql.arg(" WHERE account_id IN {ids:Array(String)}", "ids", ids);
+    sql.push(" GROUP BY account_id, as_of)) WHERE stage != prev OR stage != next ORDER BY account_id, as_of");
+    let rows: Vec<StageRow> = sql.query(&db.read).fetch_all().await?;
+    let mut by_account: BTreeMap<&str, Vec<&StageRow>> = BTreeMap::new();
+    for r in &rows {
+        by_account.entry(r.account_id.as_str()).or_default().push(r);
+    }
+    let mut last_day: HashMap<&str, pulse_core::Verdict> = HashMap::new();
+    let mut graduated_on: HashMap<&str, NaiveDate> = HashMap::new();
+    for (account, rows) in &by_account {
+        let changes: Vec<(NaiveDate, LifecycleStage)> =
+            rows.iter().filter_map(|r| stage(&r.stage).map(|s| (r.as_of, s))).collect();
+        let Some(d) = backtest::last_onboarding_day(&changes) else { continue };
+        // No result on that day (a gap in the history): no verdict to count under.
+        let Some(r) = rows.iter().find(|r| r.as_of == d) else { continue };
+        last_day.insert(account, core_verdict(r.verdict));
+        graduated_on.insert(account, d);
+    }
+    Ok(scored
+        .iter()
+        .filter_map(|s| {
+            let id = s.outcome.account_id.as_str();
+            let d = graduated_on.get(id)?;
+            let verdict = last_day.get(id).copied()?;
+            (s.outcome.renewal_on > *d).then_some((verdict, s.outcome.lost()))
+        })
+        .collect())
+}

@@ -1,0 +1,238 @@
+//! What the renewal forecast and the accuracy page read (SPEC §8): the renewal
+//! outcomes stored by ingest in `crm_events`, the daily health results the backtest
+//! looks up before each of them, and the accounts as they stand on the newest day.
+//! Every number is then decided by `pulse_core::backtest` and `pulse_core::forecast`;
+//! this module only loads their inputs.
+//!
+//! The history is loaded with one query, not per outcome: the exact (account, day)
+//! pairs the backtest asks for at its horizons and at the start of each back-cast
+//! quarter, plus the red days of accounts with a lost outcome (the first red day
+//! before a loss is all the lead time needs). Any other day answers "no result",
+//! which is what the lead-time search treats as "not red" anyway.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{Days, NaiveDate};
+use pulse_core::{
+    backtest::{self, History, Outcome, Sample},
+    event::RenewalEvent,
+    forecast, Event,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{latest_day, Scope};
+use crate::{
+    db::{Color, Db, Sql},
+    error::ApiResult,
+};
+
+/// Horizons (days before `renewal_on`) of the backtest and the calibration.
+pub const HORIZONS: [u32; 3] = backtest::DEFAULT_HORIZONS;
+
+pub fn core_color(c: Color) -> pulse_core::Color {
+    match c {
+        Color::Green => pulse_core::Color::Green,
+        Color::Yellow => pulse_core::Color::Yellow,
+        Color::Red => pulse_core::Color::Red,
+    }
+}
+
+pub fn color_str(c: pulse_core::Color) -> &'static str {
+    match c {
+        pulse_core::Color::Green => "green",
+        pulse_core::Color::Yellow => "yellow",
+        pulse_core::Color::Red => "red",
+    }
+}
+
+/// An account as it stands on its newest day (`account_health_latest`).
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct Current {
+    pub account_id: String,
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub arr: Option<f64>,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub renewal_on: Option<NaiveDate>,
+    pub score: f64,
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct HealthPoint {
+    account_id: String,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    as_of: NaiveDate,
+    score: f64,
+    color: Color,
+    config_version: String,
+}
+
+/// Stored daily health results, by account and day.
+#[derive(Debug, Default)]
+pub struct StoredHistory(HashMap<(String, NaiveDate), Sample>);
+
+impl History for StoredHistory {
+    fn health(&self, account_id: &str, day: NaiveDate) -> Option<Sample> {
+        self.0.get(&(account_id.to_owned(), day)).copied()
+    }
+}
+
+/// The inputs of the forecast and the backtest, as of the newest day with results.
+pub struct Inputs {
+    pub today: NaiveDate,
+    /// One outcome per (account, `renewal_on`) (corrections applied), of the accounts
+    /// in scope, decided before `today`.
+    pub outcomes: Vec<Outcome>,
+    /// (account, `renewal_on`) of every outcome, future dates included: a renewal
+    /// already decided is not "due".
+    pub decided: HashSet<(String, NaiveDate)>,
+    pub history: StoredHistory,
+    /// The config versions that computed the stored results the backtest read.
+    pub stored_config_versions: Vec<String>,
+    /// Accounts in scope as they stand now, by id.
+    pub accounts: HashMap<String, Current>,
+}
+
+/// Loads the inputs; `None` before any results. `since`: the earliest `renewal_on`
+/// any caller will score (older outcomes are not loaded).
+pub async fn load(db: &Db, scope: &Scope, since: impl Fn(NaiveDate) -> NaiveDate) -> ApiResult<Option<Inputs>> {
+    let Some(today) = latest_day(db).await? else { return Ok(None) };
+    let since = since(today);
+    let mut current = Sql::new(
+        "SELECT account_id, name, segment, csm, arr, renewal_on, score, color FROM account_health_latest FINAL WHERE 1",
+    );
+    scope.push(&mut current);
+    let events = Sql::new("SELECT payload FROM crm_events FINAL WHERE type = 'renewal'");
+    let (current, payloads) = futures::future::try_join(
+        async { Ok::<_, crate::error::ApiError>(current.query(&db.read).fetch_all::<Current>().await?) },
+        async { Ok(events.query(&db.read).fetch_all::<String>().await?) },
+    )
+    .await?;
+    let accounts: HashMap<String, Current> = current.into_iter().map(|c| (c.account_id.clone(), c)).collect();
+    let renewals: Vec<RenewalEvent> = payloads
+        .iter()
+        .filter_map(|p| match serde_json::from_str::<Event>(p) {
+            Ok(Event::Renewal(r)) => Some(r),
+            _ => {
+                tracing::warn!("crm_events: a renewal row whose payload is not a renewal event");
+                None
+            }
+        })
+        .filter(|r| scope.is_empty() || accounts.contains_key(&r.account_id))
+        .collect();
+    let all = backtest::latest_outcomes(&renewals);
+    let decided = all.iter().map(|o| (o.account_id.clone(), o.renewal_on)).collect();
+    let outcomes: Vec<Outcome> = all.into_iter().filter(|o| o.renewal_on < today && o.renewal_on >= since).collect();
+    let (history, stored_config_versions) = load_history(db, &outcomes).await?;
+    Ok(Some(Inputs { today, outcomes, decided, history, stored_config_versions, accounts }))
+}
+
+/// The results the backtest and the back-cast read for `outcomes`, in one query.
+async fn load_history(db: &Db, outcomes: &[Outcome]) -> ApiResult<(StoredHistory, Vec<String>)> {
+    if outcomes.is_empty() {
+        return Ok((StoredHistory::default(), Vec::new()));
+    }
+    // Exact days: `renewal_on - h` per horizon, and the day before the renewal's
+    // quarter (when a back-cast of that quarter forecast it).
+    let mut points: BTreeSet<(&str, NaiveDate)> = BTreeSet::new();
+    for o in outcomes {
+        for h in HORIZONS {
+            if let Some(d) = o.renewal_on.checked_sub_days(Days::new(u64::from(h))) {
+                points.insert((&o.account_id, d));
+            }
+        }
+        if let Some(d) = forecast::quarter_start(o.renewal_on).pred_opt() {
+            points.insert((&o.account_id, d));
+        }
+    }
+    let ids: Vec<String> = points.iter().map(|(a, _)| (*a).to_owned()).collect();
+    let days: Vec<NaiveDate> = points.iter().map(|(_, d)| *d).collect();
+    let lost: Vec<&Outcome> = outcomes.iter().filter(|o| o.lost()).collect();
+    let lost_ids: Vec<String> =
+        lost.iter().map(|o| o.account_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let lead_from = lost
+        .iter()
+        .filter_map(|o| o.renewal_on.checked_sub_days(Days::new(u64::from(backtest::LEAD_WINDOW_DAYS))))
+        .min()
+        .unwrap_or(NaiveDate::MIN);
+    let lead_to = lost.iter().map(|o| o.renewal_on).max().unwrap_or(NaiveDate::MIN);
+    // The newest version of each (account, day) by argMax: the key filter prunes
+    // before the merge.
+    let newest = "SELECT account_id, as_of, argMax(score, computed_at) AS score, argMax(color, computed_at) AS color, \
+                  argMax(config_version, computed_at) AS config_version FROM account_health";
+    let mut sql = Sql::new(&format!(
+        "SELECT account_id, as_of, score, color, config_version FROM ({newest} \
+         WHERE (account_id, as_of) IN (SELECT tupleElement(p, 1), tupleElement(p, 2) FROM \
+         (SELECT arrayJoin(arrayZip({{ids:Array(String)}}, {{days:Array(Date)}})) AS p)) GROUP BY account_id, as_of)"
+    ));
+    sql.set("ids", ids).set("days", days);
+    if !lost_ids.is_empty() {
+        sql.push(&format!(
+            " UNION ALL SELECT account_id, as_of, score, color, config_version FROM ({newest} \
+             WHERE account_id IN {{lost_ids:Array(String)}} AND as_of >= {{lead_from:Date}} AND as_of < {{lead_to:Date}} \
+             GROUP BY account_id, as_of) WHERE color = 'red'"
+        ));
+        sql.set("lost_ids", lost_ids).set("lead_from", lead_from).set("lead_to", lead_to);
+    }
+    let rows: Vec<HealthPoint> = sql.query(&db.read).fetch_all().await?;
+    let mut versions = BTreeSet::new();
+    let mut map = HashMap::with_capacity(rows.len());
+    for r in rows {
+        versions.insert(r.config_version);
+        map.insert((r.account_id, r.as_of), Sample { score: r.score, color: core_color(r.color) });
+    }
+    Ok((StoredHistory(map), versions.into_iter().collect()))
+}
+
+/// An outcome as listed on a page: who, when, what happened, what the score said.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutcomeAccount {
+    pub account_id: String,
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub renewal_on: NaiveDate,
+    pub outcome: &'static str,
+    pub lost: bool,
+    pub arr_before: f64,
+    pub arr_after: f64,
+    /// Color and score at each horizon (`renewal_on - h`); null: no result that day.
+    pub at: Vec<AtHorizon>,
+    /// For a lost outcome: the first red day of the 180 days before it.
+    pub first_red: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AtHorizon {
+    pub horizon_days: u32,
+    pub color: Option<&'static str>,
+    pub score: Option<f64>,
+}
+
+pub fn outcome_account(s: &backtest::ScoredOutcome, accounts: &HashMap<String, Current>) -> OutcomeAccount {
+    let o = &s.outcome;
+    let cur = accounts.get(&o.account_id);
+    OutcomeAccount {
+        account_id: o.account_id.clone(),
+        name: cur.map(|c| c.name.clone()).unwrap_or_default(),
+        segment: cur.map(|c| c.segment.clone()).unwrap_or_default(),
+        csm: cur.map(|c| c.csm.clone()).unwrap_or_default(),
+        renewal_on: o.renewal_on,
+        outcome: o.outcome.as_str(),
+        lost: o.lost(),
+        arr_before: o.arr_before,
+        arr_after: o.arr_after,
+        at: HORIZONS
+            .iter()
+            .zip(&s.at)
+            .map(|(h, x)| AtHorizon {
+                horizon_days: *h,
+                color: x.map(|x| color_str(x.color)),
+                score: x.map(|x| x.score),
+            })
+            .collect(),
+        first_red: s.first_red,
+    }
+}

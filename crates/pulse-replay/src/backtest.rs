@@ -5,10 +5,10 @@
 //! graduation backtest. The numbers come from `pulse_core::backtest`, the same
 //! functions the API's Accuracy page uses.
 //!
-//! How: one pass reads every event to find the outcomes and each account's lifecycle
-//! stages; the (account, day) pairs the backtest needs are then evaluated in the
-//! replay's day segments ([`crate::replay::passes`]), each pair as of the end of its
-//! day. Only the requested pairs are evaluated, not every account on every day.
+//! How: one read of the input into a day-by-day replay ([`DayByDay`]: usage kept as
+//! 32-byte keys, other events whole); the outcomes and lifecycle stages come from the
+//! few CRM events; then the days the backtest needs are fed in order and only the
+//! requested (account, day) pairs are evaluated, each as of the end of its day.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{self, Read, Write};
@@ -16,9 +16,9 @@ use std::io::{self, Read, Write};
 use chrono::NaiveDate;
 use pulse_core::backtest::{self, Outcome, Sample};
 use pulse_core::config::ScoringConfig;
-use pulse_core::Verdict;
+use pulse_core::{Engine, Verdict};
 
-use crate::replay::{load, passes, ReplayError, ReplayOptions, Window};
+use crate::replay::{DayByDay, ReplayError, ReplayOptions, Window};
 use crate::shard::shard_of;
 
 /// What to backtest.
@@ -59,7 +59,7 @@ pub struct BacktestSummary {
     pub outcomes: u64,
     /// (account, day) pairs evaluated per scorecard.
     pub evaluated: u64,
-    /// Passes over the input per scorecard (the first scan included).
+    /// Reads of the input per scorecard.
     pub passes: u64,
 }
 
@@ -125,40 +125,56 @@ fn run(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<BacktestSummary, ReplayError> {
-    let Some(first) = candidates.first() else { return Ok(BacktestSummary::default()) };
     let mut summary = BacktestSummary::default();
-    let plan = scan(open, first.config, options, diagnostics, &mut summary)?;
-    summary.outcomes = plan.outcomes.len() as u64;
-    for candidate in candidates {
-        let (points, passes) = evaluate(open, candidate.config, options, &plan.requests)?;
+    for (i, candidate) in candidates.iter().enumerate() {
+        // Invalid lines are reported once, by the first scorecard's read.
+        let mut sink = io::sink();
+        let diag: &mut dyn Write = if i == 0 { &mut *diagnostics } else { &mut sink };
+        let mut days = load_all(open, candidate.config, options, diag)?;
+        summary.lines = days.summary.lines;
+        summary.invalid = days.summary.invalid;
+        summary.passes = 1;
+        let plan = plan(&days, candidate.config, options);
+        summary.outcomes = plan.outcomes.len() as u64;
+        let points = evaluate(&mut days, &plan.requests)?;
         summary.evaluated = points.len() as u64;
-        summary.passes = passes + 1;
-        let history = |account: &str, day: NaiveDate| points.get(&(account.to_owned(), day)).map(|p| p.sample);
-        let scored: Vec<_> =
-            plan.outcomes.iter().map(|o| backtest::score_outcome(&history, o.clone(), &options.horizons)).collect();
-        let version = candidate.config.version();
-        for mut line in backtest::report(&version, &options.horizons, &scored) {
-            line.config = candidate.label;
-            write_line(out, &line)?;
-        }
-        let graduated: Vec<(Verdict, bool)> = plan
-            .outcomes
-            .iter()
-            .filter_map(|o| {
-                let d = *plan.last_onboarding.get(&o.account_id)?;
-                if o.renewal_on <= d {
-                    return None;
-                }
-                let p = points.get(&(o.account_id.clone(), d))?;
-                Some((p.verdict, o.lost()))
-            })
-            .collect();
-        let mut grad = backtest::graduation_report(&graduated);
-        grad.config = candidate.label;
-        write_line(out, &grad)?;
+        write_reports(out, candidate, options, &plan, &points)?;
     }
     out.flush().map_err(ReplayError::Write)?;
     Ok(summary)
+}
+
+/// The report lines of one scorecard: one per horizon, then the graduation backtest.
+fn write_reports(
+    out: &mut dyn Write,
+    candidate: &Candidate<'_>,
+    options: &BacktestOptions,
+    plan: &Plan,
+    points: &Points,
+) -> Result<(), ReplayError> {
+    let history = |account: &str, day: NaiveDate| points.get(&(account.to_owned(), day)).map(|p| p.sample);
+    let scored: Vec<_> =
+        plan.outcomes.iter().map(|o| backtest::score_outcome(&history, o.clone(), &options.horizons)).collect();
+    let version = candidate.config.version();
+    for mut line in backtest::report(&version, &options.horizons, &scored) {
+        line.config = candidate.label;
+        write_line(out, &line)?;
+    }
+    let graduated: Vec<(Verdict, bool)> = plan
+        .outcomes
+        .iter()
+        .filter_map(|o| {
+            let d = *plan.last_onboarding.get(&o.account_id)?;
+            if o.renewal_on <= d {
+                return None;
+            }
+            let p = points.get(&(o.account_id.clone(), d))?;
+            Some((p.verdict, o.lost()))
+        })
+        .collect();
+    let mut grad = backtest::graduation_report(&graduated);
+    grad.config = candidate.label;
+    write_line(out, &grad)
 }
 
 fn write_line<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> Result<(), ReplayError> {
@@ -167,28 +183,34 @@ fn write_line<T: serde::Serialize>(out: &mut dyn Write, value: &T) -> Result<(),
     out.write_all(b"\n").map_err(ReplayError::Write)
 }
 
-/// Reads every event (invalid lines are reported here, once) and plans the pairs to
-/// evaluate.
-fn scan(
+/// Reads every event once into a day-by-day replay (usage kept compactly).
+/// Outcomes are often recorded after their renewal date, so nothing is cut off.
+fn load_all(
     open: &mut Open<'_>,
     config: &ScoringConfig,
     options: &BacktestOptions,
     diagnostics: &mut dyn Write,
-    summary: &mut BacktestSummary,
-) -> Result<Plan, ReplayError> {
+) -> Result<DayByDay, ReplayError> {
     let input = open().map_err(ReplayError::Read)?;
-    // Outcomes are often recorded after their renewal date: read everything.
     let mut all = ReplayOptions::new(Window::as_of(NaiveDate::MAX));
     all.threads = options.threads;
     all.strict = options.strict;
-    let loaded = load(input, config, &all, diagnostics)?;
-    summary.lines = loaded.summary.lines;
-    summary.invalid = loaded.summary.invalid;
-    let engine = loaded.engine();
+    DayByDay::load(input, config, &all, diagnostics)
+}
+
+/// Finds the outcomes in the window and each account's last onboarding day from the
+/// CRM events alone (a throwaway engine of those few events: the same deduplication
+/// and ordering rules as scoring), and lists the (account, day) pairs to evaluate.
+fn plan(days: &DayByDay, config: &ScoringConfig, options: &BacktestOptions) -> Plan {
+    let mut crm = Engine::new(config.clone());
+    for ev in days.other_events() {
+        crm.apply(ev);
+    }
+    let mut accounts: Vec<&str> = crm.account_ids().collect();
+    accounts.sort_unstable();
     let mut plan = Plan { outcomes: Vec::new(), last_onboarding: BTreeMap::new(), requests: BTreeMap::new() };
-    for (account, _) in engine.sorted_accounts() {
-        let shard = engine.shard(account);
-        let in_window: Vec<Outcome> = shard
+    for account in accounts {
+        let in_window: Vec<Outcome> = crm
             .outcomes(account)
             .into_iter()
             .map(Outcome::of)
@@ -202,7 +224,7 @@ fn scan(
                 plan.requests.entry(day).or_default().insert(account.to_owned());
             }
         }
-        if let Some(d) = backtest::last_onboarding_day(&shard.stage_changes(account)) {
+        if let Some(d) = backtest::last_onboarding_day(&crm.stage_changes(account)) {
             if in_window.iter().any(|o| o.renewal_on > d) {
                 plan.requests.entry(d).or_default().insert(account.to_owned());
                 plan.last_onboarding.insert(account.to_owned(), d);
@@ -210,47 +232,28 @@ fn scan(
         }
         plan.outcomes.extend(in_window);
     }
-    Ok(plan)
+    plan
 }
 
-/// Evaluates every requested (account, day) as of the end of its day, in the replay's
-/// day segments: one pass over the input per segment.
-fn evaluate(
-    open: &mut Open<'_>,
-    config: &ScoringConfig,
-    options: &BacktestOptions,
-    requests: &BTreeMap<NaiveDate, BTreeSet<String>>,
-) -> Result<(Points, u64), ReplayError> {
+/// Evaluates every requested (account, day) as of the end of its day: days in
+/// order, each after feeding the events up to its end.
+fn evaluate(days: &mut DayByDay, requests: &BTreeMap<NaiveDate, BTreeSet<String>>) -> Result<Points, ReplayError> {
     let mut points = HashMap::new();
-    let (Some(first), Some(last)) = (requests.keys().next(), requests.keys().next_back()) else {
-        return Ok((points, 0));
-    };
-    let segments = passes(&Window::series(*first, *last)?, config);
-    let mut n = 0;
-    for segment in segments {
-        if requests.range(segment.from..=segment.to).next().is_none() {
-            continue;
-        }
-        n += 1;
-        let input = open().map_err(ReplayError::Read)?;
-        let mut pass = ReplayOptions::new(segment);
-        pass.threads = options.threads;
-        let loaded = load(input, config, &pass, &mut io::sink())?;
-        let engine = loaded.engine();
+    for (day, accounts) in requests {
+        days.advance_to(*day)?;
+        let engine = days.engine();
         let shards = engine.shard_count();
-        for (day, accounts) in requests.range(segment.from..=segment.to) {
-            let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (a.as_str(), shard_of(a, shards))).collect();
-            let got: Vec<(String, Point)> = loaded.install(|| {
-                engine.evaluate(&pairs, *day, |ev| {
-                    let point = Point {
-                        sample: Sample { score: ev.health.score, color: ev.health.color },
-                        verdict: ev.readiness.verdict,
-                    };
-                    (ev.health.account_id.clone(), point)
-                })
-            });
-            points.extend(got.into_iter().map(|(account, p)| ((account, *day), p)));
-        }
+        let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (a.as_str(), shard_of(a, shards))).collect();
+        let got: Vec<(String, Point)> = days.install(|| {
+            engine.evaluate(&pairs, *day, |ev| {
+                let point = Point {
+                    sample: Sample { score: ev.health.score, color: ev.health.color },
+                    verdict: ev.readiness.verdict,
+                };
+                (ev.health.account_id.clone(), point)
+            })
+        });
+        points.extend(got.into_iter().map(|(account, p)| ((account, *day), p)));
     }
-    Ok((points, n))
+    Ok(points)
 }

@@ -332,6 +332,11 @@ impl DayByDay {
         self.store.first_day()
     }
 
+    /// The events kept that are not usage (CRM, evidence, outcomes), fed or not.
+    pub fn other_events(&self) -> impl Iterator<Item = &pulse_core::Event> {
+        self.store.other_events()
+    }
+
     /// Applies the events up to the end of `day`. Days only go forward.
     pub fn advance_to(&mut self, day: NaiveDate) -> Result<(), ReplayError> {
         if let Some(fed) = self.fed.filter(|f| *f > day) {

@@ -294,6 +294,12 @@ impl EventStore {
         NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(first))
     }
 
+    /// Every stored event that is not usage (CRM, evidence, outcomes), in no
+    /// particular order: few, and what a backtest plans from before feeding.
+    pub fn other_events(&self) -> impl Iterator<Item = &Event> {
+        self.shards.iter().flat_map(|s| &s.accounts).flat_map(|a| a.events.iter().map(|(_, e)| e))
+    }
+
     /// Events stored.
     pub fn len(&self) -> usize {
         self.shards.iter().flat_map(|s| &s.accounts).map(|a| a.usage.len() + a.events.len()).sum()

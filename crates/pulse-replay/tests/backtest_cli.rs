@@ -164,3 +164,75 @@ fn compare_scores_a_candidate_on_the_same_history() {
     assert_eq!(lines[3]["config"], json!("a"));
     assert_eq!(lines[7]["kind"], json!("graduation_backtest"));
 }
+
+/// The backtest reads each account's health exactly as `pulse replay --as-of` that
+/// day prints it (events up to the end of the day only), on a generated year with
+/// late and repeated events: its by-color counts equal those rebuilt from one as-of
+/// replay per renewal day.
+#[test]
+fn horizon_colors_equal_replay_as_of_that_day() {
+    use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+    use pulse_replay::{replay, ReplayOptions, Window};
+    use std::collections::BTreeMap;
+
+    let spec = SyntheticSpec { accounts: 40, users: 400, days: 200, events: 40_000, ..SyntheticSpec::default() };
+    let mut input = Vec::new();
+    write_synthetic(&spec, &mut input).expect("generate");
+    let (from, to) = (spec.end - Days::new(120), spec.end);
+    let lines = run(&input, &[(None, ScoringConfig::default())], &from.to_string(), &to.to_string());
+
+    // Outcomes in the window, from the input itself.
+    let mut outcomes: Vec<(String, NaiveDate, bool)> = Vec::new();
+    for l in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: Value = serde_json::from_slice(l).expect("json");
+        if v["type"] == "renewal" {
+            let on: NaiveDate = v["renewal_on"].as_str().expect("date").parse().expect("date");
+            if on >= from && on <= to {
+                let lost = matches!(v["outcome"].as_str(), Some("churned" | "contracted"));
+                outcomes.push((v["account_id"].as_str().expect("id").to_owned(), on, lost));
+            }
+        }
+    }
+    assert!(outcomes.len() >= 20, "{} outcomes", outcomes.len());
+    let mut colors_on: BTreeMap<NaiveDate, BTreeMap<String, String>> = BTreeMap::new();
+    for h in [30u64, 60, 90] {
+        let mut by_color: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+        for (account, on, lost) in &outcomes {
+            let day = *on - Days::new(h);
+            let colors = colors_on.entry(day).or_insert_with(|| {
+                let mut out = Vec::new();
+                replay(
+                    &input[..],
+                    &ScoringConfig::default(),
+                    &ReplayOptions::new(Window::as_of(day)),
+                    &mut out,
+                    &mut Vec::new(),
+                )
+                .expect("replay");
+                String::from_utf8(out)
+                    .expect("utf8")
+                    .lines()
+                    .map(|l| serde_json::from_str::<Value>(l).expect("json"))
+                    .filter(|v| v["kind"] == "health")
+                    .map(|v| {
+                        (v["account_id"].as_str().expect("id").to_owned(), v["color"].as_str().expect("c").to_owned())
+                    })
+                    .collect()
+            });
+            if let Some(c) = colors.get(account) {
+                let e = by_color.entry(c.clone()).or_default();
+                e.0 += 1;
+                e.1 += u64::from(*lost);
+            }
+        }
+        let line = lines.iter().find(|l| l["horizon_days"] == json!(h)).expect("horizon line");
+        for color in ["green", "yellow", "red"] {
+            let (n, lost) = by_color.get(color).copied().unwrap_or_default();
+            assert_eq!(
+                (line["by_color"][color]["outcomes"].clone(), line["by_color"][color]["lost"].clone()),
+                (json!(n), json!(lost)),
+                "horizon {h}, {color}"
+            );
+        }
+    }
+}

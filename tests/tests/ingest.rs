@@ -1,5 +1,6 @@
 //! Ingest against the real broker and ClickHouse: valid events land in ClickHouse and on
-//! the events topic, every kind of invalid input lands in the DLQ with its reason, a
+//! the events topic, every kind of invalid input lands in the DLQ with its reason, the
+//! renewal outcome event is stored with its payload (or dead-lettered when invalid), a
 //! duplicate is stored once, and a crash mid-stream loses nothing.
 
 use std::{collections::HashSet, time::Duration};
@@ -109,6 +110,78 @@ async fn every_kind_of_invalid_input_goes_to_the_dlq_with_its_reason_and_ingest_
         assert!(ingest.metrics.invalid.with_label_values(&[reason]).get() >= 1, "metric counts {reason}");
     }
     assert_eq!(env.scalar("SELECT count() FROM usage_events FINAL").await, 1, "nothing invalid stored");
+    ingest.stop().await;
+    env.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewal_outcome_lands_in_crm_events_and_an_invalid_one_in_the_dlq() {
+    let env = TestEnv::new(1).await;
+    let ingest = env.spawn_ingest(env.ingest_config());
+    let at = chrono::Utc::now() - chrono::Duration::days(10);
+    let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let on = at.date_naive();
+    let renewal = |id: &str, fields: &str| {
+        format!(r#"{{"type":"renewal","event_id":"{id}","account_id":"acme","timestamp":"{ts}",{fields}}}"#)
+            .into_bytes()
+    };
+    let valid = renewal(
+        "ren-1",
+        &format!(
+            r#""outcome":"churned","renewal_on":"{on}","arr_before":48000,"arr_after":0,"reason":"budget cut","crm_opportunity":"OPP-7""#
+        ),
+    );
+    let invalid: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "invalid_value",
+            renewal("ren-2", &format!(r#""outcome":"lost","renewal_on":"{on}","arr_before":48000,"arr_after":0"#)),
+        ),
+        (
+            "invalid_value",
+            renewal("ren-3", &format!(r#""outcome":"renewed","renewal_on":"{on}","arr_before":1,"arr_after":-5"#)),
+        ),
+        ("missing_field", renewal("ren-4", r#""outcome":"renewed","arr_before":1,"arr_after":1"#)),
+    ];
+    let mut msgs: Vec<(Option<String>, Vec<u8>)> =
+        invalid.iter().map(|(_, p)| (Some("acme".into()), p.clone())).collect();
+    msgs.push((Some("acme".into()), valid));
+    env.produce(&env.topics.crm, &msgs).await;
+
+    assert_eq!(env.wait_scalar("SELECT count() FROM crm_events FINAL", 1, WAIT).await, 1);
+    let (ty, payload, raw): (String, String, String) = env
+        .ch()
+        .query("SELECT toString(type), payload, raw FROM crm_events FINAL WHERE event_id = 'ren-1'")
+        .fetch_one()
+        .await
+        .expect("renewal row");
+    assert_eq!(ty, "renewal");
+    let p: serde_json::Value = serde_json::from_str(&payload).expect("payload is json");
+    assert_eq!(p["outcome"], "churned", "{payload}");
+    assert_eq!(p["renewal_on"], on.to_string(), "{payload}");
+    assert_eq!((p["arr_before"].as_f64(), p["arr_after"].as_f64()), (Some(48000.0), Some(0.0)), "{payload}");
+    assert_eq!(p["reason"], "budget cut", "{payload}");
+    assert!(raw.contains("OPP-7"), "raw keeps unknown fields: {raw}");
+
+    // Forwarded to the scorer as the normalized renewal event.
+    let fwd = env.consume(&env.topics.events, 1, WAIT).await;
+    assert_eq!(fwd.len(), 1);
+    match pulse_core::parse_event(&fwd[0].payload).expect("normalized event") {
+        pulse_core::Event::Renewal(r) => {
+            assert_eq!((r.outcome, r.renewal_on, r.arr_after), (pulse_core::event::RenewalOutcome::Churned, on, 0.0));
+        }
+        other => panic!("forwarded {other:?}"),
+    }
+
+    let dlq = env.consume(&env.topics.dlq, invalid.len(), WAIT).await;
+    assert_eq!(dlq.len(), invalid.len());
+    for (i, (reason, payload)) in invalid.iter().enumerate() {
+        let d: DeadLetter = serde_json::from_slice(&dlq[i].payload).expect("dlq envelope");
+        assert_eq!(&d.reason, reason, "case {i}: {}", d.detail);
+        assert_eq!(d.original_bytes().as_deref(), Some(payload.as_slice()), "case {i}");
+        assert_eq!(d.source_topic, env.topics.crm);
+    }
+    assert!(dlq.iter().any(|m| String::from_utf8_lossy(&m.payload).contains("outcome")), "the detail names the field");
+    assert_eq!(ingest.metrics.invalid.with_label_values(&["invalid_value"]).get(), 2);
     ingest.stop().await;
     env.drop_database().await;
 }

@@ -27,7 +27,8 @@ pub struct GenArgs {
     /// Number of accounts (demo: 60, synthetic: 10000).
     #[arg(long)]
     pub accounts: Option<u32>,
-    /// Days of history ending at --end (demo: 56, synthetic: 35).
+    /// Days of history ending at --end (demo: 490, a year of renewal outcomes and the
+    /// 90 days the backtest looks back from them; synthetic: 35).
     #[arg(long)]
     pub days: Option<u32>,
     /// Last day of the data (default: today, UTC); replay with `--as-of` this day.

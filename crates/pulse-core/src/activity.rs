@@ -28,6 +28,7 @@
 //! value, about 36 bytes with table slack) per distinct usage event of the last
 //! `horizon` days (see `tests::id_memory_per_event`).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -171,17 +172,19 @@ impl Activity {
         let copy =
             Contribution { ts_us: t.ts_us, user: t.user, day: t.day, feature: t.feature.map_or(0, |f| f as u16 + 1) };
         if age <= i64::from(horizon) {
-            match self.ids.get(&t.id).copied() {
-                Some(old) if old.key() <= copy.key() => return Touch::Unchanged,
-                Some(old) => {
-                    self.ids.insert(t.id, copy);
-                    self.remove(old, anchor);
-                    self.set(copy, anchor);
-                    return Touch::Changed;
+            // One probe of the id table (it holds every usage event of the horizon).
+            let replaced = match self.ids.entry(t.id) {
+                Entry::Occupied(o) if o.get().key() <= copy.key() => return Touch::Unchanged,
+                Entry::Occupied(mut o) => Some(o.insert(copy)),
+                Entry::Vacant(v) => {
+                    v.insert(copy);
+                    None
                 }
-                None => {
-                    self.ids.insert(t.id, copy);
-                }
+            };
+            if let Some(old) = replaced {
+                self.remove(old, anchor);
+                self.set(copy, anchor);
+                return Touch::Changed;
             }
         }
         // Older than the horizon but within the lookback: the bits count (they are in

@@ -203,9 +203,17 @@ impl Engine {
     pub fn apply_usage(&mut self, account_id: &str, key: UsageKey) -> ApplyOutcome {
         let day = key.day_number();
         let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
-        let acct = self.account_mut(account_id, day);
         let touch =
             UsageTouch { id: key.id, ts_us: key.ts_us, day, user: key.user, feature: key.feature.map(usize::from) };
+        // One lookup for a known account (the hot path).
+        let acct = match self.accounts.get_mut(account_id) {
+            Some(acct) => {
+                acct.first_day = acct.first_day.min(day);
+                acct.last_day = acct.last_day.max(day);
+                acct
+            }
+            None => self.account_mut(account_id, day),
+        };
         match acct.activity.record(touch, horizon) {
             Touch::Changed => ApplyOutcome::Applied,
             Touch::Unchanged => ApplyOutcome::Duplicate,

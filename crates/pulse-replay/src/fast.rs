@@ -52,7 +52,23 @@ struct Props<'a> {
     feature: Option<&'a str>,
 }
 
+/// Bytes that end the fast scan of a string: its closing quote, or what the fast
+/// path leaves to serde_json (an escape, a control character).
+const STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 struct Cursor<'a> {
+    /// The line, valid UTF-8 (checked once, as `parse_event` does).
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
@@ -86,28 +102,28 @@ impl<'a> Cursor<'a> {
         self.b.get(self.i).copied()
     }
 
-    /// A string of printable ASCII without escapes (so bytes = chars and the
-    /// content is exactly what serde_json would decode).
+    /// A string without escapes or control characters, so its content is exactly
+    /// what serde_json would decode.
     #[inline]
     fn plain_str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let rest = &self.b[start..];
-        let len = memchr::memchr(b'"', rest)?;
-        let s = &rest[..len];
-        if !s.iter().all(|&c| (0x20..0x7f).contains(&c) && c != b'\\') {
+        let len = self.b.get(start..)?.iter().position(|&c| STOP[usize::from(c)])?;
+        let end = start + len;
+        if self.b[end] != b'"' {
             return None;
         }
-        self.i = start + len + 1;
-        // Printable ASCII is valid UTF-8.
-        std::str::from_utf8(s).ok()
+        self.i = end + 1;
+        // Both ends are ASCII quotes: char boundaries.
+        self.text.get(start..end)
     }
 }
 
 /// Recognizes a compact usage line (see the module doc); `None` means "ask
 /// `parse_event`", never "invalid".
 pub fn parse_usage(line: &[u8]) -> Option<FastUsage<'_>> {
-    let mut c = Cursor { b: line, i: 0 };
+    let text = std::str::from_utf8(line).ok()?;
+    let mut c = Cursor { text, b: line, i: 0 };
     c.eat(b'{')?;
     let mut s = Slots::default();
     if c.peek()? == b'}' {
@@ -232,7 +248,8 @@ fn context<'a>(c: &mut Cursor<'a>) -> Option<Option<&'a str>> {
     Some(Some(g))
 }
 
-/// A required id-like string: present, non-empty, at most `max` chars.
+/// A required id-like string: present, non-empty, at most `max` chars (checked on
+/// bytes: longer byte strings give up, `parse_event` counts their chars).
 #[inline]
 fn req(v: Option<&str>, max: usize) -> Option<&str> {
     v.filter(|s| !s.is_empty() && s.len() <= max)

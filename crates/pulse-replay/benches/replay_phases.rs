@@ -1,6 +1,6 @@
 //! Where replay time goes, single-threaded, per event: split into lines, parse
-//! (`pulse_core::parse_event`), apply (`Engine::apply`), drop the parsed events,
-//! evaluate. Then the whole parallel replay. Runs on the synthetic bench workload
+//! (`pulse_core::parse_event`), apply (`Engine::apply`), drop the parsed events;
+//! then replay's own path (the fast recognizer, `Engine::apply_usage`); evaluate. Then the whole parallel replay. Runs on the synthetic bench workload
 //! (generated in memory) or on a file:
 //!
 //! ```text
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
-use pulse_core::engine::Engine;
+use pulse_core::engine::{Engine, UsageKey};
 use pulse_core::event::parse_event;
 use pulse_replay::gen::{write_synthetic, SyntheticSpec};
 use pulse_replay::{replay, ReplayOptions, Window};
@@ -76,6 +76,34 @@ fn main() {
         free += t.elapsed();
     }
 
+    // The replay's path: the fast recognizer (no allocation) with `parse_event` as
+    // fallback, events kept as a borrowed account id and a `UsageKey`.
+    let mut engine_fast = Engine::new(config.clone());
+    let (mut fparse, mut fapply, mut fast_hits) = (Duration::ZERO, Duration::ZERO, 0usize);
+    for batch in lines.chunks(65_536) {
+        let t = Instant::now();
+        let mut usage = Vec::with_capacity(batch.len());
+        let mut other = Vec::new();
+        for l in batch {
+            match pulse_replay::fast::parse_usage(l) {
+                Some(u) => {
+                    usage.push((u.account_id, UsageKey::new(&config, u.event_id, u.user_id, u.feature, u.ts_us)))
+                }
+                None => other.extend(parse_event(l).ok()),
+            }
+        }
+        fparse += t.elapsed();
+        fast_hits += usage.len();
+        let t = Instant::now();
+        for ev in &other {
+            engine_fast.apply(ev);
+        }
+        for (account, key) in &usage {
+            engine_fast.apply_usage(account, *key);
+        }
+        fapply += t.elapsed();
+    }
+
     let t = Instant::now();
     let mut evaluated = 0;
     for id in engine.account_ids() {
@@ -94,6 +122,12 @@ fn main() {
     println!("  parse     {:>7.1} ns/event  ({:.0} events/s)", per(parse), n / parse.as_secs_f64());
     println!("  apply     {:>7.1} ns/event  ({:.0} events/s)", per(apply), n / apply.as_secs_f64());
     println!("  drop      {:>7.1} ns/event", per(free));
+    println!(
+        "  fast parse {:>6.1} ns/event  ({:.1}% of lines on the fast path; UsageKey included)",
+        per(fparse),
+        fast_hits as f64 * 100.0 / n
+    );
+    println!("  apply_usage {:>5.1} ns/event", per(fapply));
     println!(
         "  evaluate  {:>7.1} us/account ({evaluated} accounts)",
         evaluate.as_secs_f64() * 1e6 / evaluated.max(1) as f64

@@ -66,6 +66,32 @@ const STOP: [bool; 256] = {
     t
 };
 
+/// Index of the first [`STOP`] byte of `b`: eight bytes at a time (SWAR), the
+/// tail one by one.
+#[inline]
+fn stop(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while let Some(word) = b.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let x = u64::from_le_bytes(w);
+        // Per byte: below 0x20, or equal to `"`, or equal to `\`. The lowest flagged
+        // byte is exact (borrows only propagate upwards).
+        let q = x ^ (ONES * u64::from(b'"'));
+        let e = x ^ (ONES * u64::from(b'\\'));
+        let flags = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | (q.wrapping_sub(ONES) & !q & HIGH)
+            | (e.wrapping_sub(ONES) & !e & HIGH);
+        if flags != 0 {
+            return Some(i + (flags.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    b[i..].iter().position(|&c| STOP[usize::from(c)]).map(|p| i + p)
+}
+
 struct Cursor<'a> {
     /// The line, valid UTF-8 (checked once, as `parse_event` does).
     text: &'a str,
@@ -108,8 +134,7 @@ impl<'a> Cursor<'a> {
     fn plain_str(&mut self) -> Option<&'a str> {
         self.eat(b'"')?;
         let start = self.i;
-        let len = self.b.get(start..)?.iter().position(|&c| STOP[usize::from(c)])?;
-        let end = start + len;
+        let end = start + stop(self.b.get(start..)?)?;
         if self.b[end] != b'"' {
             return None;
         }
@@ -402,6 +427,27 @@ mod tests {
 
     const NATIVE: &str = r#"{"type":"usage","event_id":"syn-1985672","account_id":"acct-03957","user_id":"u-3957","event":"dashboard.viewed","feature":"dashboards","timestamp":"2026-11-18T16:11:00Z","properties":{}}"#;
     const TRACK: &str = r#"{"type":"track","messageId":"syn-45","userId":"u-28841","event":"comment.added","timestamp":"2026-10-27T13:25:25Z","context":{"groupId":"acct-08841"},"properties":{"feature":"collaboration"}}"#;
+
+    #[test]
+    fn stop_finds_the_first_stop_byte() {
+        let naive = |b: &[u8]| b.iter().position(|&c| STOP[usize::from(c)]);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..40 {
+            for _ in 0..2000 {
+                let b: Vec<u8> = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly printable, some quotes, backslashes, controls, high bytes.
+                        [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', 0x00][(x % 10) as usize]
+                            .wrapping_add(if x % 3 == 0 { (x >> 8) as u8 % 3 } else { 0 })
+                    })
+                    .collect();
+                assert_eq!(stop(&b), naive(&b), "{b:?}");
+            }
+        }
+    }
 
     #[test]
     fn the_generators_lines_take_the_fast_path() {

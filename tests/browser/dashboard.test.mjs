@@ -187,6 +187,74 @@ test("alerts feed: counts by rule, and acknowledging in place", async () => {
   await page.close();
 });
 
+/** `$1,234,567`: the renewals pages' whole-dollar format. */
+function dollars(v) {
+  return `$${Math.round(v).toLocaleString("en-US")}`;
+}
+
+test("renewal forecast: the windows, the accounts behind them, the calibration and the back-cast", async () => {
+  const r = await api("/api/v1/renewals");
+  assert.ok(r.calibration.outcomes > 0, "the fixtures carry a year of renewal outcomes");
+  const page = await open("/");
+  await Promise.all([page.waitForNavigation(), page.click('header nav a[href="/renewals"]')]);
+  assert.equal(await text(page, "as-of"), r.as_of);
+  for (const w of r.windows) {
+    assert.equal(await text(page, `renewals-${w.days}`), String(w.renewals), `window ${w.days}`);
+    assert.equal(await text(page, `arr-due-${w.days}`), dollars(w.arr_due));
+    assert.equal(await text(page, `retained-${w.days}`), dollars(w.expected_retained_arr));
+  }
+  const w180 = r.windows.find((w) => w.days === 180);
+  assert.ok(w180.accounts.length > 0, "renewals due in the next 180 days");
+  const rows = page.locator('[data-testid="renewal-accounts"] tbody tr');
+  assert.equal(await rows.count(), w180.accounts.length);
+  assert.equal(await rows.first().getAttribute("data-account"), w180.accounts[0].account_id);
+  assert.equal(await page.locator('[data-testid="renewal-accounts"] tbody tr[data-window="90"]').count(),
+    r.windows.find((w) => w.days === 90).renewals);
+  assert.equal(await page.locator('[data-testid="calibration"] tbody tr').count(), 9, "3 horizons x 3 colors");
+  const p30green = r.calibration.horizons[0].green.p_lost;
+  assert.match(await page.locator('[data-testid="calibration"] tr[data-horizon="30"][data-color="green"]').innerText(),
+    new RegExp(`${(p30green * 100).toFixed(1)}%`));
+  assert.equal(await page.locator('[data-testid="backcast"] tbody tr').count(), r.backcast.length);
+  assert.equal(await page.locator("svg.chart rect.bar").count(), 3 * r.backcast.length, "due, forecast, actual per quarter");
+  assert.ok(r.backcast.some((q) => q.renewals > 0), "past quarters with renewals");
+  await page.shot("renewals");
+  // The accounts behind the number link to their pages.
+  const first = w180.accounts[0];
+  await Promise.all([page.waitForNavigation(), rows.first().locator("a").click()]);
+  assert.equal(new URL(page.url()).pathname, `/accounts/${encodeURIComponent(first.account_id)}`);
+  assert.equal(await text(page, "name"), first.name || first.account_id);
+  await page.close();
+});
+
+test("scorecard accuracy: backtest by horizon, misses and false alarms linked to accounts", async () => {
+  const a = await api("/api/v1/accuracy");
+  assert.ok(a.outcomes > 0, "the fixtures carry a year of renewal outcomes");
+  const page = await open("/accuracy");
+  assert.equal(await text(page, "as-of"), a.as_of);
+  assert.equal(await text(page, "outcomes"), String(a.outcomes));
+  assert.equal(await text(page, "lost"), String(a.lost));
+  assert.equal(await page.locator('[data-testid="backtest"] tbody tr').count(), a.horizons.length);
+  for (const h of a.horizons) {
+    assert.equal(await text(page, `auc-${h.horizon_days}`), h.auc === null ? "—" : h.auc.toFixed(2), `auc ${h.horizon_days}`);
+  }
+  assert.equal(await page.locator('[data-testid="graduation"] tbody tr').count(), 3);
+  const missed = page.locator('[data-testid="lost-while-green"] tbody tr');
+  const alarms = page.locator('[data-testid="red-that-renewed"] tbody tr');
+  assert.equal(await missed.count(), Math.max(1, a.lost_while_green.length));
+  assert.equal(await alarms.count(), Math.max(1, a.red_that_renewed.length));
+  const listed = [...a.lost_while_green, ...a.red_that_renewed];
+  assert.ok(listed.length > 0, "the demo has misses or false alarms");
+  await page.shot("accuracy");
+  const [table, item] = a.lost_while_green.length
+    ? ["lost-while-green", a.lost_while_green[0]]
+    : ["red-that-renewed", a.red_that_renewed[0]];
+  const row = page.locator(`[data-testid="${table}"] tbody tr[data-account="${item.account_id}"]`);
+  await Promise.all([page.waitForNavigation(), row.locator("a").first().click()]);
+  assert.equal(new URL(page.url()).pathname, `/accounts/${encodeURIComponent(item.account_id)}`);
+  assert.equal(await text(page, "name"), item.name || item.account_id);
+  await page.close();
+});
+
 test("without credentials the dashboard answers 401", async () => {
   const r = await fetch(BASE + "/");
   assert.equal(r.status, 401);

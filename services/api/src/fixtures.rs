@@ -147,19 +147,45 @@ pub async fn load(
         &DemoSpec { accounts: spec.accounts, days: spec.days + 27, end: spec.end, seed: spec.seed, malformed: false },
         &mut ndjson,
     )?;
-    let mut engine = Engine::new(config.clone());
+    // Each day is evaluated with the events of that day and before only, as the
+    // scorer evaluated it then: the engine keeps usage for its horizon, so a day long
+    // before the newest event cannot be evaluated after the fact (a year of history).
+    // Lines are indexed by event day and parsed again when their day comes.
+    let mut lines: Vec<(NaiveDate, usize, usize)> = Vec::new();
     let mut renewals = Vec::new();
-    for line in ndjson.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    let mut ids = std::collections::BTreeSet::new();
+    let mut pos = 0;
+    for line in ndjson.split(|b| *b == b'\n') {
+        let start = pos;
+        pos += line.len() + 1;
+        if line.is_empty() {
+            continue;
+        }
         if let Ok(ev) = pulse_core::parse_event(line) {
-            engine.apply(&ev);
             if let Event::Renewal(r) = &ev {
                 renewals.push(r.clone());
             }
+            if !ids.contains(ev.account_id()) {
+                ids.insert(ev.account_id().to_owned());
+            }
+            lines.push((ev.timestamp().date_naive(), start, start + line.len()));
         }
     }
-    drop(ndjson);
-    let mut ids: Vec<String> = engine.account_ids().map(str::to_owned).collect();
-    ids.sort_unstable();
+    lines.sort_by_key(|(day, _, _)| *day);
+    let ids: Vec<String> = ids.into_iter().collect();
+    let mut engine = Engine::new(config.clone());
+    let mut applied = 0;
+    let mut apply_through = |engine: &mut Engine, day: NaiveDate| {
+        while let Some((d, start, end)) = lines.get(applied).copied() {
+            if d > day {
+                break;
+            }
+            if let Some(Ok(ev)) = ndjson.get(start..end).map(pulse_core::parse_event) {
+                engine.apply(&ev);
+            }
+            applied += 1;
+        }
+    };
     let first = spec.end - Days::new(u64::from(spec.days - 1));
     let now_at = Utc::now();
     let now = u32::try_from(now_at.timestamp()).unwrap_or(0);
@@ -175,6 +201,7 @@ pub async fn load(
     insert(ch, "crm_events", &crm).await?;
     let mut day = first;
     while day <= spec.end {
+        apply_through(&mut engine, day);
         version += 1;
         let evals: Vec<(Evaluation, Attributes)> = ids
             .iter()

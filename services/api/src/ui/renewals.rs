@@ -368,7 +368,11 @@ fn graduation_table(b: &mut String, a: &Accuracy) {
             percent(s.lost_rate.map(|r| 1.0 - r)),
         ));
     }
-    b.push_str("</tbody></table></section>");
+    b.push_str("</tbody></table>");
+    if by.ready.outcomes + by.close.outcomes + by.not_ready.outcomes == 0 {
+        b.push_str(r#"<p class="muted" data-testid="no-graduations">No account that left onboarding has had a renewal decided since, in this window: nothing to compare yet.</p>"#);
+    }
+    b.push_str("</section>");
 }
 
 fn outcome_table(b: &mut String, title: &str, help: &str, testid: &str, items: &[OutcomeAccount], none: &str) {

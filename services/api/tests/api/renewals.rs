@@ -467,3 +467,43 @@ async fn renewal_parameters_are_validated() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.expect("html").contains("parameter `quarters`"));
 }
+
+/// The API's backtest of stored daily results equals `pulse backtest` recomputing the
+/// same demo events through the core: the fixtures store what the scorer would have,
+/// day by day, and both sides go through `pulse_core::backtest`.
+#[tokio::test]
+async fn accuracy_of_the_demo_agrees_with_pulse_backtest() {
+    // A year of outcomes, the 90-day horizon before the earliest, and the 180-day lead
+    // window before that: the stored history must cover every day the backtest reads.
+    let (accounts, days) = (20, 365 + 180 + 2);
+    let env = loaded(accounts, days).await;
+    let api = spawn(&env).await;
+    let a = api.ok("/api/v1/accuracy").await;
+    assert!(a["outcomes"].as_u64().unwrap_or(0) >= 10 && a["lost"].as_u64().unwrap_or(0) >= 2, "{a}");
+    let mut ndjson = Vec::new();
+    pulse_replay::gen::write_demo(
+        &pulse_replay::gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },
+        &mut ndjson,
+    )
+    .expect("demo");
+    let from = d(a["from"].as_str().expect("from"));
+    let to = d(a["to"].as_str().expect("to"));
+    let config = ScoringConfig::default();
+    let options = pulse_replay::backtest::BacktestOptions::new(from, to).expect("options");
+    let mut out = Vec::new();
+    pulse_replay::backtest::backtest_bytes(
+        &ndjson,
+        &[pulse_replay::backtest::Candidate { label: None, config: &config }],
+        &options,
+        &mut out,
+        &mut std::io::sink(),
+    )
+    .expect("backtest");
+    let lines: Vec<Value> =
+        String::from_utf8(out).expect("utf-8").lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    for (api_line, cli_line) in a["horizons"].as_array().expect("horizons").iter().zip(&lines) {
+        assert_eq!(api_line, cli_line, "API vs pulse backtest");
+    }
+    assert_eq!(a["graduation"], lines[3]);
+}

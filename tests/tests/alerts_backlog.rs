@@ -3,12 +3,22 @@
 //! - no live transition contradicts the stored results of its own day,
 //! - the live transitions in `health_alerts` are exactly the alert lines of
 //!   `pulse replay --from D1 --to D2` over the same events,
-//! - the webhook got nothing for a past day (history is recorded, not sent), and the
-//!   skipped-notification metric counted what was held back;
+//! - the webhook got nothing for a day before the notify window (history is recorded, not
+//!   sent; the skipped-notification metric counted it), nothing that does not hold in the
+//!   final history (while a partition catches up, transitions derived from partial data
+//!   are held, and withdrawn ones never go out), and every transition of the final history
+//!   within the window exactly once;
 //!
 //! then one late CRM event (a seats change dated nine days back) flips a past day's color
 //! for one account: the transitions that no longer hold are `retracted` (ClickHouse and
-//! topic) and the live history again equals replay over the updated input.
+//! topic) and the live history again equals replay over the updated input; the webhook
+//! gets the retraction of each withdrawn transition it had been sent, and the transitions
+//! that now hold, once each.
+//!
+//! The time-ordered backlog runs with the default notify window (today only: the day
+//! whose events arrive last, from a partial day at first); the shuffled one with a week,
+//! so that many transitions are derived, withdrawn and re-derived within the window while
+//! the backlog streams in.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -343,22 +353,69 @@ async fn hook(State(r): State<Receiver>, Json(body): Json<serde_json::Value>) ->
     StatusCode::OK
 }
 
-fn body_key(b: &serde_json::Value) -> Key {
-    let s = |k: &str| b["alert"][k].as_str().unwrap_or_default().to_owned();
-    (s("account_id"), s("rule"), s("state"), s("opened_on"), s("as_of"))
+impl Receiver {
+    fn bodies(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("bodies").clone()
+    }
+
+    /// Waits until every key of `want` was notified at least once (or 60 s), then a little
+    /// longer so that a duplicate or a straggler would show; returns the bodies after `skip`.
+    async fn wait_for(&self, skip: usize, want: &BTreeSet<Key>) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got: BTreeSet<Key> = self.bodies().iter().skip(skip).map(body_key).collect();
+            if want.is_subset(&got) || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        self.bodies().into_iter().skip(skip).collect()
+    }
 }
 
-/// (c) The receiver got nothing for a day before the scorer's today.
-fn assert_no_past_notifications(receiver: &Receiver, today: NaiveDate, what: &str) -> usize {
-    let bodies = receiver.bodies.lock().expect("bodies").clone();
-    for b in &bodies {
+/// A notified transition as compared with replay; a retraction is keyed by the transition
+/// it withdraws (state `retracted:opened` / `retracted:resolved`).
+fn body_key(b: &serde_json::Value) -> Key {
+    let s = |k: &str| b["alert"][k].as_str().unwrap_or_default().to_owned();
+    let state = match s("state").as_str() {
+        "retracted" => format!("retracted:{}", s("retracts")),
+        other => other.to_owned(),
+    };
+    (s("account_id"), s("rule"), state, s("opened_on"), s("as_of"))
+}
+
+/// (c) The receiver got nothing for a day before the notify window (`oldest` is its
+/// first day).
+fn assert_no_past_notifications(bodies: &[serde_json::Value], oldest: NaiveDate, what: &str) {
+    for b in bodies {
         let as_of: NaiveDate = b["alert"]["as_of"]
             .as_str()
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("webhook body without alert.as_of: {b}"));
-        assert!(as_of >= today, "{what}: webhook notified a past day's transition (today is {today}): {b}");
+        assert!(as_of >= oldest, "{what}: webhook notified a day before the window (from {oldest}): {b}");
     }
-    bodies.len()
+}
+
+/// (d) Every notification is one of `allowed` (a transition that holds in the final
+/// history, or the retraction of one notified before), every key of `want` was notified
+/// exactly once, and nothing twice.
+fn assert_notified_exactly(bodies: &[serde_json::Value], allowed: &BTreeSet<Key>, want: &BTreeSet<Key>, what: &str) {
+    let mut count: BTreeMap<Key, usize> = BTreeMap::new();
+    for b in bodies {
+        *count.entry(body_key(b)).or_default() += 1;
+    }
+    let unfounded: Vec<&Key> = count.keys().filter(|k| !allowed.contains(*k)).collect();
+    assert!(
+        unfounded.is_empty(),
+        "{what}: {} webhook calls for transitions that do not hold in the final history \
+         (derived from partial data, later withdrawn): {unfounded:#?}",
+        unfounded.len()
+    );
+    let twice: Vec<(&Key, &usize)> = count.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "{what}: notified more than once: {twice:#?}");
+    let missing: Vec<&Key> = want.iter().filter(|k| !count.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "{what}: transitions within the notify window never notified: {missing:#?}");
 }
 
 async fn backlog_tells_the_truth(order: Order) {
@@ -377,8 +434,7 @@ async fn backlog_tells_the_truth(order: Order) {
         "the backlog has past openings and resolutions: {expected:#?}"
     );
 
-    // Webhook receiver; the scorer's today is the backlog's last day (notify window 0 =
-    // today only, the default).
+    // Webhook receiver; the scorer's today is the backlog's last day.
     let receiver = Receiver::default();
     let app = Router::new().route("/hook", post(hook)).with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -388,7 +444,10 @@ async fn backlog_tells_the_truth(order: Order) {
     cfg.webhook.url = Some(Secret::new(format!("http://{addr}/hook")));
     cfg.webhook.timeout_ms = 2_000;
     assert_eq!(cfg.notify_window_days, 0, "default: today only");
+    cfg.notify_window_days = cfg_window(order);
     let today = d2;
+    let oldest = today.checked_sub_days(Days::new(u64::from(cfg.notify_window_days))).expect("window");
+    let in_window = |k: &Key| k.4 >= oldest.to_string();
     let clock = FixedClock::new(today.and_time(NaiveTime::from_hms_opt(23, 0, 0).expect("time")).and_utc());
 
     let started = Instant::now();
@@ -424,21 +483,29 @@ async fn backlog_tells_the_truth(order: Order) {
     // (a) no transition contradicts its day.
     let checked = assert_no_contradiction(&env, &rows).await;
     assert!(checked > 0, "some openings were checked against their day");
-    // (c) nothing sent for the past; what was held back is counted.
-    let sent = assert_no_past_notifications(&receiver, today, &format!("{order:?} backlog"));
+    // (c) nothing sent for the past; what was held back is counted. (d) nothing sent that
+    // does not hold, everything within the window that holds sent once.
+    let notify1: BTreeSet<Key> = expected.keys().filter(|k| in_window(k)).cloned().collect();
+    let bodies1 = receiver.wait_for(0, &notify1).await;
+    let what = format!("{order:?} backlog (notify window {} days)", cfg_window(order));
+    assert_no_past_notifications(&bodies1, oldest, &what);
+    assert_notified_exactly(&bodies1, &expected_keys, &notify1, &what);
     let skipped = scorer.metrics.webhook_skipped.collect_total();
     assert!(
         skipped > 0,
         "{order:?}: past transitions were recorded, not sent: pulse_scorer_webhook_skipped_total = {skipped}"
     );
-    // Today's transitions may be sent; note those that do not hold once the backlog is in
-    // (derived from a partial history while catching up, then retracted).
-    let transient: Vec<Key> =
-        receiver.bodies.lock().expect("bodies").iter().map(body_key).filter(|k| !expected.contains_key(k)).collect();
-    if !transient.is_empty() {
-        eprintln!("{order:?}: notified for today but not in the final history: {transient:?}");
-    }
-    eprintln!("{order:?}: {checked} openings checked against their day; webhook calls {sent}, skipped {skipped}");
+    let m = &scorer.metrics;
+    eprintln!(
+        "{order:?}: {checked} openings checked against their day; webhook calls {} (of {} transitions within the \
+         window), skipped {skipped}; while catching up held {}, released {}, withdrawn {}, dropped {}",
+        bodies1.len(),
+        notify1.len(),
+        m.webhook_held.collect_total(),
+        m.webhook_released.collect_total(),
+        m.webhook_withdrawn.collect_total(),
+        m.webhook_dropped.collect_total()
+    );
 
     // 2. A late seats change for the sudden-drop account, dated nine days back: its
     // color worsens days earlier, so the openings derived for the later days no longer
@@ -491,7 +558,31 @@ async fn backlog_tells_the_truth(order: Order) {
     assert!(expected2.keys().any(|k| k.0 == account && k.2 == "opened" && k.4 == c0), "replay opens on the late day");
     assert_same_results(&env, &expected_results2, &format!("{order:?} backlog + late seats change")).await;
     assert_no_contradiction(&env, &rows2).await;
-    assert_no_past_notifications(&receiver, today, &format!("{order:?} backlog + late seats change"));
+    // The webhook: the retraction of each withdrawn transition it was sent, and each
+    // transition that now holds and was not sent before; nothing else, nothing twice.
+    let retraction = |k: &Key| (k.0.clone(), k.1.clone(), format!("retracted:{}", k.2), k.3.clone(), k.4.clone());
+    let sent1: BTreeSet<Key> = bodies1.iter().map(body_key).collect();
+    let notify2: BTreeSet<Key> = withdrawn
+        .iter()
+        .filter(|k| sent1.contains(*k))
+        .map(|k| retraction(k))
+        .chain(expected2.keys().filter(|k| in_window(k) && !expected.contains_key(*k)).cloned())
+        .collect();
+    // A transition that holds before and after may be re-sent when its numbers changed.
+    let allowed2: BTreeSet<Key> =
+        notify2.iter().cloned().chain(expected2.keys().filter(|k| in_window(k)).cloned()).collect();
+    let bodies2 = receiver.wait_for(bodies1.len(), &notify2).await;
+    let what2 = format!("{order:?} backlog + late seats change");
+    assert_no_past_notifications(&bodies2, oldest, &what2);
+    assert_notified_exactly(&bodies2, &allowed2, &notify2, &what2);
+    eprintln!(
+        "{order:?}: late event: webhook calls {} ({} expected once each); held {}, released {}, withdrawn {}",
+        bodies2.len(),
+        notify2.len(),
+        m.webhook_held.collect_total(),
+        m.webhook_released.collect_total(),
+        m.webhook_withdrawn.collect_total()
+    );
     // The retraction is on the topic too, naming the transition it withdraws.
     let msgs = env.consume(&env.topics.alerts, usize::MAX, Duration::from_secs(10)).await;
     // Keyed by account, so one partition in order: the last word on each withdrawn
@@ -524,6 +615,13 @@ async fn backlog_tells_the_truth(order: Order) {
     scorer.stop().await;
     ingest.stop().await;
     env.drop_database().await;
+}
+
+fn cfg_window(order: Order) -> u32 {
+    match order {
+        Order::Time => 0,
+        Order::Shuffled => 7,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

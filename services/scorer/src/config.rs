@@ -42,6 +42,24 @@ pub struct ScorerConfig {
     /// up a backlog, after a restart, or from a backfill) are recorded (topic and
     /// ClickHouse), never sent, and counted in `pulse_scorer_webhook_skipped_total`.
     pub notify_window_days: u32,
+    /// Notifications wait until the scorer has caught up: while a partition of
+    /// `topics.events` has more than this many messages not yet applied (a backlog, the
+    /// log replayed after a restart or a rebalance), transitions within the notify window
+    /// are held, not sent, because the next batch may withdraw them. A held transition that
+    /// is withdrawn is never sent (nor its retraction); the rest go out, in order, once
+    /// the partition is caught up. Counted in `pulse_scorer_webhook_{held,released,
+    /// withdrawn,dropped}_total`; at most 10000 held per partition; held transitions of
+    /// a partition revoked in a rebalance (or of a crashed scorer) are dropped, the new
+    /// owner re-derives them (at most once, like webhook delivery itself).
+    pub notify_max_lag: u64,
+    /// A batch whose newest event is older than this (event time against the scorer's
+    /// clock) also counts as catching up: a backlog that arrives as fast as the scorer
+    /// reads it shows no lag, only old events. 0 = judge by `notify_max_lag` alone.
+    pub notify_max_event_age_secs: u64,
+    /// After catching up, a partition must stay caught up this long before held
+    /// transitions go out (a backlog reaches the events topic in ingest's batches, with
+    /// pauses between them). Live notifications are not delayed while it stays caught up.
+    pub notify_settle_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +98,9 @@ impl Default for ScorerConfig {
             retry_max_ms: 10_000,
             webhook: WebhookConfig::default(),
             notify_window_days: 0,
+            notify_max_lag: 1_000,
+            notify_max_event_age_secs: 900,
+            notify_settle_secs: 10,
         }
     }
 }
@@ -113,6 +134,15 @@ impl ScorerConfig {
         ensure(self.notify_window_days <= 366, "scorer.notify_window_days", || {
             format!("{} is out of range 0..=366", self.notify_window_days)
         })?;
+        ensure(self.notify_max_lag <= 1_000_000_000, "scorer.notify_max_lag", || {
+            format!("{} is out of range 0..=1000000000", self.notify_max_lag)
+        })?;
+        ensure(self.notify_max_event_age_secs <= 31 * 86_400, "scorer.notify_max_event_age_secs", || {
+            format!("{} is out of range 0..=2678400 (31 days)", self.notify_max_event_age_secs)
+        })?;
+        ensure(self.notify_settle_secs <= 3_600, "scorer.notify_settle_secs", || {
+            format!("{} is out of range 0..=3600", self.notify_settle_secs)
+        })?;
         ensure(self.webhook.max_attempts >= 1, "scorer.webhook.max_attempts", || "must be >= 1".into())?;
         if let Some(url) = &self.webhook.url {
             let u = url.expose();
@@ -122,6 +152,15 @@ impl ScorerConfig {
         }
         pulse_runtime::tls::client_config_for(self.webhook.ca_file.as_deref(), "scorer.webhook.ca_file")?;
         Ok(())
+    }
+
+    /// When a partition counts as caught up for notifications (see `notify`).
+    pub fn notify_gate(&self) -> crate::notify::GateConfig {
+        crate::notify::GateConfig {
+            max_lag: i64::try_from(self.notify_max_lag).unwrap_or(i64::MAX),
+            max_event_age_secs: i64::try_from(self.notify_max_event_age_secs).unwrap_or(i64::MAX),
+            settle: std::time::Duration::from_secs(self.notify_settle_secs),
+        }
     }
 
     /// Loads the scorecard: the file when configured, else the defaults.
@@ -152,6 +191,9 @@ mod tests {
             (|c| c.evaluation_hour = 24, "scorer.evaluation_hour"),
             (|c| c.reemit_max_days = 0, "scorer.reemit_max_days"),
             (|c| c.http_listen = "x".into(), "scorer.http_listen"),
+            (|c| c.notify_max_lag = u64::MAX, "scorer.notify_max_lag"),
+            (|c| c.notify_max_event_age_secs = 40 * 86_400, "scorer.notify_max_event_age_secs"),
+            (|c| c.notify_settle_secs = 3_601, "scorer.notify_settle_secs"),
             (|c| c.webhook.url = Some(pulse_runtime::Secret::new("ftp://x")), "scorer.webhook.url"),
             (|c| c.scoring_config = Some("/nonexistent/scoring.toml".into()), "scorer.scoring_config"),
         ];

@@ -16,6 +16,7 @@
 pub mod clock;
 pub mod config;
 pub mod metrics;
+pub mod notify;
 pub mod outputs;
 pub mod rows;
 pub mod service;

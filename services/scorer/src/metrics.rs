@@ -25,6 +25,18 @@ pub struct ScorerMetrics {
     pub webhook: IntCounterVec,
     /// Alert transitions recorded but not notified: outside the notify window.
     pub webhook_skipped: IntCounterVec,
+    /// Alert transitions held back while their partition catches up (see `notify`)...
+    pub webhook_held: IntCounterVec,
+    /// ...sent once it caught up...
+    pub webhook_released: IntCounterVec,
+    /// ...withdrawn by a retraction while held (neither is sent)...
+    pub webhook_withdrawn: IntCounterVec,
+    /// ...or dropped: over the per-partition bound, or the partition was revoked.
+    pub webhook_dropped: IntCounterVec,
+    /// Alert transitions held right now, all partitions.
+    pub webhook_holding: IntGauge,
+    /// Partitions held whose notifications wait until they catch up.
+    pub partitions_catching_up: IntGauge,
     pub rejoins: IntCounter,
 }
 
@@ -83,6 +95,31 @@ impl ScorerMetrics {
                 "pulse_scorer_webhook_skipped_total",
                 "Alert transitions recorded but not sent to the webhook: their day is outside scorer.notify_window_days (history derived while catching up a backlog, a restart or a backfill)",
                 &["rule", "state"],
+            ),
+            webhook_held: cv(
+                "pulse_scorer_webhook_held_total",
+                "Alert transitions within the notify window held back because their partition was catching up (scorer.notify_max_lag)",
+                &["rule", "state"],
+            ),
+            webhook_released: cv(
+                "pulse_scorer_webhook_released_total",
+                "Held alert transitions sent to the webhook once their partition caught up",
+                &["rule", "state"],
+            ),
+            webhook_withdrawn: cv(
+                "pulse_scorer_webhook_withdrawn_total",
+                "Held alert transitions withdrawn (retracted) before they were sent; neither they nor their retraction are sent",
+                &["rule", "state"],
+            ),
+            webhook_dropped: cv(
+                "pulse_scorer_webhook_dropped_total",
+                "Held alert transitions never sent: over 10000 held in a partition, or the partition was revoked",
+                &["rule", "state"],
+            ),
+            webhook_holding: g("pulse_scorer_webhook_held", "Alert transitions held right now, waiting for their partition to catch up"),
+            partitions_catching_up: g(
+                "pulse_scorer_partitions_catching_up",
+                "Partitions held whose alert notifications wait until they catch up",
             ),
             rejoins: c("pulse_scorer_group_rejoins_total", "Consumer-group rejoins after holding no partition too long"),
         }

@@ -40,7 +40,9 @@ pub struct Outputs {
     pub alerts: Vec<AlertRow>,
     /// (topic kind, key, payload); kind is `health`, `readiness` or `alert`.
     pub messages: Vec<(Kind, String, Vec<u8>)>,
-    pub transitions: Vec<AlertTransition>,
+    /// Each with the partition whose state derived it (notifications are gated per
+    /// partition, see `notify`).
+    pub transitions: Vec<(i32, AlertTransition)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +75,16 @@ impl Outputs {
         self.messages.push((Kind::Readiness, key, readiness_json.into_bytes()));
     }
 
-    /// Adds one alert transition (opened, resolved or retracted) at `now_us`
-    /// (microseconds since the epoch; the row version derives from it).
-    pub fn push_transition(&mut self, t: AlertTransition, now_us: i64) {
+    /// Adds one alert transition (opened, resolved or retracted) of `partition` at
+    /// `now_us` (microseconds since the epoch; the row version derives from it).
+    pub fn push_transition(&mut self, partition: i32, t: AlertTransition, now_us: i64) {
         self.alerts.push(AlertRow::new(&t, next_version(now_us), now_us.div_euclid(1000)));
         let mut v = serde_json::to_value(&t).unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut v {
             map.insert("alert_id".into(), alert_id(&t).into());
         }
         self.messages.push((Kind::Alert, t.account_id.clone(), v.to_string().into_bytes()));
-        self.transitions.push(t);
+        self.transitions.push((partition, t));
     }
 }
 

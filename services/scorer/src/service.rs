@@ -9,6 +9,9 @@
 //! - Outputs of a batch are written (retried until acknowledged) before the next batch;
 //!   a snapshot is taken only of state whose outputs are written; a Kafka offset is
 //!   committed only after a snapshot covering it is stored.
+//! - Notifications are for the present and for results that hold: transitions within the
+//!   notify window go to the webhook only while their partition is caught up; while it
+//!   catches up they are held, and withdrawn ones are never sent (`notify`).
 
 use std::{
     collections::{HashMap, HashSet},
@@ -19,7 +22,7 @@ use std::{
 };
 
 use chrono::{Days, NaiveDate};
-use pulse_core::{parse_event, ApplyOutcome, Evaluation, ScoringConfig};
+use pulse_core::{parse_event, AlertTransition, ApplyOutcome, Evaluation, ScoringConfig};
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
     http::Readiness,
@@ -40,6 +43,7 @@ use crate::{
     clock::Clock,
     config::ScorerConfig,
     metrics::ScorerMetrics,
+    notify::{Change, Hold, Observation, PartitionNotify},
     outputs::{self, tagged, OutputTopics, Outputs},
     rows::Attributes,
     snapshot::SnapshotStore,
@@ -77,12 +81,33 @@ struct ScorerContext {
     metrics: ScorerMetrics,
     topic: String,
     notices: Mutex<Notices>,
+    /// High watermark per partition of the events topic, as librdkafka last saw it in a
+    /// fetch response (from its statistics, every second: no broker round trip).
+    high_watermarks: Mutex<HashMap<i32, i64>>,
 }
 
 impl ClientContext for ScorerContext {
     fn stats(&self, stats: Statistics) {
         if let Some(lag) = pulse_runtime::kafka::consumer_lag(&stats, &self.topic) {
             self.metrics.consumer_lag.with_label_values(&[self.topic.as_str()]).set(lag);
+        }
+        if let (Some(t), Ok(mut hw)) = (stats.topics.get(&self.topic), self.high_watermarks.lock()) {
+            for p in t.partitions.values().filter(|p| p.partition >= 0 && p.hi_offset >= 0) {
+                hw.insert(p.partition, p.hi_offset);
+            }
+        }
+    }
+}
+
+impl ScorerContext {
+    fn high_watermark(&self, p: i32) -> Option<i64> {
+        self.high_watermarks.lock().ok().and_then(|hw| hw.get(&p).copied())
+    }
+
+    /// Forgets what is known of `p`'s watermark (it may be stale after a rebalance).
+    fn forget_watermark(&self, p: i32) {
+        if let Ok(mut hw) = self.high_watermarks.lock() {
+            hw.remove(&p);
         }
     }
 }
@@ -117,6 +142,11 @@ struct Run {
     held: Vec<OwnedMessage>,
     last_snapshot: Instant,
     snapshot_bytes: HashMap<i32, usize>,
+    /// Per partition: whether its notifications may go out, and what it holds back.
+    notify: HashMap<i32, PartitionNotify>,
+    /// Per partition: the newest event time (Unix seconds) applied since the last check
+    /// of its notification gate.
+    newest_event: HashMap<i32, i64>,
     /// Since when no partition is held, and the current rejoin delay (watchdog).
     idle_since: Option<Instant>,
     rejoin_after: Duration,
@@ -125,11 +155,16 @@ struct Run {
 
 impl Scorer {
     fn consumer(&self) -> Result<ScorerConsumer, KafkaError> {
-        let c = self.kafka.consumer_config(&self.cfg.group_id, "earliest", 50);
+        let mut c = self.kafka.consumer_config(&self.cfg.group_id, "earliest", 50);
+        // Statistics every second: they carry the high watermarks the notification gate
+        // compares the applied offsets with (rust-rdkafka has no binding of the cached
+        // rd_kafka_get_watermark_offsets, and fetch_watermarks asks the broker).
+        c.set("statistics.interval.ms", "1000");
         c.create_with_context(ScorerContext {
             metrics: self.metrics.clone(),
             topic: self.topics.events.clone(),
             notices: Mutex::new(Notices::default()),
+            high_watermarks: Mutex::new(HashMap::new()),
         })
     }
 
@@ -167,6 +202,8 @@ impl Scorer {
             held: Vec::new(),
             last_snapshot: Instant::now(),
             snapshot_bytes: HashMap::new(),
+            notify: HashMap::new(),
+            newest_event: HashMap::new(),
             idle_since: None,
             rejoin_after: Duration::from_secs(self.cfg.rejoin_when_idle_secs),
             rejoins_while_idle: 0,
@@ -190,6 +227,11 @@ impl Scorer {
                         if run.last_snapshot.elapsed() >= snapshot_every {
                             self.flush(&io, &mut run, &stop).await?;
                             self.snapshot(&io, &mut run, &stop, CommitMode::Async).await?;
+                        }
+                        // Idle: partitions that caught up send what they held. (With a
+                        // batch pending, its flush checks, after evaluating it.)
+                        if run.batch_events == 0 && run.touched.is_empty() {
+                            self.notify(&io, &mut run, Vec::new());
                         }
                     }
                     msg = consumer.recv() => match msg {
@@ -249,10 +291,14 @@ impl Scorer {
                 run.parts.remove(p);
                 run.seeking.remove(p);
                 run.snapshot_bytes.remove(p);
+                run.newest_event.remove(p);
+                io.consumer.context().forget_watermark(*p);
+                self.drop_held(run, *p);
             }
             tracing::info!(partitions = ?revoked, "partitions revoked");
         }
         for p in assigned {
+            io.consumer.context().forget_watermark(p);
             self.ensure_partition(io, run, p, stop).await?;
         }
         self.metrics.partitions.set(run.parts.len() as i64);
@@ -394,6 +440,8 @@ impl Scorer {
                 return Ok(());
             }
         };
+        let ts = ev.timestamp().timestamp();
+        run.newest_event.entry(p).and_modify(|t| *t = (*t).max(ts)).or_insert(ts);
         let outcome = st.engine.apply(&ev);
         self.metrics.events.with_label_values(&[outcome.as_str()]).inc();
         if outcome == ApplyOutcome::Applied {
@@ -419,6 +467,7 @@ impl Scorer {
     #[allow(clippy::too_many_arguments)]
     fn evaluate_days(
         &self,
+        p: i32,
         st: &mut PartitionState,
         account: &str,
         from: NaiveDate,
@@ -442,7 +491,7 @@ impl Scorer {
         let now_us = self.clock.now().timestamp_micros();
         for t in st.alerts.update_many(&evs) {
             self.metrics.alerts.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
-            out.push_transition(t, now_us);
+            out.push_transition(p, t, now_us);
         }
     }
 
@@ -477,7 +526,7 @@ impl Scorer {
         for ((p, account), day) in std::mem::take(&mut run.touched) {
             let Some(st) = run.parts.get_mut(&p) else { continue };
             let from = day.clamp(earliest, today);
-            self.evaluate_days(st, &account, from, today, now, &mut out);
+            self.evaluate_days(p, st, &account, from, today, now, &mut out);
         }
         self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
         self.write(io, run, out, stop).await?;
@@ -503,32 +552,111 @@ impl Scorer {
         out: Outputs,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), Stopped> {
-        if out.is_empty() {
-            return Ok(());
+        if !out.is_empty() {
+            let topics = OutputTopics {
+                health: self.topics.health.clone(),
+                readiness: self.topics.readiness.clone(),
+                alerts: self.topics.alerts.clone(),
+            };
+            self.retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out))
+                .await?;
+            self.metrics.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
+            self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
+            self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
         }
-        let topics = OutputTopics {
-            health: self.topics.health.clone(),
-            readiness: self.topics.readiness.clone(),
-            alerts: self.topics.alerts.clone(),
-        };
-        self.retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out)).await?;
-        self.metrics.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
-        self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
-        self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
-        if let Some(w) = io.webhook {
-            // Notifications are for the present (SPEC §5): history derived while catching
-            // up is recorded above, never sent.
-            let today = self.today();
-            let oldest = today.checked_sub_days(Days::new(u64::from(self.cfg.notify_window_days))).unwrap_or(today);
-            for t in out.transitions {
-                if t.as_of >= oldest {
-                    w.send(t);
+        // Recorded above; now notified, held or skipped.
+        self.notify(io, run, out.transitions);
+        Ok(())
+    }
+
+    /// Notifications for the present (SPEC §5; the bookkeeping is `notify`'s). Checks
+    /// whether each partition is caught up (lag from the high watermark librdkafka last
+    /// saw, no broker round trip; the age of the events applied since the last check),
+    /// then: a transition of a day before the notify window is skipped (history
+    /// is recorded, never sent); one of a caught-up partition that holds nothing back is
+    /// sent; any other is held (a retraction withdraws a held transition instead). Last,
+    /// partitions caught up send what they held, in order.
+    fn notify(&self, io: &Io<'_>, run: &mut Run, transitions: Vec<(i32, AlertTransition)>) {
+        let gate = self.cfg.notify_gate();
+        let now = std::time::Instant::now();
+        let now_ts = self.clock.now().timestamp();
+        for (p, st) in &run.parts {
+            let lag = io.consumer.context().high_watermark(*p).map(|high| (high - st.next_offset).max(0));
+            let age = run.newest_event.remove(p).map(|ts| now_ts - ts);
+            let n = run.notify.entry(*p).or_default();
+            match n.gate.observe(&gate, Observation { lag, newest_event_age_secs: age }, now) {
+                Some(Change::CaughtUp { lag }) => tracing::info!(
+                    partition = p,
+                    lag,
+                    held = n.held.len(),
+                    "partition caught up: alert notifications go out again, held ones first"
+                ),
+                Some(Change::CatchingUp(behind)) => tracing::info!(
+                    partition = p,
+                    ?behind,
+                    "partition catching up: alert notifications held until it is caught up"
+                ),
+                None => {}
+            }
+        }
+        self.metrics
+            .partitions_catching_up
+            .set(run.parts.keys().filter(|p| !run.notify.get(p).is_some_and(|n| n.gate.is_open())).count() as i64);
+        let Some(w) = io.webhook else { return };
+        let today = self.today();
+        let oldest = today.checked_sub_days(Days::new(u64::from(self.cfg.notify_window_days))).unwrap_or(today);
+        let m = &self.metrics;
+        for (p, t) in transitions {
+            let labels = [t.rule.as_str(), t.state.as_str()];
+            if t.as_of < oldest {
+                m.webhook_skipped.with_label_values(&labels).inc();
+                continue;
+            }
+            let n = run.notify.entry(p).or_default();
+            if n.gate.is_open() && n.held.is_empty() {
+                w.send(t);
+                continue;
+            }
+            match n.held.hold(t) {
+                Hold::Held => m.webhook_held.with_label_values(&labels).inc(),
+                Hold::Replaced => {}
+                Hold::Withdrawn(h) => m.webhook_withdrawn.with_label_values(&[h.rule.as_str(), h.state.as_str()]).inc(),
+                Hold::Dropped(_) => m.webhook_dropped.with_label_values(&labels).inc(),
+            }
+        }
+        for n in run.notify.values_mut().filter(|n| n.gate.is_open() && !n.held.is_empty()) {
+            for t in n.held.take() {
+                let labels = [t.rule.as_str(), t.state.as_str()];
+                if t.as_of < oldest {
+                    // Held past the end of the window (the day changed meanwhile).
+                    m.webhook_skipped.with_label_values(&labels).inc();
                 } else {
-                    self.metrics.webhook_skipped.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
+                    m.webhook_released.with_label_values(&labels).inc();
+                    w.send(t);
                 }
             }
         }
-        Ok(())
+        m.webhook_holding.set(run.notify.values().map(|n| n.held.len() as i64).sum());
+    }
+
+    /// A revoked partition's held notifications are dropped: the new owner restores the
+    /// partition, replays the log after its snapshot and holds what it derives until it
+    /// catches up. At most once for held notifications on a rebalance, which webhook
+    /// delivery (best effort) already is.
+    fn drop_held(&self, run: &mut Run, p: i32) {
+        let Some(mut n) = run.notify.remove(&p) else { return };
+        let dropped = n.held.take();
+        if !dropped.is_empty() {
+            tracing::warn!(
+                partition = p,
+                dropped = dropped.len(),
+                "partition revoked: its held alert notifications are dropped (the new owner re-derives them)"
+            );
+        }
+        for t in dropped {
+            self.metrics.webhook_dropped.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
+        }
+        self.metrics.webhook_holding.set(run.notify.values().map(|n| n.held.len() as i64).sum());
     }
 
     /// The daily re-evaluation: once per day (at `evaluation_hour`), every account of
@@ -557,7 +685,7 @@ impl Scorer {
             accounts += ids.len();
             for id in ids {
                 st.last_published.remove(&id); // the daily row is always written
-                self.evaluate_days(st, &id, from, today, now, &mut out);
+                self.evaluate_days(*p, st, &id, from, today, now, &mut out);
             }
             st.last_tick = Some(tick_day);
             st.dirty = true;

@@ -441,7 +441,7 @@ mod tests {
                         x ^= x << 17;
                         // Mostly printable, some quotes, backslashes, controls, high bytes.
                         [b'a', b'"', b'\\', 0x1f, 0x20, 0x7f, 0x80, 0xff, b'!', 0x00][(x % 10) as usize]
-                            .wrapping_add(if x % 3 == 0 { (x >> 8) as u8 % 3 } else { 0 })
+                            .wrapping_add(if x.is_multiple_of(3) { (x >> 8) as u8 % 3 } else { 0 })
                     })
                     .collect();
                 assert_eq!(stop(&b), naive(&b), "{b:?}");

@@ -1,18 +1,21 @@
 //! `pulse replay`: NDJSON events in, one `health` and one `readiness` line per
 //! account (per day) out, computed by the same core as the services.
 //!
-//! Pipeline: a reader thread cuts the input into 2 MiB chunks of whole lines; each
-//! chunk is split on `\n` (memchr) and parsed in parallel blocks of 2048 lines
-//! (rayon, `pulse_core::parse_event`), each block noting which shard (stable hash
-//! of the account id) every event belongs to; then every shard applies its events,
-//! in input order, to its own [`Engine`](pulse_core::engine::Engine), shards in
-//! parallel and without locks; then the blocks are dropped in parallel. At the end
-//! accounts are evaluated in parallel batches and written sorted by account id
-//! (health before readiness), day by day for a series. The output does not depend
-//! on the number of threads, shards or the chunk size.
+//! Pipeline: a reader thread cuts the input into 2 MiB chunks of whole lines; chunks
+//! are taken in groups (one per thread), cut into blocks of about 128 KiB on line
+//! ends, and the blocks parsed in parallel (rayon) while the previous group is
+//! applied. Compact usage lines take the allocation-free fast path
+//! ([`crate::fast`], the account id left in the chunk, the rest reduced to a
+//! [`UsageKey`]); anything else goes through `pulse_core::parse_event`. Each block
+//! sorts its events by shard (stable hash of the account id); every shard applies
+//! its events, in input order, to its own [`Engine`](pulse_core::engine::Engine),
+//! shards in parallel and without locks. At the end accounts are evaluated in
+//! parallel batches and written sorted by account id (health before readiness).
+//! A series reads the input once into a [`DayByDay`] and evaluates day by day.
+//! The output does not depend on the number of threads, shards or the chunk size.
 //!
-//! Memory: the engines' state (about 32 bytes per active (account, user) and 1 KiB
-//! per account) plus a few chunks in flight; never the whole input.
+//! Memory: the engines' state plus a few groups of chunks in flight; a series or a
+//! set of (account, day) requests also keeps the events, 32 bytes per usage event.
 
 use std::io::{self, Read, Write};
 use std::sync::mpsc;

@@ -6,9 +6,10 @@
 //!
 //! The history is loaded with one query, not per outcome: the exact (account, day)
 //! pairs the backtest asks for at its horizons and at the start of each back-cast
-//! quarter, plus the red days of accounts with a lost outcome (the first red day
-//! before a loss is all the lead time needs). Any other day answers "no result",
-//! which is what the lead-time search treats as "not red" anyway.
+//! quarter, plus, for each lost outcome, the earliest red day of the 180 days before
+//! it (all the lead-time search of `score_outcome` can find: it looks for the first
+//! red day). Any other day answers "no result", which that search treats as "not red"
+//! anyway; so the rows read are bounded by a few per outcome, not by days of history.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -150,8 +151,8 @@ async fn load_history(db: &Db, outcomes: &[Outcome]) -> ApiResult<(StoredHistory
     let ids: Vec<String> = points.iter().map(|(a, _)| (*a).to_owned()).collect();
     let days: Vec<NaiveDate> = points.iter().map(|(_, d)| *d).collect();
     let lost: Vec<&Outcome> = outcomes.iter().filter(|o| o.lost()).collect();
-    let lost_ids: Vec<String> =
-        lost.iter().map(|o| o.account_id.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let lost_ids: Vec<String> = lost.iter().map(|o| o.account_id.clone()).collect();
+    let lost_on: Vec<NaiveDate> = lost.iter().map(|o| o.renewal_on).collect();
     let lead_from = lost
         .iter()
         .filter_map(|o| o.renewal_on.checked_sub_days(Days::new(u64::from(backtest::LEAD_WINDOW_DAYS))))
@@ -169,12 +170,22 @@ async fn load_history(db: &Db, outcomes: &[Outcome]) -> ApiResult<(StoredHistory
     ));
     sql.set("ids", ids).set("days", days);
     if !lost_ids.is_empty() {
+        // Per lost outcome (account, renewal_on): its earliest red day in
+        // `renewal_on - 180 ..= renewal_on - 1`, with that day's stored result.
         sql.push(&format!(
-            " UNION ALL SELECT account_id, as_of, score, color, config_version FROM ({newest} \
+            " UNION ALL SELECT o.id AS account_id, min(h.as_of) AS as_of, argMin(h.score, h.as_of) AS score, \
+             argMin(h.color, h.as_of) AS color, argMin(h.config_version, h.as_of) AS config_version FROM ({newest} \
              WHERE account_id IN {{lost_ids:Array(String)}} AND as_of >= {{lead_from:Date}} AND as_of < {{lead_to:Date}} \
-             GROUP BY account_id, as_of) WHERE color = 'red'"
+             GROUP BY account_id, as_of) AS h INNER JOIN (SELECT tupleElement(p, 1) AS id, tupleElement(p, 2) AS due_on \
+             FROM (SELECT arrayJoin(arrayZip({{lost_ids:Array(String)}}, {{lost_on:Array(Date)}})) AS p)) AS o \
+             ON h.account_id = o.id WHERE h.color = 'red' AND h.as_of >= o.due_on - {{lead_days:UInt32}} AND h.as_of < o.due_on \
+             GROUP BY o.id, o.due_on"
         ));
-        sql.set("lost_ids", lost_ids).set("lead_from", lead_from).set("lead_to", lead_to);
+        sql.set("lost_ids", lost_ids)
+            .set("lost_on", lost_on)
+            .set("lead_from", lead_from)
+            .set("lead_to", lead_to)
+            .set("lead_days", u64::from(backtest::LEAD_WINDOW_DAYS));
     }
     let rows: Vec<HealthPoint> = sql.query(&db.read).fetch_all().await?;
     let mut versions = BTreeSet::new();

@@ -64,14 +64,29 @@ pub(crate) struct UsageTouch {
     pub feature: Option<usize>,
 }
 
-/// What one event id contributed (its winning copy).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What one event id contributed (its winning copy). There is one per usage event
+/// of the horizon, so it is serialized as a plain 4-tuple `[ts_us, user, day,
+/// feature]` (no field names: a snapshot holds millions); the derived `Deserialize`
+/// reads that and the `{"ts_us":..}` maps of earlier snapshots alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 struct Contribution {
     ts_us: i64,
     user: u64,
     day: Day,
     /// Core-feature index + 1; 0 = none.
     feature: u16,
+}
+
+impl Serialize for Contribution {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(4)?;
+        t.serialize_element(&self.ts_us)?;
+        t.serialize_element(&self.user)?;
+        t.serialize_element(&self.day)?;
+        t.serialize_element(&self.feature)?;
+        t.end()
+    }
 }
 
 impl Contribution {

@@ -28,6 +28,8 @@ pub enum Command {
     Api(cmd::api::ApiArgs),
     /// Apply pending ClickHouse migrations.
     Migrate,
+    /// Write daily health and readiness for a past period from an events file.
+    Backfill(cmd::backfill::BackfillArgs),
     /// Kafka topic administration.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCmd),

@@ -13,6 +13,7 @@
 //! every day boundary every account is re-evaluated even without events, so silence
 //! lowers WAU and fires decline alerts, and history has a row per account per day.
 
+pub mod backfill;
 pub mod clock;
 pub mod config;
 pub mod metrics;

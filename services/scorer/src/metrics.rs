@@ -18,6 +18,8 @@ pub struct ScorerMetrics {
     pub published: IntCounterVec,
     pub alerts: IntCounterVec,
     pub snapshots: IntCounter,
+    /// Time to encode one partition's snapshot (off the async workers).
+    pub snapshot_encode_seconds: Histogram,
     pub restores: IntCounterVec,
     pub errors: IntCounterVec,
     pub paused: IntGauge,
@@ -82,6 +84,13 @@ impl ScorerMetrics {
             published: cv("pulse_scorer_published_total", "Results published (Kafka and ClickHouse)", &["kind"]),
             alerts: cv("pulse_scorer_alert_transitions_total", "Alert transitions", &["rule", "state"]),
             snapshots: c("pulse_scorer_snapshots_total", "Partition snapshots stored"),
+            snapshot_encode_seconds: h(
+                "pulse_scorer_snapshot_encode_seconds",
+                "Time to encode one partition's state into a snapshot",
+                0.0005,
+                2.0,
+                16,
+            ),
             restores: cv("pulse_scorer_restores_total", "Partition state restores", &["from"]),
             errors: cv("pulse_scorer_errors_total", "Errors by stage (retried; nothing is dropped)", &["stage", "error_type"]),
             paused: g("pulse_scorer_paused", "1 while consumption is paused because outputs refuse writes"),

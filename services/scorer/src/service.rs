@@ -46,7 +46,7 @@ use crate::{
     notify::{Change, Hold, Observation, PartitionNotify},
     outputs::{self, tagged, OutputTopics, Outputs},
     rows::Attributes,
-    snapshot::SnapshotStore,
+    snapshot::{self, SnapshotStore},
     state::PartitionState,
     webhook::Webhook,
 };
@@ -284,7 +284,11 @@ impl Scorer {
             for p in &revoked {
                 if let Some(st) = run.parts.get(p) {
                     let now = self.now_secs();
-                    if let Err(e) = io.store.save(*p, st, now).await {
+                    let saved = match off_loop(|| snapshot::encode(st)) {
+                        Ok(bytes) => io.store.save(*p, st.next_offset, &bytes, now).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = saved {
                         tracing::warn!(partition = p, error = %e, "snapshot on revoke failed; the new owner replays more of the log");
                     }
                 }
@@ -708,14 +712,27 @@ impl Scorer {
         for p in dirty {
             let now = self.now_secs();
             let Some(st) = run.parts.get(&p) else { continue };
-            let st = st.clone();
-            let bytes = self.retry("snapshot_save", io, &mut run.held, stop, || io.store.save(p, &st, now)).await?;
-            run.snapshot_bytes.insert(p, bytes);
+            // Encoded in place (no copy of the state), off the async workers.
+            let next_offset = st.next_offset;
+            let started = Instant::now();
+            let bytes = match off_loop(|| snapshot::encode(st)) {
+                Ok(b) => b,
+                Err(e) => {
+                    // A state that cannot be encoded is a bug; its offsets stay uncommitted
+                    // (a restart replays them), and the loop goes on.
+                    self.metrics.errors.with_label_values(&["snapshot_encode", "state"]).inc();
+                    tracing::error!(partition = p, error = %e, "snapshot encoding failed");
+                    continue;
+                }
+            };
+            self.metrics.snapshot_encode_seconds.observe(started.elapsed().as_secs_f64());
+            self.retry("snapshot_save", io, &mut run.held, stop, || io.store.save(p, next_offset, &bytes, now)).await?;
+            run.snapshot_bytes.insert(p, bytes.len());
             self.metrics.snapshots.inc();
             if let Some(s) = run.parts.get_mut(&p) {
                 s.dirty = false;
             }
-            if let Err(e) = tpl.add_partition_offset(&self.topics.events, p, Offset::Offset(st.next_offset)) {
+            if let Err(e) = tpl.add_partition_offset(&self.topics.events, p, Offset::Offset(next_offset)) {
                 tracing::warn!(partition = p, error = %e, "cannot add offset to commit list");
             }
         }
@@ -775,6 +792,17 @@ fn attributes(st: &PartitionState, account: &str, as_of: NaiveDate) -> Attribute
             renewal_on: a.renewal_on,
         })
         .unwrap_or_default()
+}
+
+/// Runs CPU-heavy work (encoding a snapshot, evaluating many accounts) without
+/// stalling the other tasks of a multi-threaded runtime: `block_in_place` hands this
+/// worker's queue to another thread first. On a current-thread runtime (tests) it
+/// just runs.
+fn off_loop<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -1,6 +1,7 @@
 //! One file per subcommand; each is a thin adapter from arguments to a library call.
 
 pub mod api;
+pub mod backfill;
 pub mod backtest;
 pub mod bench;
 pub mod consume;
@@ -31,6 +32,7 @@ pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<Ex
             Command::Scorer => scorer::run(settings).await,
             Command::Api(a) => api::run(a, settings).await,
             Command::Migrate => migrate::run(settings).await,
+            Command::Backfill(a) => backfill::run(a, settings).await,
             Command::Topics(c) => topics::run(c, settings).await,
             Command::Produce(a) => produce::run(a, settings).await,
             Command::Consume(a) => consume::run(a, settings).await,

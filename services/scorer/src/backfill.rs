@@ -1,0 +1,126 @@
+//! `pulse backfill`: daily results for a past period, written as the scorer writes
+//! them.
+//!
+//! The streaming scorer keeps (and re-emits) only the scoring horizon, about two
+//! months; a backlog older than that is stored raw but its days are never scored. The
+//! Accuracy and Renewals pages backtest the score over the trailing year, so they
+//! need a year of daily health. A backfill replays an NDJSON export of the events
+//! (e.g. the raw tables, or the file a demo was produced from) through the same core
+//! (`pulse_replay`'s day-by-day replay, one read of the input) and writes one
+//! `account_health` and one `graduation_readiness` row per account and day, the rows
+//! the scorer would have written. Idempotent: the tables keep the newest
+//! `computed_at` per (account, day), and the values are those the scorer computes.
+//!
+//! Alert history is not backfilled: the alerts of a day depend on every earlier day
+//! (SPEC §5), and the scorer's tracker owns them from where it starts.
+
+use std::path::Path;
+
+use chrono::NaiveDate;
+use pulse_core::ScoringConfig;
+use pulse_replay::replay::DayByDay;
+use pulse_replay::{ReplayError, ReplayOptions, Window};
+
+use crate::outputs::tagged;
+use crate::rows::{lifecycle_str, Attributes, HealthRow, ReadinessRow};
+
+/// Rows per insert.
+const INSERT_ROWS: usize = 20_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("reading {path}: {source}")]
+    Open { path: String, source: std::io::Error },
+    #[error("replay: {0}")]
+    Replay(#[from] ReplayError),
+    #[error("clickhouse: {0}")]
+    ClickHouse(#[from] clickhouse::error::Error),
+    #[error("--from {from} is after --to {to}")]
+    Window { from: NaiveDate, to: NaiveDate },
+}
+
+/// What a backfill wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BackfillStats {
+    pub lines: u64,
+    pub invalid: u64,
+    pub days: u64,
+    pub health_rows: u64,
+    pub readiness_rows: u64,
+}
+
+/// Scores every account on every day of `from..=to` from the events in `input` and
+/// writes the results. `computed_at` is the rows' version (seconds since the epoch).
+pub async fn backfill(
+    ch: &clickhouse::Client,
+    input: &Path,
+    config: &ScoringConfig,
+    from: NaiveDate,
+    to: NaiveDate,
+    computed_at: u32,
+) -> Result<BackfillStats, BackfillError> {
+    if from > to {
+        return Err(BackfillError::Window { from, to });
+    }
+    let file = std::fs::File::open(input)
+        .map_err(|source| BackfillError::Open { path: input.display().to_string(), source })?;
+    let options = ReplayOptions::new(Window { from, to });
+    // One read of the input, on this thread: a CLI command, nothing else waits on it.
+    let mut days = DayByDay::load(file, config, &options, &mut std::io::sink())?;
+    let mut stats = BackfillStats { lines: days.summary.lines, invalid: days.summary.invalid, ..Default::default() };
+    let mut health = Vec::with_capacity(INSERT_ROWS);
+    let mut readiness = Vec::with_capacity(INSERT_ROWS);
+    for day in (Window { from, to }).days() {
+        days.advance_to(day)?;
+        let engine = days.engine();
+        let accounts = engine.sorted_accounts();
+        let rows: Vec<(HealthRow, ReadinessRow)> = days.install(|| {
+            engine.evaluate(&accounts, day, |ev| {
+                let a = engine.shard(&ev.health.account_id).attributes(&ev.health.account_id, day).unwrap_or_default();
+                let attrs = Attributes {
+                    name: a.name.unwrap_or_default(),
+                    csm: a.csm.unwrap_or_default(),
+                    arr: a.arr,
+                    renewal_on: a.renewal_on,
+                };
+                let h = HealthRow::new(
+                    &ev.health,
+                    &lifecycle_str(&ev.readiness),
+                    &attrs,
+                    tagged("health", &ev.health).to_string(),
+                    computed_at,
+                );
+                let r = ReadinessRow::new(&ev.readiness, tagged("readiness", &ev.readiness).to_string(), computed_at);
+                (h, r)
+            })
+        });
+        stats.days += 1;
+        for (h, r) in rows {
+            health.push(h);
+            readiness.push(r);
+        }
+        if health.len() >= INSERT_ROWS || day == to {
+            stats.health_rows += health.len() as u64;
+            stats.readiness_rows += readiness.len() as u64;
+            insert(ch, "account_health", &health).await?;
+            insert(ch, "graduation_readiness", &readiness).await?;
+            health.clear();
+            readiness.clear();
+        }
+    }
+    Ok(stats)
+}
+
+async fn insert<R>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error>
+where
+    R: clickhouse::RowOwned + clickhouse::RowWrite,
+{
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut ins = ch.insert::<R>(table).await?;
+    for r in rows {
+        ins.write(r).await?;
+    }
+    ins.end().await
+}

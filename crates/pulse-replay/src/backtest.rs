@@ -19,7 +19,6 @@ use pulse_core::config::ScoringConfig;
 use pulse_core::{Engine, Verdict};
 
 use crate::replay::{DayByDay, ReplayError, ReplayOptions, Window};
-use crate::shard::shard_of;
 
 /// What to backtest.
 #[derive(Debug, Clone)]
@@ -240,19 +239,14 @@ fn plan(days: &DayByDay, config: &ScoringConfig, options: &BacktestOptions) -> P
 fn evaluate(days: &mut DayByDay, requests: &BTreeMap<NaiveDate, BTreeSet<String>>) -> Result<Points, ReplayError> {
     let mut points = HashMap::new();
     for (day, accounts) in requests {
-        days.advance_to(*day)?;
-        let engine = days.engine();
-        let shards = engine.shard_count();
-        let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (a.as_str(), shard_of(a, shards))).collect();
-        let got: Vec<(String, Point)> = days.install(|| {
-            engine.evaluate(&pairs, *day, |ev| {
-                let point = Point {
-                    sample: Sample { score: ev.health.score, color: ev.health.color },
-                    verdict: ev.readiness.verdict,
-                };
-                (ev.health.account_id.clone(), point)
-            })
-        });
+        let ids: Vec<&str> = accounts.iter().map(String::as_str).collect();
+        let got: Vec<(String, Point)> = days.evaluate_on(*day, &ids, |ev| {
+            let point = Point {
+                sample: Sample { score: ev.health.score, color: ev.health.color },
+                verdict: ev.readiness.verdict,
+            };
+            (ev.health.account_id.clone(), point)
+        })?;
         points.extend(got.into_iter().map(|(account, p)| ((account, *day), p)));
     }
     Ok(points)

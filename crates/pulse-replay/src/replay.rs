@@ -354,6 +354,21 @@ impl DayByDay {
         Ok(())
     }
 
+    /// Feeds the events up to the end of `day`, then evaluates `accounts` as of it
+    /// (in parallel, in the order given; accounts that do not exist yet are left out)
+    /// and maps each evaluation with `f`.
+    pub fn evaluate_on<T, F>(&mut self, day: NaiveDate, accounts: &[&str], f: F) -> Result<Vec<T>, ReplayError>
+    where
+        T: Send,
+        F: Fn(&Evaluation) -> T + Sync + Send,
+    {
+        self.advance_to(day)?;
+        let engine = &self.engine;
+        let shards = engine.shard_count();
+        let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (*a, shard_of(a, shards))).collect();
+        Ok(self.pool.install(|| engine.evaluate(&pairs, day, &f)))
+    }
+
     /// The state after the last [`Self::advance_to`].
     pub fn engine(&self) -> &ShardedEngine {
         &self.engine
@@ -389,14 +404,10 @@ where
     };
     let options = ReplayOptions { window: Window { from: *first, to: *last }, ..options.clone() };
     let mut days = DayByDay::load(input, config, &options, diagnostics)?;
-    let shards = days.engine.shard_count();
     let mut out = Vec::with_capacity(requests.len());
     for (day, accounts) in requests {
-        days.advance_to(*day)?;
-        let pairs: Vec<(&str, usize)> = accounts.iter().map(|a| (a.as_str(), shard_of(a, shards))).collect();
-        let engine = &days.engine;
-        let got = days.pool.install(|| engine.evaluate(&pairs, *day, &f));
-        out.push((*day, got));
+        let ids: Vec<&str> = accounts.iter().map(String::as_str).collect();
+        out.push((*day, days.evaluate_on(*day, &ids, &f)?));
     }
     Ok(out)
 }

@@ -21,7 +21,7 @@ use pulse_core::ScoringConfig;
 use pulse_replay::replay::DayByDay;
 use pulse_replay::{ReplayError, ReplayOptions, Window};
 
-use crate::outputs::tagged;
+use crate::outputs::{insert, tagged};
 use crate::rows::{lifecycle_str, Attributes, HealthRow, ReadinessRow};
 
 /// Rows per insert.
@@ -109,18 +109,4 @@ pub async fn backfill(
         }
     }
     Ok(stats)
-}
-
-async fn insert<R>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(), clickhouse::error::Error>
-where
-    R: clickhouse::RowOwned + clickhouse::RowWrite,
-{
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut ins = ch.insert::<R>(table).await?;
-    for r in rows {
-        ins.write(r).await?;
-    }
-    ins.end().await
 }

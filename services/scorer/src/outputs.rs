@@ -120,7 +120,8 @@ pub async fn write(
     Ok(())
 }
 
-async fn insert<R: RowOwned + RowWrite>(
+/// Inserts `rows` into `table` in one insert (nothing for no rows).
+pub(crate) async fn insert<R: RowOwned + RowWrite>(
     ch: &clickhouse::Client,
     table: &str,
     rows: &[R],

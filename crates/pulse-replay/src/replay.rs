@@ -79,11 +79,21 @@ pub struct ReplayOptions {
     pub chunk_bytes: usize,
     /// Worker threads; `None` uses rayon's global pool (one per core).
     pub threads: Option<usize>,
+    /// Events an as-of replay gathers by account before applying them (output is the
+    /// same for any value; memory is 32 bytes per gathered usage event).
+    pub apply_batch: usize,
 }
 
 impl ReplayOptions {
     pub fn new(window: Window) -> Self {
-        ReplayOptions { window, strict: false, shards: 0, chunk_bytes: DEFAULT_CHUNK_BYTES, threads: None }
+        ReplayOptions {
+            window,
+            strict: false,
+            shards: 0,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            threads: None,
+            apply_batch: APPLY_BATCH,
+        }
     }
 }
 
@@ -278,9 +288,17 @@ pub fn load<R: Read + Send>(
     let mut engine = ShardedEngine::new(config, shards);
     let mut summary = ReplaySummary::default();
     let mut counts = ApplyCounts::default();
+    // Events are gathered by account and applied a batch at a time (see
+    // `EventStore::apply_newest_first`: about 1.5x faster than applying them in
+    // input order), so the gathered keys stay under `apply_batch` x 32 bytes.
+    let mut store = EventStore::new(shards);
     read_blocks(input, config, options, shards, &pool, &mut summary, diagnostics, |blocks| {
-        counts.add(engine.apply(blocks));
+        store.store(blocks);
+        if store.len() >= options.apply_batch.max(1) {
+            counts.add(store.apply_newest_first(&mut engine));
+        }
     })?;
+    counts.add(pool.install(|| store.apply_newest_first(&mut engine)));
     summary.applied = counts.applied;
     summary.duplicates = counts.duplicates;
     summary.beyond_horizon = counts.beyond_horizon;
@@ -411,6 +429,9 @@ where
     }
     Ok(out)
 }
+
+/// Default [`ReplayOptions::apply_batch`]: 4M events, 128 MiB of gathered keys.
+const APPLY_BATCH: usize = 1 << 22;
 
 /// Input lines parsed by one rayon task: a block of about this many bytes.
 const BLOCK_BYTES: usize = 128 << 10;

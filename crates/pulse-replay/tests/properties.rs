@@ -76,11 +76,24 @@ fn render(lines: &[Line]) -> Vec<String> {
 }
 
 fn run(lines: &[String], window: Window, threads: usize, shards: usize, chunk_bytes: usize) -> String {
+    run_batched(lines, window, threads, shards, chunk_bytes, 1 << 22)
+}
+
+/// `apply_batch`: how many events an as-of replay gathers before applying them.
+fn run_batched(
+    lines: &[String],
+    window: Window,
+    threads: usize,
+    shards: usize,
+    chunk_bytes: usize,
+    apply_batch: usize,
+) -> String {
     let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut options = ReplayOptions::new(window);
     options.threads = Some(threads);
     options.shards = shards;
     options.chunk_bytes = chunk_bytes;
+    options.apply_batch = apply_batch;
     let mut out = Vec::new();
     replay(input.as_bytes(), &ScoringConfig::default(), &options, &mut out, &mut std::io::sink()).expect("replay");
     String::from_utf8(out).expect("utf8")
@@ -105,11 +118,12 @@ proptest! {
         series in any::<bool>(),
         shards in 1..9usize,
         chunk_bytes in 64..4096usize,
+        apply_batch in 1..64usize,
     ) {
         let lines = render(&lines);
         let w = window(as_of, series);
         let single = run(&lines, w, 1, 1, 1 << 20);
-        let sharded = run(&lines, w, 2, shards, chunk_bytes);
+        let sharded = run_batched(&lines, w, 2, shards, chunk_bytes, apply_batch);
         prop_assert_eq!(sharded, single);
     }
 

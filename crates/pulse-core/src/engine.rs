@@ -221,6 +221,29 @@ impl Engine {
         }
     }
 
+    /// [`Self::apply_usage`] for many usage events of one account, looking the account
+    /// up once: the same outcomes (given to `outcome` in order) and state as applying
+    /// them one by one. Replay gathers events by account for this.
+    pub fn apply_usage_many(&mut self, account_id: &str, keys: &[UsageKey], mut outcome: impl FnMut(ApplyOutcome)) {
+        let Some(first) = keys.first() else {
+            return;
+        };
+        let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
+        let acct = self.account_mut(account_id, first.day_number());
+        for key in keys {
+            let day = key.day_number();
+            acct.first_day = acct.first_day.min(day);
+            acct.last_day = acct.last_day.max(day);
+            let touch =
+                UsageTouch { id: key.id, ts_us: key.ts_us, day, user: key.user, feature: key.feature.map(usize::from) };
+            outcome(match acct.activity.record(touch, horizon) {
+                Touch::Changed => ApplyOutcome::Applied,
+                Touch::Unchanged => ApplyOutcome::Duplicate,
+                Touch::BeyondHorizon => ApplyOutcome::BeyondHorizon,
+            });
+        }
+    }
+
     /// The account's state, created on its first event; its span widened to `day`.
     fn account_mut(&mut self, id: &str, day: Day) -> &mut AccountState {
         if !self.accounts.contains_key(id) {

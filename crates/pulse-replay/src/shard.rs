@@ -81,12 +81,6 @@ impl Routed {
     }
 }
 
-/// The account id of a usage item (printable ASCII by construction of the fast path).
-fn item_account(buf: &[u8], start: u32, len: u32) -> &str {
-    let (start, len) = (start as usize, len as usize);
-    std::str::from_utf8(&buf[start..start + len]).unwrap_or_default()
-}
-
 /// Blocks of one or more chunks: (the chunk's bytes, a block parsed from it), in input order.
 pub type Blocks<'a> = Vec<(&'a [u8], Routed)>;
 
@@ -176,7 +170,8 @@ pub struct EventStore {
 
 #[derive(Default)]
 struct ShardStore {
-    index: HashMap<Box<str>, u32>,
+    /// Account id bytes -> index in `accounts` (bytes: no UTF-8 check per event).
+    index: HashMap<Box<[u8]>, u32>,
     accounts: Vec<StoredAccount>,
 }
 
@@ -199,14 +194,14 @@ fn day_number(d: NaiveDate) -> i64 {
 }
 
 impl ShardStore {
-    fn account(&mut self, id: &str) -> &mut StoredAccount {
+    fn account(&mut self, id: &[u8]) -> &mut StoredAccount {
         let i = match self.index.get(id) {
             Some(&i) => i as usize,
             None => {
                 let i = self.accounts.len();
                 self.index.insert(id.into(), i as u32);
                 self.accounts.push(StoredAccount {
-                    id: id.into(),
+                    id: String::from_utf8_lossy(id).into(),
                     usage: Vec::new(),
                     events: Vec::new(),
                     usage_fed: 0,
@@ -232,10 +227,12 @@ impl EventStore {
             for (buf, items) in lists {
                 for item in items {
                     match item {
-                        Item::Usage { start, len, key } => store.account(item_account(buf, start, len)).usage.push(key),
+                        Item::Usage { start, len, key } => {
+                            store.account(&buf[start as usize..(start + len) as usize]).usage.push(key)
+                        }
                         Item::Event(ev) => {
                             let day = day_of_us(ev.timestamp().timestamp_micros());
-                            store.account(ev.account_id()).events.push((day, *ev));
+                            store.account(ev.account_id().as_bytes()).events.push((day, *ev));
                         }
                     }
                 }
@@ -304,9 +301,7 @@ impl EventStore {
                     }
                     let mut usage = a.usage;
                     usage.sort_unstable_by_key(|k| std::cmp::Reverse(day_of_us(k.ts_us())));
-                    for key in usage {
-                        counts.count(engine.apply_usage(&a.id, key));
-                    }
+                    engine.apply_usage_many(&a.id, &usage, |o| counts.count(o));
                 }
                 counts
             })

@@ -12,6 +12,7 @@ use chrono::{Days, NaiveDate};
 use pulse_core::backtest::{self, HorizonReport, Sample, DEFAULT_HORIZONS};
 use pulse_core::event::{Event, RenewalEvent, RenewalOutcome};
 use pulse_core::{parse_event, Color, ScoringConfig};
+use pulse_replay::backtest::{backtest_bytes, BacktestOptions, Candidate};
 use pulse_replay::gen::demo::{plan, write_demo, Cohort, DemoAccount, DemoSpec, Story};
 use pulse_replay::{replay, ReplayOptions, Window};
 use serde_json::Value;
@@ -238,4 +239,38 @@ fn outcomes_follow_the_stories_whatever_the_seed() {
     assert!(scored.len() >= 40);
     let h60 = &report[1];
     assert!(h60.by_color.red.lost_rate.unwrap_or(0.0) > h60.by_color.green.lost_rate.unwrap_or(1.0), "{h60:?}");
+}
+
+/// Customers whose first contract began inside the data onboarded, graduated and
+/// renewed (or not) in the trailing year, so the graduation backtest (SPEC §8, the
+/// last line of `pulse backtest`) has outcomes under more than one verdict, and
+/// "ready" kept more of them than "not ready" (the exceptions: budget cuts).
+#[test]
+fn the_graduation_backtest_has_outcomes_to_score() {
+    let spec = DemoSpec { end: end(), seed: 42, malformed: false, ..DemoSpec::default() };
+    let mut ndjson = Vec::new();
+    write_demo(&spec, &mut ndjson).expect("generate");
+    let graduates: Vec<DemoAccount> = plan(&spec)
+        .into_iter()
+        .filter(|a| a.graduated_on().is_some())
+        .filter(|a| a.last_renewal.as_ref().is_some_and(|p| p.renewal_on > spec.end - Days::new(365)))
+        .collect();
+    assert!(graduates.len() >= 6, "{} graduates with a renewal in the trailing year", graduates.len());
+    assert!(graduates.iter().any(|a| a.cohort.is_former()), "a graduate that churned");
+
+    let options = BacktestOptions::new(spec.end - Days::new(364), spec.end).expect("options");
+    let config = ScoringConfig::default();
+    let mut out = Vec::new();
+    backtest_bytes(&ndjson, &[Candidate { label: None, config: &config }], &options, &mut out, &mut std::io::sink())
+        .expect("backtest");
+    let last: Value =
+        serde_json::from_slice(out.split(|b| *b == b'\n').rfind(|l| !l.is_empty()).expect("a line")).expect("json");
+    assert_eq!(last["kind"], "graduation_backtest");
+    let v = &last["by_verdict"];
+    let n = |verdict: &str, k: &str| v[verdict][k].as_u64().unwrap_or_else(|| panic!("{verdict}.{k} in {v}"));
+    let total: u64 = ["ready", "close", "not_ready"].iter().map(|x| n(x, "outcomes")).sum();
+    assert_eq!(total, graduates.len() as u64, "each graduate's renewal counts once: {v}");
+    assert!(n("ready", "outcomes") >= 3 && n("not_ready", "outcomes") >= 1, "{v}");
+    let rate = |verdict: &str| n(verdict, "lost") as f64 / n(verdict, "outcomes") as f64;
+    assert!(rate("ready") < rate("not_ready"), "ready should keep more than not ready: {v}");
 }

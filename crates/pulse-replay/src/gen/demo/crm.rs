@@ -2,7 +2,7 @@
 //! outcomes.
 
 use chrono::Months;
-use chrono::{DateTime, Days, Utc};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::event::{
     AccountEvent, AssessmentEvent, Dimension, Event, KpiEvent, LifecycleStage, MilestoneEvent, MilestoneStatus,
     RenewalEvent, RenewalOutcome, Sentiment, StakeholderEvent, StakeholderRole, StakeholderStatus, TicketEvent,
@@ -10,7 +10,7 @@ use pulse_core::event::{
 };
 use rand::Rng;
 
-use super::{at, onboarding_days, user_id, Cohort, DemoAccount, Gen, PEOPLE};
+use super::{at, onboarding_days, user_id, Cohort, DemoAccount, Gen, Story, GRADUATION_DAYS, PEOPLE};
 use crate::gen::GenError;
 
 impl Gen {
@@ -22,6 +22,7 @@ impl Gen {
             (false, 1) => LifecycleStage::Expansion,
             (false, _) => LifecycleStage::Renewal,
         };
+        let graduated = a.graduated_on().zip(a.since);
         let start = a.since.map_or(self.first, |s| s.max(self.first));
         // The opening upsert states the contract as it was on the first day: before
         // the trailing year's renewal when that falls inside the data.
@@ -40,12 +41,19 @@ impl Gen {
             segment: Some(a.segment.to_string()),
             arr: Some(before.map_or(a.arr, |p| p.arr_before)),
             csm: Some(a.csm.to_string()),
-            lifecycle_stage: Some(stage),
-            onboarding_started_on: onboarding.map(|(s, _)| self.end - chrono::Duration::days(s)),
-            target_graduation_on: onboarding.map(|(_, t)| self.end - chrono::Duration::days(t)),
+            lifecycle_stage: Some(if graduated.is_some() { LifecycleStage::Onboarding } else { stage }),
+            onboarding_started_on: onboarding
+                .map(|(s, _)| self.end - chrono::Duration::days(s))
+                .or(graduated.map(|(_, since)| since)),
+            target_graduation_on: onboarding
+                .map(|(_, t)| self.end - chrono::Duration::days(t))
+                .or(graduated.map(|(_, since)| since + Days::new(GRADUATION_DAYS - 15))),
             renewal_on: Some(before.map_or(a.renewal_on, |p| p.renewal_on)),
         };
         self.push_event(&Event::Account(opening))?;
+        if let Some((on, since)) = graduated {
+            self.graduation(a, since, on, stage)?;
+        }
         self.renewal(a)?;
         if a.cohort.is_former() {
             return self.former(a);
@@ -137,6 +145,49 @@ impl Gen {
             _ => {}
         }
         self.evidence(a)
+    }
+
+    /// The onboarding of a customer whose first contract began inside the data: the
+    /// CSM's assessments during it (by how the account's year went, see the module
+    /// docs), expiring a month after `on`, the day its stage moved on.
+    fn graduation(
+        &mut self,
+        a: &DemoAccount,
+        since: NaiveDate,
+        on: NaiveDate,
+        stage: LifecycleStage,
+    ) -> Result<(), GenError> {
+        let story = a.last_renewal.as_ref().map(|p| p.story);
+        let (scores, note) = match story {
+            Some(Story::ChurnedAfterDecline | Story::SlumpContracted) => {
+                ([5.0, 4.0, 4.0, 5.0], "pilot team only; no sponsor beyond the admin")
+            }
+            Some(Story::SlumpSaved) => ([7.0, 6.5, 6.0, 7.0], "rolled out, value case still thin"),
+            _ => ([9.0, 8.5, 8.5, 8.0], "rolled out to every team; sponsor signed off the value review"),
+        };
+        let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
+        for (k, (dim, score)) in dims.into_iter().zip(scores).enumerate() {
+            let day = since + Days::new(40 + 5 * k as u64);
+            let ev = AssessmentEvent {
+                event_id: self.id("crm"),
+                account_id: a.account_id.clone(),
+                timestamp: at(day, self.rng.random_range(9 * 3600..18 * 3600)),
+                dimension: dim,
+                score,
+                author: a.csm.to_string(),
+                note: Some(note.to_string()),
+                expires_on: Some(on + Days::new(30)),
+            };
+            self.push_event(&Event::Assessment(ev))?;
+        }
+        let ev = AccountEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp: at(on, 16 * 3600),
+            lifecycle_stage: Some(stage),
+            ..empty_account()
+        };
+        self.push_event(&Event::Account(ev))
     }
 
     /// Milestones, trainings, KPIs, stakeholders and tickets.

@@ -32,6 +32,12 @@
 //!   stories above are untouched.
 //! - Onboarding accounts started inside the data (no usage before
 //!   `onboarding_started_on`) and renew a year after it.
+//! - Customers whose first contract began inside the data (their trailing-year
+//!   renewal is their first) onboarded then and graduated [`GRADUATION_DAYS`]
+//!   later, with the CSM's onboarding assessments: strong for the accounts that went
+//!   on to renew or expand (and those lost to a budget cut anyway), weak for the
+//!   former customers that never rolled out. That is what the graduation backtest
+//!   scores: retention by readiness verdict on the last onboarding day.
 //! - Former customers ([`Cohort::FormerDeclined`], [`Cohort::FormerBudgetCut`]),
 //!   about one for every eight current ones, with histories of 120 days or more:
 //!   usage fell for weeks to months, or not at all (the budget cut), before a
@@ -392,7 +398,8 @@ pub struct DemoAccount {
     /// date it churned at.
     pub renewal_on: NaiveDate,
     /// When the relationship started, for accounts that started inside the data
-    /// (onboarding cohorts): no events before it.
+    /// (onboarding cohorts, and customers whose first contract began inside it and
+    /// who graduated [`GRADUATION_DAYS`] later): no events before it.
     pub since: Option<NaiveDate>,
     /// The renewal decided in the trailing year; `None` for accounts in their first
     /// contract. Written as an event only when it falls inside the data.
@@ -492,6 +499,7 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
     let mut story_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ STORY_STREAM);
     let formers = if spec.days >= FORMER_MIN_DAYS { spec.accounts.div_ceil(8) as usize } else { 0 };
     let mut used = std::collections::BTreeSet::new();
+    let first_day = spec.end - chrono::Duration::days(i64::from(spec.days.max(1)) - 1);
     (0..spec.accounts as usize + formers)
         .map(|i| {
             let former = i.checked_sub(spec.accounts as usize).map(|j| (j, FORMER_CYCLE[j % FORMER_CYCLE.len()]));
@@ -539,7 +547,8 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
             // over the accounts, shifted by the seed.
             let shift: u32 = rng.random_range(20..=360);
             let spread = (i as f64 * 0.618_034 + f64::from(shift) / 341.0).fract();
-            let (since, renewal_on, last_renewal) = match former {
+            let mut since = None;
+            let (renewal_on, last_renewal) = match former {
                 Some((j, (_, slump_days))) => {
                     // Churn dates spread over the trailing year (at least 20 days ago).
                     let span = (i64::from(spec.days.min(365)) - 40).max(20);
@@ -558,12 +567,16 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
                         reason: story.reason(j),
                         slump_days: slump_days.min(i64::from(spec.days) - back - 30).max(0),
                     };
-                    (None, churned_on, Some(past))
+                    if churned_on - Months::new(12) >= first_day {
+                        since = Some(churned_on - Months::new(12));
+                    }
+                    (churned_on, Some(past))
                 }
                 None => match onboarding_days(cohort) {
                     Some((started, _)) => {
-                        let since = spec.end - chrono::Duration::days(started);
-                        (Some(since), since + Months::new(12), None)
+                        let started = spec.end - chrono::Duration::days(started);
+                        since = Some(started);
+                        (started + Months::new(12), None)
                     }
                     None => {
                         let story = story_of(i, cohort).unwrap_or(Story::Renewed);
@@ -588,6 +601,13 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
                             arr * story.arr_before_ratio() * if story == Story::Renewed { uplift } else { 1.0 },
                             100.0,
                         );
+                        // A first contract that began inside the data: the account
+                        // onboarded then (no events before it) and graduated
+                        // GRADUATION_DAYS later, so the graduation backtest has
+                        // renewals to score (SPEC §8).
+                        if renewed_on - Months::new(12) >= first_day {
+                            since = Some(renewed_on - Months::new(12));
+                        }
                         let past = PastRenewal {
                             story,
                             renewal_on: renewed_on,
@@ -599,7 +619,7 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
                             reason: story.reason(i),
                             slump_days: story.slump_days(),
                         };
-                        (None, next, Some(past))
+                        (next, Some(past))
                     }
                 },
             };
@@ -619,6 +639,20 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
             }
         })
         .collect()
+}
+
+/// Days a customer whose first contract began inside the data spent onboarding.
+pub const GRADUATION_DAYS: u64 = 75;
+
+impl DemoAccount {
+    /// The day a customer whose first contract began inside the data left
+    /// onboarding (its `lifecycle_stage` changed that day); `None` for the others.
+    pub fn graduated_on(&self) -> Option<NaiveDate> {
+        if self.cohort.is_onboarding() {
+            return None;
+        }
+        self.since.map(|s| s + Days::new(GRADUATION_DAYS))
+    }
 }
 
 /// (days before the end the onboarding started, days past its target) of the

@@ -6,11 +6,11 @@
 use crate::activity::Window;
 use crate::config::{Effective, ScoringConfig, Share};
 use crate::crm::CrmView;
+use crate::dimension::{DimensionResult, Source};
 use crate::event::{AssessmentEvent, Dimension};
 use crate::evidence::{self, Derived};
 use crate::metrics::{self, Extra, Metrics, RedFlag};
 use crate::num::{round, Day};
-use crate::readiness::{DimensionResult, Source};
 
 /// The usage dimension computed from telemetry (SPEC §3).
 #[derive(Debug, Clone, PartialEq)]

@@ -25,6 +25,7 @@ pub mod readiness;
 
 mod activity;
 mod crm;
+mod dimension;
 mod evidence;
 mod facts;
 mod hash;

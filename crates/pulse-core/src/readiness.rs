@@ -1,59 +1,14 @@
 //! Graduation readiness (SPEC §3): the five-dimension scorecard of seed 001, its
 //! blockers with what clears each, the verdict, and time in stage.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+pub use crate::dimension::{DimensionResult, Source};
 use crate::event::{Dimension, LifecycleStage, UsageProfile};
 use crate::facts::Facts;
 use crate::metrics::RedFlag;
 use crate::num::{date_from_day, day_from_date, round};
-
-/// Where a dimension's score comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Source {
-    /// The latest unexpired CSM assessment.
-    Assessment,
-    /// A usage assessment replacing the telemetry score (shown as such; the
-    /// telemetry score stays visible as `computed_score`).
-    Override,
-    /// Usage computed from telemetry against the profile thresholds.
-    Computed,
-    /// Derived from evidence events (checklist, training, KPIs, stakeholders).
-    Evidence,
-    /// No data: contributes 0 and blocks graduation.
-    #[default]
-    Unassessed,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct DimensionResult {
-    /// 0..10; null when unassessed.
-    pub score: Option<f64>,
-    pub source: Source,
-    /// Percent weight in the total.
-    pub weight: f64,
-    /// Usage only: the telemetry score, also when an assessment overrides it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub computed_score: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub author: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub assessed_at: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_on: Option<NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// Human explanation of the score.
-    pub detail: String,
-}
-
-impl DimensionResult {
-    pub(crate) fn unassessed(weight: f64, detail: String) -> Self {
-        Self { weight, detail, ..Self::default() }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dimensions {

@@ -291,3 +291,29 @@ fn skew() {
         }
     }
 }
+
+/// Found by `parse_fuzz`: the parser took what the schema rejects.
+#[test]
+fn what_the_schema_rejects_is_rejected() {
+    use InvalidReason::*;
+    let long = "x".repeat(129);
+    let track = |extra: &str| {
+        format!(
+            r#"{{"type":"track","messageId":"m1","userId":"u","event":"x",{TS},"context":{{"groupId":"acme"}}{extra}}}"#
+        )
+    };
+    let cases: Vec<(String, Expect)> = vec![
+        // chrono accepts a space between date and time; RFC 3339's `T` is required.
+        (usage("").replace("2026-11-02T10:15:00Z", "2026-11-02 10:15:00Z"), Err((BadTimestamp, "`timestamp`"))),
+        (usage("").replace("2026-11-02T10:15:00Z", "2026-11-02t10:15:00z"), Ok("usage")),
+        // Segment ids and the top-level feature are checked even when another field wins.
+        (track(""), Ok("usage")),
+        (track(&format!(r#","anonymousId":"{long}""#)), Err((OversizeField, "`anonymousId`"))),
+        (track(r#","anonymousId":"""#), Err((InvalidValue, "`anonymousId`"))),
+        (track(r#","anonymousId":null"#), Ok("usage")),
+        (track(&format!(r#","feature":"{long}","properties":{{"feature":"f"}}"#)), Err((OversizeField, "`feature`"))),
+    ];
+    for (input, expect) in cases {
+        check(&input, expect);
+    }
+}

@@ -181,6 +181,12 @@ fn opt_date(field: &str, v: &Option<Any<'_>>) -> R<Option<NaiveDate>> {
 fn req_timestamp(field: &str, v: &Option<Any<'_>>) -> R<DateTime<Utc>> {
     match v {
         None => Err(missing(field)),
+        // chrono also takes a space between date and time; RFC 3339 (and the schema's
+        // pattern) want `T` or `t`.
+        Some(Any::Str(s)) if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) => Err(InvalidEvent::new(
+            InvalidReason::BadTimestamp,
+            format!("field `{field}`: `{}` is not RFC 3339 with offset (no `T` after the date)", truncate(s, 40)),
+        )),
         Some(Any::Str(s)) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
             InvalidEvent::new(
                 InvalidReason::BadTimestamp,
@@ -258,9 +264,14 @@ fn usage(w: &mut Wire<'_>) -> R<Event> {
 
 fn segment_track(w: &mut Wire<'_>) -> R<Event> {
     let event_id = req_str("messageId", &w.message_id, MAX_ID_CHARS)?;
-    let user_id = match (&w.seg_user_id, &w.anonymous_id) {
+    // Both ids are checked when present (as the schema does), even when userId wins.
+    let anonymous_id = match &w.anonymous_id {
+        Some(_) => Some(req_str("anonymousId", &w.anonymous_id, MAX_ID_CHARS)?),
+        None => None,
+    };
+    let user_id = match (&w.seg_user_id, anonymous_id) {
         (Some(_), _) => req_str("userId", &w.seg_user_id, MAX_ID_CHARS)?,
-        (None, Some(_)) => req_str("anonymousId", &w.anonymous_id, MAX_ID_CHARS)?,
+        (None, Some(a)) => a,
         (None, None) => return Err(missing("userId")),
     };
     let event = req_str("event", &w.event, MAX_EVENT_NAME_CHARS)?;
@@ -293,8 +304,10 @@ fn segment_track(w: &mut Wire<'_>) -> R<Event> {
             }
         },
     };
+    // The top-level `feature` is checked even when `properties.feature` replaces it.
+    let top_feature = feature("feature", &w.feature)?;
     let feature = match props.get("feature") {
-        None | Some(Value::Null) => feature("feature", &w.feature)?,
+        None | Some(Value::Null) => top_feature,
         Some(Value::String(s)) => {
             check_len("properties.feature", s, MAX_FEATURE_CHARS)?;
             Some(s.clone()).filter(|f| !f.is_empty())

@@ -60,6 +60,17 @@ impl ClickHouseConfig {
         self.server_client().with_database(&self.database)
     }
 
+    /// A client bound to the configured database, once the server has answered: the
+    /// start-up check of every command that needs ClickHouse, failing with the
+    /// `clickhouse.url` key named.
+    pub async fn connect(&self) -> anyhow::Result<clickhouse::Client> {
+        use anyhow::Context as _;
+        server_version(&self.server_client())
+            .await
+            .with_context(|| format!("clickhouse.url: cannot reach ClickHouse at {}", self.url))?;
+        Ok(self.client())
+    }
+
     /// A client without a database (for `CREATE DATABASE`).
     pub fn server_client(&self) -> clickhouse::Client {
         let mut c =

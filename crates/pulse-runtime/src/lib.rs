@@ -7,8 +7,11 @@
 
 pub mod clickhouse;
 pub mod http;
+// Kafka clients and topics, and retries with consumption paused: feature `kafka`.
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod migrate;
+#[cfg(feature = "kafka")]
 pub mod retry;
 pub mod settings;
 pub mod shutdown;

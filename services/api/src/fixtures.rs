@@ -1,7 +1,8 @@
 //! Fixture data for tests, the browser tests and the benchmark (`pulse api
 //! load-fixtures`): the seeded demo cohorts (`pulse_replay::gen::demo`) run through the
-//! real scoring core day by day, written as the scorer writes them
-//! (`pulse_scorer::rows`), so every number the API shows is a real result.
+//! real scoring core day by day, written as the scorer writes them (the rows and
+//! conversions of `pulse_storage`, shared with the scorer and `pulse backfill`), so
+//! every number the API shows is a real result.
 //!
 //! Large portfolios: the demo generator holds its events in memory, so `copies` > 1
 //! scores `accounts` once and writes each result `copies` times under derived ids
@@ -9,85 +10,21 @@
 //! history shapes realistic at 10k accounts without generating 10k accounts of events.
 //!
 //! Renewal outcomes (SPEC §8): every `renewal` event of the demo stream is stored in
-//! `crm_events` as ingest stores it (`pulse_ingest::rows::raw_row`, one row per copy),
+//! `crm_events` as ingest stores it (`pulse_storage::raw::raw_row`, one row per copy),
 //! so the forecast and accuracy pages read what a real deployment would.
 //!
 //! Alert history as late data leaves it (SPEC §5): one alert of the first copy that is
 //! still open at the end has its opening retracted afterwards, so `alerts_current` holds
 //! it as `withdrawn` and no page or endpoint may show it.
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
-use pulse_core::{
-    alerts::{AlertState, TransitionKind},
-    event::RenewalEvent,
-    AlertTracker, AlertTransition, Engine, Evaluation, Event, ScoringConfig,
-};
-use pulse_ingest::rows::{raw_row, storage_time, CrmRow, RawRow, Source};
+use chrono::{Days, NaiveDate, Utc};
+use pulse_core::{event::RenewalEvent, AlertTracker, Engine, Evaluation, Event, ScoringConfig};
 use pulse_replay::gen::{write_demo, DemoSpec};
-use pulse_scorer::{
-    outputs::tagged,
-    rows::{alert_id, lifecycle_str, Attributes, HealthRow, ReadinessRow},
+use pulse_storage::{
+    raw::{raw_row, storage_time, RawRow, Source},
+    scores::evaluation_rows,
+    tables, AlertRow, Attributes, CrmRow, TransitionState,
 };
-use serde::Serialize;
-
-use crate::db::{Transition, TransitionState};
-
-/// A row of `health_alerts` (schemas/clickhouse/005_alert_history.sql): one transition
-/// of one alert, or the retraction of one.
-#[derive(Debug, Clone, Serialize, clickhouse::Row)]
-pub struct AlertRow {
-    pub alert_id: String,
-    pub account_id: String,
-    pub rule: String,
-    /// The transition this row states or (`state = retracted`) withdraws.
-    pub transition: Transition,
-    pub state: TransitionState,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    pub opened_on: NaiveDate,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    pub as_of: NaiveDate,
-    pub severity: String,
-    pub message: String,
-    pub details: String,
-    /// ReplacingMergeTree version: the newest word on a transition wins.
-    pub version: u64,
-    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
-    pub emitted_at: DateTime<Utc>,
-}
-
-impl AlertRow {
-    pub fn new(t: &AlertTransition, version: u64, emitted_at: DateTime<Utc>) -> Self {
-        Self {
-            alert_id: alert_id(t),
-            account_id: t.account_id.clone(),
-            rule: t.rule.as_str().to_owned(),
-            transition: match t.transition() {
-                TransitionKind::Opened => Transition::Opened,
-                TransitionKind::Resolved => Transition::Resolved,
-            },
-            state: match t.state {
-                AlertState::Opened => TransitionState::Opened,
-                AlertState::Resolved => TransitionState::Resolved,
-                AlertState::Retracted => TransitionState::Retracted,
-            },
-            opened_on: t.opened_on,
-            as_of: t.as_of,
-            severity: serde_json::to_value(t.severity)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            message: t.message.clone(),
-            details: t.details.to_string(),
-            version,
-            emitted_at,
-        }
-    }
-
-    /// The row that withdraws this transition, with a newer version.
-    pub fn retracted(&self, version: u64, emitted_at: DateTime<Utc>) -> Self {
-        Self { state: TransitionState::Retracted, version, emitted_at, ..self.clone() }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FixtureSpec {
@@ -189,6 +126,7 @@ pub async fn load(
     let first = spec.end - Days::new(u64::from(spec.days - 1));
     let now_at = Utc::now();
     let now = u32::try_from(now_at.timestamp()).unwrap_or(0);
+    let computed_at = pulse_storage::types::seconds(now);
     // Versions grow with the day written, so a later transition of an alert always wins.
     let base_version = u64::try_from(now_at.timestamp_micros()).unwrap_or(0);
     let mut version = base_version;
@@ -198,7 +136,7 @@ pub async fn load(
     let mut stats = FixtureStats { accounts: ids.len() as u64 * u64::from(spec.copies), ..FixtureStats::default() };
     let crm = renewal_rows(&renewals, spec.copies, now);
     stats.renewal_rows = crm.len() as u64;
-    insert(ch, "crm_events", &crm).await?;
+    insert(ch, tables::CRM_EVENTS, &crm).await?;
     let mut day = first;
     while day <= spec.end {
         apply_through(&mut engine, day);
@@ -207,14 +145,7 @@ pub async fn load(
             .iter()
             .filter_map(|id| {
                 let ev = engine.evaluate(id, day)?;
-                let a = engine.attributes(id, day).unwrap_or_default();
-                let attrs = Attributes {
-                    name: a.name.unwrap_or_default(),
-                    csm: a.csm.unwrap_or_default(),
-                    arr: a.arr,
-                    renewal_on: a.renewal_on,
-                };
-                Some((ev, attrs))
+                Some((ev, Attributes::from(engine.attributes(id, day).unwrap_or_default())))
             })
             .collect();
         let mut health = Vec::with_capacity(evals.len() * spec.copies as usize);
@@ -223,11 +154,9 @@ pub async fn load(
         for (copy, tracker) in trackers.iter_mut().enumerate() {
             for (ev, attrs) in &evals {
                 let (ev, attrs) = derive(ev, attrs, copy as u32);
-                let lifecycle = lifecycle_str(&ev.readiness);
-                let h = tagged("health", &ev.health).to_string();
-                let r = tagged("readiness", &ev.readiness).to_string();
-                health.push(HealthRow::new(&ev.health, &lifecycle, &attrs, h, now));
-                readiness.push(ReadinessRow::new(&ev.readiness, r, now));
+                let (h, r) = evaluation_rows(&ev, &attrs, computed_at);
+                health.push(h);
+                readiness.push(r);
                 for row in tracker.update(&ev).iter().map(|t| AlertRow::new(t, version, now_at)) {
                     if copy == 0 {
                         match row.state {
@@ -246,15 +175,15 @@ pub async fn load(
         stats.health_rows += health.len() as u64;
         stats.readiness_rows += readiness.len() as u64;
         stats.alert_rows += alerts.len() as u64;
-        insert(ch, "account_health", &health).await?;
-        insert(ch, "graduation_readiness", &readiness).await?;
-        insert(ch, "health_alerts", &alerts).await?;
+        insert(ch, tables::ACCOUNT_HEALTH, &health).await?;
+        insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
+        insert(ch, tables::HEALTH_ALERTS, &alerts).await?;
         day = day + Days::new(1);
     }
     // Late data withdrew one opening: the alert never held.
     if let Some(opened) = still_open.values().next() {
         let retraction = opened.retracted(version + 1, now_at);
-        insert(ch, "health_alerts", std::slice::from_ref(&retraction)).await?;
+        insert(ch, tables::HEALTH_ALERTS, std::slice::from_ref(&retraction)).await?;
         stats.alert_rows += 1;
         stats.withdrawn_alerts += 1;
     }
@@ -304,12 +233,5 @@ async fn insert<R>(ch: &clickhouse::Client, table: &str, rows: &[R]) -> Result<(
 where
     R: clickhouse::RowOwned + clickhouse::RowWrite,
 {
-    for chunk in rows.chunks(50_000) {
-        let mut ins = ch.insert::<R>(table).await?;
-        for r in chunk {
-            ins.write(r).await?;
-        }
-        ins.end().await?;
-    }
-    Ok(())
+    pulse_storage::insert(ch, table, rows, 50_000).await
 }

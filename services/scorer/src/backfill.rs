@@ -21,8 +21,10 @@ use pulse_core::ScoringConfig;
 use pulse_replay::replay::DayByDay;
 use pulse_replay::{ReplayError, ReplayOptions, Window};
 
-use crate::outputs::{insert, tagged};
-use crate::rows::{lifecycle_str, Attributes, HealthRow, ReadinessRow};
+use pulse_storage::{tables, types};
+
+use crate::outputs::insert;
+use crate::rows::{evaluation_rows, Attributes, HealthRow, ReadinessRow};
 
 /// Rows per insert.
 const INSERT_ROWS: usize = 20_000;
@@ -70,6 +72,7 @@ pub async fn backfill(
     let mut stats = BackfillStats { lines: days.summary.lines, invalid: days.summary.invalid, ..Default::default() };
     let mut health = Vec::with_capacity(INSERT_ROWS);
     let mut readiness = Vec::with_capacity(INSERT_ROWS);
+    let computed_at = types::seconds(computed_at);
     for day in (Window { from, to }).days() {
         days.advance_to(day)?;
         let engine = days.engine();
@@ -77,21 +80,7 @@ pub async fn backfill(
         let rows: Vec<(HealthRow, ReadinessRow)> = days.install(|| {
             engine.evaluate(&accounts, day, |ev| {
                 let a = engine.shard(&ev.health.account_id).attributes(&ev.health.account_id, day).unwrap_or_default();
-                let attrs = Attributes {
-                    name: a.name.unwrap_or_default(),
-                    csm: a.csm.unwrap_or_default(),
-                    arr: a.arr,
-                    renewal_on: a.renewal_on,
-                };
-                let h = HealthRow::new(
-                    &ev.health,
-                    &lifecycle_str(&ev.readiness),
-                    &attrs,
-                    tagged("health", &ev.health).to_string(),
-                    computed_at,
-                );
-                let r = ReadinessRow::new(&ev.readiness, tagged("readiness", &ev.readiness).to_string(), computed_at);
-                (h, r)
+                evaluation_rows(ev, &Attributes::from(a), computed_at)
             })
         });
         stats.days += 1;
@@ -102,8 +91,8 @@ pub async fn backfill(
         if health.len() >= INSERT_ROWS || day == to {
             stats.health_rows += health.len() as u64;
             stats.readiness_rows += readiness.len() as u64;
-            insert(ch, "account_health", &health).await?;
-            insert(ch, "graduation_readiness", &readiness).await?;
+            insert(ch, tables::ACCOUNT_HEALTH, &health).await?;
+            insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
             health.clear();
             readiness.clear();
         }

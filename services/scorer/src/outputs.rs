@@ -7,9 +7,10 @@ use std::time::Duration;
 use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_core::{AlertTransition, Evaluation};
+use pulse_storage::{tables, types};
 use rdkafka::{error::KafkaError, producer::FutureProducer, producer::FutureRecord};
-use serde::Serialize;
 
+pub use crate::rows::tagged;
 use crate::rows::{alert_id, lifecycle_str, next_version, AlertRow, Attributes, HealthRow, ReadinessRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,19 +19,6 @@ pub enum WriteError {
     ClickHouse(#[from] clickhouse::error::Error),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
-}
-
-/// `{"kind": kind, ...value}`: the line format of `pulse replay`, reused on the topics so
-/// every consumer reads one shape.
-pub fn tagged<T: Serialize>(kind: &str, value: &T) -> serde_json::Value {
-    let mut v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    if let serde_json::Value::Object(map) = &mut v {
-        let mut out = serde_json::Map::with_capacity(map.len() + 1);
-        out.insert("kind".into(), kind.into());
-        out.extend(std::mem::take(map));
-        return serde_json::Value::Object(out);
-    }
-    v
 }
 
 #[derive(Default)]
@@ -68,6 +56,7 @@ impl Outputs {
         now: u32,
     ) {
         let lifecycle = lifecycle_str(&ev.readiness);
+        let now = types::seconds(now);
         self.health.push(HealthRow::new(&ev.health, &lifecycle, attrs, health_json.clone(), now));
         self.readiness.push(ReadinessRow::new(&ev.readiness, readiness_json.clone(), now));
         let key = ev.health.account_id.clone();
@@ -78,7 +67,7 @@ impl Outputs {
     /// Adds one alert transition (opened, resolved or retracted) of `partition` at
     /// `now_us` (microseconds since the epoch; the row version derives from it).
     pub fn push_transition(&mut self, partition: i32, t: AlertTransition, now_us: i64) {
-        self.alerts.push(AlertRow::new(&t, next_version(now_us), now_us.div_euclid(1000)));
+        self.alerts.push(AlertRow::new(&t, next_version(now_us), types::millis(now_us.div_euclid(1000))));
         let mut v = serde_json::to_value(&t).unwrap_or(serde_json::Value::Null);
         if let serde_json::Value::Object(map) = &mut v {
             map.insert("alert_id".into(), alert_id(&t).into());
@@ -103,9 +92,9 @@ pub async fn write(
     topics: &OutputTopics,
     out: &Outputs,
 ) -> Result<(), WriteError> {
-    insert(ch, "account_health", &out.health).await?;
-    insert(ch, "graduation_readiness", &out.readiness).await?;
-    insert(ch, "health_alerts", &out.alerts).await?;
+    insert(ch, tables::ACCOUNT_HEALTH, &out.health).await?;
+    insert(ch, tables::GRADUATION_READINESS, &out.readiness).await?;
+    insert(ch, tables::HEALTH_ALERTS, &out.alerts).await?;
     let sends = out.messages.iter().map(|(kind, key, payload)| {
         let topic = match kind {
             Kind::Health => &topics.health,

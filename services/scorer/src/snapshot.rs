@@ -18,7 +18,7 @@
 //! the poll loop's thread.
 
 use pulse_core::ScoringConfig;
-use serde::{Deserialize, Serialize};
+use pulse_storage::{tables, types, SnapshotRef, SnapshotRow};
 
 use crate::state::PartitionState;
 
@@ -37,17 +37,6 @@ pub enum SnapshotError {
     Decode { partition: i32, offset: i64, reason: String },
     #[error("partition state does not encode: {0}")]
     Encode(String),
-}
-
-#[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
-struct SnapshotRow {
-    topic: String,
-    partition: i32,
-    config_version: String,
-    next_offset: i64,
-    #[serde(with = "serde_bytes")]
-    state: Vec<u8>,
-    created_at: u32,
 }
 
 /// The bytes of a snapshot of `state` (see the module doc for the format).
@@ -99,12 +88,12 @@ impl SnapshotStore {
         let row = self
             .ch
             .query(
-                "SELECT ?fields FROM scorer_snapshots WHERE topic = ? AND partition = ? AND config_version = ? \
-                 ORDER BY next_offset DESC LIMIT 1",
+                "SELECT ?fields FROM scorer_snapshots WHERE topic = {topic:String} AND partition = {part:Int32} \
+                 AND config_version = {config_version:String} ORDER BY next_offset DESC LIMIT 1",
             )
-            .bind(&self.topic)
-            .bind(partition)
-            .bind(&self.config_version)
+            .param("topic", &self.topic)
+            .param("part", partition)
+            .param("config_version", &self.config_version)
             .fetch_optional::<SnapshotRow>()
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -118,17 +107,18 @@ impl SnapshotStore {
     }
 
     /// Stores `state` (the bytes of [`encode`], covering the log up to `next_offset`)
-    /// as the newest snapshot of `partition`.
+    /// as the newest snapshot of `partition`. The row borrows `state`: no copy of the
+    /// (tens of megabytes of) encoded state is made.
     pub async fn save(&self, partition: i32, next_offset: i64, state: &[u8], now: u32) -> Result<(), SnapshotError> {
-        let mut insert = self.ch.insert::<SnapshotRow>("scorer_snapshots").await?;
+        let mut insert = self.ch.insert::<SnapshotRef<'_>>(tables::SCORER_SNAPSHOTS).await?;
         insert
-            .write(&SnapshotRow {
-                topic: self.topic.clone(),
+            .write(&SnapshotRef {
+                topic: &self.topic,
                 partition,
-                config_version: self.config_version.clone(),
+                config_version: &self.config_version,
                 next_offset,
-                state: state.to_vec(),
-                created_at: now,
+                state,
+                created_at: types::seconds(now),
             })
             .await?;
         insert.end().await?;

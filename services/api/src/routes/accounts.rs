@@ -8,24 +8,22 @@ use axum::{
 };
 use chrono::{Days, NaiveDate};
 use pulse_core::{config::Share, event::UsageProfile, HealthResult, ReadinessResult};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{account_id, latest_day, page, sort_label, Page, Scope, COLORS, RED_FLAGS, STAGES, VERDICTS};
+use pulse_storage::{
+    read::accounts::{self as read, AccountFilter, AccountSort as ListSort},
+    Color, Verdict,
+};
+
+use super::{
+    account_id, latest_day, page_of, paging, scope, sort_label, Page, Scope, COLORS, RED_FLAGS, STAGES, VERDICTS,
+};
 use crate::{
-    db::{Color, Db, Sql, Verdict},
+    db::Db,
     error::{ApiError, ApiResult},
     params::{Params, MAX_TEXT},
     service::AppState,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ListSort {
-    Score,
-    Change,
-    Arr,
-    Renewal,
-    Name,
-}
 
 /// A validated account-list request.
 #[derive(Debug, Clone)]
@@ -56,7 +54,7 @@ const LIST_SORTS: [(&str, ListSort); 5] = [
 impl ListRequest {
     pub fn parse(p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
         Ok(Self {
-            scope: Scope::parse(p)?,
+            scope: scope(p)?,
             colors: p.choices("color", &COLORS)?,
             stages: p.choices("stage", &STAGES)?,
             verdicts: p.choices("verdict", &VERDICTS)?,
@@ -71,29 +69,6 @@ impl ListRequest {
     pub fn sort_label(&self) -> String {
         sort_label(LIST_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
     }
-}
-
-#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-struct ListRow {
-    account_id: String,
-    name: String,
-    segment: String,
-    csm: String,
-    lifecycle_stage: String,
-    arr: Option<f64>,
-    #[serde(with = "clickhouse::serde::chrono::date::option")]
-    renewal_on: Option<NaiveDate>,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    as_of: NaiveDate,
-    score: f64,
-    color: Color,
-    previous_color: Option<Color>,
-    red_flags: Vec<String>,
-    wau_pct: Option<f64>,
-    mau_pct: Option<f64>,
-    verdict: Option<Verdict>,
-    readiness_total: Option<f64>,
-    change: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -137,102 +112,34 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
         });
     };
     let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
-    // Readiness and the score `change_days` ago are optional: their subqueries select
-    // them as Nullable, so an account without one gets NULL from the outer join. Both
-    // right sides are unique per account (FINAL; GROUP BY).
-    let mut inner = Sql::new(
-        "SELECT h.account_id AS account_id, h.name AS name, h.segment AS segment, h.csm AS csm, \
-         h.lifecycle_stage AS lifecycle_stage, h.arr AS arr, h.renewal_on AS renewal_on, h.as_of AS as_of, \
-         h.score AS score, h.color AS color, h.previous_color AS previous_color, h.red_flags AS red_flags, \
-         h.wau_pct AS wau_pct, h.mau_pct AS mau_pct, r.verdict AS verdict, r.total AS readiness_total, \
-         round(h.score - p.score, 1) AS change \
-         FROM (SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
-         previous_color, red_flags, wau_pct, mau_pct FROM account_health_latest FINAL WHERE 1",
-    );
-    req.scope.push(&mut inner);
-    if !req.colors.is_empty() {
-        inner.arg(" AND color IN {colors:Array(String)}", "colors", super::strings(&req.colors));
-    }
-    if !req.stages.is_empty() {
-        inner.arg(" AND lifecycle_stage IN {stages:Array(String)}", "stages", super::strings(&req.stages));
-    }
-    if let Some(f) = req.red_flag {
-        inner.arg(" AND has(red_flags, {red_flag:String})", "red_flag", f);
-    }
-    if let Some(q) = &req.q {
-        inner.arg(
-            " AND (positionCaseInsensitiveUTF8(name, {q:String}) > 0 \
-             OR positionCaseInsensitiveUTF8(account_id, {q:String}) > 0)",
-            "q",
-            q.as_str(),
-        );
-    }
-    inner.push(
-        ") AS h LEFT JOIN (SELECT account_id, toNullable(verdict) AS verdict, toNullable(total) AS total \
-         FROM graduation_readiness_latest FINAL) AS r ON r.account_id = h.account_id",
-    );
-    inner.arg(
-        " LEFT JOIN (SELECT account_id, toNullable(argMax(score, computed_at)) AS score \
-         FROM account_health WHERE as_of = {since:Date} GROUP BY account_id) AS p ON p.account_id = h.account_id \
-         WHERE 1",
-        "since",
-        since,
-    );
-    if !req.verdicts.is_empty() {
-        inner.arg(" AND r.verdict IN {verdicts:Array(String)}", "verdicts", super::strings(&req.verdicts));
-    }
-    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
-    let order = match req.sort.key {
-        ListSort::Score => "score",
-        ListSort::Change => "change",
-        ListSort::Arr => "arr",
-        ListSort::Renewal => "renewal_on",
-        ListSort::Name => "lower(name)",
+    let filter = AccountFilter {
+        scope: req.scope.clone(),
+        colors: req.colors.clone(),
+        stages: req.stages.clone(),
+        verdicts: req.verdicts.clone(),
+        red_flag: req.red_flag,
+        q: req.q.clone(),
     };
-    let mut items = inner;
-    items.push(&format!(" ORDER BY {order} {} NULLS LAST, account_id ASC", req.sort.dir()));
-    items.arg(" LIMIT {limit:UInt64}", "limit", req.page.page_size).arg(
-        " OFFSET {offset:UInt64}",
-        "offset",
-        req.page.offset(),
-    );
-    let rows: Page<ListRow> = page(db, items, count, req.page, req.sort_label()).await?;
-    let items = rows
-        .items
-        .into_iter()
-        .map(|r| AccountItem {
-            account_id: r.account_id,
-            name: r.name,
-            segment: r.segment,
-            csm: r.csm,
-            lifecycle_stage: r.lifecycle_stage,
-            arr: r.arr,
-            renewal_on: r.renewal_on,
-            as_of: r.as_of,
-            score: r.score,
-            color: r.color.as_str(),
-            previous_color: r.previous_color.map(Color::as_str),
-            change: r.change,
-            red_flags: r.red_flags,
-            wau_pct: r.wau_pct,
-            mau_pct: r.mau_pct,
-            verdict: r.verdict.map(Verdict::as_str),
-            readiness_total: r.readiness_total,
-        })
-        .collect();
-    Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
-}
-
-#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-struct LatestRow {
-    name: String,
-    segment: String,
-    csm: String,
-    lifecycle_stage: String,
-    arr: Option<f64>,
-    #[serde(with = "clickhouse::serde::chrono::date::option")]
-    renewal_on: Option<NaiveDate>,
-    result: String,
+    let rows = read::list(&db.read, &filter, since, req.sort.key, paging(req.page, &req.sort)).await?;
+    Ok(page_of(rows, req.page, req.sort_label(), |r| AccountItem {
+        account_id: r.account_id,
+        name: r.name,
+        segment: r.segment,
+        csm: r.csm,
+        lifecycle_stage: r.lifecycle_stage,
+        arr: r.arr,
+        renewal_on: r.renewal_on,
+        as_of: r.as_of,
+        score: r.score,
+        color: r.color.as_str(),
+        previous_color: r.previous_color.map(Color::as_str),
+        change: r.change,
+        red_flags: r.red_flags,
+        wau_pct: r.wau_pct,
+        mau_pct: r.mau_pct,
+        verdict: r.verdict.map(Verdict::as_str),
+        readiness_total: r.readiness_total,
+    }))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -290,16 +197,10 @@ fn parse_result<T: serde::de::DeserializeOwned>(raw: &str) -> ApiResult<T> {
 }
 
 pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
-    let mut h = Sql::new(
-        "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL",
-    );
-    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
-    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
-    r.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
     let alerts = super::alerts::AlertsRequest::open_for(id);
     let (latest, readiness, open) = futures::future::try_join3(
-        async { Ok::<_, ApiError>(h.query(&db.read).fetch_optional::<LatestRow>().await?) },
-        async { Ok::<_, ApiError>(r.query(&db.read).fetch_optional::<String>().await?) },
+        async { Ok::<_, ApiError>(read::latest(&db.read, id).await?) },
+        async { Ok::<_, ApiError>(read::latest_readiness_result(&db.read, id).await?) },
         super::alerts::query_alerts(db, &alerts),
     )
     .await?;
@@ -310,21 +211,8 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
         None => None,
     };
     let as_of = health.as_of;
-    #[derive(Deserialize, clickhouse::Row)]
-    struct PastRow {
-        #[serde(with = "clickhouse::serde::chrono::date")]
-        as_of: NaiveDate,
-        score: f64,
-        color: Color,
-    }
-    let mut past = Sql::new("SELECT as_of, score, color FROM account_health FINAL");
     let back = |n: u64| as_of.checked_sub_days(Days::new(n)).unwrap_or(as_of);
-    past.arg(" PREWHERE account_id = {id:String}", "id", id).arg(
-        " WHERE as_of IN {days:Array(Date)} ORDER BY as_of DESC",
-        "days",
-        vec![back(7), back(30)],
-    );
-    let rows: Vec<PastRow> = past.query(&db.read).fetch_all().await?;
+    let rows = read::scores_on(&db.read, id, vec![back(7), back(30)]).await?;
     let past_scores = rows
         .into_iter()
         .map(|r| PastScore {
@@ -351,22 +239,6 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
         past_scores,
         open_alerts: open.items,
     })
-}
-
-#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-struct HistoryRow {
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    as_of: NaiveDate,
-    score: f64,
-    color: Color,
-    seats: Option<u32>,
-    dau: u32,
-    wau: u32,
-    mau: u32,
-    dau_pct: Option<f64>,
-    wau_pct: Option<f64>,
-    mau_pct: Option<f64>,
-    wau_change_pct: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,9 +297,7 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
     if days.is_some() && from.is_some() {
         return Err(ApiError::BadRequest("parameters `days` and `from` exclude each other".into()));
     }
-    let mut h = Sql::new("SELECT result FROM account_health_latest FINAL");
-    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
-    let latest: String = h.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(id))?;
+    let latest = read::latest_health_result(&st.db.read, id).await?.ok_or_else(|| not_found(id))?;
     let health: HealthResult = parse_result(&latest)?;
     let to = to.unwrap_or(health.as_of);
     let from = match from {
@@ -442,17 +312,7 @@ pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<His
             "the range {from}..={to} is longer than {max} days (api.max_range_days)"
         )));
     }
-    let mut sql = Sql::new(
-        "SELECT as_of, score, color, seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
-         FROM account_health FINAL",
-    );
-    sql.arg(" PREWHERE account_id = {id:String}", "id", id).arg(" WHERE as_of >= {from:Date}", "from", from).arg(
-        " AND as_of <= {to:Date}",
-        "to",
-        to,
-    );
-    sql.push(" ORDER BY as_of");
-    let rows: Vec<HistoryRow> = sql.query(&st.db.read).fetch_all().await?;
+    let rows = read::history(&st.db.read, id, from, to).await?;
     let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
     let thresholds = Thresholds {
         green: eff.bands.green,
@@ -491,8 +351,6 @@ pub async fn readiness(
 ) -> ApiResult<Json<ReadinessResult>> {
     Params::parse(q.as_deref(), &[])?;
     let id = account_id(&id)?;
-    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
-    r.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id.as_str());
-    let raw: String = r.query(&st.db.read).fetch_optional().await?.ok_or_else(|| not_found(&id))?;
+    let raw = read::latest_readiness_result(&st.db.read, &id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(parse_result(&raw)?))
 }

@@ -16,18 +16,13 @@ use pulse_core::{
     event::LifecycleStage,
     forecast::Calibration,
 };
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::{
     outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
     Scope,
 };
-use crate::{
-    db::{Db, Sql, Verdict},
-    error::ApiResult,
-    params::Params,
-    service::AppState,
-};
+use crate::{db::Db, error::ApiResult, params::Params, service::AppState};
 
 pub const KEYS: &[&str] = &["segment", "csm"];
 
@@ -56,7 +51,7 @@ pub struct Accuracy {
 
 pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Accuracy>> {
     let p = Params::parse(q.as_deref(), KEYS)?;
-    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &Scope::parse(&p)?).await?))
+    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &super::scope(&p)?).await?))
 }
 
 pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> ApiResult<Accuracy> {
@@ -106,25 +101,8 @@ pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> Api
     })
 }
 
-#[derive(Debug, Deserialize, clickhouse::Row)]
-struct StageRow {
-    account_id: String,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    as_of: NaiveDate,
-    stage: String,
-    verdict: Verdict,
-}
-
 fn stage(s: &str) -> Option<LifecycleStage> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
-fn core_verdict(v: Verdict) -> pulse_core::Verdict {
-    match v {
-        Verdict::Ready => pulse_core::Verdict::Ready,
-        Verdict::Close => pulse_core::Verdict::Close,
-        Verdict::NotReady => pulse_core::Verdict::NotReady,
-    }
 }
 
 /// `(verdict on the last onboarding day, lost)` per outcome renewed after it (SPEC §8).
@@ -137,19 +115,8 @@ async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut sql = Sql::new(
-        "SELECT account_id, as_of, stage, verdict FROM (SELECT account_id, as_of, stage, verdict, \
-         lagInFrame(stage, 1, '') OVER (PARTITION BY account_id ORDER BY as_of ASC \
-         ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prev, \
-         leadInFrame(stage, 1, '') OVER (PARTITION BY account_id ORDER BY as_of ASC \
-         ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next FROM (\
-         SELECT account_id, as_of, toString(argMax(lifecycle_stage, computed_at)) AS stage, \
-         argMax(verdict, computed_at) AS verdict FROM graduation_readiness",
-    );
-    sql.arg(" WHERE account_id IN {ids:Array(String)}", "ids", ids);
-    sql.push(" GROUP BY account_id, as_of)) WHERE stage != prev OR stage != next ORDER BY account_id, as_of");
-    let rows: Vec<StageRow> = sql.query(&db.read).fetch_all().await?;
-    let mut by_account: BTreeMap<&str, Vec<&StageRow>> = BTreeMap::new();
+    let rows = pulse_storage::read::outcomes::stage_changes(&db.read, ids).await?;
+    let mut by_account: BTreeMap<&str, Vec<&pulse_storage::read::outcomes::StageRow>> = BTreeMap::new();
     for r in &rows {
         by_account.entry(r.account_id.as_str()).or_default().push(r);
     }
@@ -161,7 +128,7 @@ async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(
         let Some(d) = backtest::last_onboarding_day(&changes) else { continue };
         // No result on that day (a gap in the history): no verdict to count under.
         let Some(r) = rows.iter().find(|r| r.as_of == d) else { continue };
-        last_day.insert(account, core_verdict(r.verdict));
+        last_day.insert(account, r.verdict.into());
         graduated_on.insert(account, d);
     }
     Ok(scored

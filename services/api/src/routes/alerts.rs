@@ -11,30 +11,21 @@ use axum::{
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{account_id, latest_day, page, sort_label, Page, Scope, RULES, SEVERITIES};
+use pulse_storage::{
+    read::alerts::{self as read, AlertFilter, AlertItemRow, AlertSort},
+    AckRow, AlertStatus,
+};
+
+pub use pulse_storage::read::alerts::{RuleSummary, StateFilter};
+
+use super::{account_id, latest_day, page_of, paging, scope, sort_label, Page, Scope, RULES, SEVERITIES};
 use crate::{
     auth::Principal,
-    db::{AlertStatus, Db, Sql},
+    db::Db,
     error::{ApiError, ApiResult},
     params::{check_text, PageReq, Params, Sort},
     service::AppState,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateFilter {
-    Open,
-    Resolved,
-    All,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum AlertSort {
-    Age,
-    OpenedOn,
-    Rule,
-    Severity,
-    Account,
-}
 
 const ALERT_SORTS: [(&str, AlertSort); 5] = [
     ("age", AlertSort::Age),
@@ -76,7 +67,7 @@ impl AlertsRequest {
             severities: p.choices("severity", &SEVERITIES)?,
             account_id,
             acknowledged: p.bool("acknowledged")?,
-            scope: Scope::parse(p)?,
+            scope: scope(p)?,
             sort: p.sort(&ALERT_SORTS, (AlertSort::Age, true))?,
             page: p.page(max_page_size)?,
         })
@@ -104,29 +95,17 @@ impl AlertsRequest {
     pub fn sort_label(&self) -> String {
         sort_label(ALERT_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
     }
-}
 
-#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-struct AlertRow {
-    alert_id: String,
-    account_id: String,
-    rule: String,
-    severity: String,
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    opened_on: NaiveDate,
-    #[serde(with = "clickhouse::serde::chrono::date::option")]
-    resolved_on: Option<NaiveDate>,
-    status: AlertStatus,
-    message: String,
-    details: String,
-    name: String,
-    csm: String,
-    /// NULL when the alert has no acknowledgement.
-    acknowledged_by: Option<String>,
-    note: String,
-    #[serde(with = "clickhouse::serde::chrono::datetime")]
-    acknowledged_at: DateTime<Utc>,
-    age_days: i64,
+    fn filter(&self) -> AlertFilter {
+        AlertFilter {
+            state: self.state,
+            rules: self.rules.clone(),
+            severities: self.severities.clone(),
+            account_id: self.account_id.clone(),
+            acknowledged: self.acknowledged,
+            scope: self.scope.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -155,24 +134,6 @@ pub struct Alert {
     pub acknowledged: Option<Acknowledgement>,
 }
 
-/// One row per alert from `alerts_current` (its current state, kept by a materialized
-/// view over `health_alerts`), its account's name and CSM, and its acknowledgement looked
-/// up on `alert_acks`' sort key for just the alerts selected. `{reference:Date}` is the
-/// day ages are counted to. Withdrawn alerts (their opening was retracted) never show.
-const ALERTS_SQL: &str = "WITH cur AS (SELECT alert_id, account_id, rule, severity, opened_on, resolved_on, \
-     status, message, details FROM alerts_current FINAL";
-
-/// The rest of [`ALERTS_SQL`], after the filters on `alerts_current`.
-const ALERTS_JOIN_SQL: &str = ") SELECT a.alert_id AS alert_id, a.account_id AS account_id, a.rule AS rule, \
-     a.severity AS severity, a.opened_on AS opened_on, a.resolved_on AS resolved_on, a.status AS status, \
-     a.message AS message, a.details AS details, h.name AS name, h.csm AS csm, \
-     k.acknowledged_by AS acknowledged_by, k.note AS note, k.acknowledged_at AS acknowledged_at, \
-     toInt64(dateDiff('day', a.opened_on, if(a.status = 'resolved', assumeNotNull(a.resolved_on), {reference:Date}))) \
-     AS age_days FROM cur AS a \
-     LEFT JOIN (SELECT account_id, name, csm FROM account_health_latest FINAL) AS h ON h.account_id = a.account_id \
-     LEFT JOIN (SELECT alert_id, toNullable(acknowledged_by) AS acknowledged_by, note, acknowledged_at \
-     FROM alert_acks FINAL WHERE alert_id IN (SELECT alert_id FROM cur)) AS k ON k.alert_id = a.alert_id WHERE 1";
-
 pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Alert>>> {
     let p = Params::parse(q.as_deref(), LIST_KEYS)?;
     Ok(Json(query_alerts(&st.db, &AlertsRequest::parse(&p, st.cfg.max_page_size)?).await?))
@@ -192,64 +153,13 @@ pub async fn for_account(
     Ok(Json(query_alerts(&st.db, &req).await?))
 }
 
-fn alerts_sql(req: &AlertsRequest, reference: NaiveDate) -> Sql {
-    let mut sql = Sql::new(ALERTS_SQL);
-    if let Some(a) = &req.account_id {
-        // On the sort key, so before the FINAL merge (every version has the same key).
-        sql.arg(" PREWHERE account_id = {account_id:String}", "account_id", a.as_str());
-    }
-    // Conditions on other columns apply to the merged (newest) row only.
-    sql.push(" WHERE status != 'withdrawn'");
-    sql.push(match req.state {
-        StateFilter::Open => " AND status = 'open'",
-        StateFilter::Resolved => " AND status = 'resolved'",
-        StateFilter::All => "",
-    });
-    if !req.rules.is_empty() {
-        sql.arg(" AND rule IN {rules:Array(String)}", "rules", super::strings(&req.rules));
-    }
-    if !req.severities.is_empty() {
-        sql.arg(" AND severity IN {severities:Array(String)}", "severities", super::strings(&req.severities));
-    }
-    if !req.scope.is_empty() {
-        // Accounts of the segment / CSM, on alerts_current's sort key (account_id first).
-        sql.push(" AND account_id IN (SELECT account_id FROM account_health_latest FINAL WHERE 1");
-        req.scope.push(&mut sql);
-        sql.push(")");
-    }
-    sql.push(ALERTS_JOIN_SQL).set("reference", reference);
-    match req.acknowledged {
-        Some(true) => sql.push(" AND acknowledged_by IS NOT NULL"),
-        Some(false) => sql.push(" AND acknowledged_by IS NULL"),
-        None => &mut sql,
-    };
-    sql
-}
-
 pub async fn query_alerts(db: &Db, req: &AlertsRequest) -> ApiResult<Page<Alert>> {
     let reference = latest_day(db).await?.unwrap_or_else(|| chrono::Utc::now().date_naive());
-    let inner = alerts_sql(req, reference);
-    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
-    let order = match req.sort.key {
-        AlertSort::Age => "age_days",
-        AlertSort::OpenedOn => "opened_on",
-        AlertSort::Rule => "rule",
-        AlertSort::Severity => "indexOf(['info', 'warning', 'critical'], severity)",
-        AlertSort::Account => "lower(name)",
-    };
-    let mut items = inner;
-    items.push(&format!(" ORDER BY {order} {}, alert_id ASC", req.sort.dir()));
-    items.arg(" LIMIT {limit:UInt64}", "limit", req.page.page_size).arg(
-        " OFFSET {offset:UInt64}",
-        "offset",
-        req.page.offset(),
-    );
-    let rows: Page<AlertRow> = page(db, items, count, req.page, req.sort_label()).await?;
-    let items = rows.items.into_iter().map(alert).collect();
-    Ok(Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort })
+    let rows = read::list(&db.read, &req.filter(), reference, req.sort.key, paging(req.page, &req.sort)).await?;
+    Ok(page_of(rows, req.page, req.sort_label(), alert))
 }
 
-fn alert(r: AlertRow) -> Alert {
+fn alert(r: AlertItemRow) -> Alert {
     let resolved = r.status == AlertStatus::Resolved;
     Alert {
         alert_id: r.alert_id,
@@ -272,18 +182,6 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
-pub struct RuleSummary {
-    pub rule: String,
-    pub open: u64,
-    pub acknowledged: u64,
-    /// Open for 0..=7, 8..=30 and more than 30 days.
-    pub age_0_7: u64,
-    pub age_8_30: u64,
-    pub age_over_30: u64,
-    pub oldest_days: i64,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertsSummary {
     pub as_of: Option<NaiveDate>,
@@ -295,7 +193,7 @@ pub struct AlertsSummary {
 
 pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<AlertsSummary>> {
     let p = Params::parse(q.as_deref(), &["segment", "csm"])?;
-    Ok(Json(query_summary(&st.db, &Scope::parse(&p)?).await?))
+    Ok(Json(query_summary(&st.db, &scope(&p)?).await?))
 }
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<AlertsSummary> {
@@ -303,16 +201,8 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<AlertsSummary> {
     let mut req = AlertsRequest::open_for("");
     req.account_id = None;
     req.scope = scope.clone();
-    let inner = alerts_sql(&req, as_of.unwrap_or_else(|| chrono::Utc::now().date_naive()));
-    let sql = Sql::wrapped(
-        "SELECT rule, count() AS open, countIf(acknowledged_by IS NOT NULL) AS acknowledged, \
-         countIf(age_days <= 7) AS age_0_7, \
-         countIf(age_days > 7 AND age_days <= 30) AS age_8_30, countIf(age_days > 30) AS age_over_30, \
-         max(age_days) AS oldest_days FROM (",
-        &inner,
-        ") GROUP BY rule ORDER BY open DESC, rule ASC",
-    );
-    let by_rule: Vec<RuleSummary> = sql.query(&db.read).fetch_all().await?;
+    let reference = as_of.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let by_rule = read::by_rule(&db.read, &req.filter(), reference).await?;
     let open = by_rule.iter().map(|r| r.open).sum();
     let acked: u64 = by_rule.iter().map(|r| r.acknowledged).sum();
     Ok(AlertsSummary { as_of, scope: scope.clone(), open, unacknowledged: open - acked, by_rule })
@@ -329,18 +219,6 @@ pub struct AckRequest {
     /// Who acknowledged (a person's name); defaults to the credential's name.
     #[serde(default)]
     pub by: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
-struct AckRow {
-    alert_id: String,
-    account_id: String,
-    rule: String,
-    acknowledged_by: String,
-    principal: String,
-    note: String,
-    #[serde(with = "clickhouse::serde::chrono::datetime")]
-    acknowledged_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -379,15 +257,7 @@ pub async fn ack(
         _ => who.0.clone(),
     };
     // A withdrawn alert never held: there is nothing to acknowledge.
-    let mut find = Sql::new("SELECT account_id, rule FROM alerts_current FINAL");
-    find.arg(
-        " WHERE alert_id = {alert_id:String} AND status != 'withdrawn' LIMIT 1",
-        "alert_id",
-        req.alert_id.as_str(),
-    );
-    let (account, rule): (String, String) = find
-        .query(&st.db.read)
-        .fetch_optional()
+    let (account, rule) = read::find(&st.db.read, &req.alert_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no alert `{}`", req.alert_id)))?;
     // DateTime has whole seconds: store what is stored, answer what is stored.
@@ -401,9 +271,7 @@ pub async fn ack(
         note: req.note.clone(),
         acknowledged_at: now,
     };
-    let mut ins = st.db.write.insert::<AckRow>("alert_acks").await?;
-    ins.write(&row).await?;
-    ins.end().await?;
+    read::acknowledge(&st.db.write, &row).await?;
     st.metrics.acks.inc();
     tracing::info!(principal = %who.0, rule = %row.rule, "alert acknowledged");
     Ok(Json(AckResponse {

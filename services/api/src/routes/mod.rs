@@ -1,6 +1,7 @@
 //! JSON endpoints, one module per concept. Each module parses and validates its
-//! parameters into a typed request, runs bound queries (`db::Sql`) and returns typed,
-//! serializable results; the dashboard (`ui`) renders the same results.
+//! parameters into a typed request, runs the queries of `pulse_storage::read` (where
+//! all SQL lives) and shapes their rows into typed, serializable results; the
+//! dashboard (`ui`) renders the same results.
 
 pub mod accounts;
 pub mod accuracy;
@@ -11,12 +12,15 @@ pub mod portfolio;
 pub mod renewals;
 
 use chrono::NaiveDate;
+use pulse_storage::read::Paging;
 use serde::Serialize;
 
+pub use pulse_storage::read::Scope;
+
 use crate::{
-    db::{Db, Sql},
+    db::Db,
     error::{ApiError, ApiResult},
-    params::{check_text, Params, MAX_TEXT},
+    params::{check_text, PageReq, Params, Sort, MAX_TEXT},
 };
 
 /// One page of a list.
@@ -31,50 +35,14 @@ pub struct Page<T> {
     pub sort: String,
 }
 
-/// The scope filters shared by portfolio-level queries: segment and CSM.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Scope {
-    pub segment: Option<String>,
-    pub csm: Option<String>,
-}
-
-impl Scope {
-    pub fn parse(p: &Params) -> ApiResult<Self> {
-        Ok(Self { segment: p.text("segment", MAX_TEXT)?, csm: p.text("csm", MAX_TEXT)? })
-    }
-
-    /// ` AND segment = {segment:String} AND csm = {csm:String}` for the filters that are
-    /// set (columns of the health tables).
-    pub fn push(&self, sql: &mut Sql) {
-        self.push_columns(sql, "segment", "csm");
-    }
-
-    /// [`Scope::push`] on other column names (fixed identifiers, never request data).
-    pub fn push_columns(&self, sql: &mut Sql, segment: &'static str, csm: &'static str) {
-        if let Some(s) = &self.segment {
-            sql.arg(&format!(" AND {segment} = {{segment:String}}"), "segment", s.as_str());
-        }
-        if let Some(c) = &self.csm {
-            sql.arg(&format!(" AND {csm} = {{csm:String}}"), "csm", c.as_str());
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.segment.is_none() && self.csm.is_none()
-    }
+/// The scope filters of a request: `segment` and `csm`.
+pub fn scope(p: &Params) -> ApiResult<Scope> {
+    Ok(Scope { segment: p.text("segment", MAX_TEXT)?, csm: p.text("csm", MAX_TEXT)? })
 }
 
 /// The newest day with results (the portfolio's "now"); `None` before any data.
 pub async fn latest_day(db: &Db) -> ApiResult<Option<NaiveDate>> {
-    #[derive(serde::Deserialize, clickhouse::Row)]
-    struct Latest {
-        accounts: u64,
-        #[serde(with = "clickhouse::serde::chrono::date")]
-        as_of: NaiveDate,
-    }
-    let r: Latest =
-        db.read.query("SELECT count() AS accounts, max(as_of) AS as_of FROM account_health_latest").fetch_one().await?;
-    Ok((r.accounts > 0).then_some(r.as_of))
+    Ok(pulse_storage::read::latest_day(&db.read).await?)
 }
 
 /// Validates an account id from a path (1..=128 characters, SPEC §1).
@@ -95,15 +63,25 @@ pub fn sort_label(name: &str, desc: bool) -> String {
     }
 }
 
-/// Runs the page query and the count query concurrently.
-pub async fn page<T>(db: &Db, items: Sql, count: Sql, page: crate::params::PageReq, sort: String) -> ApiResult<Page<T>>
-where
-    T: clickhouse::RowOwned + clickhouse::RowRead,
-{
-    let (items, total) =
-        futures::future::try_join(items.query(&db.read).fetch_all::<T>(), count.query(&db.read).fetch_one::<u64>())
-            .await?;
-    Ok(Page { items, page: page.page, page_size: page.page_size, total, sort })
+/// The storage paging of a page request sorted by `sort`.
+pub fn paging<T>(page: PageReq, sort: &Sort<T>) -> Paging {
+    Paging { limit: page.page_size, offset: page.offset(), desc: sort.desc }
+}
+
+/// A [`Page`] of `rows`, each shaped by `f`.
+pub fn page_of<R, T>(
+    rows: pulse_storage::read::Rows<R>,
+    page: PageReq,
+    sort: String,
+    f: impl FnMut(R) -> T,
+) -> Page<T> {
+    Page {
+        items: rows.items.into_iter().map(f).collect(),
+        page: page.page,
+        page_size: page.page_size,
+        total: rows.total,
+        sort,
+    }
 }
 
 pub const COLORS: [(&str, &str); 3] = [("green", "green"), ("yellow", "yellow"), ("red", "red")];
@@ -125,7 +103,3 @@ pub const RULES: [(&str, &str); 5] = [
     ("recovery_plan_needed", "recovery_plan_needed"),
 ];
 pub const SEVERITIES: [(&str, &str); 3] = [("info", "info"), ("warning", "warning"), ("critical", "critical")];
-
-pub fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| (*s).to_owned()).collect()
-}

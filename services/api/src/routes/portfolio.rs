@@ -6,15 +6,14 @@ use axum::{
     Json,
 };
 use chrono::{Days, NaiveDate};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{latest_day, page, sort_label, Page, Scope};
-use crate::{
-    db::{Color, Db, Sql},
-    error::ApiResult,
-    params::Params,
-    service::AppState,
-};
+use pulse_storage::read::portfolio as read;
+
+pub use read::{BreakdownItem, By, Direction};
+
+use super::{latest_day, page_of, paging, scope, sort_label, Page, Scope};
+use crate::{db::Db, error::ApiResult, params::Params, service::AppState};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ColorCounts {
@@ -45,38 +44,15 @@ pub struct Summary {
     pub avg_score: Option<f64>,
 }
 
-#[derive(clickhouse::Row, Deserialize)]
-struct SummaryRow {
-    accounts: u64,
-    green: u64,
-    yellow: u64,
-    red: u64,
-    arr_total: f64,
-    arr_green: f64,
-    arr_yellow: f64,
-    arr_red: f64,
-    avg_score: f64,
-}
-
 const SCOPE_KEYS: &[&str] = &["segment", "csm"];
 
 pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Summary>> {
-    let scope = Scope::parse(&Params::parse(q.as_deref(), SCOPE_KEYS)?)?;
+    let scope = scope(&Params::parse(q.as_deref(), SCOPE_KEYS)?)?;
     Ok(Json(query_summary(&st.db, &scope).await?))
 }
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
-    let mut sql = Sql::new(
-        "SELECT count() AS accounts, countIf(color = 'green') AS green, countIf(color = 'yellow') AS yellow, \
-         countIf(color = 'red') AS red, sum(ifNull(arr, 0)) AS arr_total, \
-         sumIf(ifNull(arr, 0), color = 'green') AS arr_green, \
-         sumIf(ifNull(arr, 0), color = 'yellow') AS arr_yellow, sumIf(ifNull(arr, 0), color = 'red') AS arr_red, \
-         round(avg(score), 1) AS avg_score FROM account_health_latest FINAL WHERE 1",
-    );
-    scope.push(&mut sql);
-    let (r, as_of) =
-        futures::future::try_join(async { Ok(sql.query(&db.read).fetch_one::<SummaryRow>().await?) }, latest_day(db))
-            .await?;
+    let (r, as_of) = read::summary(&db.read, scope).await?;
     Ok(Summary {
         as_of,
         scope: scope.clone(),
@@ -89,34 +65,7 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum By {
-    Segment,
-    Csm,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BreakdownSort {
-    Key,
-    Accounts,
-    Red,
-    ArrAtRisk,
-    Arr,
-    AvgScore,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
-pub struct BreakdownItem {
-    /// The segment or CSM ("" when unknown).
-    pub key: String,
-    pub accounts: u64,
-    pub green: u64,
-    pub yellow: u64,
-    pub red: u64,
-    pub arr: f64,
-    pub arr_at_risk: f64,
-    pub avg_score: f64,
-}
+use read::BreakdownSort;
 
 pub async fn breakdown(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<BreakdownItem>>> {
     let p = Params::parse(q.as_deref(), &["by", "segment", "csm", "sort", "page", "page_size"])?;
@@ -125,7 +74,7 @@ pub async fn breakdown(State(st): State<AppState>, RawQuery(q): RawQuery) -> Api
 }
 
 pub async fn query_breakdown(db: &Db, p: &Params, by: By, max_page_size: u32) -> ApiResult<Page<BreakdownItem>> {
-    let scope = Scope::parse(p)?;
+    let scope = scope(p)?;
     let pg = p.page(max_page_size)?;
     let names = [
         ("key", BreakdownSort::Key),
@@ -136,31 +85,9 @@ pub async fn query_breakdown(db: &Db, p: &Params, by: By, max_page_size: u32) ->
         ("avg_score", BreakdownSort::AvgScore),
     ];
     let sort = p.sort(&names, (BreakdownSort::ArrAtRisk, true))?;
-    let key = match by {
-        By::Segment => "segment",
-        By::Csm => "csm",
-    };
-    let order = match sort.key {
-        BreakdownSort::Key => "key",
-        BreakdownSort::Accounts => "accounts",
-        BreakdownSort::Red => "red",
-        BreakdownSort::ArrAtRisk => "arr_at_risk",
-        BreakdownSort::Arr => "arr",
-        BreakdownSort::AvgScore => "avg_score",
-    };
-    let mut items = Sql::new(&format!(
-        "SELECT {key} AS key, count() AS accounts, countIf(color = 'green') AS green, \
-         countIf(color = 'yellow') AS yellow, countIf(color = 'red') AS red, sum(ifNull(l.arr, 0)) AS arr, \
-         sumIf(ifNull(l.arr, 0), color != 'green') AS arr_at_risk, round(avg(score), 1) AS avg_score \
-         FROM account_health_latest AS l FINAL WHERE 1"
-    ));
-    scope.push(&mut items);
-    items.push(&format!(" GROUP BY key ORDER BY {order} {}, key ASC", sort.dir()));
-    items.arg(" LIMIT {limit:UInt64}", "limit", pg.page_size).arg(" OFFSET {offset:UInt64}", "offset", pg.offset());
-    let mut count = Sql::new(&format!("SELECT uniqExact({key}) AS n FROM account_health_latest FINAL WHERE 1"));
-    scope.push(&mut count);
+    let rows = read::breakdown(&db.read, &scope, by, sort.key, paging(pg, &sort)).await?;
     let label = names.iter().find(|(_, k)| *k == sort.key).map_or("", |(n, _)| n);
-    page(db, items, count, pg, sort_label(label, sort.desc)).await
+    Ok(page_of(rows, pg, sort_label(label, sort.desc), |r| r))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,17 +108,6 @@ pub struct Trend {
     pub points: Vec<TrendPoint>,
 }
 
-#[derive(clickhouse::Row, Deserialize)]
-struct TrendRow {
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    as_of: NaiveDate,
-    accounts: u64,
-    green: u64,
-    yellow: u64,
-    red: u64,
-    arr_at_risk: f64,
-}
-
 pub async fn trend(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Trend>> {
     let p = Params::parse(q.as_deref(), &["weeks", "to", "segment", "csm"])?;
     Ok(Json(query_trend(&st.db, &p, st.cfg.max_range_days).await?))
@@ -199,7 +115,7 @@ pub async fn trend(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResu
 
 /// Colors on the last day of each of the last `weeks` weeks (default 12).
 pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<Trend> {
-    let scope = Scope::parse(p)?;
+    let scope = scope(p)?;
     let max_weeks = i64::from(max_range_days / 7).max(1);
     let weeks = p.int("weeks", 1, max_weeks)?.unwrap_or(12.min(max_weeks)) as u32;
     let to = match p.date("to")? {
@@ -211,20 +127,7 @@ pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<
     };
     let days: Vec<NaiveDate> =
         (0..weeks).rev().filter_map(|w| to.checked_sub_days(Days::new(u64::from(w) * 7))).collect();
-    // The newest version of each (account, day) by argMax rather than FINAL: the day
-    // filter then prunes rows before the merge instead of after it.
-    let mut sql = Sql::new(
-        "SELECT as_of, count() AS accounts, countIf(c = 'green') AS green, countIf(c = 'yellow') AS yellow, \
-         countIf(c = 'red') AS red, sumIf(a, c != 'green') AS arr_at_risk \
-         FROM (SELECT as_of, account_id, argMax(color, computed_at) AS c, \
-         argMax(ifNull(arr, 0), computed_at) AS a, argMax(segment, computed_at) AS seg, \
-         argMax(csm, computed_at) AS cs FROM account_health",
-    );
-    sql.arg(" WHERE as_of IN {days:Array(Date)}", "days", days.clone());
-    sql.push(" GROUP BY as_of, account_id) WHERE 1");
-    scope.push_columns(&mut sql, "seg", "cs");
-    sql.push(" GROUP BY as_of ORDER BY as_of");
-    let rows: Vec<TrendRow> = sql.query(&db.read).fetch_all().await?;
+    let rows = read::trend(&db.read, &scope, &days).await?;
     let points = days
         .iter()
         .map(|d| {
@@ -242,35 +145,7 @@ pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<
     Ok(Trend { scope, weeks, points })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Down,
-    Up,
-    Any,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MoverSort {
-    Change,
-    AbsChange,
-    Score,
-    Arr,
-    Name,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
-pub struct MoverRow {
-    account_id: String,
-    name: String,
-    segment: String,
-    csm: String,
-    arr: Option<f64>,
-    score: f64,
-    color: Color,
-    previous_score: f64,
-    previous_color: Color,
-    change: f64,
-}
+use read::MoverSort;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Mover {
@@ -303,7 +178,7 @@ pub async fn movers(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiRes
 
 /// Score change between the newest day and `window` days before it (default 7).
 pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
-    let scope = Scope::parse(p)?;
+    let scope = scope(p)?;
     let window = p.int("window", 1, i64::from(max_range_days))?.unwrap_or(7) as u32;
     let direction = p
         .choice("direction", &[("down", Direction::Down), ("up", Direction::Up), ("any", Direction::Any)])?
@@ -328,55 +203,19 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
         let page = Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: label };
         return Ok(Movers { as_of, window_days: window, compared_to: None, page });
     };
-    // Both sides are unique per account (FINAL; GROUP BY), so a plain inner join.
-    let mut inner = Sql::new(
-        "SELECT cur.account_id AS account_id, cur.name AS name, cur.segment AS segment, cur.csm AS csm, \
-         cur.arr AS arr, cur.score AS score, cur.color AS color, prev.previous_score AS previous_score, \
-         prev.previous_color AS previous_color, cur.score - prev.previous_score AS change \
-         FROM (SELECT account_id, name, segment, csm, arr, score, color FROM account_health_latest FINAL WHERE 1",
-    );
-    scope.push(&mut inner);
-    inner.arg(
-        ") AS cur INNER JOIN (SELECT account_id, argMax(score, computed_at) AS previous_score, \
-         argMax(color, computed_at) AS previous_color FROM account_health WHERE as_of = {compared_to:Date} \
-         GROUP BY account_id) AS prev ON prev.account_id = cur.account_id",
-        "compared_to",
-        compared_to,
-    );
-    inner.push(match direction {
-        Direction::Down => " WHERE change < 0",
-        Direction::Up => " WHERE change > 0",
-        Direction::Any => " WHERE change != 0",
+    let rows = read::movers(&db.read, &scope, compared_to, direction, sort.key, paging(pg, &sort)).await?;
+    let page = page_of(rows, pg, label, |r| Mover {
+        account_id: r.account_id,
+        name: r.name,
+        segment: r.segment,
+        csm: r.csm,
+        arr: r.arr,
+        score: r.score,
+        color: r.color.as_str(),
+        previous_score: r.previous_score,
+        previous_color: r.previous_color.as_str(),
+        change: (r.change * 10.0).round() / 10.0,
     });
-    let order = match sort.key {
-        MoverSort::Change => "change",
-        MoverSort::AbsChange => "abs(change)",
-        MoverSort::Score => "score",
-        MoverSort::Arr => "ifNull(arr, 0)",
-        MoverSort::Name => "name",
-    };
-    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
-    let mut items = inner;
-    items.push(&format!(" ORDER BY {order} {}, account_id ASC", sort.dir()));
-    items.arg(" LIMIT {limit:UInt64}", "limit", pg.page_size).arg(" OFFSET {offset:UInt64}", "offset", pg.offset());
-    let rows: Page<MoverRow> = page(db, items, count, pg, label).await?;
-    let items = rows
-        .items
-        .into_iter()
-        .map(|r| Mover {
-            account_id: r.account_id,
-            name: r.name,
-            segment: r.segment,
-            csm: r.csm,
-            arr: r.arr,
-            score: r.score,
-            color: r.color.as_str(),
-            previous_score: r.previous_score,
-            previous_color: r.previous_color.as_str(),
-            change: (r.change * 10.0).round() / 10.0,
-        })
-        .collect();
-    let page = Page { items, page: rows.page, page_size: rows.page_size, total: rows.total, sort: rows.sort };
     Ok(Movers { as_of, window_days: window, compared_to: Some(compared_to), page })
 }
 
@@ -398,16 +237,7 @@ pub async fn filters(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiRe
 }
 
 pub async fn query_filters(db: &Db) -> ApiResult<Filters> {
-    #[derive(Deserialize, clickhouse::Row)]
-    struct Values {
-        segments: Vec<String>,
-        csms: Vec<String>,
-    }
-    let Values { mut segments, mut csms } = db
-        .read
-        .query("SELECT groupUniqArray(segment) AS segments, groupUniqArray(csm) AS csms FROM account_health_latest")
-        .fetch_one()
-        .await?;
+    let read::FilterValues { mut segments, mut csms } = read::filter_values(&db.read).await?;
     segments.retain(|s| !s.is_empty());
     csms.retain(|s| !s.is_empty());
     segments.sort();

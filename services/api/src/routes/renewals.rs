@@ -35,7 +35,7 @@ pub struct RenewalsRequest {
 
 impl RenewalsRequest {
     pub fn parse(p: &Params) -> ApiResult<Self> {
-        Ok(Self { scope: Scope::parse(p)?, quarters: p.int("quarters", 1, 8)?.unwrap_or(4) as u32 })
+        Ok(Self { scope: super::scope(p)?, quarters: p.int("quarters", 1, 8)?.unwrap_or(4) as u32 })
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn portfolio(State(st): State<AppState>, RawQuery(q): RawQuery) -> Res
 
 async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     let p = Params::parse(q, &["segment", "csm"])?;
-    let scope = Scope::parse(&p)?;
+    let scope = crate::routes::scope(&p)?;
     let db = &st.db;
     let p_trend = p.with(&[("weeks", "12")]);
     let p_seg = p.with(&[("page_size", "20")]);

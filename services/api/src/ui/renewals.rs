@@ -21,7 +21,6 @@ use crate::{
         outcomes::OutcomeAccount,
         portfolio,
         renewals::{self, ColorRate, Renewals, RenewalsRequest, Window},
-        Scope,
     },
     service::AppState,
 };
@@ -262,7 +261,7 @@ pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> Resp
 
 async fn accuracy_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     let p = Params::parse(q, accuracy::KEYS)?;
-    let scope = Scope::parse(&p)?;
+    let scope = crate::routes::scope(&p)?;
     let version = st.scoring.version();
     let (a, filters) =
         futures::try_join!(accuracy::query_accuracy(&st.db, &version, &scope), portfolio::query_filters(&st.db))?;

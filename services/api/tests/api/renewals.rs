@@ -104,7 +104,7 @@ async fn renewals(env: &TestEnv, rows: &[(&str, &str, RenewalOutcome, f64, f64, 
         .collect();
     let rows = pulse_api::fixtures::renewal_rows(&events, 1, 0);
     assert_eq!(rows.len(), events.len());
-    let mut ins = env.ch().insert::<pulse_ingest::rows::CrmRow>("crm_events").await.expect("insert");
+    let mut ins = env.ch().insert::<pulse_storage::CrmRow>(pulse_storage::tables::CRM_EVENTS).await.expect("insert");
     for r in &rows {
         ins.write(r).await.expect("write");
     }

@@ -36,10 +36,7 @@ enum ApiCmd {
 
 pub async fn run(args: ApiArgs, s: Settings) -> anyhow::Result<()> {
     let scoring = s.scorer.load_scoring()?;
-    let ch = s.clickhouse.client();
-    pulse_runtime::clickhouse::server_version(&s.clickhouse.server_client())
-        .await
-        .with_context(|| format!("clickhouse.url: cannot reach ClickHouse at {}", s.clickhouse.url))?;
+    let ch = s.clickhouse.connect().await?;
     match args.command {
         Some(ApiCmd::LoadFixtures { accounts, copies, days, end, seed }) => {
             let now = chrono::Utc::now();

@@ -25,10 +25,7 @@ pub struct BackfillArgs {
 
 pub async fn run(args: BackfillArgs, s: Settings) -> anyhow::Result<()> {
     let scoring = s.scorer.load_scoring()?;
-    let ch = s.clickhouse.client();
-    pulse_runtime::clickhouse::server_version(&s.clickhouse.server_client())
-        .await
-        .with_context(|| format!("clickhouse.url: cannot reach ClickHouse at {}", s.clickhouse.url))?;
+    let ch = s.clickhouse.connect().await?;
     let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(u32::MAX);
     let started = std::time::Instant::now();
     let stats = pulse_scorer::backfill::backfill(&ch, &args.input, &scoring, args.from, args.to, now)

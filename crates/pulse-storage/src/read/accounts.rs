@@ -1,0 +1,212 @@
+//! Account reads: the filtered, sorted list; one account's newest results, its scores
+//! on given days and its daily history.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use super::{page, strings, Paging, Result, Rows, Scope};
+use crate::{
+    sql::Sql,
+    types::{Color, Verdict},
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSort {
+    Score,
+    Change,
+    Arr,
+    Renewal,
+    Name,
+}
+
+/// Which accounts a list shows (every name validated by the caller).
+#[derive(Debug, Clone, Default)]
+pub struct AccountFilter {
+    pub scope: Scope,
+    /// Colors (`green`, ...), lifecycle stages and verdicts: any of; empty for all.
+    pub colors: Vec<&'static str>,
+    pub stages: Vec<&'static str>,
+    pub verdicts: Vec<&'static str>,
+    pub red_flag: Option<&'static str>,
+    /// In the name or id, case-insensitive.
+    pub q: Option<String>,
+}
+
+/// An account as listed: its newest health, its readiness and its score change.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub lifecycle_stage: String,
+    pub arr: Option<f64>,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub renewal_on: Option<NaiveDate>,
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: Color,
+    pub previous_color: Option<Color>,
+    pub red_flags: Vec<String>,
+    pub wau_pct: Option<f64>,
+    pub mau_pct: Option<f64>,
+    /// Null without a readiness result.
+    pub verdict: Option<Verdict>,
+    pub readiness_total: Option<f64>,
+    /// Score change since `since`; null without a result that day.
+    pub change: Option<f64>,
+}
+
+/// One page of the accounts of `filter`, with their score change since `since`.
+pub async fn list(
+    ch: &clickhouse::Client,
+    filter: &AccountFilter,
+    since: NaiveDate,
+    sort: AccountSort,
+    paging: Paging,
+) -> Result<Rows<AccountRow>> {
+    // Readiness and the score `change_days` ago are optional: their subqueries select
+    // them as Nullable, so an account without one gets NULL from the outer join. Both
+    // right sides are unique per account (FINAL; GROUP BY).
+    let mut inner = Sql::new(
+        "SELECT h.account_id AS account_id, h.name AS name, h.segment AS segment, h.csm AS csm, \
+         h.lifecycle_stage AS lifecycle_stage, h.arr AS arr, h.renewal_on AS renewal_on, h.as_of AS as_of, \
+         h.score AS score, h.color AS color, h.previous_color AS previous_color, h.red_flags AS red_flags, \
+         h.wau_pct AS wau_pct, h.mau_pct AS mau_pct, r.verdict AS verdict, r.total AS readiness_total, \
+         round(h.score - p.score, 1) AS change \
+         FROM (SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
+         previous_color, red_flags, wau_pct, mau_pct FROM account_health_latest FINAL WHERE 1",
+    );
+    filter.scope.push(&mut inner);
+    if !filter.colors.is_empty() {
+        inner.arg(" AND color IN {colors:Array(String)}", "colors", strings(&filter.colors));
+    }
+    if !filter.stages.is_empty() {
+        inner.arg(" AND lifecycle_stage IN {stages:Array(String)}", "stages", strings(&filter.stages));
+    }
+    if let Some(f) = filter.red_flag {
+        inner.arg(" AND has(red_flags, {red_flag:String})", "red_flag", f);
+    }
+    if let Some(q) = &filter.q {
+        inner.arg(
+            " AND (positionCaseInsensitiveUTF8(name, {q:String}) > 0 \
+             OR positionCaseInsensitiveUTF8(account_id, {q:String}) > 0)",
+            "q",
+            q.as_str(),
+        );
+    }
+    inner.push(
+        ") AS h LEFT JOIN (SELECT account_id, toNullable(verdict) AS verdict, toNullable(total) AS total \
+         FROM graduation_readiness_latest FINAL) AS r ON r.account_id = h.account_id",
+    );
+    inner.arg(
+        " LEFT JOIN (SELECT account_id, toNullable(argMax(score, computed_at)) AS score \
+         FROM account_health WHERE as_of = {since:Date} GROUP BY account_id) AS p ON p.account_id = h.account_id \
+         WHERE 1",
+        "since",
+        since,
+    );
+    if !filter.verdicts.is_empty() {
+        inner.arg(" AND r.verdict IN {verdicts:Array(String)}", "verdicts", strings(&filter.verdicts));
+    }
+    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
+    let order = match sort {
+        AccountSort::Score => "score",
+        AccountSort::Change => "change",
+        AccountSort::Arr => "arr",
+        AccountSort::Renewal => "renewal_on",
+        AccountSort::Name => "lower(name)",
+    };
+    let mut items = inner;
+    items.push(&format!(" ORDER BY {order} {} NULLS LAST, account_id ASC", paging.dir()));
+    paging.push(&mut items);
+    page(ch, items, count).await
+}
+
+/// An account's newest health row: attributes and the stored result JSON.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct LatestRow {
+    pub name: String,
+    pub segment: String,
+    pub csm: String,
+    pub lifecycle_stage: String,
+    pub arr: Option<f64>,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub renewal_on: Option<NaiveDate>,
+    pub result: String,
+}
+
+pub async fn latest(ch: &clickhouse::Client, id: &str) -> Result<Option<LatestRow>> {
+    let mut h = Sql::new(
+        "SELECT name, segment, csm, lifecycle_stage, arr, renewal_on, result FROM account_health_latest FINAL",
+    );
+    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
+    h.query(ch).fetch_optional().await
+}
+
+/// The newest stored health result (JSON) of an account.
+pub async fn latest_health_result(ch: &clickhouse::Client, id: &str) -> Result<Option<String>> {
+    let mut h = Sql::new("SELECT result FROM account_health_latest FINAL");
+    h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
+    h.query(ch).fetch_optional().await
+}
+
+/// The newest stored readiness result (JSON) of an account.
+pub async fn latest_readiness_result(ch: &clickhouse::Client, id: &str) -> Result<Option<String>> {
+    let mut r = Sql::new("SELECT result FROM graduation_readiness_latest FINAL");
+    r.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
+    r.query(ch).fetch_optional().await
+}
+
+/// An account's score on one day.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct ScoreRow {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: Color,
+}
+
+/// The account's scores on `days` (those with a result), newest first.
+pub async fn scores_on(ch: &clickhouse::Client, id: &str, days: Vec<NaiveDate>) -> Result<Vec<ScoreRow>> {
+    let mut past = Sql::new("SELECT as_of, score, color FROM account_health FINAL");
+    past.arg(" PREWHERE account_id = {id:String}", "id", id).arg(
+        " WHERE as_of IN {days:Array(Date)} ORDER BY as_of DESC",
+        "days",
+        days,
+    );
+    past.query(ch).fetch_all().await
+}
+
+/// One day of an account's health history.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct HistoryRow {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub as_of: NaiveDate,
+    pub score: f64,
+    pub color: Color,
+    pub seats: Option<u32>,
+    pub dau: u32,
+    pub wau: u32,
+    pub mau: u32,
+    pub dau_pct: Option<f64>,
+    pub wau_pct: Option<f64>,
+    pub mau_pct: Option<f64>,
+    pub wau_change_pct: Option<f64>,
+}
+
+/// The account's daily health in `from ..= to`, oldest first.
+pub async fn history(ch: &clickhouse::Client, id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<HistoryRow>> {
+    let mut sql = Sql::new(
+        "SELECT as_of, score, color, seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
+         FROM account_health FINAL",
+    );
+    sql.arg(" PREWHERE account_id = {id:String}", "id", id).arg(" WHERE as_of >= {from:Date}", "from", from).arg(
+        " AND as_of <= {to:Date}",
+        "to",
+        to,
+    );
+    sql.push(" ORDER BY as_of");
+    sql.query(ch).fetch_all().await
+}

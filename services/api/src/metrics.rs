@@ -1,6 +1,8 @@
 //! API instrumentation, named `pulse_api_*`. Labels are bounded: the matched route
-//! template (never the raw path, which holds account ids), the method and the status.
+//! template (never the raw path, which holds account ids), the method (one of the
+//! standard ones, else `other`) and the status.
 
+use axum::http::Method;
 use prometheus::{exponential_buckets, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
@@ -47,5 +49,38 @@ impl ApiMetrics {
             registry.register(m).expect("metric registered once");
         }
         Self { requests, duration, auth_failures, errors, acks }
+    }
+}
+
+/// The `method` label of a request. Requests are counted before authentication decides
+/// anything, so the label takes only the standard methods by name and `other` for any
+/// method a client makes up: an unauthenticated client cannot create time series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_label_is_bounded() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::POST), "POST");
+        for made_up in ["PWNED", "GETX", "get", "X-1234567890"] {
+            let m = Method::from_bytes(made_up.as_bytes()).expect("a valid method token");
+            assert_eq!(method_label(&m), "other", "{made_up}");
+        }
     }
 }

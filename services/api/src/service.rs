@@ -160,7 +160,7 @@ const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; s
 /// Concurrency limit, whole-request deadline, metrics and security headers.
 async fn observe(State(st): State<AppState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str).to_owned();
-    let method = req.method().as_str().to_owned();
+    let method = crate::metrics::method_label(req.method());
     let start = Instant::now();
     let deadline = Duration::from_secs(u64::from(st.cfg.request_timeout_secs));
     let mut resp = match tokio::time::timeout(deadline, st.limiter.acquire()).await {
@@ -174,7 +174,7 @@ async fn observe(State(st): State<AppState>, matched: Option<MatchedPath>, req: 
         _ => ApiError::Timeout.into_response(),
     };
     let status = resp.status();
-    st.metrics.requests.with_label_values(&[&route, &method, status.as_str()]).inc();
+    st.metrics.requests.with_label_values(&[&route, method, status.as_str()]).inc();
     st.metrics.duration.with_label_values(&[&route]).observe(start.elapsed().as_secs_f64());
     if status == StatusCode::SERVICE_UNAVAILABLE {
         st.metrics.errors.with_label_values(&["query", "unavailable"]).inc();

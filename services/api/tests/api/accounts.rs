@@ -30,7 +30,7 @@ async fn list_filters_each_dimension() {
     ];
     for (q, pred) in &cases {
         let v = api.ok(&format!("/api/v1/accounts?{q}&page_size=100")).await;
-        let items = v["items"].as_array().cloned().unwrap_or_default();
+        let items = v["items"].as_array().cloned().expect("items");
         let want = count(pred.as_ref());
         assert!(want > 0, "{q}: the fixture should have matches");
         assert_eq!(v["total"].as_u64(), Some(want), "{q}");
@@ -110,8 +110,8 @@ async fn detail_is_the_core_result() {
         assert_eq!(d["as_of"], end().to_string());
         assert!(d["attributes"]["name"].as_str().is_some_and(|n| !n.is_empty()));
         assert!(d["health"]["measures"].as_array().is_some_and(|m| !m.is_empty()));
-        let past = d["past_scores"].as_array().cloned().unwrap_or_default();
-        assert_eq!(past.iter().map(|p| p["days_ago"].as_u64().unwrap_or(0)).collect::<Vec<_>>(), vec![7, 30]);
+        let past = d["past_scores"].as_array().cloned().expect("past_scores");
+        assert_eq!(past.iter().map(|p| p["days_ago"].as_u64().expect("days_ago")).collect::<Vec<_>>(), vec![7, 30]);
     }
     let (s, v) = api.get("/api/v1/accounts/no-such-account").await;
     assert_eq!(s, 404, "{v}");
@@ -125,7 +125,7 @@ async fn history_is_daily_with_thresholds() {
     let list = api.ok("/api/v1/accounts?red_flag=usage_declining&page_size=1").await;
     let id = list["items"][0]["account_id"].as_str().expect("id").to_owned();
     let h = api.ok(&format!("/api/v1/accounts/{id}/history")).await;
-    let pts = h["points"].as_array().cloned().unwrap_or_default();
+    let pts = h["points"].as_array().cloned().expect("points");
     assert_eq!(pts.len() as u32, DAYS, "90-day default, capped by the data");
     let days: Vec<chrono::NaiveDate> = strs(&pts, "as_of").iter().map(|d| d.parse().expect("date")).collect();
     assert!(days.windows(2).all(|w| (w[1] - w[0]).num_days() == 1));

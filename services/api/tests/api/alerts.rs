@@ -15,9 +15,9 @@ async fn feed_filters_sorts_and_summarizes() {
         let rule = r["rule"].as_str().expect("rule");
         let of_rule: Vec<&serde_json::Value> = open.iter().filter(|a| a["rule"] == rule).collect();
         assert_eq!(r["open"].as_u64(), Some(of_rule.len() as u64), "{rule}");
-        let buckets = r["age_0_7"].as_u64().unwrap_or(0)
-            + r["age_8_30"].as_u64().unwrap_or(0)
-            + r["age_over_30"].as_u64().unwrap_or(0);
+        let buckets = r["age_0_7"].as_u64().expect("age_0_7")
+            + r["age_8_30"].as_u64().expect("age_8_30")
+            + r["age_over_30"].as_u64().expect("age_over_30");
         assert_eq!(buckets, of_rule.len() as u64);
         let oldest = of_rule.iter().filter_map(|a| a["age_days"].as_i64()).max();
         assert_eq!(r["oldest_days"].as_i64(), oldest);
@@ -31,7 +31,7 @@ async fn feed_filters_sorts_and_summarizes() {
         .iter()
         .all(|a| a["state"] == "resolved" && a["resolved_on"].is_string()));
     let all = api.ok("/api/v1/alerts?state=all").await;
-    assert_eq!(all["total"].as_u64(), Some(open.len() as u64 + resolved["total"].as_u64().unwrap_or(0)));
+    assert_eq!(all["total"].as_u64(), Some(open.len() as u64 + resolved["total"].as_u64().expect("resolved total")));
     let warn = api.ok("/api/v1/alerts?severity=warning,critical").await;
     assert!(warn["items"].as_array().expect("items").iter().all(|a| a["severity"] != "info"));
     let by_opened = api.all("/api/v1/alerts?sort=opened_on").await;
@@ -78,7 +78,7 @@ async fn acknowledge_records_who_when_and_why() {
     let after = api.ok("/api/v1/alerts?acknowledged=false").await;
     assert_eq!(after["total"].as_u64(), Some(unacked_before - 1));
     let s = api.ok("/api/v1/alerts/summary").await;
-    assert_eq!(s["unacknowledged"].as_u64(), Some(s["open"].as_u64().unwrap_or(0) - 1));
+    assert_eq!(s["unacknowledged"].as_u64(), Some(s["open"].as_u64().expect("open") - 1));
     // A second acknowledgement replaces the first; `by` defaults to the credential.
     let (s2, v2) = api
         .post("/api/v1/alerts/ack", "application/json", &serde_json::json!({"alert_id": alert_id}).to_string())

@@ -130,7 +130,7 @@ impl Api {
     pub async fn bad(&self, path: &str, want: &str) {
         let (s, v) = self.get(path).await;
         assert_eq!(s, 400, "GET {path}: {v}");
-        let msg = v["error"]["message"].as_str().unwrap_or_default();
+        let msg = v["error"]["message"].as_str().expect("message");
         assert!(msg.contains(want), "GET {path}: message `{msg}` should contain `{want}`");
         assert_eq!(v["error"]["code"], "bad_request");
     }
@@ -156,10 +156,10 @@ impl Api {
         let mut out = Vec::new();
         for page in 1.. {
             let v = self.ok(&format!("{path}{sep}page={page}&page_size=7")).await;
-            let items = v["items"].as_array().cloned().unwrap_or_default();
+            let items = v["items"].as_array().cloned().unwrap_or_else(|| panic!("{path}: no items array: {v}"));
             out.extend(items.iter().cloned());
             if items.len() < 7 {
-                assert_eq!(out.len() as u64, v["total"].as_u64().unwrap_or(0), "{path}: pages add up to total");
+                assert_eq!(out.len() as u64, v["total"].as_u64().expect("total"), "{path}: pages add up to total");
                 break;
             }
         }
@@ -168,7 +168,7 @@ impl Api {
 }
 
 pub fn strs(items: &[Value], key: &str) -> Vec<String> {
-    items.iter().map(|i| i[key].as_str().unwrap_or_default().to_owned()).collect()
+    items.iter().map(|i| i[key].as_str().unwrap_or_else(|| panic!("{key}: {i}")).to_owned()).collect()
 }
 
 pub fn nums(items: &[Value], key: &str) -> Vec<f64> {

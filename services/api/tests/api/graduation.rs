@@ -22,14 +22,14 @@ async fn pipeline_counts_onboarding_verdicts() {
     assert_eq!(p["recovery_plan_needed"].as_u64(), Some(recovery));
     assert!(overdue > 0 && recovery > 0, "the demo has overdue onboarding accounts");
     // Nearest to ready: not ready yet, best total first.
-    let nearest = p["nearest_to_ready"].as_array().cloned().unwrap_or_default();
+    let nearest = p["nearest_to_ready"].as_array().cloned().expect("nearest_to_ready");
     assert!(!nearest.is_empty());
     assert!(nearest.iter().all(|n| n["verdict"] != "ready"));
     assert!(is_sorted_by(&nums(&nearest, "total"), true));
     let best_not_ready = onboarding
         .iter()
         .filter(|r| r["verdict"] != "ready")
-        .map(|r| r["total"].as_f64().unwrap_or(0.0))
+        .map(|r| r["total"].as_f64().expect("total"))
         .fold(0.0, f64::max);
     assert_eq!(nearest[0]["total"].as_f64(), Some(best_not_ready));
 }
@@ -40,7 +40,7 @@ async fn pipeline_list_filters_and_sorts() {
     let api = spawn(env).await;
     let all = api.all("/api/v1/graduation/accounts").await;
     let p = api.ok("/api/v1/graduation").await;
-    assert_eq!(all.len() as u64, p["onboarding"].as_u64().unwrap_or(0));
+    assert_eq!(all.len() as u64, p["onboarding"].as_u64().expect("onboarding"));
     for item in &all {
         for b in item["blockers"].as_array().into_iter().flatten() {
             assert!(b["needed_to_clear"].is_string() && b["reason"].is_string(), "{b}");

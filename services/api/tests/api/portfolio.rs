@@ -15,12 +15,12 @@ async fn summary_counts_colors_as_the_core_does() {
     assert!(count("red") > 0 && count("yellow") + count("red") > 0, "the demo cohorts include at-risk accounts");
     // ARR at risk = ARR of red and yellow accounts, from the account list.
     let accounts = api.all("/api/v1/accounts").await;
-    let risk: f64 = accounts.iter().filter(|a| a["color"] != "green").map(|a| a["arr"].as_f64().unwrap_or(0.0)).sum();
-    let total: f64 = accounts.iter().map(|a| a["arr"].as_f64().unwrap_or(0.0)).sum();
-    assert!((s["arr_at_risk"].as_f64().unwrap_or(-1.0) - risk).abs() < 0.01, "{s}");
-    assert!((s["arr_total"].as_f64().unwrap_or(-1.0) - total).abs() < 0.01, "{s}");
+    let risk: f64 = accounts.iter().filter(|a| a["color"] != "green").map(|a| a["arr"].as_f64().expect("arr")).sum();
+    let total: f64 = accounts.iter().map(|a| a["arr"].as_f64().expect("arr")).sum();
+    assert!((s["arr_at_risk"].as_f64().expect("arr_at_risk") - risk).abs() < 0.01, "{s}");
+    assert!((s["arr_total"].as_f64().expect("arr_total") - total).abs() < 0.01, "{s}");
     let by = &s["arr_by_color"];
-    let sum = by["yellow"].as_f64().unwrap_or(0.0) + by["red"].as_f64().unwrap_or(0.0);
+    let sum = by["yellow"].as_f64().expect("yellow") + by["red"].as_f64().expect("red");
     assert!((sum - risk).abs() < 0.01);
 }
 
@@ -31,16 +31,16 @@ async fn summary_and_breakdown_by_segment_and_csm_add_up() {
     let all = api.ok("/api/v1/portfolio").await;
     for by in ["segment", "csm"] {
         let page = api.ok(&format!("/api/v1/portfolio/breakdown?by={by}&sort=key")).await;
-        let items = page["items"].as_array().cloned().unwrap_or_default();
+        let items = page["items"].as_array().cloned().expect("items");
         assert!(items.len() >= 2, "{page}");
         let keys = strs(&items, "key");
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted, "sort=key");
-        let sum = |f: &str| items.iter().map(|i| i[f].as_f64().unwrap_or(0.0)).sum::<f64>();
-        assert_eq!(sum("accounts") as u64, all["accounts"].as_u64().unwrap_or(0));
-        assert_eq!(sum("red") as u64, all["colors"]["red"].as_u64().unwrap_or(0));
-        assert!((sum("arr_at_risk") - all["arr_at_risk"].as_f64().unwrap_or(0.0)).abs() < 0.01);
+        let sum = |f: &str| items.iter().map(|i| i[f].as_f64().unwrap_or_else(|| panic!("{f}: {i}"))).sum::<f64>();
+        assert_eq!(sum("accounts") as u64, all["accounts"].as_u64().expect("accounts"));
+        assert_eq!(sum("red") as u64, all["colors"]["red"].as_u64().expect("colors.red"));
+        assert!((sum("arr_at_risk") - all["arr_at_risk"].as_f64().expect("arr_at_risk")).abs() < 0.01);
         // Each group equals the scoped summary.
         let key = keys[0].clone();
         let scoped = api.ok(&format!("/api/v1/portfolio?{by}={}", urlencode(&key))).await;
@@ -75,7 +75,7 @@ async fn trend_is_weekly_and_ends_with_today() {
     let env = shared().await;
     let api = spawn(env).await;
     let t = api.ok("/api/v1/portfolio/trend?weeks=5").await;
-    let points = t["points"].as_array().cloned().unwrap_or_default();
+    let points = t["points"].as_array().cloned().expect("points");
     assert_eq!(points.len(), 5);
     let days: Vec<chrono::NaiveDate> = strs(&points, "week_ending").iter().map(|d| d.parse().expect("date")).collect();
     assert_eq!(*days.last().expect("last"), end());
@@ -87,7 +87,7 @@ async fn trend_is_weekly_and_ends_with_today() {
     }
     // Weeks before the data have no accounts; `to` moves the window.
     let early = api.ok("/api/v1/portfolio/trend?weeks=8&to=2026-11-07").await;
-    let pts = early["points"].as_array().cloned().unwrap_or_default();
+    let pts = early["points"].as_array().cloned().expect("points");
     assert_eq!(pts.last().map(|p| p["week_ending"].clone()), Some("2026-11-07".into()));
     assert_eq!(pts[0]["accounts"], 0, "before the fixture's first day");
     assert_eq!(pts.last().map(|p| p["accounts"].as_u64()), Some(Some(u64::from(ACCOUNTS))));
@@ -102,7 +102,7 @@ async fn movers_over_7_and_30_days() {
     let api = spawn(env).await;
     for window in [7, 30] {
         let m = api.ok(&format!("/api/v1/portfolio/movers?window={window}")).await;
-        let items = m["items"].as_array().cloned().unwrap_or_default();
+        let items = m["items"].as_array().cloned().expect("items");
         assert!(!items.is_empty(), "the demo has falling accounts: {m}");
         let changes = nums(&items, "change");
         assert!(changes.iter().all(|c| *c < 0.0), "{changes:?}");
@@ -114,7 +114,7 @@ async fn movers_over_7_and_30_days() {
         let first = &items[0];
         let id = first["account_id"].as_str().expect("id");
         let h = api.ok(&format!("/api/v1/accounts/{id}/history?from={compared}&to={}", end())).await;
-        let pts = h["points"].as_array().cloned().unwrap_or_default();
+        let pts = h["points"].as_array().cloned().expect("points");
         let (a, b) = (pts[0]["score"].as_f64().expect("s"), pts.last().expect("last")["score"].as_f64().expect("s"));
         assert!((b - a - first["change"].as_f64().expect("c")).abs() < 0.051, "{first} vs {a} -> {b}");
         assert_eq!(first["previous_score"].as_f64(), Some(a));

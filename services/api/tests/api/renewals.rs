@@ -230,7 +230,7 @@ async fn forecast_of_a_scenario_with_known_rates() {
         close(&a["p_lost"], p, "p_lost");
         close(&a["expected_retained_arr"], retained, "retained");
         assert_eq!(a["color"], color);
-        assert_eq!(a["name"], format!("Account {}", a["account_id"].as_str().unwrap_or_default()));
+        assert_eq!(a["name"], format!("Account {}", a["account_id"].as_str().expect("account_id")));
         assert_eq!(a["arr_unknown"], false);
     }
     let by = w90["by_color"].as_array().expect("by color");
@@ -238,10 +238,10 @@ async fn forecast_of_a_scenario_with_known_rates() {
         .iter()
         .map(|c| {
             (
-                c["color"].as_str().unwrap_or_default().to_owned(),
-                c["renewals"].as_u64().unwrap_or(99),
-                c["arr_due"].as_f64().unwrap_or(-1.0),
-                c["expected_retained_arr"].as_f64().unwrap_or(-1.0),
+                c["color"].as_str().expect("color").to_owned(),
+                c["renewals"].as_u64().expect("renewals"),
+                c["arr_due"].as_f64().expect("arr_due"),
+                c["expected_retained_arr"].as_f64().expect("expected_retained_arr"),
             )
         })
         .collect();
@@ -479,7 +479,7 @@ async fn accuracy_of_the_demo_agrees_with_pulse_backtest() {
     let env = loaded(accounts, days).await;
     let api = spawn(&env).await;
     let a = api.ok("/api/v1/accuracy").await;
-    assert!(a["outcomes"].as_u64().unwrap_or(0) >= 10 && a["lost"].as_u64().unwrap_or(0) >= 2, "{a}");
+    assert!(a["outcomes"].as_u64().expect("outcomes") >= 10 && a["lost"].as_u64().expect("lost") >= 2, "{a}");
     let mut ndjson = Vec::new();
     pulse_replay::gen::write_demo(
         &pulse_replay::gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },

@@ -308,3 +308,19 @@ async fn pages_render_the_key_numbers() {
         assert_eq!(api.raw(page, Some(&auth)).await.status().as_u16(), 200, "{page}");
     }
 }
+
+#[tokio::test]
+async fn made_up_methods_do_not_create_time_series() {
+    // Requests are counted before authentication: a client without credentials must not
+    // be able to add a `method` label value (a time series) per request.
+    let env = shared().await;
+    let api = spawn(env).await;
+    for (i, path) in ["/api/v1/portfolio", "/", "/api/v1/alerts/ack"].iter().enumerate() {
+        let method = reqwest::Method::from_bytes(format!("PWNED{i}").as_bytes()).expect("a method token");
+        let r = api.http.request(method, format!("{}{path}", api.base)).send().await.expect("request");
+        assert!(matches!(r.status().as_u16(), 401 | 405), "{path}: {}", r.status());
+    }
+    let metrics = api.raw("/metrics", None).await.text().await.expect("text");
+    assert!(!metrics.contains("PWNED"), "a made-up method became a label value:\n{metrics}");
+    assert!(metrics.contains(r#"method="other""#), "made-up methods are counted as `other`:\n{metrics}");
+}

@@ -23,6 +23,8 @@ pub enum Command {
     Ingest,
     /// Run the streaming scorer (events topic -> health, readiness, alerts).
     Scorer,
+    /// Run the alert notifier alone (alerts topic -> webhook, at least once per key).
+    Notify,
     /// Run the read API and web dashboard (ClickHouse -> JSON and HTML), or load
     /// fixture data for it (`pulse api load-fixtures`).
     Api(cmd::api::ApiArgs),
@@ -53,11 +55,24 @@ pub enum Command {
 /// Parses arguments, runs the subcommand, maps errors to a message and exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
     let result = match cli.command {
+        // Offline tools: no config, no runtime.
         Command::Replay(args) => cmd::replay::run(args),
         Command::Backtest(args) => cmd::backtest::run(args),
         Command::Gen(args) => cmd::gen::run(args),
-        other => cmd::run_async(other, cli.config),
+        // Services and tools that talk to the stack.
+        Command::Ingest => cmd::run_async(config, cmd::ingest::run),
+        Command::Scorer => cmd::run_async(config, cmd::scorer::run),
+        Command::Notify => cmd::run_async(config, cmd::notify::run),
+        Command::Api(a) => cmd::run_async(config, |s| cmd::api::run(a, s)),
+        Command::Migrate => cmd::run_async(config, cmd::migrate::run),
+        Command::Backfill(a) => cmd::run_async(config, |s| cmd::backfill::run(a, s)),
+        Command::Topics(c) => cmd::run_async(config, |s| cmd::topics::run(c, s)),
+        Command::Produce(a) => cmd::run_async(config, |s| cmd::produce::run(a, s)),
+        Command::Consume(a) => cmd::run_async(config, |s| cmd::consume::run(a, s)),
+        Command::Bench(c) => cmd::run_async(config, |s| cmd::bench::run(c, s)),
+        Command::Load(a) => cmd::run_async(config, |s| cmd::load::run(a, s)),
     };
     match result {
         Ok(code) => code,

@@ -9,39 +9,31 @@ pub mod gen;
 pub mod ingest;
 pub mod load;
 pub mod migrate;
+pub mod notify;
 pub mod produce;
 pub mod replay;
 pub mod scorer;
 pub mod topics;
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{future::Future, path::Path, process::ExitCode};
 
 use anyhow::Context as _;
 
-use crate::{cli::Command, settings::Settings};
+use crate::settings::Settings;
 
-/// Runs the subcommands that need config and an async runtime.
-pub fn run_async(command: Command, config: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let settings = Settings::load(config.as_deref())?;
+/// Runs a subcommand that needs config and an async runtime: loads the settings (from
+/// `config`, or `./pulse.toml` when present, then the environment), starts telemetry and
+/// the runtime, and drives `run` to the end. The dispatch itself is in `cli`, so this
+/// module does not import `cli`.
+pub fn run_async<F, Fut>(config: Option<&Path>, run: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let settings = Settings::load(config)?;
     pulse_runtime::telemetry::init(&settings.telemetry);
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    rt.block_on(async move {
-        match command {
-            Command::Ingest => ingest::run(settings).await,
-            Command::Scorer => scorer::run(settings).await,
-            Command::Api(a) => api::run(a, settings).await,
-            Command::Migrate => migrate::run(settings).await,
-            Command::Backfill(a) => backfill::run(a, settings).await,
-            Command::Topics(c) => topics::run(c, settings).await,
-            Command::Produce(a) => produce::run(a, settings).await,
-            Command::Consume(a) => consume::run(a, settings).await,
-            Command::Bench(c) => bench::run(c, settings).await,
-            Command::Load(a) => load::run(a, settings).await,
-            Command::Replay(_) | Command::Backtest(_) | Command::Gen(_) => {
-                unreachable!("handled synchronously in main")
-            }
-        }
-    })?;
+    rt.block_on(run(settings))?;
     Ok(ExitCode::SUCCESS)
 }

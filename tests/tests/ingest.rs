@@ -98,7 +98,7 @@ async fn every_kind_of_invalid_input_goes_to_the_dlq_with_its_reason_and_ingest_
         dlq.iter().map(|m| serde_json::from_slice(&m.payload).expect("dlq envelope is json")).collect();
     for (i, (reason, payload)) in cases.iter().enumerate() {
         let d = &letters[i];
-        assert_eq!(&d.reason, reason, "case {i}: detail {}", d.detail);
+        assert_eq!(d.reason.as_str(), *reason, "case {i}: detail {}", d.detail);
         assert!(!d.detail.is_empty());
         assert_eq!(d.original_bytes().as_deref(), Some(payload.as_slice()), "case {i}: original bytes kept");
         assert_eq!(d.source_topic, env.topics.usage);
@@ -176,7 +176,7 @@ async fn a_renewal_outcome_lands_in_crm_events_and_an_invalid_one_in_the_dlq() {
     assert_eq!(dlq.len(), invalid.len());
     for (i, (reason, payload)) in invalid.iter().enumerate() {
         let d: DeadLetter = serde_json::from_slice(&dlq[i].payload).expect("dlq envelope");
-        assert_eq!(&d.reason, reason, "case {i}: {}", d.detail);
+        assert_eq!(d.reason.as_str(), *reason, "case {i}: {}", d.detail);
         assert_eq!(d.original_bytes().as_deref(), Some(payload.as_slice()), "case {i}");
         assert_eq!(d.source_topic, env.topics.crm);
     }
@@ -289,7 +289,7 @@ async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead
     assert_eq!(dlq.len(), too_old.len());
     for m in &dlq {
         let d: DeadLetter = serde_json::from_slice(&m.payload).expect("dlq envelope");
-        assert_eq!(d.reason, "timestamp_out_of_range", "{}", d.detail);
+        assert_eq!(d.reason.as_str(), "timestamp_out_of_range", "{}", d.detail);
         assert!(d.detail.contains("1900"), "the reason says what is storable: {}", d.detail);
     }
     // Timestamps are stored exactly (millisecond precision, offsets normalized to UTC).
@@ -363,7 +363,7 @@ async fn a_poison_row_is_isolated_and_dead_lettered_and_the_rest_is_stored() {
     let dlq = env.consume(&env.topics.dlq, 1, WAIT).await;
     assert_eq!(dlq.len(), 1);
     let d: DeadLetter = serde_json::from_slice(&dlq[0].payload).expect("envelope");
-    assert_eq!(d.reason, "storage_rejected");
+    assert_eq!(d.reason.as_str(), "storage_rejected");
     assert!(d.detail.contains("VIOLATED_CONSTRAINT"), "the server's reason: {}", d.detail);
     assert_eq!(d.source_offset, 137);
     assert_eq!(d.original_bytes().as_deref(), Some(msgs[137].1.as_slice()), "original bytes kept");

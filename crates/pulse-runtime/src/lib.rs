@@ -6,6 +6,7 @@
 //! crate is the opposite: it is *only* I/O, so services stay thin and consistent.
 
 pub mod clickhouse;
+pub mod dlq;
 pub mod http;
 // Kafka clients and topics, and retries with consumption paused: feature `kafka`.
 #[cfg(feature = "kafka")]

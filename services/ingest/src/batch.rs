@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use pulse_core::{check_skew, parse_event, Event};
 
 use crate::{
-    dlq::{self, DeadLetter},
+    dlq::{self, DeadLetter, Reason},
     rows::{raw_row, storage_time, CrmRow, RawRow, Source, UsageRow},
 };
 
@@ -33,22 +33,22 @@ pub fn process(
     max_message_bytes: usize,
     max_skew: chrono::Duration,
 ) -> Processed {
-    let dead = |reason: &str, detail: String| {
-        Processed::Invalid(DeadLetter::new(reason, detail, source, key, payload, now.to_rfc3339()))
+    let dead = |reason: Reason, detail: String| {
+        Processed::Invalid(DeadLetter::new(reason, detail, dlq::origin(source), key, payload, now))
     };
     if payload.len() > max_message_bytes {
         return dead(
-            dlq::OVERSIZE_MESSAGE,
+            Reason::OversizeMessage,
             format!("message of {} bytes exceeds ingest.max_message_bytes = {max_message_bytes}", payload.len()),
         );
     }
     let event = match parse_event(payload).and_then(|ev| check_skew(ev.timestamp(), now, max_skew).map(|()| ev)) {
         Ok(ev) => ev,
-        Err(invalid) => return dead(invalid.reason.as_str(), invalid.detail),
+        Err(invalid) => return dead(invalid.reason.into(), invalid.detail),
     };
     let Some(ts) = storage_time(&event) else {
         return dead(
-            dlq::TIMESTAMP_OUT_OF_RANGE,
+            Reason::TimestampOutOfRange,
             format!("timestamp {} is outside the storable range 1900-01-01 .. 2299-12-31", event.timestamp()),
         );
     };
@@ -113,10 +113,7 @@ impl Batch {
                 }
             }
             Processed::Invalid(d) => {
-                let reason = d.reason.clone();
-                if let Ok(json) = serde_json::to_vec(&d) {
-                    self.dead.push((key.map(<[u8]>::to_vec), json, reason));
-                }
+                self.dead.push((key.map(<[u8]>::to_vec), d.to_json(), d.reason.as_str().to_owned()));
             }
         }
     }
@@ -136,7 +133,7 @@ mod tests {
         let got = match got {
             Processed::Valid { row: RawRow::Usage(_), .. } => "usage".to_owned(),
             Processed::Valid { row: RawRow::Crm(r), .. } => format!("crm:{:?}", r.kind),
-            Processed::Invalid(d) => d.reason,
+            Processed::Invalid(d) => d.reason.as_str().to_owned(),
         };
         assert_eq!(got, expect, "input: {input}");
     }

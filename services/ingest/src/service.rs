@@ -37,7 +37,7 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     batch::{process, Batch, DeadRecord, Forward},
     config::IngestConfig,
-    dlq::{self, DeadLetter},
+    dlq::{self, DeadLetter, Reason},
     metrics::IngestMetrics,
     rows::{CrmRow, Source, UsageRow},
 };
@@ -277,9 +277,9 @@ impl Ingest {
         self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by((usage.len() - refused("usage")) as u64);
         self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by((crm.len() - refused("crm")) as u64);
         if !rejected.is_empty() {
-            self.metrics.invalid.with_label_values(&[dlq::STORAGE_REJECTED]).inc_by(rejected.len() as u64);
+            self.metrics.invalid.with_label_values(&[Reason::StorageRejected.as_str()]).inc_by(rejected.len() as u64);
             let extra: Vec<DeadRecord> =
-                rejected.into_iter().map(|(k, j, _)| (k, j, dlq::STORAGE_REJECTED.to_owned())).collect();
+                rejected.into_iter().map(|(k, j, _)| (k, j, Reason::StorageRejected.as_str().to_owned())).collect();
             if produced.is_ok() {
                 // The rest of the batch is already acknowledged: send only the new letters.
                 let extra_ref = &extra;
@@ -369,17 +369,15 @@ impl Ingest {
                         offset: row.source_offset(),
                     };
                     let letter = DeadLetter::new(
-                        dlq::STORAGE_REJECTED,
+                        Reason::StorageRejected,
                         format!("ClickHouse refused the row for {}: {e}", R::TABLE),
-                        &source,
+                        dlq::origin(&source),
                         Some(row.account_id().as_bytes()),
                         row.raw().as_bytes(),
-                        Utc::now().to_rfc3339(),
+                        Utc::now(),
                     );
                     tracing::warn!(table = R::TABLE, offset = row.source_offset(), error = %e, "row refused by ClickHouse: dead-lettered");
-                    if let Ok(json) = serde_json::to_vec(&letter) {
-                        out.push((Some(row.account_id().as_bytes().to_vec()), json, R::TAG.to_owned()));
-                    }
+                    out.push((Some(row.account_id().as_bytes().to_vec()), letter.to_json(), R::TAG.to_owned()));
                 }
                 Err((Failure::Data, _)) => {
                     let mid = range.start + chunk.len() / 2;

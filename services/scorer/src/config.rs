@@ -34,8 +34,17 @@ pub struct ScorerConfig {
     /// Backoff while ClickHouse or the broker refuse writes (never gives up).
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
-    /// Optional alert webhook (Slack-compatible JSON `{"text": ...}`).
+    /// Optional alert webhook (Slack-compatible JSON `{"text": ...}`), delivered by the
+    /// notifier from the alerts topic (at least once per idempotency key, see README).
     pub webhook: WebhookConfig,
+    /// Consumer group of the notifier, which reads `topics.alerts` and POSTs to the
+    /// webhook. Empty = `<group_id>-notify`.
+    pub notify_group_id: String,
+    /// Run the notifier inside `pulse scorer` (when `webhook.url` is set). Set it to
+    /// false on the scorers when you run `pulse notify` separately.
+    pub notify_in_scorer: bool,
+    /// Listen address of `/metrics`, `/healthz` and `/readyz` of `pulse notify`.
+    pub notify_http_listen: String,
     /// Notifications are for the present: the webhook gets only alert transitions whose
     /// day is within this many days before the scorer's current UTC day (0 = today
     /// only; 1 = today and yesterday). Transitions of older days (derived while catching
@@ -97,6 +106,9 @@ impl Default for ScorerConfig {
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
             webhook: WebhookConfig::default(),
+            notify_group_id: String::new(),
+            notify_in_scorer: true,
+            notify_http_listen: "127.0.0.1:9466".into(),
             notify_window_days: 0,
             notify_max_lag: 1_000,
             notify_max_event_age_secs: 900,
@@ -143,6 +155,9 @@ impl ScorerConfig {
         ensure(self.notify_settle_secs <= 3_600, "scorer.notify_settle_secs", || {
             format!("{} is out of range 0..=3600", self.notify_settle_secs)
         })?;
+        ensure(self.notify_http_listen.parse::<std::net::SocketAddr>().is_ok(), "scorer.notify_http_listen", || {
+            format!("`{}` is not an ip:port address", self.notify_http_listen)
+        })?;
         ensure(self.webhook.max_attempts >= 1, "scorer.webhook.max_attempts", || "must be >= 1".into())?;
         if let Some(url) = &self.webhook.url {
             let u = url.expose();
@@ -152,6 +167,15 @@ impl ScorerConfig {
         }
         pulse_runtime::tls::client_config_for(self.webhook.ca_file.as_deref(), "scorer.webhook.ca_file")?;
         Ok(())
+    }
+
+    /// The notifier's consumer group.
+    pub fn notify_group(&self) -> String {
+        if self.notify_group_id.is_empty() {
+            format!("{}-notify", self.group_id)
+        } else {
+            self.notify_group_id.clone()
+        }
     }
 
     /// When a partition counts as caught up for notifications (see `notify`).
@@ -191,6 +215,7 @@ mod tests {
             (|c| c.evaluation_hour = 24, "scorer.evaluation_hour"),
             (|c| c.reemit_max_days = 0, "scorer.reemit_max_days"),
             (|c| c.http_listen = "x".into(), "scorer.http_listen"),
+            (|c| c.notify_http_listen = "x".into(), "scorer.notify_http_listen"),
             (|c| c.notify_max_lag = u64::MAX, "scorer.notify_max_lag"),
             (|c| c.notify_max_event_age_secs = 40 * 86_400, "scorer.notify_max_event_age_secs"),
             (|c| c.notify_settle_secs = 3_601, "scorer.notify_settle_secs"),

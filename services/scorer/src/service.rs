@@ -9,9 +9,12 @@
 //! - Outputs of a batch are written (retried until acknowledged) before the next batch;
 //!   a snapshot is taken only of state whose outputs are written; a Kafka offset is
 //!   committed only after a snapshot covering it is stored.
-//! - Notifications are for the present and for results that hold: transitions within the
-//!   notify window go to the webhook only while their partition is caught up; while it
-//!   catches up they are held, and withdrawn ones are never sent (`notify`).
+//! - Notifications are for the present and for results that hold: an alert transition is
+//!   published with `"notify": true` only when it is within the notify window and its
+//!   partition is caught up; while it catches up transitions are published with
+//!   `"notify": false` and held, withdrawn ones are never released, the others are
+//!   published again with `"notify": true` once it caught up (`notify`). The notifier
+//!   (`notifier`, its own consumer group on the alerts topic) delivers what is marked.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -22,9 +25,10 @@ use std::{
 };
 
 use chrono::{Days, NaiveDate};
-use pulse_core::{parse_event, AlertTransition, ApplyOutcome, Evaluation, ScoringConfig};
+use pulse_core::{parse_event, ApplyOutcome, Evaluation, ScoringConfig};
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
+    dlq::{DeadLetter, Origin},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
     retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
@@ -43,12 +47,12 @@ use crate::{
     clock::Clock,
     config::ScorerConfig,
     metrics::ScorerMetrics,
+    notifier::Notifier,
     notify::{Change, Hold, Observation, PartitionNotify},
-    outputs::{self, tagged, OutputTopics, Outputs},
-    rows::Attributes,
+    outputs::{self, tagged, Kind, OutputTopics, Outputs},
+    rows::{alert_id, next_version, Attributes},
     snapshot::{self, SnapshotStore},
     state::PartitionState,
-    webhook::Webhook,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -175,19 +179,25 @@ impl Scorer {
         let producer = self.kafka.producer()?;
         let ch = self.clickhouse.client();
         let store = SnapshotStore::new(ch.clone(), self.topics.events.clone(), self.scoring.clone());
-        let webhook = self.cfg.webhook.url.clone().map(|url| {
-            Webhook::spawn(
-                url,
-                self.cfg.webhook.clone(),
-                producer.clone(),
-                self.topics.dlq.clone(),
-                self.metrics.clone(),
-            )
-        });
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
+        });
+        // The notifier: its own consumer group on the alerts topic, stopped with the scorer.
+        let notifier = (self.cfg.notify_in_scorer && self.cfg.webhook.url.is_some()).then(|| {
+            let n = Notifier {
+                cfg: self.cfg.clone(),
+                kafka: self.kafka.clone(),
+                topics: self.topics.clone(),
+                metrics: self.metrics.clone(),
+                ready: Readiness::default(),
+                clock: self.clock.clone(),
+            };
+            let mut rx = stop.clone();
+            tokio::spawn(n.run(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
         });
         tracing::info!(topic = %self.topics.events, group = %self.cfg.group_id, config_version = %self.scoring.version(), "scorer started");
         self.ready.set(true);
@@ -212,7 +222,7 @@ impl Scorer {
         let snapshot_every = Duration::from_secs(self.cfg.snapshot_interval_secs);
         let mut stop_rx = stop.clone();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let io = Io { consumer: &consumer, producer: &producer, ch: &ch, store: &store, webhook: webhook.as_ref() };
+        let io = Io { consumer: &consumer, producer: &producer, ch: &ch, store: &store };
         let result: Result<(), Stopped> = async {
             loop {
                 let deadline = run.batch_started.map(|s| s + max_wait);
@@ -231,7 +241,7 @@ impl Scorer {
                         // Idle: partitions that caught up send what they held. (With a
                         // batch pending, its flush checks, after evaluating it.)
                         if run.batch_events == 0 && run.touched.is_empty() {
-                            self.notify(&io, &mut run, Vec::new());
+                            self.write(&io, &mut run, Outputs::default(), &stop).await?;
                         }
                     }
                     msg = consumer.recv() => match msg {
@@ -265,6 +275,13 @@ impl Scorer {
         match tokio::time::timeout(Duration::from_secs(30), final_write).await {
             Ok(Ok(())) if result.is_ok() => tracing::info!("scorer stopped after a final publish, snapshot and commit"),
             _ => tracing::warn!("scorer stopped without a final snapshot; the log since the last one will be replayed"),
+        }
+        if let Some(n) = notifier {
+            match tokio::time::timeout(Duration::from_secs(30), n).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::error!(error = %e, "notifier failed"),
+                _ => tracing::warn!("notifier did not stop in time"),
+            }
         }
         self.ready.set(false);
         Ok(())
@@ -427,18 +444,22 @@ impl Scorer {
                     reason = e.reason.as_str(),
                     "invalid message on the events topic"
                 );
-                let envelope = serde_json::json!({
-                    "reason": e.reason.as_str(), "detail": e.detail, "source_topic": self.topics.events,
-                    "source_partition": p, "source_offset": offset,
-                    "original": String::from_utf8_lossy(m.payload().unwrap_or(&[])),
-                });
-                let payload = envelope.to_string();
+                let letter = DeadLetter::new(
+                    e.reason.into(),
+                    e.detail,
+                    Origin { topic: &self.topics.events, partition: p, offset },
+                    m.key(),
+                    m.payload().unwrap_or(&[]),
+                    self.clock.now(),
+                );
+                let payload = letter.to_json();
                 let dlq = self.topics.dlq.clone();
                 self.retry("dlq", io, &mut run.held, stop, || async {
-                    io.producer
-                        .send(FutureRecord::<(), _>::to(&dlq).payload(&payload), Duration::from_secs(30))
-                        .await
-                        .map_err(|(e, _)| e)
+                    let mut rec = FutureRecord::<[u8], _>::to(&dlq).payload(&payload);
+                    if let Some(k) = m.key() {
+                        rec = rec.key(k);
+                    }
+                    io.producer.send(rec, Duration::from_secs(30)).await.map_err(|(e, _)| e)
                 })
                 .await?;
                 return Ok(());
@@ -553,9 +574,11 @@ impl Scorer {
         &self,
         io: &Io<'_>,
         run: &mut Run,
-        out: Outputs,
+        mut out: Outputs,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), Stopped> {
+        // Which transitions may be notified: marked on their messages before publishing.
+        self.notify(io, run, &mut out);
         if !out.is_empty() {
             let topics = OutputTopics {
                 health: self.topics.health.clone(),
@@ -568,19 +591,19 @@ impl Scorer {
             self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
             self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
         }
-        // Recorded above; now notified, held or skipped.
-        self.notify(io, run, out.transitions);
         Ok(())
     }
 
-    /// Notifications for the present (SPEC §5; the bookkeeping is `notify`'s). Checks
-    /// whether each partition is caught up (lag from the high watermark librdkafka last
-    /// saw, no broker round trip; the age of the events applied since the last check),
-    /// then: a transition of a day before the notify window is skipped (history
-    /// is recorded, never sent); one of a caught-up partition that holds nothing back is
-    /// sent; any other is held (a retraction withdraws a held transition instead). Last,
-    /// partitions caught up send what they held, in order.
-    fn notify(&self, io: &Io<'_>, run: &mut Run, transitions: Vec<(i32, AlertTransition)>) {
+    /// Notifications for the present (SPEC §5; the bookkeeping is `notify`'s, delivery is
+    /// the notifier's). Checks whether each partition is caught up (lag from the high
+    /// watermark librdkafka last saw, no broker round trip; the age of the events applied
+    /// since the last check), then marks each alert message of `out` with its emission
+    /// `version` (its `health_alerts` row's) and `notify`: false for a transition of a day
+    /// before the notify window (history is recorded, never sent); true for one of a
+    /// caught-up partition that holds nothing back; false for any other, which is held
+    /// (a retraction withdraws a held transition instead). Last, partitions caught up
+    /// release what they held: published again, in order, with `notify: true`.
+    fn notify(&self, io: &Io<'_>, run: &mut Run, out: &mut Outputs) {
         let gate = self.cfg.notify_gate();
         let now = std::time::Instant::now();
         let now_ts = self.clock.now().timestamp();
@@ -606,38 +629,65 @@ impl Scorer {
         self.metrics
             .partitions_catching_up
             .set(run.parts.keys().filter(|p| !run.notify.get(p).is_some_and(|n| n.gate.is_open())).count() as i64);
-        let Some(w) = io.webhook else { return };
         let today = self.today();
         let oldest = today.checked_sub_days(Days::new(u64::from(self.cfg.notify_window_days))).unwrap_or(today);
         let m = &self.metrics;
-        for (p, t) in transitions {
+        let transitions = std::mem::take(&mut out.transitions);
+        // `push_transition` adds a row, a message and a transition at once: the i-th alert
+        // message is the i-th transition's, versioned like the i-th row.
+        let messages: Vec<usize> =
+            out.messages.iter().enumerate().filter(|(_, (k, _, _))| *k == Kind::Alert).map(|(i, _)| i).collect();
+        let aligned = messages.len() == transitions.len() && out.alerts.len() == transitions.len();
+        if !aligned {
+            tracing::error!(
+                messages = messages.len(),
+                transitions = transitions.len(),
+                "alert messages and transitions do not line up: published without a notify mark"
+            );
+        }
+        for (i, (p, t)) in transitions.into_iter().enumerate() {
             let labels = [t.rule.as_str(), t.state.as_str()];
-            if t.as_of < oldest {
+            let notify_now = if t.as_of < oldest {
                 m.webhook_skipped.with_label_values(&labels).inc();
-                continue;
-            }
-            let n = run.notify.entry(p).or_default();
-            if n.gate.is_open() && n.held.is_empty() {
-                w.send(t);
-                continue;
-            }
-            match n.held.hold(t) {
-                Hold::Held => m.webhook_held.with_label_values(&labels).inc(),
-                Hold::Replaced => {}
-                Hold::Withdrawn(h) => m.webhook_withdrawn.with_label_values(&[h.rule.as_str(), h.state.as_str()]).inc(),
-                Hold::Dropped(_) => m.webhook_dropped.with_label_values(&labels).inc(),
+                false
+            } else {
+                let n = run.notify.entry(p).or_default();
+                if n.gate.is_open() && n.held.is_empty() {
+                    true
+                } else {
+                    match n.held.hold(t) {
+                        Hold::Held => m.webhook_held.with_label_values(&labels).inc(),
+                        Hold::Replaced => {}
+                        Hold::Withdrawn(h) => {
+                            m.webhook_withdrawn.with_label_values(&[h.rule.as_str(), h.state.as_str()]).inc();
+                        }
+                        Hold::Dropped(_) => m.webhook_dropped.with_label_values(&labels).inc(),
+                    }
+                    false
+                }
+            };
+            if aligned {
+                let msg = &mut out.messages[messages[i]].2;
+                *msg = mark(msg, out.alerts[i].version, notify_now);
             }
         }
+        let now_us = self.clock.now().timestamp_micros();
         for n in run.notify.values_mut().filter(|n| n.gate.is_open() && !n.held.is_empty()) {
             for t in n.held.take() {
                 let labels = [t.rule.as_str(), t.state.as_str()];
                 if t.as_of < oldest {
                     // Held past the end of the window (the day changed meanwhile).
                     m.webhook_skipped.with_label_values(&labels).inc();
-                } else {
-                    m.webhook_released.with_label_values(&labels).inc();
-                    w.send(t);
+                    continue;
                 }
+                m.webhook_released.with_label_values(&labels).inc();
+                let mut v = serde_json::to_value(&t).unwrap_or(serde_json::Value::Null);
+                if let serde_json::Value::Object(map) = &mut v {
+                    map.insert("alert_id".into(), alert_id(&t).into());
+                    map.insert("version".into(), next_version(now_us).into());
+                    map.insert("notify".into(), true.into());
+                }
+                out.messages.push((Kind::Alert, t.account_id.clone(), v.to_string().into_bytes()));
             }
         }
         m.webhook_holding.set(run.notify.values().map(|n| n.held.len() as i64).sum());
@@ -645,8 +695,9 @@ impl Scorer {
 
     /// A revoked partition's held notifications are dropped: the new owner restores the
     /// partition, replays the log after its snapshot and holds what it derives until it
-    /// catches up. At most once for held notifications on a rebalance, which webhook
-    /// delivery (best effort) already is.
+    /// catches up. Held transitions live in this process only (published with
+    /// `notify: false`): those derived before the snapshot the new owner restores are not
+    /// derived again, so they are not notified (see README, Notifications).
     fn drop_held(&self, run: &mut Run, p: i32) {
         let Some(mut n) = run.notify.remove(&p) else { return };
         let dropped = n.held.take();
@@ -779,7 +830,19 @@ struct Io<'a> {
     producer: &'a FutureProducer,
     ch: &'a clickhouse::Client,
     store: &'a SnapshotStore,
-    webhook: Option<&'a Webhook>,
+}
+
+/// An alert message with the scorer's marks for the notifier: `version` (this emission's,
+/// the same as its `health_alerts` row) and `notify`.
+fn mark(payload: &[u8], version: u64, notify: bool) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(payload) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            map.insert("version".into(), version.into());
+            map.insert("notify".into(), notify.into());
+            serde_json::Value::Object(map).to_string().into_bytes()
+        }
+        _ => payload.to_vec(),
+    }
 }
 
 fn attributes(st: &PartitionState, account: &str, as_of: NaiveDate) -> Attributes {

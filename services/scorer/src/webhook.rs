@@ -1,32 +1,41 @@
-//! Optional alert webhook (Slack-compatible `{"text": ...}` plus the transition itself).
-//!
-//! Runs beside the scorer so a slow or failing endpoint never holds up scoring: each
-//! transition is retried with backoff up to `max_attempts`, then written to the DLQ
-//! topic (`reason: webhook_failed`) so it is never lost silently. A full queue also
-//! dead-letters (`webhook_queue_full`).
+//! The alert webhook's wire format and one delivery attempt: the JSON body
+//! (Slack-compatible `{"text": ...}` plus the transition itself), the idempotency key,
+//! the HTTP client (rustls, `ca_file`) and how an answer is classified. The delivery
+//! loop (read the alerts topic, retry, dead-letter, commit) is `notifier`.
 
 use std::time::Duration;
 
 use pulse_core::AlertTransition;
-use pulse_runtime::Secret;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use tokio::sync::mpsc;
+use sha2::{Digest, Sha256};
 
-use crate::{config::WebhookConfig, metrics::ScorerMetrics, rows::alert_id};
+use crate::{config::WebhookConfig, rows::alert_id};
 
-pub struct Webhook {
-    tx: mpsc::Sender<AlertTransition>,
-    producer: FutureProducer,
-    dlq: String,
-    metrics: ScorerMetrics,
+/// The header that carries [`idempotency_key`].
+pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
+
+/// A stable id of one notification: SHA-256 (hex) of the alert id, the transition (which
+/// one, and whether this is its retraction), its day and the version the scorer gave this
+/// emission of it. Reading the same message of the alerts topic again (a crash before
+/// the offset commit, a rebalance) gives the same key, so a receiver that remembers keys
+/// drops the copy; a transition that is withdrawn and derived again is a new emission,
+/// with a new version and so a new key.
+pub fn idempotency_key(t: &AlertTransition, version: u64) -> String {
+    let mut h = Sha256::new();
+    h.update(alert_id(t).as_bytes());
+    for part in [t.transition().as_str(), t.state.as_str(), &t.as_of.to_string(), &version.to_string()] {
+        h.update(b"\n");
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
 }
 
 /// The JSON body: Slack shows `text`; other receivers read the structured fields.
-pub fn body(t: &AlertTransition) -> serde_json::Value {
+pub fn body(t: &AlertTransition, key: &str) -> serde_json::Value {
     let verb = t.state.as_str();
     serde_json::json!({
         "text": format!("[{}] {} {} for {}: {}", verb, t.rule.as_str(), verb, t.account_id, t.message),
         "alert_id": alert_id(t),
+        "idempotency_key": key,
         "alert": t,
     })
 }
@@ -42,69 +51,88 @@ pub fn http_client(cfg: &WebhookConfig) -> Result<reqwest::Client, pulse_runtime
         .map_err(|e| pulse_runtime::settings::SettingsError::invalid("scorer.webhook", format!("HTTP client: {e}")))
 }
 
-impl Webhook {
-    pub fn spawn(
-        url: Secret,
-        cfg: WebhookConfig,
-        producer: FutureProducer,
-        dlq: String,
-        metrics: ScorerMetrics,
-    ) -> Self {
-        let (tx, mut rx) = mpsc::channel::<AlertTransition>(10_000);
-        let client = http_client(&cfg).unwrap_or_else(|e| {
-            // validate() refused an unusable ca_file at start-up; this is a last resort.
-            tracing::error!(error = %e, "webhook TLS setup failed; using the default client");
-            reqwest::Client::default()
-        });
-        let (p2, d2, m2) = (producer.clone(), dlq.clone(), metrics.clone());
-        tokio::spawn(async move {
-            while let Some(t) = rx.recv().await {
-                let b = body(&t);
-                let mut delay = Duration::from_millis(200);
-                let mut delivered = false;
-                let mut last_error = String::new();
-                for attempt in 1..=cfg.max_attempts {
-                    match client.post(url.expose()).json(&b).send().await {
-                        Ok(r) if r.status().is_success() => {
-                            delivered = true;
-                            break;
-                        }
-                        Ok(r) => last_error = format!("HTTP {}", r.status()),
-                        Err(e) => last_error = e.without_url().to_string(),
-                    }
-                    tracing::warn!(attempt, error = %last_error, alert = %alert_id(&t), "alert webhook delivery failed");
-                    if attempt < cfg.max_attempts {
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(30));
-                    }
-                }
-                if delivered {
-                    m2.webhook.with_label_values(&["delivered"]).inc();
-                } else {
-                    m2.webhook.with_label_values(&["dead_lettered"]).inc();
-                    dead_letter(&p2, &d2, &t, "webhook_failed", &last_error).await;
-                }
-            }
-        });
-        Self { tx, producer, dlq, metrics }
-    }
+/// What one POST came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attempt {
+    /// 2xx.
+    Delivered,
+    /// Worth another try: a timeout, a connection error, HTTP 408, 429 or 5xx.
+    Transient(String),
+    /// The receiver refuses this notification for good (other 4xx; 3xx, which reqwest
+    /// already followed): not retried.
+    Permanent(String),
+}
 
-    /// Queues a transition; never blocks the scorer.
-    pub fn send(&self, t: AlertTransition) {
-        if let Err(mpsc::error::TrySendError::Full(t) | mpsc::error::TrySendError::Closed(t)) = self.tx.try_send(t) {
-            self.metrics.webhook.with_label_values(&["dead_lettered"]).inc();
-            let (p, d) = (self.producer.clone(), self.dlq.clone());
-            tokio::spawn(async move { dead_letter(&p, &d, &t, "webhook_queue_full", "queue full").await });
-        }
+/// Classifies an HTTP status.
+pub fn classify(status: reqwest::StatusCode) -> Attempt {
+    if status.is_success() {
+        Attempt::Delivered
+    } else if status.is_server_error()
+        || status == reqwest::StatusCode::REQUEST_TIMEOUT
+        || status == reqwest::StatusCode::TOO_MANY_REQUESTS
+    {
+        Attempt::Transient(format!("HTTP {status}"))
+    } else {
+        Attempt::Permanent(format!("HTTP {status}"))
     }
 }
 
-async fn dead_letter(producer: &FutureProducer, dlq: &str, t: &AlertTransition, reason: &str, detail: &str) {
-    let payload =
-        serde_json::json!({ "reason": reason, "detail": detail, "alert": t, "alert_id": alert_id(t) }).to_string();
-    let key = t.account_id.clone();
-    if let Err((e, _)) = producer.send(FutureRecord::to(dlq).key(&key).payload(&payload), Duration::from_secs(30)).await
-    {
-        tracing::error!(error = %e, alert = %alert_id(t), "alert could not be delivered nor dead-lettered");
+/// One POST of `body` with its idempotency key (header and body). Errors never carry
+/// the URL (it is often a secret).
+pub async fn post(client: &reqwest::Client, url: &str, key: &str, body: &serde_json::Value) -> Attempt {
+    match client.post(url).header(IDEMPOTENCY_HEADER, key).json(body).send().await {
+        Ok(r) => classify(r.status()),
+        Err(e) => Attempt::Transient(e.without_url().to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use pulse_core::{config::Severity, AlertRule, AlertState};
+
+    fn t(state: AlertState) -> AlertTransition {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 10).expect("date");
+        AlertTransition {
+            account_id: "acme".into(),
+            rule: AlertRule::LowEngagement,
+            state,
+            as_of: day,
+            opened_on: day,
+            severity: Severity::Warning,
+            message: "m".into(),
+            details: serde_json::Value::Null,
+            retracts: (state == AlertState::Retracted).then_some(pulse_core::alerts::TransitionKind::Opened),
+        }
+    }
+
+    #[test]
+    fn the_key_is_stable_per_emission_and_differs_between_them() {
+        let opened = t(AlertState::Opened);
+        let k = idempotency_key(&opened, 7);
+        assert_eq!(k.len(), 64);
+        assert!(k.bytes().all(|b| b.is_ascii_hexdigit()), "a valid header value: {k}");
+        assert_eq!(k, idempotency_key(&opened.clone(), 7), "same emission, same key");
+        assert_ne!(k, idempotency_key(&opened, 8), "another emission (re-derived)");
+        assert_ne!(k, idempotency_key(&t(AlertState::Retracted), 7), "its retraction");
+        let other = AlertTransition { account_id: "acme2".into(), ..opened.clone() };
+        assert_ne!(k, idempotency_key(&other, 7));
+        assert_eq!(body(&opened, &k)["idempotency_key"], k.as_str());
+    }
+
+    #[test]
+    fn answers_are_classified() {
+        use reqwest::StatusCode as S;
+        assert_eq!(classify(S::OK), Attempt::Delivered);
+        assert_eq!(classify(S::NO_CONTENT), Attempt::Delivered);
+        for s in
+            [S::INTERNAL_SERVER_ERROR, S::BAD_GATEWAY, S::SERVICE_UNAVAILABLE, S::TOO_MANY_REQUESTS, S::REQUEST_TIMEOUT]
+        {
+            assert!(matches!(classify(s), Attempt::Transient(_)), "{s}");
+        }
+        for s in [S::BAD_REQUEST, S::UNAUTHORIZED, S::NOT_FOUND, S::GONE, S::UNPROCESSABLE_ENTITY] {
+            assert!(matches!(classify(s), Attempt::Permanent(_)), "{s}");
+        }
     }
 }

@@ -1,0 +1,232 @@
+//! The dead-letter envelope every Pulse producer writes to `topics.dlq` (ingest for
+//! invalid input, the scorer for a foreign message on the events topic, the notifier for
+//! a webhook delivery that failed). One type and one reason enum, so every record
+//! matches `schemas/events/dead-letter.schema.json` (`additionalProperties: false`; the
+//! reason is one of the schema's enum, kept equal to [`Reason::ALL`] by a test).
+//!
+//! The envelope keeps the original bytes exactly (as a string when they are UTF-8, else
+//! base64), where they came from (topic, partition, offset, key) and a machine-readable
+//! reason; the message key is the original key.
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// Why a message was dead-lettered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    // The parser's reasons (`pulse_core::InvalidReason`).
+    NotJson,
+    NotObject,
+    MissingField,
+    WrongType,
+    UnknownType,
+    BadTimestamp,
+    OversizeField,
+    InvalidValue,
+    /// More than `ingest.max_future_skew_secs` ahead of the clock.
+    FutureTimestamp,
+    /// Over `ingest.max_message_bytes`, not parsed at all.
+    OversizeMessage,
+    /// Outside 1900-01-01 .. 2299-12-31: cannot be stored.
+    TimestampOutOfRange,
+    /// Valid, but ClickHouse refused the row for its content (the detail has why).
+    StorageRejected,
+    /// An alert transition the webhook did not accept after `scorer.webhook.max_attempts`
+    /// attempts (timeouts, connection errors, HTTP 408/429/5xx).
+    WebhookFailed,
+    /// An alert transition the webhook refused for good (HTTP 4xx other than 408/429):
+    /// not retried.
+    WebhookRejected,
+}
+
+impl Reason {
+    pub const ALL: &'static [Reason] = &[
+        Reason::NotJson,
+        Reason::NotObject,
+        Reason::MissingField,
+        Reason::WrongType,
+        Reason::UnknownType,
+        Reason::BadTimestamp,
+        Reason::OversizeField,
+        Reason::InvalidValue,
+        Reason::FutureTimestamp,
+        Reason::OversizeMessage,
+        Reason::TimestampOutOfRange,
+        Reason::StorageRejected,
+        Reason::WebhookFailed,
+        Reason::WebhookRejected,
+    ];
+
+    /// The code on the wire and in metric labels.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Reason::NotJson => "not_json",
+            Reason::NotObject => "not_object",
+            Reason::MissingField => "missing_field",
+            Reason::WrongType => "wrong_type",
+            Reason::UnknownType => "unknown_type",
+            Reason::BadTimestamp => "bad_timestamp",
+            Reason::OversizeField => "oversize_field",
+            Reason::InvalidValue => "invalid_value",
+            Reason::FutureTimestamp => "future_timestamp",
+            Reason::OversizeMessage => "oversize_message",
+            Reason::TimestampOutOfRange => "timestamp_out_of_range",
+            Reason::StorageRejected => "storage_rejected",
+            Reason::WebhookFailed => "webhook_failed",
+            Reason::WebhookRejected => "webhook_rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<pulse_core::InvalidReason> for Reason {
+    fn from(r: pulse_core::InvalidReason) -> Self {
+        use pulse_core::InvalidReason as I;
+        match r {
+            I::NotJson => Reason::NotJson,
+            I::NotObject => Reason::NotObject,
+            I::MissingField => Reason::MissingField,
+            I::WrongType => Reason::WrongType,
+            I::UnknownType => Reason::UnknownType,
+            I::BadTimestamp => Reason::BadTimestamp,
+            I::OversizeField => Reason::OversizeField,
+            I::InvalidValue => Reason::InvalidValue,
+            I::FutureTimestamp => Reason::FutureTimestamp,
+            // `InvalidReason` is non-exhaustive; a test maps every one of its codes.
+            _ => Reason::InvalidValue,
+        }
+    }
+}
+
+/// Where a dead-lettered message was read.
+#[derive(Debug, Clone, Copy)]
+pub struct Origin<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetter {
+    pub reason: Reason,
+    /// Human-readable detail naming the field (or the webhook's answer).
+    pub detail: String,
+    pub source_topic: String,
+    pub source_partition: i32,
+    pub source_offset: i64,
+    /// The original message key, when it had one and it was UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_key: Option<String>,
+    /// The original message, when it is valid UTF-8 (byte-for-byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
+    /// The original message in standard base64, when it is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_base64: Option<String>,
+    /// Webhook dead letters: the delivery's idempotency key (to re-send it by hand with
+    /// the same key, so a receiver that got it after all drops the copy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// When it was dead-lettered (RFC 3339, UTC).
+    pub rejected_at: String,
+}
+
+impl DeadLetter {
+    pub fn new(
+        reason: Reason,
+        detail: String,
+        origin: Origin<'_>,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        rejected_at: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        let (original, original_base64) = match std::str::from_utf8(payload) {
+            Ok(s) => (Some(s.to_owned()), None),
+            Err(_) => (None, Some(base64::engine::general_purpose::STANDARD.encode(payload))),
+        };
+        Self {
+            reason,
+            detail,
+            source_topic: origin.topic.to_owned(),
+            source_partition: origin.partition,
+            source_offset: origin.offset,
+            source_key: key.and_then(|k| std::str::from_utf8(k).ok()).map(str::to_owned),
+            original,
+            original_base64,
+            idempotency_key: None,
+            rejected_at: rejected_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        }
+    }
+
+    pub fn with_idempotency_key(mut self, key: String) -> Self {
+        self.idempotency_key = Some(key);
+        self
+    }
+
+    /// The JSON value of the record (infallible: every field is a plain string or number).
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// The original bytes, whichever way they were stored.
+    pub fn original_bytes(&self) -> Option<Vec<u8>> {
+        match (&self.original, &self.original_base64) {
+            (Some(s), _) => Some(s.as_bytes().to_vec()),
+            (None, Some(b)) => base64::engine::general_purpose::STANDARD.decode(b).ok(),
+            (None, None) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_original_bytes_exactly() {
+        let origin = Origin { topic: "pulse.usage", partition: 3, offset: 42 };
+        for payload in [&b"{not json"[..], &[0xff, 0xfe, 0x00, 0x41][..], b""] {
+            let d = DeadLetter::new(Reason::NotJson, "x".into(), origin, Some(b"acme"), payload, chrono::Utc::now());
+            let json = d.to_json();
+            let back: DeadLetter = serde_json::from_slice(&json).expect("parses");
+            assert_eq!(back.original_bytes().as_deref(), Some(payload));
+            assert_eq!((back.source_partition, back.source_offset), (3, 42));
+            assert_eq!(back.source_key.as_deref(), Some("acme"));
+            assert_eq!(back, d);
+        }
+    }
+
+    #[test]
+    fn codes_are_the_serialized_names_and_every_parser_reason_has_one() {
+        for r in Reason::ALL {
+            assert_eq!(serde_json::to_value(r).expect("json"), serde_json::Value::from(r.as_str()));
+        }
+        for r in pulse_core::InvalidReason::ALL {
+            assert_eq!(Reason::from(*r).as_str(), r.as_str());
+        }
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_these_reasons() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/events/dead-letter.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("schema json");
+        let mut listed: Vec<&str> = schema["properties"]["reason"]["enum"]
+            .as_array()
+            .expect("reason enum")
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        let mut ours: Vec<&str> = Reason::ALL.iter().map(Reason::as_str).collect();
+        listed.sort_unstable();
+        ours.sort_unstable();
+        assert_eq!(listed, ours);
+    }
+}

@@ -25,8 +25,12 @@
 //! id contributes the same bit) and the earlier copy's set. Event ids are kept only for
 //! days within the horizon (`N - horizon ..= N`) and forgotten after: a copy older than
 //! the horizon cannot change scores anyway. Cost: one `ids` entry (8-byte key + 24-byte
-//! value, about 36 bytes with table slack) per distinct usage event of the last
-//! `horizon` days (see `tests::id_memory_per_event`).
+//! value, 36 to 48 bytes with table slack) per distinct usage event of the last
+//! `horizon` days (see `tests::id_memory_per_event`; `Engine::usage_memory` reports
+//! it). Exact deduplication of repeats whatever they carry needs the id of every
+//! event that could still be repeated, so this cost is per event, not per user: on
+//! the replay benchmark (15 usage events per tracked user within the horizon) the day
+//! masks take 36 bytes per tracked (account, user) and the ids 48 bytes per event.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -294,6 +298,17 @@ impl Activity {
     /// Event ids remembered (usage events of the horizon).
     pub(crate) fn ids_len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Heap bytes of the (user -> days) table and of the event-id table: their slots
+    /// (hashbrown: an entry plus one control byte per slot, at most 7/8 full).
+    pub(crate) fn table_bytes(&self) -> (usize, usize) {
+        let slot = |entry: usize, capacity: usize| if capacity == 0 { 0 } else { capacity * (entry + 1) };
+        (
+            slot(std::mem::size_of::<(u64, Mask)>(), self.users.capacity())
+                + self.features.capacity() * std::mem::size_of::<Mask>(),
+            slot(std::mem::size_of::<(u64, Contribution)>(), self.ids.capacity()),
+        )
     }
 
     /// Counts for day `d` (index 0) and `d - 1` (index 1) in one pass over users.

@@ -167,6 +167,15 @@ impl PartialEq for Engine {
     }
 }
 
+/// See [`Engine::usage_memory`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageMemory {
+    pub tracked_users: usize,
+    pub activity_bytes: usize,
+    pub event_ids: usize,
+    pub event_id_bytes: usize,
+}
+
 impl Engine {
     /// An empty engine. The config is assumed valid
     /// ([`ScoringConfig::from_toml_str`] validates); scoring never panics on an
@@ -337,6 +346,23 @@ impl Engine {
     /// Usage event ids remembered for deduplication (those of the horizon's days).
     pub fn usage_event_ids(&self) -> usize {
         self.accounts.values().map(|a| a.activity.ids_len()).sum()
+    }
+
+    /// What the usage state costs: heap bytes of the day masks (per tracked user) and
+    /// of the event-id tables (per usage event of the horizon's days), from the
+    /// tables' capacities. Event ids are forgotten once their day is more than
+    /// `horizon_days` before the account's newest day, so the id bytes are bounded by
+    /// the usage events of the last `horizon_days` days.
+    pub fn usage_memory(&self) -> UsageMemory {
+        let mut m = UsageMemory::default();
+        for a in self.accounts.values() {
+            let (activity, ids) = a.activity.table_bytes();
+            m.activity_bytes += activity;
+            m.event_id_bytes += ids;
+            m.tracked_users += a.activity.users_len();
+            m.event_ids += a.activity.ids_len();
+        }
+        m
     }
 
     /// Stored CRM and evidence events (after deduplication).

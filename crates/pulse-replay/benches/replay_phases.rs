@@ -57,6 +57,7 @@ fn main() {
     }
     let rss_end = rss_bytes();
     let (accounts, tracked) = (engine.accounts_len().max(1) as f64, engine.tracked_users().max(1) as f64);
+    let usage_memory = engine.usage_memory();
     drop(engine);
 
     // Batches of 64k lines, like replay's chunks: parse, apply, drop; timed apart.
@@ -137,6 +138,14 @@ fn main() {
     println!(
         "engine state (RSS growth): {:.1} MiB; {per_account:.0} bytes per account (CRM state), {per_user:.0} bytes per tracked (account, user)",
         rss_end.saturating_sub(rss_start) as f64 / (1 << 20) as f64
+    );
+    let m = usage_memory;
+    println!(
+        "usage tables (capacities): {} tracked users, {:.1} bytes each (day masks); {} event ids of the horizon, {:.1} bytes each",
+        m.tracked_users,
+        m.activity_bytes as f64 / m.tracked_users.max(1) as f64,
+        m.event_ids,
+        m.event_id_bytes as f64 / m.event_ids.max(1) as f64
     );
 
     for threads in [1, 2] {

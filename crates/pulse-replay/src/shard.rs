@@ -288,30 +288,34 @@ impl EventStore {
     /// account's day masks never shift (no pass over its users and event ids per new
     /// day).
     pub fn apply_newest_first(&mut self, engine: &mut ShardedEngine) -> ApplyCounts {
-        let counts: Vec<ApplyCounts> = engine
-            .shards
-            .par_iter_mut()
-            .zip(&mut self.shards)
-            .map(|(engine, store)| {
-                let mut counts = ApplyCounts::default();
-                store.index = HashMap::new();
-                for a in std::mem::take(&mut store.accounts) {
-                    for (_, ev) in &a.events {
-                        counts.count(engine.apply(ev));
-                    }
-                    let mut usage = a.usage;
-                    usage.sort_unstable_by_key(|k| std::cmp::Reverse(day_of_us(k.ts_us())));
-                    engine.apply_usage_many(&a.id, &usage, |o| counts.count(o));
-                }
-                counts
-            })
-            .collect();
         self.kept = 0;
-        let mut total = ApplyCounts::default();
-        for c in counts {
-            total.add(c);
-        }
-        total
+        self.per_shard(engine, |engine, store| {
+            let mut counts = ApplyCounts::default();
+            store.index = HashMap::new();
+            for a in std::mem::take(&mut store.accounts) {
+                for (_, ev) in &a.events {
+                    counts.count(engine.apply(ev));
+                }
+                let mut usage = a.usage;
+                usage.sort_unstable_by_key(|k| std::cmp::Reverse(day_of_us(k.ts_us())));
+                engine.apply_usage_many(&a.id, &usage, |o| counts.count(o));
+            }
+            counts
+        })
+    }
+
+    /// Runs `f` on each (engine shard, store shard) pair in parallel; the counts summed.
+    fn per_shard<F>(&mut self, engine: &mut ShardedEngine, f: F) -> ApplyCounts
+    where
+        F: Fn(&mut Engine, &mut ShardStore) -> ApplyCounts + Sync + Send,
+    {
+        engine.shards.par_iter_mut().zip(&mut self.shards).map(|(e, s)| f(e, s)).reduce(
+            ApplyCounts::default,
+            |mut a, b| {
+                a.add(b);
+                a
+            },
+        )
     }
 
     /// Applies to `engine` (made with as many shards) every event not yet fed up to
@@ -321,36 +325,26 @@ impl EventStore {
     /// replay" invariant).
     pub fn feed(&mut self, engine: &mut ShardedEngine, through: NaiveDate) -> ApplyCounts {
         let last = day_number(through);
-        let counts: Vec<ApplyCounts> = engine
-            .shards
-            .par_iter_mut()
-            .zip(&mut self.shards)
-            .map(|(engine, store)| {
-                let mut counts = ApplyCounts::default();
-                for a in &mut store.accounts {
-                    while let Some((day, ev)) = a.events.get(a.events_fed) {
-                        if *day > last {
-                            break;
-                        }
-                        counts.count(engine.apply(ev));
-                        a.events_fed += 1;
+        self.per_shard(engine, |engine, store| {
+            let mut counts = ApplyCounts::default();
+            for a in &mut store.accounts {
+                while let Some((day, ev)) = a.events.get(a.events_fed) {
+                    if *day > last {
+                        break;
                     }
-                    while let Some(key) = a.usage.get(a.usage_fed) {
-                        if day_of_us(key.ts_us()) > last {
-                            break;
-                        }
-                        counts.count(engine.apply_usage(&a.id, *key));
-                        a.usage_fed += 1;
-                    }
+                    counts.count(engine.apply(ev));
+                    a.events_fed += 1;
                 }
-                counts
-            })
-            .collect();
-        let mut total = ApplyCounts::default();
-        for c in counts {
-            total.add(c);
-        }
-        total
+                while let Some(key) = a.usage.get(a.usage_fed) {
+                    if day_of_us(key.ts_us()) > last {
+                        break;
+                    }
+                    counts.count(engine.apply_usage(&a.id, *key));
+                    a.usage_fed += 1;
+                }
+            }
+            counts
+        })
     }
 }
 

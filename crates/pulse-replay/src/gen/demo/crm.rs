@@ -98,49 +98,36 @@ impl Gen {
             let Some(score) = score else { continue };
             let back = self.rng.random_range(10..=24);
             let day = self.day(back);
-            let ev = AssessmentEvent {
-                event_id: self.id("crm"),
-                account_id: a.account_id.clone(),
-                timestamp: at(day, self.rng.random_range(9 * 3600..18 * 3600)),
-                dimension: dim,
-                score,
-                author: a.csm.to_string(),
-                note: Some(note(a.cohort, dim).to_string()),
-                expires_on: Some(self.end + Days::new(90)),
-            };
-            self.push_event(&Event::Assessment(ev))?;
+            let ts = at(day, self.rng.random_range(9 * 3600..18 * 3600));
+            self.assessment(a, ts, dim, score, note(a.cohort, dim), self.end + Days::new(90))?;
         }
         match a.cohort {
             // An explicit usage override: seats are unknown, the CSM knows better.
             Cohort::SeatsUnknown => {
                 let day = self.day(8);
-                let ev = AssessmentEvent {
-                    event_id: self.id("crm"),
-                    account_id: a.account_id.clone(),
-                    timestamp: at(day, 11 * 3600),
-                    dimension: Dimension::Usage,
-                    score: 7.0,
-                    author: a.csm.to_string(),
-                    note: Some("seat count missing from the contract import; ~30 active users by their admin".into()),
-                    expires_on: Some(self.end + Days::new(30)),
-                };
-                self.push_event(&Event::Assessment(ev))?;
+                let ts = at(day, 11 * 3600);
+                self.assessment(
+                    a,
+                    ts,
+                    Dimension::Usage,
+                    7.0,
+                    "seat count missing from the contract import; ~30 active users by their admin",
+                    self.end + Days::new(30),
+                )?;
             }
             // A glowing stakeholder assessment that has expired since; the evidence
             // (the champion left) is what counts now.
             Cohort::ChampionLeft => {
                 let day = self.day(40);
-                let ev = AssessmentEvent {
-                    event_id: self.id("crm"),
-                    account_id: a.account_id.clone(),
-                    timestamp: at(day, 10 * 3600),
-                    dimension: Dimension::Stakeholder,
-                    score: 9.0,
-                    author: a.csm.to_string(),
-                    note: Some("champion very engaged, sponsor attends QBRs".into()),
-                    expires_on: Some(self.end - chrono::Duration::days(14)),
-                };
-                self.push_event(&Event::Assessment(ev))?;
+                let ts = at(day, 10 * 3600);
+                self.assessment(
+                    a,
+                    ts,
+                    Dimension::Stakeholder,
+                    9.0,
+                    "champion very engaged, sponsor attends QBRs",
+                    self.end - chrono::Duration::days(14),
+                )?;
             }
             _ => {}
         }
@@ -168,17 +155,8 @@ impl Gen {
         let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
         for (k, (dim, score)) in dims.into_iter().zip(scores).enumerate() {
             let day = since + Days::new(40 + 5 * k as u64);
-            let ev = AssessmentEvent {
-                event_id: self.id("crm"),
-                account_id: a.account_id.clone(),
-                timestamp: at(day, self.rng.random_range(9 * 3600..18 * 3600)),
-                dimension: dim,
-                score,
-                author: a.csm.to_string(),
-                note: Some(note.to_string()),
-                expires_on: Some(on + Days::new(30)),
-            };
-            self.push_event(&Event::Assessment(ev))?;
+            let ts = at(day, self.rng.random_range(9 * 3600..18 * 3600));
+            self.assessment(a, ts, dim, score, note, on + Days::new(30))?;
         }
         let ev = AccountEvent {
             event_id: self.id("crm"),
@@ -188,6 +166,29 @@ impl Gen {
             ..empty_account()
         };
         self.push_event(&Event::Account(ev))
+    }
+
+    /// A CSM assessment of `a` (SPEC §3), expiring at the end of `expires_on`.
+    fn assessment(
+        &mut self,
+        a: &DemoAccount,
+        timestamp: DateTime<Utc>,
+        dimension: Dimension,
+        score: f64,
+        note: &str,
+        expires_on: NaiveDate,
+    ) -> Result<(), GenError> {
+        let ev = AssessmentEvent {
+            event_id: self.id("crm"),
+            account_id: a.account_id.clone(),
+            timestamp,
+            dimension,
+            score,
+            author: a.csm.to_string(),
+            note: Some(note.to_string()),
+            expires_on: Some(expires_on),
+        };
+        self.push_event(&Event::Assessment(ev))
     }
 
     /// Milestones, trainings, KPIs, stakeholders and tickets.
@@ -405,17 +406,15 @@ impl Gen {
         };
         self.push_event(&Event::Stakeholder(ev))?;
         let noted = (p.renewal_on - chrono::Duration::days(p.slump_days / 2)).max(self.first);
-        let ev = AssessmentEvent {
-            event_id: self.id("crm"),
-            account_id: a.account_id.clone(),
-            timestamp: at(noted, 11 * 3600),
-            dimension: Dimension::Stakeholder,
-            score: 3.0,
-            author: a.csm.to_string(),
-            note: Some("champion disengaged; no access to the sponsor".into()),
-            expires_on: Some(p.renewal_on + chrono::Duration::days(90)),
-        };
-        self.push_event(&Event::Assessment(ev))
+        let ts = at(noted, 11 * 3600);
+        self.assessment(
+            a,
+            ts,
+            Dimension::Stakeholder,
+            3.0,
+            "champion disengaged; no access to the sponsor",
+            p.renewal_on + chrono::Duration::days(90),
+        )
     }
 }
 

@@ -205,3 +205,37 @@ pub fn evaluation_rows(ev: &Evaluation, attrs: &Attributes, computed_at: DateTim
     let r = ReadinessRow::new(&ev.readiness, tagged("readiness", &ev.readiness).to_string(), computed_at);
     (h, r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pulse_core::{parse_event, Engine, ScoringConfig};
+
+    #[test]
+    fn rows_of_an_evaluation_carry_its_values_and_names() {
+        let mut engine = Engine::new(ScoringConfig::default());
+        let lines = [
+            r#"{"type":"account","event_id":"a1","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","name":"Acme","csm":"Dana","licensed_seats":5,"lifecycle_stage":"onboarding","arr":1000}"#,
+            r#"{"type":"usage","event_id":"u1","account_id":"acme","user_id":"ann","event":"open","timestamp":"2026-11-02T10:00:00Z"}"#,
+        ];
+        for l in lines {
+            engine.apply(&parse_event(l.as_bytes()).expect("valid"));
+        }
+        let day = NaiveDate::from_ymd_opt(2026, 11, 2).expect("date");
+        let ev = engine.evaluate("acme", day).expect("evaluated");
+        let attrs = Attributes::from(engine.attributes("acme", day).expect("attributes"));
+        let at = crate::types::seconds(1_000);
+        let (h, r) = evaluation_rows(&ev, &attrs, at);
+        assert_eq!((h.as_of, r.as_of, h.computed_at), (day, day, at));
+        assert_eq!(h.color, Color::from(ev.health.color));
+        assert_eq!(r.verdict, Verdict::from(ev.readiness.verdict));
+        assert_eq!((h.name.as_str(), h.csm.as_str(), h.arr), ("Acme", "Dana", Some(1000.0)));
+        assert_eq!((h.lifecycle_stage.as_str(), r.lifecycle_stage.as_str()), ("onboarding", "onboarding"));
+        assert!(!h.measure_names.is_empty());
+        assert!(h.measure_names.iter().all(|n| !n.is_empty() && !n.contains('"')), "{:?}", h.measure_names);
+        assert!(!r.technical_source.is_empty() && !r.technical_source.contains('"'));
+        let stored: serde_json::Value = serde_json::from_str(&h.result).expect("json");
+        assert_eq!(stored["kind"], "health");
+        assert_eq!(stored["account_id"], "acme");
+    }
+}

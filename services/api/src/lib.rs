@@ -3,9 +3,11 @@
 //! server-side SVG charts, behind bearer or basic authentication.
 //!
 //! Layout: `config` (the `[api]` section), `params` (query-string validation), `db`
-//! (bound SQL), one module per concept under `routes` (queries + JSON handlers), `ui`
-//! (HTML pages and SVG charts over the same queries), `auth`, `metrics`, `service`
-//! (router and server), `openapi`, `fixtures` (scored demo data for tests and benches).
+//! (the read and write clients), one module per concept under `routes` (requests
+//! parsed, the queries of `pulse_storage::read` run, rows shaped into JSON), `ui`
+//! (HTML pages and SVG charts over the same results), `auth`, `metrics`, `service`
+//! (router and server), `openapi`, `fixtures` (scored demo data for tests and benches,
+//! written through `pulse_storage`'s rows).
 
 pub mod config;
 pub mod db;

@@ -115,12 +115,5 @@ pub(crate) async fn insert<R: RowOwned + RowWrite>(
     table: &str,
     rows: &[R],
 ) -> Result<(), clickhouse::error::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut ins = ch.insert::<R>(table).await?;
-    for r in rows {
-        ins.write(r).await?;
-    }
-    ins.end().await
+    pulse_storage::insert(ch, table, rows, rows.len()).await
 }

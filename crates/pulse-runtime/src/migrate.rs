@@ -6,6 +6,7 @@
 //! and run again is harmless. Supported servers: current ClickHouse (CI runs 26.9; the
 //! compose file and k8s pin the same line); older releases are refused at start-up.
 
+use pulse_storage::{migrations::MigrationRow, tables};
 use sha2::{Digest, Sha256};
 
 use crate::clickhouse::{server_version, ClickHouseConfig};
@@ -62,14 +63,6 @@ fn checksum(sql: &str) -> String {
     hex::encode(&Sha256::digest(sql.as_bytes())[..8])
 }
 
-#[derive(clickhouse::Row, serde::Serialize, serde::Deserialize)]
-struct Applied {
-    version: u32,
-    name: String,
-    checksum: String,
-    applied_at: u32,
-}
-
 /// Applies pending migrations; returns the versions applied by this call.
 pub async fn migrate(cfg: &ClickHouseConfig, now_unix: u32) -> Result<Vec<u32>, MigrateError> {
     let server = cfg.server_client();
@@ -100,13 +93,13 @@ pub async fn migrate(cfg: &ClickHouseConfig, now_unix: u32) -> Result<Vec<u32>, 
                 source,
             })?;
         }
-        let mut insert = db.insert::<Applied>("schema_migrations").await?;
+        let mut insert = db.insert::<MigrationRow>(tables::SCHEMA_MIGRATIONS).await?;
         insert
-            .write(&Applied {
+            .write(&MigrationRow {
                 version: m.version,
                 name: m.name.into(),
                 checksum: checksum(m.sql),
-                applied_at: now_unix,
+                applied_at: pulse_storage::types::seconds(now_unix),
             })
             .await?;
         insert.end().await?;

@@ -25,6 +25,7 @@
 //! services that write.
 
 pub mod alerts;
+pub mod migrations;
 pub mod raw;
 pub mod read;
 pub mod scores;

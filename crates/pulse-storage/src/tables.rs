@@ -21,3 +21,5 @@ pub const ALERTS_CURRENT: &str = "alerts_current";
 pub const ALERT_ACKS: &str = "alert_acks";
 /// Scorer partition snapshots ([`crate::SnapshotRow`], [`crate::SnapshotRef`]).
 pub const SCORER_SNAPSHOTS: &str = "scorer_snapshots";
+/// Migrations applied ([`crate::migrations::MigrationRow`]).
+pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";

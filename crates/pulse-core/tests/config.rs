@@ -131,3 +131,21 @@ fn overrides_resolve_in_file_order() {
         );
     }
 }
+
+/// A whole `pulse.toml` loads through its `[scoring]` table (the other sections are the
+/// services' business); errors name the key with its table.
+#[test]
+fn a_scoring_section_loads_like_a_scoring_file() {
+    let plain = ScoringConfig::from_toml_str("horizon_days = 40\n").expect("plain");
+    assert_eq!(plain.horizon_days, 40);
+    let section =
+        ScoringConfig::from_toml_str("[kafka]\nbrokers = \"x\"\n\n[scoring]\nhorizon_days = 41\n").expect("section");
+    assert_eq!(section.horizon_days, 41);
+    assert_eq!(ScoringConfig::from_toml_str("").expect("empty"), ScoringConfig::default());
+    let e = ScoringConfig::from_toml_str("horizon_dayz = 40\n").expect_err("typo").to_string();
+    assert!(e.contains("horizon_dayz"), "{e}");
+    let e = ScoringConfig::from_toml_str("[scoring]\nhorizon_days = 5\n").expect_err("range").to_string();
+    assert!(e.contains("scoring.horizon_days"), "{e}");
+    let e = ScoringConfig::from_toml_str("[scoring]\nhorizon_dayz = 40\n").expect_err("typo").to_string();
+    assert!(e.contains("horizon_dayz"), "{e}");
+}

@@ -9,11 +9,9 @@
 
 pub mod backtest;
 pub mod chunks;
-pub mod config;
 pub mod fast;
 pub mod gen;
 pub mod replay;
 pub mod shard;
 
-pub use config::scoring_config_from_toml;
 pub use replay::{load, replay, replay_file, Loaded, ReplayError, ReplayOptions, ReplaySummary, Window};

@@ -279,7 +279,7 @@ fn bad_windows_are_refused() {
 #[test]
 fn a_config_changes_the_scores_and_its_version_is_reported() {
     let config =
-        pulse_replay::scoring_config_from_toml("[health.bands]\ngreen = 99.9\nyellow = 99.0\n").expect("config");
+        pulse_core::ScoringConfig::from_toml_str("[health.bands]\ngreen = 99.9\nyellow = 99.0\n").expect("config");
     let mut out = Vec::new();
     replay(
         &basic()[..],

@@ -439,9 +439,29 @@ pub struct Override {
 }
 
 impl ScoringConfig {
-    /// Parse and validate a TOML scoring config; absent keys take SPEC defaults.
+    /// Parse and validate a TOML scoring config; absent keys take SPEC defaults. The
+    /// text is either a scoring file (the keys of this struct) or a whole `pulse.toml`
+    /// whose `[scoring]` table is taken (errors then name `scoring.<key>`). The one
+    /// loader of every scorecard: the scorer's `scorer.scoring_config`, `pulse
+    /// replay --config`, `pulse backtest --config/--compare` all accept the same files.
     pub fn from_toml_str(s: &str) -> Result<Self, ConfigError> {
+        if let Ok(table) = s.parse::<toml::Table>() {
+            if let Some(toml::Value::Table(scoring)) = table.get("scoring") {
+                return Self::from_table(scoring.clone()).map_err(|e| match e {
+                    ConfigError::Invalid { path, message } => {
+                        ConfigError::Invalid { path: format!("scoring.{path}"), message }
+                    }
+                    ConfigError::Parse(m) => ConfigError::Parse(format!("in [scoring]: {m}")),
+                });
+            }
+        }
         let cfg: ScoringConfig = toml::from_str(s).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+        let cfg: ScoringConfig = table.try_into().map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }

@@ -48,7 +48,7 @@ fn scoring(path: Option<&Path>) -> anyhow::Result<ScoringConfig> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-            Ok(pulse_replay::scoring_config_from_toml(&text).with_context(|| format!("config {}", path.display()))?)
+            Ok(pulse_core::ScoringConfig::from_toml_str(&text).with_context(|| format!("config {}", path.display()))?)
         }
         None => Ok(ScoringConfig::default()),
     }

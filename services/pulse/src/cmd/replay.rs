@@ -47,7 +47,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let scoring = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-            pulse_replay::scoring_config_from_toml(&text).with_context(|| format!("config {}", path.display()))?
+            pulse_core::ScoringConfig::from_toml_str(&text).with_context(|| format!("config {}", path.display()))?
         }
         None => ScoringConfig::default(),
     };

@@ -352,11 +352,13 @@ pub fn replay_expected(
 }
 
 /// Results stored in ClickHouse for `day` (the `result` column, FINAL), keyed like
-/// [`replay_expected`].
+/// [`replay_expected`]. A failing query is an error, never an empty result (which could
+/// equal an empty expectation).
 pub async fn stored_results(
     env: &TestEnv,
     day: chrono::NaiveDate,
-) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
+) -> anyhow::Result<std::collections::BTreeMap<(String, String), serde_json::Value>> {
+    use anyhow::Context as _;
     let mut out = std::collections::BTreeMap::new();
     for (table, kind) in [("account_health", "health"), ("graduation_readiness", "readiness")] {
         let rows: Vec<(String, String)> = env
@@ -365,13 +367,14 @@ pub async fn stored_results(
             .bind(day.to_string())
             .fetch_all()
             .await
-            .unwrap_or_default();
+            .with_context(|| format!("reading {table} for {day}"))?;
         for (account, result) in rows {
-            let v: serde_json::Value = serde_json::from_str(&result).unwrap_or(serde_json::Value::Null);
+            let v: serde_json::Value = serde_json::from_str(&result)
+                .with_context(|| format!("{table} result of {account} is not JSON: {result}"))?;
             out.insert((account, kind.to_owned()), v);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Runs the stack script (for fault tests that stop and start ClickHouse).
@@ -388,10 +391,14 @@ pub fn stack(args: &[&str]) {
 /// configured for this test's topics and database through `PULSE__*` variables.
 pub struct ServiceProcess {
     pub child: std::process::Child,
+    /// Where its `/metrics`, `/healthz` and `/readyz` are served.
+    pub http: std::net::SocketAddr,
 }
 
 impl ServiceProcess {
     pub fn spawn(bin: &std::path::Path, env: &TestEnv, subcommand: &str, group: &str) -> Self {
+        // A port free a moment ago, so the test can read the process's metrics.
+        let http = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free local port");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -412,7 +419,7 @@ impl ServiceProcess {
             .env("PULSE__CLICKHOUSE__URL", &env.clickhouse.url)
             .env("PULSE__CLICKHOUSE__DATABASE", &env.clickhouse.database)
             .env(format!("PULSE__{}__GROUP_ID", subcommand.to_uppercase()), group)
-            .env(format!("PULSE__{}__HTTP_LISTEN", subcommand.to_uppercase()), "127.0.0.1:0")
+            .env(format!("PULSE__{}__HTTP_LISTEN", subcommand.to_uppercase()), http.to_string())
             .env("PULSE__SCORER__SNAPSHOT_INTERVAL_SECS", "1")
             .env("PULSE__SCORER__BATCH_MAX_WAIT_MS", "100")
             .env("PULSE__SCORER__RETRY_MAX_MS", "1000")
@@ -424,7 +431,37 @@ impl ServiceProcess {
             .stderr(log)
             .spawn()
             .expect("spawn pulse");
-        Self { child }
+        Self { child, http }
+    }
+
+    /// GET `path` on the process's HTTP port: (status, body). An error while it is not
+    /// listening (yet).
+    pub async fn get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        http_get(self.http, path).await
+    }
+
+    /// The sum of the samples of metric `name` whose labels contain every one of `labels`
+    /// (e.g. `stage="publish"`), from the process's `/metrics`; 0 when there is none yet.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> anyhow::Result<f64> {
+        scrape(self.http, name, labels).await
+    }
+
+    /// Polls `cond` with the process's HTTP address (every 100 ms) until it holds; panics
+    /// naming `what` and the last outcome once `timeout` has passed.
+    pub async fn wait_until<F, Fut>(&self, what: &str, timeout: Duration, mut cond: F)
+    where
+        F: FnMut(std::net::SocketAddr) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<bool>>,
+    {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = cond(self.http).await;
+            if matches!(last, Ok(true)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "not within {timeout:?}: {what} (last: {last:?})");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// SIGKILL: no shutdown code runs at all.
@@ -446,6 +483,58 @@ impl ServiceProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// [`metric_sum`] of a service's `/metrics` at `addr`.
+pub async fn scrape(addr: std::net::SocketAddr, name: &str, labels: &[&str]) -> anyhow::Result<f64> {
+    let (status, body) = http_get(addr, "/metrics").await?;
+    anyhow::ensure!(status == 200, "/metrics answered {status}");
+    metric_sum(&body, name, labels)
+}
+
+/// A plain HTTP/1.0 GET (the services' operational endpoints): (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use anyhow::Context as _;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let io = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        Ok::<_, std::io::Error>(response)
+    };
+    let response = tokio::time::timeout(Duration::from_secs(5), io)
+        .await
+        .context("no answer within 5 s")?
+        .with_context(|| format!("GET http://{addr}{path}"))?;
+    let text = String::from_utf8(response).context("response is not UTF-8")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no end of headers")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
+}
+
+/// The sum of the samples of `name` (exactly: not `name_bucket`) in a Prometheus text
+/// exposition whose labels contain each of `labels`; 0 when there is none. A sample that
+/// does not parse is an error.
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> anyhow::Result<f64> {
+    let mut sum = 0.0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some(rest) = line.strip_prefix(name) else { continue };
+        let (label_set, value) = match rest.strip_prefix('{') {
+            Some(r) => r.split_once('}').ok_or_else(|| anyhow::anyhow!("bad sample {line:?}"))?,
+            None if rest.starts_with(' ') => ("", rest),
+            None => continue, // another metric with this prefix
+        };
+        if labels.iter().all(|l| label_set.split(',').any(|have| have == *l)) {
+            let v: f64 = value.trim().parse().map_err(|e| anyhow::anyhow!("bad value in {line:?}: {e}"))?;
+            sum += v;
+        }
+    }
+    Ok(sum)
 }
 
 /// A Kafka message as (key, payload).
@@ -505,7 +594,8 @@ pub fn feed_in_chunks(
 }
 
 /// Waits until the stored results for `day` equal `expected` (or `timeout`); returns
-/// what is stored at the end.
+/// what is stored at the end. A failing query is retried until the deadline (ClickHouse
+/// may be restarting in a fault test), then reported: never mistaken for a result.
 pub async fn wait_for_results(
     env: &TestEnv,
     day: chrono::NaiveDate,
@@ -514,9 +604,10 @@ pub async fn wait_for_results(
 ) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
     let deadline = Instant::now() + timeout;
     loop {
-        let stored = stored_results(env, day).await;
-        if &stored == expected || Instant::now() > deadline {
-            return stored;
+        match stored_results(env, day).await {
+            Ok(stored) if &stored == expected || Instant::now() > deadline => return stored,
+            Err(e) if Instant::now() > deadline => panic!("stored results unreadable until the deadline: {e:#}"),
+            _ => {}
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

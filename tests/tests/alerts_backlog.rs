@@ -333,7 +333,7 @@ async fn assert_same_results(
 ) {
     for (day, want) in expected {
         let d: NaiveDate = day.parse().expect("date");
-        let stored = stored_results(env, d).await;
+        let stored = stored_results(env, d).await.expect("stored results");
         for (key, v) in want {
             assert_eq!(stored.get(key), Some(v), "{what}: stored result for {key:?} on {day}");
         }

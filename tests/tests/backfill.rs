@@ -31,7 +31,7 @@ async fn backfill_writes_the_replayed_results_of_every_day_idempotently() {
     assert_eq!(stats.health_rows, env.scalar("SELECT count() FROM account_health FINAL").await);
 
     for day in [from, from + Days::new(15), to] {
-        let stored = stored_results(&env, day).await;
+        let stored = stored_results(&env, day).await.expect("stored results");
         assert_same_results(&stored, &replay_expected(&ndjson, day));
     }
     assert_eq!(env.scalar(&format!("SELECT count() FROM account_health FINAL WHERE as_of > toDate('{to}')")).await, 0);
@@ -39,6 +39,6 @@ async fn backfill_writes_the_replayed_results_of_every_day_idempotently() {
     // Again, later: the same values under a newer version, one row per account and day.
     pulse_scorer::backfill::backfill(&env.ch(), file.path(), &config, from, to, 2_000).await.expect("again");
     assert_eq!(stats.health_rows, env.scalar("SELECT count() FROM account_health FINAL").await);
-    assert_same_results(&stored_results(&env, to).await, &replay_expected(&ndjson, to));
+    assert_same_results(&stored_results(&env, to).await.expect("stored results"), &replay_expected(&ndjson, to));
     env.drop_database().await;
 }

@@ -27,7 +27,7 @@ async fn a_scenario_through_kafka_lands_in_clickhouse_with_the_replay_results() 
 
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
     let stored = loop {
-        let stored = stored_results(&env, day).await;
+        let stored = stored_results(&env, day).await.expect("stored results");
         if stored == expected || std::time::Instant::now() > deadline {
             break stored;
         }

@@ -5,7 +5,7 @@
 use std::{path::Path, time::Duration};
 
 use pulse_e2e::{
-    assert_same_results, feed_in_chunks, replay_expected, scenario, wait_for_results, ServiceProcess, TestEnv,
+    assert_same_results, feed_in_chunks, replay_expected, scenario, scrape, wait_for_results, ServiceProcess, TestEnv,
 };
 use rand::Rng;
 
@@ -51,12 +51,42 @@ async fn a_second_scorer_joining_and_the_first_leaving_mid_stream_ends_identical
     let (ndjson, events, day) = scenario(24, 12);
     let expected = replay_expected(&ndjson, day);
     let group = format!("rebalance-{}", env.tag);
-    let feeder = feed_in_chunks(&env, events, 12, Duration::from_millis(600));
+    let feeder = feed_in_chunks(&env, events, 60, Duration::from_millis(500));
+    let partitions = |at: std::net::SocketAddr| async move { scrape(at, "pulse_scorer_partitions", &[]).await };
     let first = ServiceProcess::spawn(bin(), &env, "scorer", &group);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let second = ServiceProcess::spawn(bin(), &env, "scorer", &group); // rebalance: join
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    first.terminate(); // rebalance: leave
+    first
+        .wait_until(
+            "the first scorer holds all 4 partitions and has snapshotted",
+            Duration::from_secs(120),
+            |at| async move {
+                Ok(partitions(at).await? == 4.0 && scrape(at, "pulse_scorer_snapshots_total", &[]).await? >= 1.0)
+            },
+        )
+        .await;
+    // Rebalance: the second joins; each ends up holding some of the partitions.
+    let second = ServiceProcess::spawn(bin(), &env, "scorer", &group);
+    second
+        .wait_until(
+            "the second scorer is assigned partitions and has snapshotted",
+            Duration::from_secs(120),
+            |at| async move {
+                Ok(partitions(at).await? >= 1.0 && scrape(at, "pulse_scorer_snapshots_total", &[]).await? >= 1.0)
+            },
+        )
+        .await;
+    first
+        .wait_until("the first scorer gave partitions up", Duration::from_secs(60), |at| async move {
+            Ok(partitions(at).await? < 4.0)
+        })
+        .await;
+    assert!(!feeder.is_finished(), "the rebalance happened while events flow");
+    // Rebalance: the first leaves; the second takes over every partition.
+    first.terminate();
+    second
+        .wait_until("the second scorer holds all 4 partitions", Duration::from_secs(120), |at| async move {
+            Ok(partitions(at).await? == 4.0)
+        })
+        .await;
     feeder.await.expect("feeder");
     let stored = wait_for_results(&env, day, &expected, Duration::from_secs(180)).await;
     second.terminate();

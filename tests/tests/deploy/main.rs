@@ -267,6 +267,10 @@ fn compose_dependencies_can_be_met() {
 fn alert_rules_are_complete_and_name_real_metrics() {
     let known = registered_metrics();
     assert!(known.contains("pulse_ingest_consumer_lag_messages"), "{known:?}");
+    // A labelled vector with no sample yet (absent from `/metrics` until its first error)
+    // is registered all the same; a name nobody registers is not.
+    assert!(known.contains("pulse_scorer_errors_total") && known.contains("pulse_api_requests_total"), "{known:?}");
+    assert!(!known.contains("pulse_ingest_bogus_total") && !known.contains("pulse_ingest_paused_bucket"));
     let rules = yaml_docs("deploy/prometheus/alerts.yml").remove(0);
     let mut alerts = BTreeSet::new();
     for group in rules["groups"].as_sequence().expect("groups") {

@@ -3,6 +3,9 @@
 //! renewal outcome event is stored with its payload (or dead-lettered when invalid), a
 //! duplicate is stored once, and a crash mid-stream loses nothing.
 
+#[path = "../support/dead_letter_schema.rs"]
+mod dead_letter_schema;
+
 use std::{collections::HashSet, time::Duration};
 
 use pulse_e2e::{usage, CollectTotal, TestEnv};
@@ -94,6 +97,10 @@ async fn every_kind_of_invalid_input_goes_to_the_dlq_with_its_reason_and_ingest_
     );
     let dlq = env.consume(&env.topics.dlq, cases.len(), WAIT).await;
     assert_eq!(dlq.len(), cases.len());
+    let schema = dead_letter_schema::validator();
+    for m in &dlq {
+        dead_letter_schema::assert_valid(&schema, &m.payload);
+    }
     let letters: Vec<DeadLetter> =
         dlq.iter().map(|m| serde_json::from_slice(&m.payload).expect("dlq envelope is json")).collect();
     for (i, (reason, payload)) in cases.iter().enumerate() {
@@ -362,6 +369,7 @@ async fn a_poison_row_is_isolated_and_dead_lettered_and_the_rest_is_stored() {
     assert_eq!(env.wait_scalar("SELECT count() FROM usage_events FINAL", n - 1, WAIT).await, n - 1);
     let dlq = env.consume(&env.topics.dlq, 1, WAIT).await;
     assert_eq!(dlq.len(), 1);
+    dead_letter_schema::assert_valid(&dead_letter_schema::validator(), &dlq[0].payload);
     let d: DeadLetter = serde_json::from_slice(&dlq[0].payload).expect("envelope");
     assert_eq!(d.reason.as_str(), "storage_rejected");
     assert!(d.detail.contains("VIOLATED_CONSTRAINT"), "the server's reason: {}", d.detail);

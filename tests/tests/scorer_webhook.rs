@@ -1,6 +1,7 @@
-//! The optional alert webhook: transitions are POSTed (Slack-compatible `text` plus the
-//! structured alert), retried while the receiver fails, and dead-lettered to the DLQ
-//! topic when delivery keeps failing, never lost silently.
+//! The optional alert webhook, delivered by the notifier the scorer runs: transitions are
+//! POSTed (Slack-compatible `text` plus the structured alert and its idempotency key),
+//! retried while the receiver fails, and dead-lettered to the DLQ topic when delivery
+//! keeps failing, never lost silently.
 
 use std::{
     sync::{
@@ -81,6 +82,7 @@ async fn alerts_reach_the_webhook_after_retries() {
             "{b}"
         );
         assert!(b["alert_id"].is_string());
+        assert!(b["idempotency_key"].as_str().is_some_and(|k| k.len() == 64), "{b}");
     }
     assert!(env.consume(&env.topics.dlq, 1, Duration::from_secs(2)).await.is_empty(), "nothing dead-lettered");
     scorer.stop().await;
@@ -100,7 +102,11 @@ async fn alerts_that_cannot_be_delivered_go_to_the_dlq() {
     assert!(!dead.is_empty(), "undeliverable alerts are dead-lettered");
     let d: serde_json::Value = serde_json::from_slice(&dead[0].payload).expect("json");
     assert_eq!(d["reason"], "webhook_failed");
-    assert!(d["alert"]["rule"].is_string() && d["alert_id"].is_string(), "{d}");
+    assert_eq!(d["source_topic"], env.topics.alerts.as_str(), "{d}");
+    // The alert message as the notifier read it from the alerts topic.
+    let alert: serde_json::Value = serde_json::from_str(d["original"].as_str().unwrap_or_default()).expect("original");
+    assert!(alert["rule"].is_string() && alert["alert_id"].is_string(), "{d}");
+    assert!(d["idempotency_key"].as_str().is_some_and(|k| k.len() == 64), "{d}");
     assert!(!d.to_string().contains(&closed.to_string()), "the webhook URL (a secret) is not in the dead letter");
     scorer.stop().await;
     env.drop_database().await;

@@ -14,6 +14,10 @@ pub struct ScorerMetrics {
     pub partitions: IntGauge,
     pub evaluations: IntCounter,
     pub evaluation_seconds: Histogram,
+    /// Time the poll loop spent on one wake-up (a message, a batch flush, the 1 s tick)
+    /// before it could poll the consumer again: librdkafka leaves the group when this
+    /// exceeds `max.poll.interval.ms`.
+    pub poll_gap_seconds: Histogram,
     pub event_to_publish_seconds: Histogram,
     pub published: IntCounterVec,
     pub alerts: IntCounterVec,
@@ -74,6 +78,13 @@ impl ScorerMetrics {
             partitions: g("pulse_scorer_partitions", "Partitions currently held"),
             evaluations: c("pulse_scorer_evaluations_total", "Account-day evaluations"),
             evaluation_seconds: h("pulse_scorer_evaluation_duration_seconds", "Time to evaluate one batch's touched accounts", 0.0001, 2.0, 18),
+            poll_gap_seconds: h(
+                "pulse_scorer_poll_gap_seconds",
+                "Time between one wake-up of the poll loop and its next poll of the consumer",
+                0.0001,
+                2.0,
+                20,
+            ),
             event_to_publish_seconds: h(
                 "pulse_scorer_event_to_publish_seconds",
                 "From an event's original produce time to its results being published",

@@ -224,13 +224,23 @@ impl Scorer {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let io = Io { consumer: &consumer, producer: &producer, ch: &ch, store: &store };
         let result: Result<(), Stopped> = async {
+            // When the loop last woke from its wait: what follows until the next wait
+            // is a gap in polling (`pulse_scorer_poll_gap_seconds`).
+            let mut woke: Option<Instant> = None;
             loop {
+                if let Some(w) = woke.take() {
+                    self.metrics.poll_gap_seconds.observe(w.elapsed().as_secs_f64());
+                }
                 let deadline = run.batch_started.map(|s| s + max_wait);
                 tokio::select! {
                     biased;
                     () = stopped(&mut stop_rx) => return Ok(()),
-                    () = sleep_until(deadline) => self.flush(&io, &mut run, &stop).await?,
+                    () = sleep_until(deadline) => {
+                        woke = Some(Instant::now());
+                        self.flush(&io, &mut run, &stop).await?
+                    }
                     _ = tick.tick() => {
+                        woke = Some(Instant::now());
                         self.rebalance(&io, &mut run, &stop).await?;
                         self.watchdog(&io, &mut run);
                         self.daily(&io, &mut run, &stop).await?;
@@ -246,6 +256,7 @@ impl Scorer {
                     }
                     msg = consumer.recv() => match msg {
                         Ok(m) => {
+                            woke = Some(Instant::now());
                             let m = m.detach();
                             self.rebalance(&io, &mut run, &stop).await?;
                             self.handle(&io, &mut run, &m, &stop).await?;

@@ -115,7 +115,7 @@ impl Api {
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.raw(path, Some(&format!("Bearer {}", self.token))).await;
         let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
+        let text = r.text().await.unwrap_or_else(|e| panic!("GET {path}: reading the body: {e}"));
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
@@ -146,7 +146,7 @@ impl Api {
             .await
             .expect("POST");
         let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
+        let text = r.text().await.unwrap_or_else(|e| panic!("POST {path}: reading the body: {e}"));
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 

@@ -559,11 +559,15 @@ impl Scorer {
         let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
         let now = self.now_secs();
         let mut out = Outputs::default();
-        for ((p, account), day) in std::mem::take(&mut run.touched) {
-            let Some(st) = run.parts.get_mut(&p) else { continue };
-            let from = day.clamp(earliest, today);
-            self.evaluate_days(p, st, &account, from, today, now, &mut out);
-        }
+        let touched = std::mem::take(&mut run.touched);
+        let parts = &mut run.parts;
+        off_loop(|| {
+            for ((p, account), day) in touched {
+                let Some(st) = parts.get_mut(&p) else { continue };
+                let from = day.clamp(earliest, today);
+                self.evaluate_days(p, st, &account, from, today, now, &mut out);
+            }
+        });
         self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
         self.write(io, run, out, stop).await?;
         let now_ms = self.clock.now().timestamp_millis();
@@ -743,19 +747,23 @@ impl Scorer {
         let now = self.now_secs();
         let mut out = Outputs::default();
         let mut accounts = 0usize;
-        for p in &due {
-            let Some(st) = run.parts.get_mut(p) else { continue };
-            let from = st.last_tick.unwrap_or_else(|| tick_day.pred_opt().unwrap_or(tick_day)).clamp(earliest, today);
-            let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
-            ids.sort_unstable();
-            accounts += ids.len();
-            for id in ids {
-                st.last_published.remove(&id); // the daily row is always written
-                self.evaluate_days(*p, st, &id, from, today, now, &mut out);
+        let parts = &mut run.parts;
+        off_loop(|| {
+            for p in &due {
+                let Some(st) = parts.get_mut(p) else { continue };
+                let from =
+                    st.last_tick.unwrap_or_else(|| tick_day.pred_opt().unwrap_or(tick_day)).clamp(earliest, today);
+                let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
+                ids.sort_unstable();
+                accounts += ids.len();
+                for id in ids {
+                    st.last_published.remove(&id); // the daily row is always written
+                    self.evaluate_days(*p, st, &id, from, today, now, &mut out);
+                }
+                st.last_tick = Some(tick_day);
+                st.dirty = true;
             }
-            st.last_tick = Some(tick_day);
-            st.dirty = true;
-        }
+        });
         tracing::info!(day = %tick_day, partitions = due.len(), accounts, "daily re-evaluation");
         self.write(io, run, out, stop).await
     }
@@ -868,7 +876,8 @@ fn attributes(st: &PartitionState, account: &str, as_of: NaiveDate) -> Attribute
         .unwrap_or_default()
 }
 
-/// Runs CPU-heavy work (encoding a snapshot, evaluating many accounts) without
+/// Runs CPU-heavy work (encoding a snapshot, evaluating a batch's accounts or the
+/// daily re-evaluation of all of them) without
 /// stalling the other tasks of a multi-threaded runtime: `block_in_place` hands this
 /// worker's queue to another thread first. On a current-thread runtime (tests) it
 /// just runs.

@@ -81,9 +81,8 @@ pub struct Delivery {
 }
 
 /// Decides what to do with `payload`, a message of the alerts topic. `oldest` is the
-/// first day of the notify window; `fallback_version` versions a message without a
-/// `version` (from a producer older than the notifier: its Kafka timestamp).
-pub fn decide(payload: &[u8], oldest: NaiveDate, fallback_version: u64) -> Decision {
+/// first day of the notify window.
+pub fn decide(payload: &[u8], oldest: NaiveDate) -> Decision {
     let v: serde_json::Value = match serde_json::from_slice(payload) {
         Ok(v) => v,
         Err(e) => return Decision::Invalid(Reason::NotJson, format!("alert message is not JSON: {e}")),
@@ -94,7 +93,6 @@ pub fn decide(payload: &[u8], oldest: NaiveDate, fallback_version: u64) -> Decis
     if v.get("notify").and_then(serde_json::Value::as_bool) == Some(false) {
         return Decision::NotForNotification;
     }
-    let version = v.get("version").and_then(serde_json::Value::as_u64).unwrap_or(fallback_version);
     let t: AlertTransition = match serde_json::from_value(v) {
         Ok(t) => t,
         Err(e) => return Decision::Invalid(Reason::InvalidValue, format!("not an alert transition: {e}")),
@@ -102,7 +100,7 @@ pub fn decide(payload: &[u8], oldest: NaiveDate, fallback_version: u64) -> Decis
     if t.as_of < oldest {
         return Decision::OutsideWindow;
     }
-    let key = webhook::idempotency_key(&t, version);
+    let key = webhook::idempotency_key(&t);
     let body = webhook::body(&t, &key);
     Decision::Deliver(Box::new(Delivery { transition: t, key, body }))
 }
@@ -379,9 +377,8 @@ impl Notifier {
         let (p, offset) = (m.partition(), m.offset());
         let today = self.clock.now().date_naive();
         let oldest = today.checked_sub_days(Days::new(u64::from(self.cfg.notify_window_days))).unwrap_or(today);
-        let fallback = m.timestamp().to_millis().and_then(|t| u64::try_from(t).ok()).unwrap_or(0);
         let payload = m.payload().unwrap_or(&[]);
-        match decide(payload, oldest, fallback) {
+        match decide(payload, oldest) {
             Decision::NotForNotification => {
                 self.metrics.webhook.with_label_values(&["not_for_notification"]).inc();
                 ledger.read(p, offset, true);
@@ -584,25 +581,25 @@ mod tests {
     #[test]
     fn decisions() {
         let t = opened(10);
-        match decide(&message(&t, Some(true), Some(5)), day(10), 1) {
+        match decide(&message(&t, Some(true), Some(5)), day(10)) {
             Decision::Deliver(d) => {
                 assert_eq!(d.transition, t);
-                assert_eq!(d.key, webhook::idempotency_key(&t, 5));
+                assert_eq!(d.key, webhook::idempotency_key(&t));
                 assert_eq!(d.body["idempotency_key"], d.key.as_str());
             }
             other => panic!("{other:?}"),
         }
-        // Without the scorer's fields (an older producer): delivered, versioned by the
-        // message's timestamp.
-        match decide(&message(&t, None, None), day(10), 99) {
-            Decision::Deliver(d) => assert_eq!(d.key, webhook::idempotency_key(&t, 99)),
+        // Without the scorer's fields (an older producer): delivered, the same key (a
+        // re-emission of a transition is the same notification whatever its version).
+        match decide(&message(&t, None, None), day(10)) {
+            Decision::Deliver(d) => assert_eq!(d.key, webhook::idempotency_key(&t)),
             other => panic!("{other:?}"),
         }
-        assert_eq!(decide(&message(&t, Some(false), Some(5)), day(1), 1), Decision::NotForNotification);
-        assert_eq!(decide(&message(&t, Some(true), Some(5)), day(11), 1), Decision::OutsideWindow);
-        assert!(matches!(decide(b"{nope", day(1), 1), Decision::Invalid(Reason::NotJson, _)));
-        assert!(matches!(decide(b"[1]", day(1), 1), Decision::Invalid(Reason::NotObject, _)));
-        assert!(matches!(decide(br#"{"account_id":"a"}"#, day(1), 1), Decision::Invalid(Reason::InvalidValue, _)));
+        assert_eq!(decide(&message(&t, Some(false), Some(5)), day(1)), Decision::NotForNotification);
+        assert_eq!(decide(&message(&t, Some(true), Some(5)), day(11)), Decision::OutsideWindow);
+        assert!(matches!(decide(b"{nope", day(1)), Decision::Invalid(Reason::NotJson, _)));
+        assert!(matches!(decide(b"[1]", day(1)), Decision::Invalid(Reason::NotObject, _)));
+        assert!(matches!(decide(br#"{"account_id":"a"}"#, day(1)), Decision::Invalid(Reason::InvalidValue, _)));
     }
 
     #[test]

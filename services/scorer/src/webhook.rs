@@ -14,15 +14,16 @@ use crate::{config::WebhookConfig, rows::alert_id};
 pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 /// A stable id of one notification: SHA-256 (hex) of the alert id, the transition (which
-/// one, and whether this is its retraction), its day and the version the scorer gave this
-/// emission of it. Reading the same message of the alerts topic again (a crash before
-/// the offset commit, a rebalance) gives the same key, so a receiver that remembers keys
-/// drops the copy; a transition that is withdrawn and derived again is a new emission,
-/// with a new version and so a new key.
-pub fn idempotency_key(t: &AlertTransition, version: u64) -> String {
+/// one, and whether this is its retraction) and its day. Reading the same message of the
+/// alerts topic again (a crash before the offset commit, a rebalance) gives the same key,
+/// and so does the same transition derived again (a scorer that restarted and replayed
+/// its log re-emits it under a new version; a transition withdrawn and derived back on
+/// the same day): a receiver that remembers keys drops the copy, so a CSM is told about
+/// one transition once. Its retraction has a key of its own.
+pub fn idempotency_key(t: &AlertTransition) -> String {
     let mut h = Sha256::new();
     h.update(alert_id(t).as_bytes());
-    for part in [t.transition().as_str(), t.state.as_str(), &t.as_of.to_string(), &version.to_string()] {
+    for part in [t.transition().as_str(), t.state.as_str(), &t.as_of.to_string()] {
         h.update(b"\n");
         h.update(part.as_bytes());
     }
@@ -108,16 +109,17 @@ mod tests {
     }
 
     #[test]
-    fn the_key_is_stable_per_emission_and_differs_between_them() {
+    fn the_key_is_stable_per_transition_and_differs_between_them() {
         let opened = t(AlertState::Opened);
-        let k = idempotency_key(&opened, 7);
+        let k = idempotency_key(&opened);
         assert_eq!(k.len(), 64);
         assert!(k.bytes().all(|b| b.is_ascii_hexdigit()), "a valid header value: {k}");
-        assert_eq!(k, idempotency_key(&opened.clone(), 7), "same emission, same key");
-        assert_ne!(k, idempotency_key(&opened, 8), "another emission (re-derived)");
-        assert_ne!(k, idempotency_key(&t(AlertState::Retracted), 7), "its retraction");
+        assert_eq!(k, idempotency_key(&opened.clone()), "same transition (re-derived too), same key");
+        assert_ne!(k, idempotency_key(&t(AlertState::Retracted)), "its retraction");
         let other = AlertTransition { account_id: "acme2".into(), ..opened.clone() };
-        assert_ne!(k, idempotency_key(&other, 7));
+        assert_ne!(k, idempotency_key(&other));
+        let later = AlertTransition { as_of: opened.as_of.succ_opt().expect("day"), ..opened.clone() };
+        assert_ne!(k, idempotency_key(&later), "the same rule opening on another day");
         assert_eq!(body(&opened, &k)["idempotency_key"], k.as_str());
     }
 

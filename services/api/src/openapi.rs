@@ -2,8 +2,13 @@
 //! operations (path, summary, parameters) so a test can check that every route is
 //! documented and every documented path is routed.
 
-use axum::Json;
+use axum::{extract::State, Json};
 use serde_json::{json, Value};
+
+use crate::{config::ApiConfig, service::AppState};
+
+/// A note: no control characters but newlines.
+const NOTE: &str = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$";
 
 /// `(method, path, summary, query parameters)`. Parameter names refer to [`param`].
 pub const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
@@ -26,46 +31,69 @@ pub const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
     ("post", "/api/v1/alerts/ack", "Acknowledge an alert (who, when, note); the newest acknowledgement wins", &[]),
 ];
 
+/// Text the API accepts: no control characters (`char::is_control`, Unicode Cc).
+const NO_CONTROL: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+/// What `str::trim` removes (Unicode White_Space), as a regex class.
+const WS: &str = r"[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
+/// Dates the API accepts: YYYY-MM-DD within ClickHouse's `Date` (1970-01-02..=2149-06-01).
+const DATE_RANGE: &str = r"^(1970-01-(0[2-9]|[12][0-9]|3[01])|1970-(0[2-9]|1[0-2])-[0-9]{2}|(197[1-9]|19[89][0-9]|20[0-9]{2}|21[0-3][0-9]|214[0-8])-[0-9]{2}-[0-9]{2}|2149-0[1-5]-[0-9]{2}|2149-06-01)$";
+
+/// An empty value counts as absent (HTML forms submit unselected fields empty).
+fn or_empty(schema: Value) -> Value {
+    json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
+}
+
 fn enum_param(name: &str, desc: &str, values: &[&str]) -> Value {
+    let values: Vec<&str> = values.iter().copied().chain([""]).collect();
     json!({"name": name, "in": "query", "required": false, "description": desc,
            "schema": {"type": "string", "enum": values}})
 }
 
+/// A comma-separated list of choices: blanks around items and empty items are ignored.
 fn list_param(name: &str, desc: &str, values: &[&str]) -> Value {
+    let item = format!("{WS}*(?:(?:{}){WS}*)?", values.join("|"));
     json!({"name": name, "in": "query", "required": false,
            "description": format!("{desc} Comma-separated list of: {}.", values.join(", ")),
-           "schema": {"type": "string"}})
+           "schema": {"type": "string", "pattern": format!("^{item}(?:,{item})*$")}})
 }
 
 fn text_param(name: &str, desc: &str) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": desc,
-           "schema": {"type": "string", "maxLength": 128}})
+           "schema": {"type": "string", "maxLength": 128, "pattern": NO_CONTROL}})
 }
 
-fn int_param(name: &str, desc: &str, min: i64, max: Option<i64>) -> Value {
-    let mut schema = json!({"type": "integer", "minimum": min});
-    if let Some(m) = max {
-        schema["maximum"] = m.into();
-    }
-    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+fn int_param(name: &str, desc: &str, min: i64, max: i64) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc,
+           "schema": or_empty(json!({"type": "integer", "minimum": min, "maximum": max}))})
 }
 
 fn sort_param(keys: &[&str], default: &str) -> Value {
+    let values: Vec<String> = keys
+        .iter()
+        .map(|k| (*k).to_owned())
+        .chain(keys.iter().map(|k| format!("-{k}")))
+        .chain([String::new()])
+        .collect();
     json!({"name": "sort", "in": "query", "required": false,
            "description": format!("Sort key, `-` prefix for descending. Keys: {}. Default `{default}`.", keys.join(", ")),
-           "schema": {"type": "string"}})
+           "schema": {"type": "string", "enum": values}})
 }
 
 fn date_param(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "string", "format": "date"}})
+    json!({"name": name, "in": "query", "required": false, "description": desc,
+           "schema": or_empty(json!({"type": "string", "format": "date", "pattern": DATE_RANGE}))})
 }
 
 fn bool_param(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": {"type": "boolean"}})
+    json!({"name": name, "in": "query", "required": false, "description": format!("{desc} `true` or `false` (`1`, `0`)."),
+           "schema": {"type": "string", "enum": ["true", "false", "1", "0", ""]}})
 }
 
-/// The definition of a named query parameter.
-pub fn param(name: &str) -> Value {
+/// The definition of a named query parameter; bounds from the configuration.
+pub fn param(name: &str, cfg: &ApiConfig) -> Value {
+    let range = i64::from(cfg.max_range_days);
     match name {
         "segment" => text_param("segment", "Only accounts of this segment."),
         "csm" => text_param("csm", "Only accounts of this CSM."),
@@ -77,22 +105,23 @@ pub fn param(name: &str) -> Value {
             "csm",
             "Only accounts of this CSM (their CSM now): the rates, the forecast and the back-cast are all computed over them.",
         ),
-        "quarters" => int_param("quarters", "Past calendar quarters back-cast (default 4).", 1, Some(8)),
+        "quarters" => int_param("quarters", "Past calendar quarters back-cast (default 4).", 1, 8),
         "q" => text_param("q", "Case-insensitive search in account name and id."),
         "account_id" => text_param("account_id", "Only this account's alerts."),
         "by" => enum_param("by", "Group by segment (default) or CSM.", &["segment", "csm"]),
-        "page" => int_param("page", "Page number, from 1.", 1, Some(100_000)),
-        "page_size" => {
-            int_param("page_size", "Items per page (default 50, at most api.max_page_size, 200 by default).", 1, None)
-        }
-        "weeks" => int_param("weeks", "Weeks back (default 12; at most api.max_range_days / 7).", 1, None),
+        "page" => int_param("page", "Page number, from 1.", 1, 100_000),
+        "page_size" => int_param(
+            "page_size",
+            "Items per page (default 50, at most api.max_page_size).",
+            1,
+            i64::from(cfg.max_page_size),
+        ),
+        "weeks" => int_param("weeks", "Weeks back (default 12; at most api.max_range_days / 7).", 1, (range / 7).max(1)),
         "to" => date_param("to", "Last day (default: the newest day with results)."),
         "from" => date_param("from", "First day (instead of `days`)."),
-        "days" => {
-            int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, None)
-        }
-        "window" => int_param("window", "Days between the two scores compared (default 7).", 1, None),
-        "change_days" => int_param("change_days", "Days back for the `change` column (default 7).", 1, None),
+        "days" => int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, range),
+        "window" => int_param("window", "Days between the two scores compared (default 7).", 1, range),
+        "change_days" => int_param("change_days", "Days back for the `change` column (default 7).", 1, range),
         "direction" => enum_param("direction", "Drops (default), rises, or either.", &["down", "up", "any"]),
         "color" => list_param("color", "Health colors.", &["green", "yellow", "red"]),
         "stage" => list_param("stage", "Lifecycle stages.", &["onboarding", "adoption", "expansion", "renewal"]),
@@ -129,15 +158,15 @@ fn error_response(desc: &str) -> Value {
 }
 
 /// The whole document.
-pub fn spec() -> Value {
+pub fn spec(cfg: &ApiConfig) -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, summary, params) in OPERATIONS {
-        let mut parameters: Vec<Value> = params.iter().map(|p| param(p)).collect();
+        let mut parameters: Vec<Value> = params.iter().map(|p| param(p, cfg)).collect();
         if path.contains("{id}") {
             parameters.insert(
                 0,
                 json!({"name": "id", "in": "path", "required": true, "description": "Account id (URL-encoded).",
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 128}}),
+                       "schema": {"type": "string", "maxLength": 128, "pattern": NO_CONTROL}}),
             );
         }
         let mut op = json!({
@@ -152,6 +181,12 @@ pub fn spec() -> Value {
         });
         if path.contains("{id}") {
             op["responses"]["404"] = error_response("No such account");
+        }
+        if path.ends_with("/history") {
+            op["description"] = json!(
+                "`days` and `from` exclude each other, `from` must not be after `to`, and the range is at most \
+                 api.max_range_days days; otherwise 400."
+            );
         }
         if *method == "post" {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}}});
@@ -168,7 +203,7 @@ pub fn spec() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "Customer health, graduation readiness and alerts, read from ClickHouse. \
                 Lists are paginated (`page`, `page_size`) and sortable (`sort=key`, `sort=-key`). \
-                Unknown or repeated query parameters are rejected with 400.",
+                Unknown or repeated query parameters are rejected with 400; an empty value counts as absent.",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {"basic": []}],
@@ -183,14 +218,16 @@ pub fn spec() -> Value {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
                 "AckRequest": {"type": "object", "required": ["alert_id"], "additionalProperties": false, "properties": {
-                    "alert_id": {"type": "string", "maxLength": 300},
-                    "note": {"type": "string", "maxLength": 1000},
-                    "by": {"type": "string", "maxLength": 128, "description": "Who acknowledged; default: the credential's name"}}},
+                    "alert_id": {"type": "string", "minLength": 1, "maxLength": 300, "pattern": NO_CONTROL},
+                    "note": {"type": "string", "maxLength": 1000, "pattern": NOTE,
+                             "description": "Why; may be empty; no control characters but newlines"},
+                    "by": {"type": ["string", "null"], "maxLength": 128, "pattern": NO_CONTROL,
+                           "description": "Who acknowledged; default (absent, null or blank): the credential's name"}}},
             },
         },
     })
 }
 
-pub async fn document() -> Json<Value> {
-    Json(spec())
+pub async fn document(State(st): State<AppState>) -> Json<Value> {
+    Json(spec(&st.cfg))
 }

@@ -91,7 +91,13 @@ impl Params {
 
     pub fn date(&self, key: &str) -> ApiResult<Option<NaiveDate>> {
         let Some(v) = self.raw(key) else { return Ok(None) };
+        // Exactly YYYY-MM-DD (chrono alone would take `2026-1-5` or `+2026-01-05`).
+        let shape = v.len() == 10
+            && v.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
         let d = NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .ok()
+            .filter(|_| shape)
+            .ok_or(())
             .map_err(|_| ApiError::bad(key, format!("`{}` is not a date YYYY-MM-DD", shorten(v))))?;
         if d < NaiveDate::from_ymd_opt(1970, 1, 2).unwrap_or_default()
             || d > NaiveDate::from_ymd_opt(2149, 6, 1).unwrap_or_default()
@@ -203,6 +209,11 @@ mod tests {
         assert!(e.contains("not an integer"), "{e}");
         let e = p("d=2026-13-01").date("d").expect_err("date").to_string();
         assert!(e.contains("parameter `d`"), "{e}");
+        for d in ["2026-1-05", "+2026-01-05", "2026-01-5", " 2026-01-05"] {
+            let e = p(&format!("d={d}")).date("d").expect_err(d).to_string();
+            assert!(e.contains("not a date YYYY-MM-DD"), "{e}");
+        }
+        assert_eq!(p("d=2026-01-05").date("d").expect("date"), NaiveDate::from_ymd_opt(2026, 1, 5));
         let e = p("a=%00x").text("a", 10).expect_err("control").to_string();
         assert!(e.contains("control"), "{e}");
         let e = p("page_size=100000").page(200).expect_err("size").to_string();

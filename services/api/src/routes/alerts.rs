@@ -249,11 +249,11 @@ pub async fn ack(
     if req.note.chars().count() > 1000 || req.note.chars().any(|c| c.is_control() && c != '\n') {
         return Err(ApiError::bad("note", "at most 1000 characters, no control characters but newlines"));
     }
+    if let Some(b) = &req.by {
+        check_text("by", b, 128)?;
+    }
     let by = match req.by.as_deref().map(str::trim) {
-        Some(b) if !b.is_empty() => {
-            check_text("by", b, 128)?;
-            b.to_owned()
-        }
+        Some(b) if !b.is_empty() => b.to_owned(),
         _ => who.0.clone(),
     };
     // A withdrawn alert never held: there is nothing to acknowledge.

@@ -201,11 +201,36 @@ impl Held {
     }
 }
 
-/// Per-partition notification state: the gate and what it holds back.
+/// Snapshotted with the partition's state (as the held transitions in order), so a
+/// scorer that crashes or loses the partition while catching up does not lose what it
+/// held: the next owner restores them and releases them once it has caught up.
+impl serde::Serialize for Held {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.order.values())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Held {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut held = Held::default();
+        for t in Vec::<AlertTransition>::deserialize(d)? {
+            held.hold(t);
+        }
+        Ok(held)
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.order.values().eq(other.order.values())
+    }
+}
+
+/// Per-partition notification gate (what it holds back is in the partition's state,
+/// `PartitionState::held`, so it is snapshotted).
 #[derive(Debug, Clone, Default)]
 pub struct PartitionNotify {
     pub gate: Gate,
-    pub held: Held,
 }
 
 #[cfg(test)]

@@ -325,7 +325,7 @@ impl Scorer {
                 run.snapshot_bytes.remove(p);
                 run.newest_event.remove(p);
                 io.consumer.context().forget_watermark(*p);
-                self.drop_held(run, *p);
+                self.forget_gate(run, *p);
             }
             tracing::info!(partitions = ?revoked, "partitions revoked");
         }
@@ -630,7 +630,7 @@ impl Scorer {
                 Some(Change::CaughtUp { lag }) => tracing::info!(
                     partition = p,
                     lag,
-                    held = n.held.len(),
+                    held = st.held.len(),
                     "partition caught up: alert notifications go out again, held ones first"
                 ),
                 Some(Change::CatchingUp(behind)) => tracing::info!(
@@ -666,19 +666,21 @@ impl Scorer {
                 m.webhook_skipped.with_label_values(&labels).inc();
                 false
             } else {
-                let n = run.notify.entry(p).or_default();
-                if n.gate.is_open() && n.held.is_empty() {
-                    true
-                } else {
-                    match n.held.hold(t) {
-                        Hold::Held => m.webhook_held.with_label_values(&labels).inc(),
-                        Hold::Replaced => {}
-                        Hold::Withdrawn(h) => {
-                            m.webhook_withdrawn.with_label_values(&[h.rule.as_str(), h.state.as_str()]).inc();
+                let open = run.notify.entry(p).or_default().gate.is_open();
+                match run.parts.get_mut(&p) {
+                    Some(st) if !(open && st.held.is_empty()) => {
+                        st.dirty = true;
+                        match st.held.hold(t) {
+                            Hold::Held => m.webhook_held.with_label_values(&labels).inc(),
+                            Hold::Replaced => {}
+                            Hold::Withdrawn(h) => {
+                                m.webhook_withdrawn.with_label_values(&[h.rule.as_str(), h.state.as_str()]).inc();
+                            }
+                            Hold::Dropped(_) => m.webhook_dropped.with_label_values(&labels).inc(),
                         }
-                        Hold::Dropped(_) => m.webhook_dropped.with_label_values(&labels).inc(),
+                        false
                     }
-                    false
+                    _ => true,
                 }
             };
             if aligned {
@@ -687,8 +689,14 @@ impl Scorer {
             }
         }
         let now_us = self.clock.now().timestamp_micros();
-        for n in run.notify.values_mut().filter(|n| n.gate.is_open() && !n.held.is_empty()) {
-            for t in n.held.take() {
+        let notify = &run.notify;
+        for (_, st) in run
+            .parts
+            .iter_mut()
+            .filter(|(p, st)| !st.held.is_empty() && notify.get(*p).is_some_and(|n| n.gate.is_open()))
+        {
+            st.dirty = true;
+            for t in st.held.take() {
                 let labels = [t.rule.as_str(), t.state.as_str()];
                 if t.as_of < oldest {
                     // Held past the end of the window (the day changed meanwhile).
@@ -705,28 +713,15 @@ impl Scorer {
                 out.messages.push((Kind::Alert, t.account_id.clone(), v.to_string().into_bytes()));
             }
         }
-        m.webhook_holding.set(run.notify.values().map(|n| n.held.len() as i64).sum());
+        m.webhook_holding.set(run.parts.values().map(|st| st.held.len() as i64).sum());
     }
 
-    /// A revoked partition's held notifications are dropped: the new owner restores the
-    /// partition, replays the log after its snapshot and holds what it derives until it
-    /// catches up. Held transitions live in this process only (published with
-    /// `notify: false`): those derived before the snapshot the new owner restores are not
-    /// derived again, so they are not notified (see README, Notifications).
-    fn drop_held(&self, run: &mut Run, p: i32) {
-        let Some(mut n) = run.notify.remove(&p) else { return };
-        let dropped = n.held.take();
-        if !dropped.is_empty() {
-            tracing::warn!(
-                partition = p,
-                dropped = dropped.len(),
-                "partition revoked: its held alert notifications are dropped (the new owner re-derives them)"
-            );
-        }
-        for t in dropped {
-            self.metrics.webhook_dropped.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
-        }
-        self.metrics.webhook_holding.set(run.notify.values().map(|n| n.held.len() as i64).sum());
+    /// Forgets a revoked partition's gate. What it held went into the snapshot taken on
+    /// revoke (`PartitionState::held`): the new owner restores it and releases it once it
+    /// has caught up.
+    fn forget_gate(&self, run: &mut Run, p: i32) {
+        run.notify.remove(&p);
+        self.metrics.webhook_holding.set(run.parts.values().map(|st| st.held.len() as i64).sum());
     }
 
     /// The daily re-evaluation: once per day (at `evaluation_hour`), every account of

@@ -15,6 +15,11 @@ pub struct PartitionState {
     pub last_tick: Option<NaiveDate>,
     /// First offset of the partition not yet applied to `engine`.
     pub next_offset: i64,
+    /// Alert transitions derived while the partition was catching up, not yet released
+    /// for notification (see `notify`); snapshotted so that a crash or a rebalance
+    /// does not lose them.
+    #[serde(default)]
+    pub held: crate::notify::Held,
     /// Changed since the last snapshot.
     #[serde(skip)]
     pub dirty: bool,
@@ -30,6 +35,7 @@ impl PartitionState {
             engine: Engine::new(config.clone()),
             alerts: AlertTracker::new(config),
             last_tick: None,
+            held: crate::notify::Held::default(),
             next_offset: 0,
             dirty: false,
             last_published: HashMap::new(),

@@ -3,9 +3,8 @@
 //! `alert_acks`.
 
 use axum::{
-    body::Bytes,
-    extract::{Path, RawQuery, State},
-    http::{header, HeaderMap},
+    extract::{rejection::JsonRejection, FromRequest, Path, RawQuery, Request, State},
+    response::{IntoResponse, Response},
     Extension, Json,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -221,6 +220,32 @@ pub struct AckRequest {
     pub by: Option<String>,
 }
 
+/// [`AckRequest`] through axum's `Json` extractor, its rejections as the API's errors: a
+/// body that is not `application/json` is 415 (what keeps HTML forms of other sites from
+/// posting with a browser's stored credentials), one that is not an `AckRequest` is 400
+/// (`body: ...`); a body over the limit keeps axum's 413.
+pub struct AckBody(pub AckRequest);
+
+impl<S: Send + Sync> FromRequest<S> for AckBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        match Json::<AckRequest>::from_request(req, state).await {
+            Ok(Json(body)) => Ok(AckBody(body)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType.into_response()),
+            Err(JsonRejection::JsonDataError(e)) => Err(body_error(&e)),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(body_error(&e)),
+            Err(other) => Err(other.into_response()),
+        }
+    }
+}
+
+/// `body: <what serde said>` (the rejection's source; its own text is axum's prose).
+fn body_error(e: &dyn std::error::Error) -> Response {
+    let detail = e.source().map_or_else(|| e.to_string(), ToString::to_string);
+    ApiError::BadRequest(format!("body: {detail}")).into_response()
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AckResponse {
     pub alert_id: String,
@@ -231,17 +256,8 @@ pub struct AckResponse {
 pub async fn ack(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,
-    headers: HeaderMap,
-    body: Bytes,
+    AckBody(req): AckBody,
 ) -> ApiResult<Json<AckResponse>> {
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return Err(ApiError::UnsupportedMediaType);
-    }
-    let req: AckRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?;
     if req.alert_id.is_empty() {
         return Err(ApiError::bad("alert_id", "must not be empty"));
     }

@@ -15,9 +15,7 @@ use pulse_storage::{
     Color, Verdict,
 };
 
-use super::{
-    account_id, latest_day, page_of, paging, scope, sort_label, Page, Scope, COLORS, RED_FLAGS, STAGES, VERDICTS,
-};
+use super::{account_id, latest_day, page_of, paging, scope, sort_label, Page, COLORS, RED_FLAGS, STAGES, VERDICTS};
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
@@ -28,12 +26,8 @@ use crate::{
 /// A validated account-list request.
 #[derive(Debug, Clone)]
 pub struct ListRequest {
-    pub scope: Scope,
-    pub colors: Vec<&'static str>,
-    pub stages: Vec<&'static str>,
-    pub verdicts: Vec<&'static str>,
-    pub red_flag: Option<&'static str>,
-    pub q: Option<String>,
+    /// Which accounts: the storage layer's filter, as validated here.
+    pub filter: AccountFilter,
     /// Days back for `change` (default 7).
     pub change_days: u32,
     sort: crate::params::Sort<ListSort>,
@@ -54,12 +48,14 @@ const LIST_SORTS: [(&str, ListSort); 5] = [
 impl ListRequest {
     pub fn parse(p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
         Ok(Self {
-            scope: scope(p)?,
-            colors: p.choices("color", &COLORS)?,
-            stages: p.choices("stage", &STAGES)?,
-            verdicts: p.choices("verdict", &VERDICTS)?,
-            red_flag: p.choice("red_flag", &RED_FLAGS)?,
-            q: p.text("q", MAX_TEXT)?,
+            filter: AccountFilter {
+                scope: scope(p)?,
+                colors: p.choices("color", &COLORS)?,
+                stages: p.choices("stage", &STAGES)?,
+                verdicts: p.choices("verdict", &VERDICTS)?,
+                red_flag: p.choice("red_flag", &RED_FLAGS)?,
+                q: p.text("q", MAX_TEXT)?,
+            },
             change_days: p.int("change_days", 1, i64::from(max_range_days))?.unwrap_or(7) as u32,
             sort: p.sort(&LIST_SORTS, (ListSort::Score, false))?,
             page: p.page(max_page_size)?,
@@ -112,15 +108,7 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
         });
     };
     let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
-    let filter = AccountFilter {
-        scope: req.scope.clone(),
-        colors: req.colors.clone(),
-        stages: req.stages.clone(),
-        verdicts: req.verdicts.clone(),
-        red_flag: req.red_flag,
-        q: req.q.clone(),
-    };
-    let rows = read::list(&db.read, &filter, since, req.sort.key, paging(req.page, &req.sort)).await?;
+    let rows = read::list(&db.read, &req.filter, since, req.sort.key, paging(req.page, &req.sort)).await?;
     Ok(page_of(rows, req.page, req.sort_label(), |r| AccountItem {
         account_id: r.account_id,
         name: r.name,

@@ -152,10 +152,10 @@ async fn accounts_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     let mut b = String::from(r#"<div class="title"><h1>Accounts</h1></div>"#);
     b.push_str(&format!(
         r#"<form class="filters" method="get" action="/accounts"><label>Search<input type="search" name="q" value="{}" maxlength="128" placeholder="name or id"></label>{}{}{}{}{}{}<button type="submit">Apply</button></form>"#,
-        esc(req.q.as_deref().unwrap_or("")),
+        esc(req.filter.q.as_deref().unwrap_or("")),
         select("color", "Color", &owned(&filters.colors), p.raw("color")),
-        select("segment", "Segment", &filters.segments, req.scope.segment.as_deref()),
-        select("csm", "CSM", &filters.csms, req.scope.csm.as_deref()),
+        select("segment", "Segment", &filters.segments, req.filter.scope.segment.as_deref()),
+        select("csm", "CSM", &filters.csms, req.filter.scope.csm.as_deref()),
         select("stage", "Stage", &owned(&filters.stages), p.raw("stage")),
         select("verdict", "Verdict", &owned(&filters.verdicts), p.raw("verdict")),
         select("red_flag", "Red flag", &owned(&filters.red_flags), p.raw("red_flag")),

@@ -6,6 +6,9 @@
 //! crate is the opposite: it is *only* I/O, so services stay thin and consistent.
 
 pub mod clickhouse;
+// The batching-consumer loop of ingest and the scorer: feature `kafka`.
+#[cfg(feature = "kafka")]
+pub mod consumer;
 pub mod dlq;
 pub mod http;
 // Kafka clients and topics, and retries with consumption paused: feature `kafka`.

@@ -31,6 +31,11 @@ pub struct IngestConfig {
     /// Where a new consumer group starts: `earliest` (default: nothing is skipped) or
     /// `latest`.
     pub auto_offset_reset: String,
+    /// Rejoin the consumer group after holding no partition for this long (doubling up to
+    /// 10 minutes while it stays idle). Guards against a group coordinator that drops a
+    /// crashed member without starting a rebalance (seen with the development broker),
+    /// which would leave the process replacing it idle forever. 0 disables it.
+    pub rejoin_when_idle_secs: u64,
 }
 
 impl Default for IngestConfig {
@@ -47,6 +52,7 @@ impl Default for IngestConfig {
             retry_max_ms: 10_000,
             forward: true,
             auto_offset_reset: "earliest".into(),
+            rejoin_when_idle_secs: 30,
         }
     }
 }

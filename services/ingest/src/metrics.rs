@@ -18,6 +18,10 @@ pub struct IngestMetrics {
     pub consumer_lag: IntGaugeVec,
     pub paused: IntGauge,
     pub committed_batches: prometheus::IntCounter,
+    /// Time the consumer went without being polled (the shared consumer loop's).
+    pub poll_gap_seconds: Histogram,
+    /// Consumer-group rejoins by the idle watchdog.
+    pub rejoins: prometheus::IntCounter,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -69,8 +73,23 @@ impl IngestMetrics {
         let paused =
             IntGauge::new("pulse_ingest_paused", "1 while consumption is paused because outputs are refusing writes")
                 .expect("static metric definition");
+        let poll_gap_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "pulse_ingest_poll_gap_seconds",
+                "Time from each wake-up of the consume loop to its next wait for a message (flushes included)",
+            )
+            .buckets(exponential_buckets(0.001, 2.0, 16).expect("static buckets")),
+        )
+        .expect("static metric definition");
+        let rejoins = prometheus::IntCounter::new(
+            "pulse_ingest_group_rejoins_total",
+            "Consumer-group rejoins after holding no partition too long",
+        )
+        .expect("static metric definition");
         for m in [
             Box::new(forwarded.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(poll_gap_seconds.clone()),
+            Box::new(rejoins.clone()),
             Box::new(dead_lettered.clone()),
             Box::new(committed_batches.clone()),
             Box::new(batch_duration.clone()),
@@ -113,6 +132,8 @@ impl IngestMetrics {
             consumer_lag,
             paused,
             committed_batches,
+            poll_gap_seconds,
+            rejoins,
         }
     }
 }

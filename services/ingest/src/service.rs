@@ -20,9 +20,10 @@ use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_runtime::{
     clickhouse::{classify, ClickHouseConfig, Failure},
+    consumer::{self, Batcher, Ended, Halt, LoopMetrics, LoopSettings, Step},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
-    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
+    retry::{retry_paused, Backoff, RetryEvent, Stopped},
 };
 use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
@@ -125,58 +126,35 @@ impl Ingest {
         );
         self.ready.set(true);
 
-        let max_wait = Duration::from_millis(self.cfg.batch_max_wait_ms);
-        let mut batch = Batch::default();
-        let mut held: Vec<OwnedMessage> = Vec::new();
-        let mut stop_rx = stop.clone();
-        let mut fatal: Option<String> = None;
-        loop {
-            let deadline = batch.started.map(|s| Instant::from_std(s) + max_wait);
-            tokio::select! {
-                biased;
-                () = stopped(&mut stop_rx) => break,
-                () = sleep_until(deadline) => {
-                    match self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await {
-                        Ok(()) => {}
-                        Err(FlushError::Stopped) => break,
-                        Err(FlushError::Setup(m)) => { fatal = Some(m); break }
-                    }
-                }
-                msg = consumer.recv() => match msg {
-                    Ok(m) => {
-                        self.handle(&m, &mut batch);
-                        let full = batch.messages >= self.cfg.batch_max_rows || batch.bytes >= self.cfg.batch_max_bytes;
-                        if full {
-                            match self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &stop).await {
-                                Ok(()) => {}
-                                Err(FlushError::Stopped) => break,
-                                Err(FlushError::Setup(m)) => { fatal = Some(m); break }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        self.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
-                        tracing::warn!(error = %e, "consume error");
-                    }
-                },
+        let settings = LoopSettings {
+            max_wait: Duration::from_millis(self.cfg.batch_max_wait_ms),
+            tick: Duration::from_secs(1),
+            grace: Duration::from_secs(15),
+            rejoin_when_idle_secs: self.cfg.rejoin_when_idle_secs,
+            topics: vec![self.topics.usage.clone(), self.topics.crm.clone()],
+        };
+        let loop_metrics =
+            LoopMetrics { poll_gap: self.metrics.poll_gap_seconds.clone(), rejoins: self.metrics.rejoins.clone() };
+        let mut batcher = IngestLoop {
+            svc: &self,
+            consumer: &consumer,
+            producer: &producer,
+            ch: &ch,
+            batch: Batch::default(),
+            held: Vec::new(),
+        };
+        let ended = consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await;
+        self.ready.set(false);
+        match ended {
+            Ok(Ended::Clean) => tracing::info!("ingest stopped after a final flush and commit"),
+            Ok(Ended::Uncommitted) => {
+                tracing::warn!("ingest stopped with an uncommitted batch; it will be re-delivered on restart")
+            }
+            Err(message) => {
+                tracing::error!(error = %message, "ClickHouse setup error: ingest stops; the batch stays uncommitted");
+                return Err(IngestError::Setup(message));
             }
         }
-
-        if let Some(message) = fatal {
-            self.ready.set(false);
-            tracing::error!(error = %message, "ClickHouse setup error: ingest stops; the batch stays uncommitted");
-            return Err(IngestError::Setup(message));
-        }
-        // Final flush: a bounded grace period, not interrupted by the stop signal.
-        let (_never_tx, never) = watch::channel(false);
-        let grace = Duration::from_secs(15);
-        let flushed =
-            tokio::time::timeout(grace, self.flush(&consumer, &producer, &ch, &mut batch, &mut held, &never)).await;
-        match flushed {
-            Ok(Ok(())) if held.is_empty() => tracing::info!("ingest stopped after a final flush and commit"),
-            _ => tracing::warn!("ingest stopped with an uncommitted batch; it will be re-delivered on restart"),
-        }
-        self.ready.set(false);
         Ok(())
     }
 
@@ -417,10 +395,69 @@ impl Ingest {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// Ingest's side of the shared consumer loop (`pulse_runtime::consumer`): a batch is the
+/// messages processed since the last flush; flushing stores and forwards them, then
+/// commits their offsets.
+struct IngestLoop<'a> {
+    svc: &'a Ingest,
+    consumer: &'a IngestConsumer,
+    producer: &'a FutureProducer,
+    ch: &'a clickhouse::Client,
+    batch: Batch,
+    /// Messages that arrived while a write was retried (partitions paused): the next
+    /// batch's first.
+    held: Vec<OwnedMessage>,
+}
+
+impl IngestLoop<'_> {
+    async fn flush_batch(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
+        let (svc, consumer, producer, ch) = (self.svc, self.consumer, self.producer, self.ch);
+        match svc.flush(consumer, producer, ch, &mut self.batch, &mut self.held, stop).await {
+            Ok(()) => Ok(()),
+            Err(FlushError::Stopped) => Err(Halt::Stopped),
+            Err(FlushError::Setup(m)) => Err(Halt::Fatal(m)),
+        }
+    }
+}
+
+impl Batcher for IngestLoop<'_> {
+    /// ClickHouse refusing the setup (credentials, a missing table, a row type that does
+    /// not match): the server's message.
+    type Fatal = String;
+
+    async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
+        self.svc.handle(&m, &mut self.batch);
+        Ok(())
+    }
+
+    fn started(&self) -> Option<Instant> {
+        self.batch.started.map(Instant::from_std)
+    }
+
+    fn full(&self) -> bool {
+        self.batch.messages >= self.svc.cfg.batch_max_rows || self.batch.bytes >= self.svc.cfg.batch_max_bytes
+    }
+
+    async fn flush(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
+        self.flush_batch(stop).await
+    }
+
+    async fn finish(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        // A flush starts the next batch with what arrived while it retried: flush that too.
+        for _ in 0..2 {
+            if self.flush_batch(stop).await.is_err() {
+                return false;
+            }
+            if self.batch.is_empty() && self.held.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn consume_error(&self, e: &KafkaError) {
+        self.svc.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
+        tracing::warn!(error = %e, "consume error");
     }
 }
 

@@ -36,6 +36,7 @@ use std::{
 use chrono::{Days, NaiveDate};
 use pulse_core::{alerts::TransitionKind, AlertRule, AlertState, AlertTransition};
 use pulse_runtime::{
+    consumer::RejoinWatchdog,
     dlq::{DeadLetter, Origin, Reason},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
@@ -193,41 +194,6 @@ impl ConsumerContext for NotifierContext {
     }
 }
 
-/// When to rejoin the group while holding no partition: after `rejoin_when_idle_secs`,
-/// five times, then doubling up to 10 minutes (as the scorer's watchdog). 0 = never.
-#[derive(Debug)]
-pub struct Idle {
-    every: Duration,
-    after: Duration,
-    since: Option<std::time::Instant>,
-    rejoins: u32,
-}
-
-impl Idle {
-    pub fn new(secs: u64) -> Self {
-        let every = Duration::from_secs(secs);
-        Self { every, after: every, since: None, rejoins: 0 }
-    }
-
-    /// Whether to rejoin now, holding `held` partitions at `now`.
-    pub fn due(&mut self, held: usize, now: std::time::Instant) -> bool {
-        if self.every.is_zero() || held > 0 {
-            *self = Self::new(self.every.as_secs());
-            return false;
-        }
-        let since = *self.since.get_or_insert(now);
-        if now.saturating_duration_since(since) < self.after {
-            return false;
-        }
-        self.since = Some(now);
-        self.rejoins += 1;
-        if self.rejoins >= 5 {
-            self.after = (self.after * 2).min(Duration::from_secs(600));
-        }
-        true
-    }
-}
-
 /// The notifier, fully configured; [`Notifier::run`] drives it.
 pub struct Notifier {
     /// `webhook`, `notify_window_days`, `notify_group_id`, `retry_*`.
@@ -280,7 +246,7 @@ impl Notifier {
         let mut inflight: Option<Pin<Box<dyn Future<Output = Done> + Send>>> = None;
         let mut paused = false;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut idle = Idle::new(self.cfg.rejoin_when_idle_secs);
+        let mut idle = RejoinWatchdog::new(self.cfg.rejoin_when_idle_secs);
         loop {
             if inflight.is_none() {
                 if let Some(job) = queue.pop_front() {
@@ -600,24 +566,6 @@ mod tests {
         assert!(matches!(decide(b"{nope", day(1)), Decision::Invalid(Reason::NotJson, _)));
         assert!(matches!(decide(b"[1]", day(1)), Decision::Invalid(Reason::NotObject, _)));
         assert!(matches!(decide(br#"{"account_id":"a"}"#, day(1)), Decision::Invalid(Reason::InvalidValue, _)));
-    }
-
-    #[test]
-    fn an_idle_notifier_rejoins_then_backs_off() {
-        let t0 = std::time::Instant::now();
-        let at = |s: u64| t0 + Duration::from_secs(s);
-        let mut i = Idle::new(5);
-        assert!(!i.due(0, at(0)));
-        assert!(!i.due(0, at(4)));
-        assert!(i.due(0, at(5)));
-        assert!(!i.due(1, at(20)), "holding a partition resets it");
-        assert!(!i.due(0, at(21)));
-        let mut n = 0;
-        for s in 22..200 {
-            n += usize::from(i.due(0, at(s)));
-        }
-        assert!((5..=9).contains(&n), "five rejoins every 5 s, then doubling: {n}");
-        assert!(!Idle::new(0).due(0, at(1_000)), "0 = off");
     }
 
     #[test]

@@ -28,10 +28,11 @@ use chrono::{Days, NaiveDate};
 use pulse_core::{parse_event, ApplyOutcome, Evaluation, ScoringConfig};
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
+    consumer::{self, Batcher, Ended, LoopMetrics, LoopSettings, Step},
     dlq::{DeadLetter, Origin},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
-    retry::{retry_paused, stopped, Backoff, RetryEvent, Stopped},
+    retry::{retry_paused, Backoff, RetryEvent, Stopped},
 };
 use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
@@ -151,10 +152,6 @@ struct Run {
     /// Per partition: the newest event time (Unix seconds) applied since the last check
     /// of its notification gate.
     newest_event: HashMap<i32, i64>,
-    /// Since when no partition is held, and the current rejoin delay (watchdog).
-    idle_since: Option<Instant>,
-    rejoin_after: Duration,
-    rejoins_while_idle: u32,
 }
 
 impl Scorer {
@@ -202,7 +199,7 @@ impl Scorer {
         tracing::info!(topic = %self.topics.events, group = %self.cfg.group_id, config_version = %self.scoring.version(), "scorer started");
         self.ready.set(true);
 
-        let mut run = Run {
+        let run = Run {
             parts: HashMap::new(),
             seeking: HashSet::new(),
             touched: HashMap::new(),
@@ -214,78 +211,24 @@ impl Scorer {
             snapshot_bytes: HashMap::new(),
             notify: HashMap::new(),
             newest_event: HashMap::new(),
-            idle_since: None,
-            rejoin_after: Duration::from_secs(self.cfg.rejoin_when_idle_secs),
-            rejoins_while_idle: 0,
         };
-        let max_wait = Duration::from_millis(self.cfg.batch_max_wait_ms);
-        let snapshot_every = Duration::from_secs(self.cfg.snapshot_interval_secs);
-        let mut stop_rx = stop.clone();
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let settings = LoopSettings {
+            max_wait: Duration::from_millis(self.cfg.batch_max_wait_ms),
+            tick: Duration::from_secs(1),
+            grace: Duration::from_secs(30),
+            rejoin_when_idle_secs: self.cfg.rejoin_when_idle_secs,
+            topics: vec![self.topics.events.clone()],
+        };
+        let loop_metrics =
+            LoopMetrics { poll_gap: self.metrics.poll_gap_seconds.clone(), rejoins: self.metrics.rejoins.clone() };
         let io = Io { consumer: &consumer, producer: &producer, ch: &ch, store: &store };
-        let result: Result<(), Stopped> = async {
-            // When the loop last woke from its wait: what follows until the next wait
-            // is a gap in polling (`pulse_scorer_poll_gap_seconds`).
-            let mut woke: Option<Instant> = None;
-            loop {
-                if let Some(w) = woke.take() {
-                    self.metrics.poll_gap_seconds.observe(w.elapsed().as_secs_f64());
-                }
-                let deadline = run.batch_started.map(|s| s + max_wait);
-                tokio::select! {
-                    biased;
-                    () = stopped(&mut stop_rx) => return Ok(()),
-                    () = sleep_until(deadline) => {
-                        woke = Some(Instant::now());
-                        self.flush(&io, &mut run, &stop).await?
-                    }
-                    _ = tick.tick() => {
-                        woke = Some(Instant::now());
-                        self.rebalance(&io, &mut run, &stop).await?;
-                        self.watchdog(&io, &mut run);
-                        self.daily(&io, &mut run, &stop).await?;
-                        if run.last_snapshot.elapsed() >= snapshot_every {
-                            self.flush(&io, &mut run, &stop).await?;
-                            self.snapshot(&io, &mut run, &stop, CommitMode::Async).await?;
-                        }
-                        // Idle: partitions that caught up send what they held. (With a
-                        // batch pending, its flush checks, after evaluating it.)
-                        if run.batch_events == 0 && run.touched.is_empty() {
-                            self.write(&io, &mut run, Outputs::default(), &stop).await?;
-                        }
-                    }
-                    msg = consumer.recv() => match msg {
-                        Ok(m) => {
-                            woke = Some(Instant::now());
-                            let m = m.detach();
-                            self.rebalance(&io, &mut run, &stop).await?;
-                            self.handle(&io, &mut run, &m, &stop).await?;
-                            if run.batch_events >= self.cfg.batch_max_events {
-                                self.flush(&io, &mut run, &stop).await?;
-                            }
-                        }
-                        Err(e) => {
-                            self.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
-                            tracing::warn!(error = %e, "consume error");
-                        }
-                    },
-                }
+        let mut batcher = ScorerLoop { svc: &self, io, run };
+        match consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await {
+            Ok(Ended::Clean) => tracing::info!("scorer stopped after a final publish, snapshot and commit"),
+            Ok(Ended::Uncommitted) => {
+                tracing::warn!("scorer stopped without a final snapshot; the log since the last one will be replayed")
             }
-        }
-        .await;
-        // Final flush, snapshot and synchronous commit, within a grace period that the
-        // stop signal does not cut short.
-        let (_never_tx, never) = watch::channel(false);
-        let final_write = async {
-            if result.is_ok() {
-                self.flush(&io, &mut run, &never).await?;
-                self.snapshot(&io, &mut run, &never, CommitMode::Sync).await?;
-            }
-            Ok::<(), Stopped>(())
-        };
-        match tokio::time::timeout(Duration::from_secs(30), final_write).await {
-            Ok(Ok(())) if result.is_ok() => tracing::info!("scorer stopped after a final publish, snapshot and commit"),
-            _ => tracing::warn!("scorer stopped without a final snapshot; the log since the last one will be replayed"),
+            Err(never) => match never {},
         }
         if let Some(n) = notifier {
             match tokio::time::timeout(Duration::from_secs(30), n).await {
@@ -335,36 +278,6 @@ impl Scorer {
         }
         self.metrics.partitions.set(run.parts.len() as i64);
         Ok(())
-    }
-
-    /// Rejoins the group when no partition has been held for `rejoin_when_idle_secs`:
-    /// at that interval for five attempts (a crashed member may take a session timeout
-    /// to expire), then doubling up to 10 minutes while still idle.
-    fn watchdog(&self, io: &Io<'_>, run: &mut Run) {
-        if self.cfg.rejoin_when_idle_secs == 0 {
-            return;
-        }
-        if !run.parts.is_empty() {
-            run.idle_since = None;
-            run.rejoin_after = Duration::from_secs(self.cfg.rejoin_when_idle_secs);
-            run.rejoins_while_idle = 0;
-            return;
-        }
-        let since = *run.idle_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < run.rejoin_after {
-            return;
-        }
-        tracing::warn!(idle_secs = since.elapsed().as_secs(), "no partition held: rejoining the consumer group");
-        self.metrics.rejoins.inc();
-        io.consumer.unsubscribe();
-        if let Err(e) = io.consumer.subscribe(&[self.topics.events.as_str()]) {
-            tracing::warn!(error = %e, "resubscribe failed");
-        }
-        run.idle_since = Some(Instant::now());
-        run.rejoins_while_idle += 1;
-        if run.rejoins_while_idle >= 5 {
-            run.rejoin_after = (run.rejoin_after * 2).min(Duration::from_secs(600));
-        }
     }
 
     async fn ensure_partition(
@@ -883,9 +796,61 @@ fn off_loop<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// The scorer's side of the shared consumer loop (`pulse_runtime::consumer`): a batch is
+/// the events applied since the last flush; flushing evaluates the accounts they touched
+/// and publishes; offsets are committed by the snapshots, on the tick.
+struct ScorerLoop<'a> {
+    svc: &'a Scorer,
+    io: Io<'a>,
+    run: Run,
+}
+
+impl Batcher for ScorerLoop<'_> {
+    /// The scorer retries every failure until it stops: nothing ends it from inside.
+    type Fatal = std::convert::Infallible;
+
+    async fn add(&mut self, m: OwnedMessage, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        self.svc.rebalance(&self.io, &mut self.run, stop).await?;
+        self.svc.handle(&self.io, &mut self.run, &m, stop).await?;
+        Ok(())
+    }
+
+    fn started(&self) -> Option<Instant> {
+        self.run.batch_started
+    }
+
+    fn full(&self) -> bool {
+        self.run.batch_events >= self.svc.cfg.batch_max_events
+    }
+
+    async fn flush(&mut self, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        self.svc.flush(&self.io, &mut self.run, stop).await?;
+        Ok(())
+    }
+
+    async fn tick(&mut self, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        let (svc, io, run) = (self.svc, &self.io, &mut self.run);
+        svc.rebalance(io, run, stop).await?;
+        svc.daily(io, run, stop).await?;
+        if run.last_snapshot.elapsed() >= Duration::from_secs(svc.cfg.snapshot_interval_secs) {
+            svc.flush(io, run, stop).await?;
+            svc.snapshot(io, run, stop, CommitMode::Async).await?;
+        }
+        // Idle: partitions that caught up send what they held. (With a batch pending, its
+        // flush checks, after evaluating it.)
+        if run.batch_events == 0 && run.touched.is_empty() {
+            svc.write(io, run, Outputs::default(), stop).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        let (svc, io, run) = (self.svc, &self.io, &mut self.run);
+        svc.flush(io, run, stop).await.is_ok() && svc.snapshot(io, run, stop, CommitMode::Sync).await.is_ok()
+    }
+
+    fn consume_error(&self, e: &KafkaError) {
+        self.svc.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
+        tracing::warn!(error = %e, "consume error");
     }
 }

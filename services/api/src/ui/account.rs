@@ -51,7 +51,8 @@ fn charts(h: &History) -> String {
             svg::Threshold { value: t.yellow, label: format!("yellow ≥ {}", t.yellow), class: "t-yellow" },
         ],
         100.0,
-    );
+    )
+    .into_string();
     let shares = [
         ("DAU %", "s-dau", h.points.iter().map(|p| p.dau_pct).collect::<Vec<_>>()),
         ("WAU %", "s-wau", h.points.iter().map(|p| p.wau_pct).collect()),
@@ -75,7 +76,7 @@ fn charts(h: &History) -> String {
     });
     let series: Vec<svg::Series<'_>> =
         shares.iter().map(|(name, class, v)| svg::Series { name, class, values: v.clone() }).collect();
-    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max);
+    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max).into_string();
     format!(
         r#"<div class="two"><section class="panel"><h2>Health score</h2>{score}<ul class="legend"><li class="s-score">score</li></ul></section>
 <section class="panel"><h2>Active-user shares ({} profile)</h2>{usage}<ul class="legend"><li class="s-dau">DAU % (7-day mean)</li><li class="s-wau">WAU %</li><li class="s-mau">MAU %</li></ul></section></div>"#,

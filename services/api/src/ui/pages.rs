@@ -86,11 +86,11 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
     b.push_str(&card("ARR", &money(Some(summary.arr_total)), "arr-total", ""));
     b.push_str(&card("ARR at risk (red + yellow)", &money(Some(summary.arr_at_risk)), "arr-at-risk", "risk"));
     b.push_str("</section>");
-    b.push_str(&svg::color_strip([c.green, c.yellow, c.red]));
+    b.push_str(&svg::color_strip([c.green, c.yellow, c.red]).into_string());
     let bars: Vec<(String, [u64; 3])> =
         trend.points.iter().map(|p| (p.week_ending.to_string(), [p.green, p.yellow, p.red])).collect();
     b.push_str(r#"<section class="panel"><h2>Accounts by color, week by week</h2>"#);
-    b.push_str(&svg::color_bars("Accounts by color on the last day of each week", &bars));
+    b.push_str(&svg::color_bars("Accounts by color on the last day of each week", &bars).into_string());
     b.push_str(r#"<ul class="legend"><li class="green">green</li><li class="yellow">yellow</li><li class="red">red</li></ul></section>"#);
     b.push_str(r#"<div class="two">"#);
     for (title, movers, testid) in

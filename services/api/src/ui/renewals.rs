@@ -233,7 +233,7 @@ fn backcast_panel(b: &mut String, r: &Renewals) {
     ];
     b.push_str(&svg::grouped_bars("Forecast against actual retained ARR per past quarter", &labels, &series, |v| {
         money(Some(v))
-    }));
+    }).into_string());
     b.push_str(r#"<ul class="legend"><li class="s-due">ARR due</li><li class="s-forecast">forecast to keep</li><li class="s-actual">actually kept</li></ul>"#);
     b.push_str(r#"<table data-testid="backcast"><thead><tr><th>Quarter</th><th>Forecast made</th><th class="num">Renewals</th><th class="num">ARR due</th><th class="num">Forecast to keep</th><th class="num">Actually kept</th><th class="num">Difference</th><th class="num">ARR after</th><th class="num">Lost</th><th class="num">Expected lost</th></tr></thead><tbody>"#);
     for q in &r.backcast {

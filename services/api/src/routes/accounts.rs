@@ -3,25 +3,52 @@
 //! parse the stored result JSON into the core's own types.
 
 use axum::{
-    extract::{Path, RawQuery, State},
+    extract::{Path, State},
     Json,
 };
 use chrono::{Days, NaiveDate};
 use pulse_core::{config::Share, event::UsageProfile, HealthResult, ReadinessResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use pulse_storage::{
     read::accounts::{self as read, AccountFilter, AccountSort as ListSort},
     Color, Verdict,
 };
 
-use super::{account_id, latest_day, page_of, paging, scope, sort_label, Page, COLORS, RED_FLAGS, STAGES, VERDICTS};
+use super::{account_id, latest_day, page_of, paging, scope_of, Colors, Page, RedFlags, Stages, Verdicts};
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{Params, MAX_TEXT},
+    params::{self, choices, Count, Date, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
     service::AppState,
 };
+
+choices!(
+    /// Sort keys of the account list.
+    ListSorts: ListSort = [
+        ("score", ListSort::Score),
+        ("change", ListSort::Change),
+        ("arr", ListSort::Arr),
+        ("renewal", ListSort::Renewal),
+        ("name", ListSort::Name),
+    ]
+);
+
+/// The query of `GET /api/v1/accounts` (and the accounts page).
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    pub color: Option<List<Colors>>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub stage: Option<List<Stages>>,
+    pub verdict: Option<List<Verdicts>>,
+    pub red_flag: Option<One<RedFlags>>,
+    pub q: Option<Text>,
+    pub change_days: Option<Count>,
+    pub sort: Option<SortParam<ListSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
 
 /// A validated account-list request.
 #[derive(Debug, Clone)]
@@ -30,40 +57,36 @@ pub struct ListRequest {
     pub filter: AccountFilter,
     /// Days back for `change` (default 7).
     pub change_days: u32,
-    sort: crate::params::Sort<ListSort>,
-    pub page: crate::params::PageReq,
+    sort: params::Sort<ListSort>,
+    pub page: params::PageReq,
 }
 
 pub const LIST_KEYS: &[&str] =
     &["color", "segment", "csm", "stage", "verdict", "red_flag", "q", "change_days", "sort", "page", "page_size"];
 
-const LIST_SORTS: [(&str, ListSort); 5] = [
-    ("score", ListSort::Score),
-    ("change", ListSort::Change),
-    ("arr", ListSort::Arr),
-    ("renewal", ListSort::Renewal),
-    ("name", ListSort::Name),
-];
-
 impl ListRequest {
     pub fn parse(p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
+        Self::from_query(p.decode()?, max_page_size, max_range_days)
+    }
+
+    pub fn from_query(q: ListQuery, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
         Ok(Self {
             filter: AccountFilter {
-                scope: scope(p)?,
-                colors: p.choices("color", &COLORS)?,
-                stages: p.choices("stage", &STAGES)?,
-                verdicts: p.choices("verdict", &VERDICTS)?,
-                red_flag: p.choice("red_flag", &RED_FLAGS)?,
-                q: p.text("q", MAX_TEXT)?,
+                scope: scope_of(q.segment, q.csm),
+                colors: params::list(q.color),
+                stages: params::list(q.stage),
+                verdicts: params::list(q.verdict),
+                red_flag: params::one(q.red_flag),
+                q: q.q.map(|t| t.0),
             },
-            change_days: p.int("change_days", 1, i64::from(max_range_days))?.unwrap_or(7) as u32,
-            sort: p.sort(&LIST_SORTS, (ListSort::Score, false))?,
-            page: p.page(max_page_size)?,
+            change_days: Count::within(q.change_days, "change_days", i64::from(max_range_days), 7)? as u32,
+            sort: SortParam::or(q.sort, (ListSort::Score, false)),
+            page: params::page(q.page, q.page_size, max_page_size)?,
         })
     }
 
     pub fn sort_label(&self) -> String {
-        sort_label(LIST_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
+        SortParam::<ListSorts>::label(&self.sort)
     }
 }
 
@@ -90,9 +113,8 @@ pub struct AccountItem {
     pub readiness_total: Option<f64>,
 }
 
-pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<AccountItem>>> {
-    let p = Params::parse(q.as_deref(), LIST_KEYS)?;
-    let req = ListRequest::parse(&p, st.cfg.max_page_size, st.cfg.max_range_days)?;
+pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<AccountItem>>> {
+    let req = ListRequest::from_query(q, st.cfg.max_page_size, st.cfg.max_range_days)?;
     Ok(Json(query_list(&st.db, &req).await?))
 }
 
@@ -166,9 +188,8 @@ pub struct AccountDetail {
 pub async fn detail(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    Query(NoParams {}): Query<NoParams>,
 ) -> ApiResult<Json<AccountDetail>> {
-    Params::parse(q.as_deref(), &[])?;
     Ok(Json(query_detail(&st.db, &account_id(&id)?).await?))
 }
 
@@ -270,18 +291,29 @@ pub struct History {
 pub async fn history(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    Query(q): Query<HistoryQuery>,
 ) -> ApiResult<Json<History>> {
-    let p = Params::parse(q.as_deref(), &["days", "from", "to"])?;
-    Ok(Json(query_history(&st, &account_id(&id)?, &p).await?))
+    Ok(Json(history_of(&st, &account_id(&id)?, q).await?))
+}
+
+/// The query of `GET /api/v1/accounts/{id}/history`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    pub days: Option<Count>,
+    pub from: Option<Date>,
+    pub to: Option<Date>,
 }
 
 /// Daily history, `days` (default 90) up to `to` (default: the newest result), or
 /// `from`..=`to`; at most `api.max_range_days`.
 pub async fn query_history(st: &AppState, id: &str, p: &Params) -> ApiResult<History> {
+    history_of(st, id, p.decode()?).await
+}
+
+async fn history_of(st: &AppState, id: &str, q: HistoryQuery) -> ApiResult<History> {
     let max = i64::from(st.cfg.max_range_days);
-    let days = p.int("days", 1, max)?;
-    let (from, to) = (p.date("from")?, p.date("to")?);
+    let days = q.days.map(|d| Count::within(Some(d), "days", max, 90)).transpose()?;
+    let (from, to) = (q.from.map(|d| d.0), q.to.map(|d| d.0));
     if days.is_some() && from.is_some() {
         return Err(ApiError::BadRequest("parameters `days` and `from` exclude each other".into()));
     }
@@ -335,9 +367,8 @@ fn share_name(s: Share) -> &'static str {
 pub async fn readiness(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    Query(NoParams {}): Query<NoParams>,
 ) -> ApiResult<Json<ReadinessResult>> {
-    Params::parse(q.as_deref(), &[])?;
     let id = account_id(&id)?;
     let raw = read::latest_readiness_result(&st.db.read, &id).await?.ok_or_else(|| not_found(&id))?;
     Ok(Json(parse_result(&raw)?))

@@ -6,10 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use axum::{
-    extract::{RawQuery, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
 use pulse_core::{
     backtest::{self, GraduationReport, HorizonReport, ScoredOutcome},
@@ -22,7 +19,7 @@ use super::{
     outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
     Scope,
 };
-use crate::{db::Db, error::ApiResult, params::Params, service::AppState};
+use crate::{db::Db, error::ApiResult, params::Query, service::AppState};
 
 pub const KEYS: &[&str] = &["segment", "csm"];
 
@@ -49,9 +46,8 @@ pub struct Accuracy {
     pub red_that_renewed: Vec<OutcomeAccount>,
 }
 
-pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Accuracy>> {
-    let p = Params::parse(q.as_deref(), KEYS)?;
-    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &super::scope(&p)?).await?))
+pub async fn accuracy(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<Accuracy>> {
+    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &q.scope()).await?))
 }
 
 pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> ApiResult<Accuracy> {

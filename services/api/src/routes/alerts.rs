@@ -3,7 +3,7 @@
 //! `alert_acks`.
 
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, Path, RawQuery, Request, State},
+    extract::{rejection::JsonRejection, FromRequest, Path, Request, State},
     response::{IntoResponse, Response},
     Extension, Json,
 };
@@ -17,22 +17,59 @@ use pulse_storage::{
 
 pub use pulse_storage::read::alerts::{RuleSummary, StateFilter};
 
-use super::{account_id, latest_day, page_of, paging, scope, sort_label, Page, Scope, RULES, SEVERITIES};
+use super::{account_id, latest_day, page_of, paging, scope_of, Page, Rules, Scope, Severities};
 use crate::{
     auth::Principal,
     db::Db,
     error::{ApiError, ApiResult},
-    params::{check_text, PageReq, Params, Sort},
+    params::{
+        self, check_text, choices, Count, Flag, List, One, PageNumber, PageReq, Params, Query, Sort, SortParam, Text,
+    },
     service::AppState,
 };
 
-const ALERT_SORTS: [(&str, AlertSort); 5] = [
-    ("age", AlertSort::Age),
-    ("opened_on", AlertSort::OpenedOn),
-    ("rule", AlertSort::Rule),
-    ("severity", AlertSort::Severity),
-    ("account", AlertSort::Account),
-];
+choices!(
+    /// Sort keys of alert lists.
+    AlertSorts: AlertSort = [
+        ("age", AlertSort::Age),
+        ("opened_on", AlertSort::OpenedOn),
+        ("rule", AlertSort::Rule),
+        ("severity", AlertSort::Severity),
+        ("account", AlertSort::Account),
+    ]
+);
+
+choices!(
+    /// Alert states a list may ask for.
+    States: StateFilter = [("open", StateFilter::Open), ("resolved", StateFilter::Resolved), ("all", StateFilter::All)]
+);
+
+/// The query of `GET /api/v1/alerts` (and the alerts page).
+#[derive(Debug, Deserialize)]
+pub struct AlertsQuery {
+    pub state: Option<One<States>>,
+    pub rule: Option<List<Rules>>,
+    pub severity: Option<List<Severities>>,
+    pub account_id: Option<Text>,
+    pub acknowledged: Option<Flag>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub sort: Option<SortParam<AlertSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
+
+/// The query of `GET /api/v1/accounts/{id}/alerts`: the feed's, less account and scope.
+#[derive(Debug, Deserialize)]
+pub struct AccountAlertsQuery {
+    pub state: Option<One<States>>,
+    pub rule: Option<List<Rules>>,
+    pub severity: Option<List<Severities>>,
+    pub acknowledged: Option<Flag>,
+    pub sort: Option<SortParam<AlertSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
 
 #[derive(Debug, Clone)]
 pub struct AlertsRequest {
@@ -51,24 +88,23 @@ pub const LIST_KEYS: &[&str] =
 
 impl AlertsRequest {
     pub fn parse(p: &Params, max_page_size: u32) -> ApiResult<Self> {
-        let account_id = match p.raw("account_id") {
-            Some(a) => Some(account_id(a)?),
+        Self::from_query(p.decode()?, max_page_size)
+    }
+
+    pub fn from_query(q: AlertsQuery, max_page_size: u32) -> ApiResult<Self> {
+        let account_id = match q.account_id {
+            Some(a) => Some(account_id(&a.0)?),
             None => None,
         };
         Ok(Self {
-            state: p
-                .choice(
-                    "state",
-                    &[("open", StateFilter::Open), ("resolved", StateFilter::Resolved), ("all", StateFilter::All)],
-                )?
-                .unwrap_or(StateFilter::Open),
-            rules: p.choices("rule", &RULES)?,
-            severities: p.choices("severity", &SEVERITIES)?,
+            state: params::one(q.state).unwrap_or(StateFilter::Open),
+            rules: params::list(q.rule),
+            severities: params::list(q.severity),
             account_id,
-            acknowledged: p.bool("acknowledged")?,
-            scope: scope(p)?,
-            sort: p.sort(&ALERT_SORTS, (AlertSort::Age, true))?,
-            page: p.page(max_page_size)?,
+            acknowledged: params::one(q.acknowledged),
+            scope: scope_of(q.segment, q.csm),
+            sort: SortParam::or(q.sort, (AlertSort::Age, true)),
+            page: params::page(q.page, q.page_size, max_page_size)?,
         })
     }
 
@@ -92,7 +128,7 @@ impl AlertsRequest {
     }
 
     pub fn sort_label(&self) -> String {
-        sort_label(ALERT_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
+        SortParam::<AlertSorts>::label(&self.sort)
     }
 
     fn filter(&self) -> AlertFilter {
@@ -133,22 +169,32 @@ pub struct Alert {
     pub acknowledged: Option<Acknowledgement>,
 }
 
-pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<Alert>>> {
-    let p = Params::parse(q.as_deref(), LIST_KEYS)?;
-    Ok(Json(query_alerts(&st.db, &AlertsRequest::parse(&p, st.cfg.max_page_size)?).await?))
+pub async fn list(State(st): State<AppState>, Query(q): Query<AlertsQuery>) -> ApiResult<Json<Page<Alert>>> {
+    Ok(Json(query_alerts(&st.db, &AlertsRequest::from_query(q, st.cfg.max_page_size)?).await?))
 }
 
 pub async fn for_account(
     State(st): State<AppState>,
     Path(id): Path<String>,
-    RawQuery(q): RawQuery,
+    Query(q): Query<AccountAlertsQuery>,
 ) -> ApiResult<Json<Page<Alert>>> {
-    let p = Params::parse(q.as_deref(), &["state", "rule", "severity", "acknowledged", "sort", "page", "page_size"])?;
-    let mut req = AlertsRequest::parse(&p, st.cfg.max_page_size)?;
+    // All states unless `state` is given.
+    let state = q.state.map_or(StateFilter::All, |s| s.0);
+    let feed = AlertsQuery {
+        state: None,
+        rule: q.rule,
+        severity: q.severity,
+        account_id: None,
+        acknowledged: q.acknowledged,
+        segment: None,
+        csm: None,
+        sort: q.sort,
+        page: q.page,
+        page_size: q.page_size,
+    };
+    let mut req = AlertsRequest::from_query(feed, st.cfg.max_page_size)?;
     req.account_id = Some(account_id(&id)?);
-    if p.raw("state").is_none() {
-        req.state = StateFilter::All;
-    }
+    req.state = state;
     Ok(Json(query_alerts(&st.db, &req).await?))
 }
 
@@ -190,9 +236,8 @@ pub struct AlertsSummary {
     pub by_rule: Vec<RuleSummary>,
 }
 
-pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<AlertsSummary>> {
-    let p = Params::parse(q.as_deref(), &["segment", "csm"])?;
-    Ok(Json(query_summary(&st.db, &scope(&p)?).await?))
+pub async fn summary(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<AlertsSummary>> {
+    Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<AlertsSummary> {

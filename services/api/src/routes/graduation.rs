@@ -1,33 +1,47 @@
 //! Graduation pipeline: onboarding accounts by verdict, days in stage, overdue and
 //! recovery-plan flags, blockers, and those nearest to ready.
 
-use axum::{
-    extract::{RawQuery, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::NaiveDate;
 use pulse_core::{readiness::Blocker, ReadinessResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use pulse_storage::read::graduation::{self as read, GradFilter, GradRow, GradSort};
 
 pub use pulse_storage::read::graduation::Counts;
 
-use super::{latest_day, page_of, paging, scope, sort_label, Page, Scope, VERDICTS};
+use super::{latest_day, page_of, paging, scope_of, Page, Scope, Verdicts};
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{PageReq, Params, Sort, MAX_TEXT},
+    params::{self, choices, Count, Flag, List, PageNumber, PageReq, Params, Query, Sort, SortParam, Text},
     service::AppState,
 };
 
-const GRAD_SORTS: [(&str, GradSort); 5] = [
-    ("nearest", GradSort::Nearest),
-    ("total", GradSort::Total),
-    ("days_in_stage", GradSort::DaysInStage),
-    ("blockers", GradSort::Blockers),
-    ("name", GradSort::Name),
-];
+choices!(
+    /// Sort keys of the graduation list.
+    GradSorts: GradSort = [
+        ("nearest", GradSort::Nearest),
+        ("total", GradSort::Total),
+        ("days_in_stage", GradSort::DaysInStage),
+        ("blockers", GradSort::Blockers),
+        ("name", GradSort::Name),
+    ]
+);
+
+/// The query of `GET /api/v1/graduation/accounts` (and the graduation page).
+#[derive(Debug, Deserialize)]
+pub struct GradQuery {
+    pub verdict: Option<List<Verdicts>>,
+    pub overdue: Option<Flag>,
+    pub recovery_plan_needed: Option<Flag>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub q: Option<Text>,
+    pub sort: Option<SortParam<GradSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
 
 #[derive(Debug, Clone)]
 pub struct GradRequest {
@@ -45,14 +59,18 @@ pub const LIST_KEYS: &[&str] =
 
 impl GradRequest {
     pub fn parse(p: &Params, max_page_size: u32) -> ApiResult<Self> {
+        Self::from_query(p.decode()?, max_page_size)
+    }
+
+    pub fn from_query(q: GradQuery, max_page_size: u32) -> ApiResult<Self> {
         Ok(Self {
-            scope: scope(p)?,
-            verdicts: p.choices("verdict", &VERDICTS)?,
-            overdue: p.bool("overdue")?,
-            recovery_plan_needed: p.bool("recovery_plan_needed")?,
-            q: p.text("q", MAX_TEXT)?,
-            sort: p.sort(&GRAD_SORTS, (GradSort::Nearest, false))?,
-            page: p.page(max_page_size)?,
+            scope: scope_of(q.segment, q.csm),
+            verdicts: params::list(q.verdict),
+            overdue: params::one(q.overdue),
+            recovery_plan_needed: params::one(q.recovery_plan_needed),
+            q: q.q.map(|t| t.0),
+            sort: SortParam::or(q.sort, (GradSort::Nearest, false)),
+            page: params::page(q.page, q.page_size, max_page_size)?,
         })
     }
 
@@ -69,7 +87,7 @@ impl GradRequest {
     }
 
     pub fn sort_label(&self) -> String {
-        sort_label(GRAD_SORTS.iter().find(|(_, k)| *k == self.sort.key).map_or("", |(n, _)| n), self.sort.desc)
+        SortParam::<GradSorts>::label(&self.sort)
     }
 
     fn filter(&self) -> GradFilter {
@@ -102,9 +120,8 @@ pub struct GradItem {
     pub blockers: Vec<Blocker>,
 }
 
-pub async fn list(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<GradItem>>> {
-    let p = Params::parse(q.as_deref(), LIST_KEYS)?;
-    Ok(Json(query_list(&st.db, &GradRequest::parse(&p, st.cfg.max_page_size)?).await?))
+pub async fn list(State(st): State<AppState>, Query(q): Query<GradQuery>) -> ApiResult<Json<Page<GradItem>>> {
+    Ok(Json(query_list(&st.db, &GradRequest::from_query(q, st.cfg.max_page_size)?).await?))
 }
 
 pub async fn query_list(db: &Db, req: &GradRequest) -> ApiResult<Page<GradItem>> {
@@ -148,9 +165,8 @@ pub struct Pipeline {
     pub nearest_to_ready: Vec<GradItem>,
 }
 
-pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Pipeline>> {
-    let p = Params::parse(q.as_deref(), &["segment", "csm"])?;
-    Ok(Json(query_summary(&st.db, &scope(&p)?).await?))
+pub async fn summary(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<Pipeline>> {
+    Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Pipeline> {

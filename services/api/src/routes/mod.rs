@@ -13,14 +13,14 @@ pub mod renewals;
 
 use chrono::NaiveDate;
 use pulse_storage::read::Paging;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use pulse_storage::read::Scope;
 
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{check_text, PageReq, Params, Sort, MAX_TEXT},
+    params::{check_text, choices, PageReq, Params, Sort, Text},
 };
 
 /// One page of a list.
@@ -35,9 +35,27 @@ pub struct Page<T> {
     pub sort: String,
 }
 
+/// `segment` and `csm`: the scope of portfolio-level requests.
+#[derive(Debug, Default, Deserialize)]
+pub struct ScopeQuery {
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+}
+
+impl ScopeQuery {
+    pub fn scope(self) -> Scope {
+        Scope { segment: self.segment.map(|t| t.0), csm: self.csm.map(|t| t.0) }
+    }
+}
+
 /// The scope filters of a request: `segment` and `csm`.
 pub fn scope(p: &Params) -> ApiResult<Scope> {
-    Ok(Scope { segment: p.text("segment", MAX_TEXT)?, csm: p.text("csm", MAX_TEXT)? })
+    Ok(p.decode::<ScopeQuery>()?.scope())
+}
+
+/// The scope of two optional free-text values.
+pub fn scope_of(segment: Option<Text>, csm: Option<Text>) -> Scope {
+    ScopeQuery { segment, csm }.scope()
 }
 
 /// The newest day with results (the portfolio's "now"); `None` before any data.
@@ -52,15 +70,6 @@ pub fn account_id(raw: &str) -> ApiResult<String> {
     }
     check_text("account_id", raw, 128)?;
     Ok(raw.to_owned())
-}
-
-/// `sort` as echoed in a [`Page`].
-pub fn sort_label(name: &str, desc: bool) -> String {
-    if desc {
-        format!("-{name}")
-    } else {
-        name.to_owned()
-    }
 }
 
 /// The storage paging of a page request sorted by `sort`.
@@ -84,22 +93,64 @@ pub fn page_of<R, T>(
     }
 }
 
-pub const COLORS: [(&str, &str); 3] = [("green", "green"), ("yellow", "yellow"), ("red", "red")];
-pub const VERDICTS: [(&str, &str); 3] = [("ready", "ready"), ("close", "close"), ("not_ready", "not_ready")];
-pub const STAGES: [(&str, &str); 4] =
-    [("onboarding", "onboarding"), ("adoption", "adoption"), ("expansion", "expansion"), ("renewal", "renewal")];
-pub const RED_FLAGS: [(&str, &str); 5] = [
-    ("low_engagement", "low_engagement"),
-    ("usage_declining", "usage_declining"),
-    ("seats_unknown", "seats_unknown"),
-    ("critical_tickets_open", "critical_tickets_open"),
-    ("champion_left", "champion_left"),
-];
-pub const RULES: [(&str, &str); 5] = [
-    ("usage_declining", "usage_declining"),
-    ("low_engagement", "low_engagement"),
-    ("health_dropped", "health_dropped"),
-    ("graduation_overdue", "graduation_overdue"),
-    ("recovery_plan_needed", "recovery_plan_needed"),
-];
-pub const SEVERITIES: [(&str, &str); 3] = [("info", "info"), ("warning", "warning"), ("critical", "critical")];
+choices!(
+    /// Health colors.
+    Colors: &'static str = [("green", "green"), ("yellow", "yellow"), ("red", "red")]
+);
+choices!(
+    /// Graduation verdicts.
+    Verdicts: &'static str = [("ready", "ready"), ("close", "close"), ("not_ready", "not_ready")]
+);
+choices!(
+    /// Lifecycle stages.
+    Stages: &'static str = [
+        ("onboarding", "onboarding"),
+        ("adoption", "adoption"),
+        ("expansion", "expansion"),
+        ("renewal", "renewal"),
+    ]
+);
+choices!(
+    /// Red flags.
+    RedFlags: &'static str = [
+        ("low_engagement", "low_engagement"),
+        ("usage_declining", "usage_declining"),
+        ("seats_unknown", "seats_unknown"),
+        ("critical_tickets_open", "critical_tickets_open"),
+        ("champion_left", "champion_left"),
+    ]
+);
+choices!(
+    /// Alert rules.
+    Rules: &'static str = [
+        ("usage_declining", "usage_declining"),
+        ("low_engagement", "low_engagement"),
+        ("health_dropped", "health_dropped"),
+        ("graduation_overdue", "graduation_overdue"),
+        ("recovery_plan_needed", "recovery_plan_needed"),
+    ]
+);
+choices!(
+    /// Alert severities.
+    Severities: &'static str = [("info", "info"), ("warning", "warning"), ("critical", "critical")]
+);
+
+/// The names of a choice set (what `/api/v1/filters` lists).
+pub fn names<C: crate::params::Choices>() -> Vec<&'static str> {
+    C::ALL.iter().map(|(n, _)| *n).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::params::fields;
+
+    /// The pages parse with these key lists: they must be the request structs' fields.
+    #[test]
+    fn page_key_lists_are_the_request_fields() {
+        assert_eq!(super::accounts::LIST_KEYS, fields::<super::accounts::ListQuery>());
+        assert_eq!(super::alerts::LIST_KEYS, fields::<super::alerts::AlertsQuery>());
+        assert_eq!(super::graduation::LIST_KEYS, fields::<super::graduation::GradQuery>());
+        assert_eq!(super::renewals::KEYS, fields::<super::renewals::RenewalsQuery>());
+        assert_eq!(super::accuracy::KEYS, fields::<super::ScopeQuery>());
+    }
+}

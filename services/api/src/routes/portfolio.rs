@@ -1,19 +1,51 @@
 //! Portfolio: accounts by color now and week by week, broken down by segment or CSM,
 //! ARR at risk (ARR of red and yellow accounts), and the biggest score movers.
 
-use axum::{
-    extract::{RawQuery, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use pulse_storage::read::portfolio as read;
 
 pub use read::{BreakdownItem, By, Direction};
 
-use super::{latest_day, page_of, paging, scope, sort_label, Page, Scope};
-use crate::{db::Db, error::ApiResult, params::Params, service::AppState};
+use super::{latest_day, names, page_of, paging, scope_of, Page, Scope, ScopeQuery};
+use crate::{
+    db::Db,
+    error::ApiResult,
+    params::{self, choices, Count, Date, NoParams, One, PageNumber, Params, Query, SortParam, Text},
+    service::AppState,
+};
+
+choices!(
+    /// Groupings of the breakdown.
+    Bys: By = [("segment", By::Segment), ("csm", By::Csm)]
+);
+choices!(
+    /// Directions of the movers.
+    Directions: Direction = [("down", Direction::Down), ("up", Direction::Up), ("any", Direction::Any)]
+);
+choices!(
+    /// Sort keys of the breakdown.
+    BreakdownSorts: BreakdownSort = [
+        ("key", BreakdownSort::Key),
+        ("accounts", BreakdownSort::Accounts),
+        ("red", BreakdownSort::Red),
+        ("arr_at_risk", BreakdownSort::ArrAtRisk),
+        ("arr", BreakdownSort::Arr),
+        ("avg_score", BreakdownSort::AvgScore),
+    ]
+);
+choices!(
+    /// Sort keys of the movers.
+    MoverSorts: MoverSort = [
+        ("change", MoverSort::Change),
+        ("abs_change", MoverSort::AbsChange),
+        ("score", MoverSort::Score),
+        ("arr", MoverSort::Arr),
+        ("name", MoverSort::Name),
+    ]
+);
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ColorCounts {
@@ -44,11 +76,8 @@ pub struct Summary {
     pub avg_score: Option<f64>,
 }
 
-const SCOPE_KEYS: &[&str] = &["segment", "csm"];
-
-pub async fn summary(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Summary>> {
-    let scope = scope(&Params::parse(q.as_deref(), SCOPE_KEYS)?)?;
-    Ok(Json(query_summary(&st.db, &scope).await?))
+pub async fn summary(State(st): State<AppState>, Query(q): Query<ScopeQuery>) -> ApiResult<Json<Summary>> {
+    Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }
 
 pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
@@ -67,27 +96,35 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
 
 use read::BreakdownSort;
 
-pub async fn breakdown(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Page<BreakdownItem>>> {
-    let p = Params::parse(q.as_deref(), &["by", "segment", "csm", "sort", "page", "page_size"])?;
-    let by = p.choice("by", &[("segment", By::Segment), ("csm", By::Csm)])?.unwrap_or(By::Segment);
-    Ok(Json(query_breakdown(&st.db, &p, by, st.cfg.max_page_size).await?))
+/// The query of `GET /api/v1/portfolio/breakdown`.
+#[derive(Debug, Deserialize)]
+pub struct BreakdownQuery {
+    pub by: Option<One<Bys>>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub sort: Option<SortParam<BreakdownSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
+
+pub async fn breakdown(
+    State(st): State<AppState>,
+    Query(mut q): Query<BreakdownQuery>,
+) -> ApiResult<Json<Page<BreakdownItem>>> {
+    let by = params::one(q.by.take()).unwrap_or(By::Segment);
+    Ok(Json(breakdown_of(&st.db, q, by, st.cfg.max_page_size).await?))
 }
 
 pub async fn query_breakdown(db: &Db, p: &Params, by: By, max_page_size: u32) -> ApiResult<Page<BreakdownItem>> {
-    let scope = scope(p)?;
-    let pg = p.page(max_page_size)?;
-    let names = [
-        ("key", BreakdownSort::Key),
-        ("accounts", BreakdownSort::Accounts),
-        ("red", BreakdownSort::Red),
-        ("arr_at_risk", BreakdownSort::ArrAtRisk),
-        ("arr", BreakdownSort::Arr),
-        ("avg_score", BreakdownSort::AvgScore),
-    ];
-    let sort = p.sort(&names, (BreakdownSort::ArrAtRisk, true))?;
+    breakdown_of(db, p.decode()?, by, max_page_size).await
+}
+
+async fn breakdown_of(db: &Db, q: BreakdownQuery, by: By, max_page_size: u32) -> ApiResult<Page<BreakdownItem>> {
+    let scope = scope_of(q.segment, q.csm);
+    let pg = params::page(q.page, q.page_size, max_page_size)?;
+    let sort = SortParam::or(q.sort, (BreakdownSort::ArrAtRisk, true));
     let rows = read::breakdown(&db.read, &scope, by, sort.key, paging(pg, &sort)).await?;
-    let label = names.iter().find(|(_, k)| *k == sort.key).map_or("", |(n, _)| n);
-    Ok(page_of(rows, pg, sort_label(label, sort.desc), |r| r))
+    Ok(page_of(rows, pg, SortParam::<BreakdownSorts>::label(&sort), |r| r))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,18 +145,35 @@ pub struct Trend {
     pub points: Vec<TrendPoint>,
 }
 
-pub async fn trend(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Trend>> {
-    let p = Params::parse(q.as_deref(), &["weeks", "to", "segment", "csm"])?;
-    Ok(Json(query_trend(&st.db, &p, st.cfg.max_range_days).await?))
+/// The query of `GET /api/v1/portfolio/trend`.
+#[derive(Debug, Deserialize)]
+pub struct TrendQuery {
+    pub weeks: Option<Count>,
+    pub to: Option<Date>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+}
+
+pub async fn trend(State(st): State<AppState>, Query(q): Query<TrendQuery>) -> ApiResult<Json<Trend>> {
+    Ok(Json(trend_of(&st.db, q, st.cfg.max_range_days).await?))
+}
+
+pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<Trend> {
+    trend_of(db, p.decode()?, max_range_days).await
+}
+
+/// The most weeks a trend may span: `api.max_range_days / 7`, at least 1.
+pub fn max_weeks(max_range_days: u32) -> i64 {
+    i64::from(max_range_days / 7).max(1)
 }
 
 /// Colors on the last day of each of the last `weeks` weeks (default 12).
-pub async fn query_trend(db: &Db, p: &Params, max_range_days: u32) -> ApiResult<Trend> {
-    let scope = scope(p)?;
-    let max_weeks = i64::from(max_range_days / 7).max(1);
-    let weeks = p.int("weeks", 1, max_weeks)?.unwrap_or(12.min(max_weeks)) as u32;
-    let to = match p.date("to")? {
-        Some(d) => Some(d),
+async fn trend_of(db: &Db, q: TrendQuery, max_range_days: u32) -> ApiResult<Trend> {
+    let scope = scope_of(q.segment, q.csm);
+    let max_weeks = max_weeks(max_range_days);
+    let weeks = Count::within(q.weeks, "weeks", max_weeks, 12.min(max_weeks))? as u32;
+    let to = match q.to {
+        Some(d) => Some(d.0),
         None => latest_day(db).await?,
     };
     let Some(to) = to else {
@@ -171,33 +225,39 @@ pub struct Movers {
     pub page: Page<Mover>,
 }
 
-pub async fn movers(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Movers>> {
-    let p = Params::parse(q.as_deref(), &["window", "direction", "segment", "csm", "sort", "page", "page_size"])?;
-    Ok(Json(query_movers(&st.db, &p, st.cfg.max_page_size, st.cfg.max_range_days).await?))
+/// The query of `GET /api/v1/portfolio/movers`.
+#[derive(Debug, Deserialize)]
+pub struct MoversQuery {
+    pub window: Option<Count>,
+    pub direction: Option<One<Directions>>,
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub sort: Option<SortParam<MoverSorts>>,
+    pub page: Option<PageNumber>,
+    pub page_size: Option<Count>,
+}
+
+pub async fn movers(State(st): State<AppState>, Query(q): Query<MoversQuery>) -> ApiResult<Json<Movers>> {
+    Ok(Json(movers_of(&st.db, q, st.cfg.max_page_size, st.cfg.max_range_days).await?))
+}
+
+pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
+    movers_of(db, p.decode()?, max_page_size, max_range_days).await
 }
 
 /// Score change between the newest day and `window` days before it (default 7).
-pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
-    let scope = scope(p)?;
-    let window = p.int("window", 1, i64::from(max_range_days))?.unwrap_or(7) as u32;
-    let direction = p
-        .choice("direction", &[("down", Direction::Down), ("up", Direction::Up), ("any", Direction::Any)])?
-        .unwrap_or(Direction::Down);
-    let pg = p.page(max_page_size)?;
-    let names = [
-        ("change", MoverSort::Change),
-        ("abs_change", MoverSort::AbsChange),
-        ("score", MoverSort::Score),
-        ("arr", MoverSort::Arr),
-        ("name", MoverSort::Name),
-    ];
+async fn movers_of(db: &Db, q: MoversQuery, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
+    let scope = scope_of(q.segment, q.csm);
+    let window = Count::within(q.window, "window", i64::from(max_range_days), 7)? as u32;
+    let direction = params::one(q.direction).unwrap_or(Direction::Down);
+    let pg = params::page(q.page, q.page_size, max_page_size)?;
     let default = match direction {
         Direction::Down => (MoverSort::Change, false),
         Direction::Up => (MoverSort::Change, true),
         Direction::Any => (MoverSort::AbsChange, true),
     };
-    let sort = p.sort(&names, default)?;
-    let label = sort_label(names.iter().find(|(_, k)| *k == sort.key).map_or("", |(n, _)| n), sort.desc);
+    let sort = SortParam::or(q.sort, default);
+    let label = SortParam::<MoverSorts>::label(&sort);
     let as_of = latest_day(db).await?;
     let Some(compared_to) = as_of.and_then(|d| d.checked_sub_days(Days::new(u64::from(window)))) else {
         let page = Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: label };
@@ -231,8 +291,7 @@ pub struct Filters {
 }
 
 /// Values the filters accept (segments and CSMs as found in the data).
-pub async fn filters(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Filters>> {
-    Params::parse(q.as_deref(), &[])?;
+pub async fn filters(State(st): State<AppState>, Query(NoParams {}): Query<NoParams>) -> ApiResult<Json<Filters>> {
     Ok(Json(query_filters(&st.db).await?))
 }
 
@@ -242,14 +301,13 @@ pub async fn query_filters(db: &Db) -> ApiResult<Filters> {
     csms.retain(|s| !s.is_empty());
     segments.sort();
     csms.sort();
-    let names = |v: &[(&'static str, &'static str)]| v.iter().map(|(n, _)| *n).collect();
     Ok(Filters {
         segments,
         csms,
-        stages: names(&super::STAGES),
-        colors: names(&super::COLORS),
-        verdicts: names(&super::VERDICTS),
-        red_flags: names(&super::RED_FLAGS),
-        rules: names(&super::RULES),
+        stages: names::<super::Stages>(),
+        colors: names::<super::Colors>(),
+        verdicts: names::<super::Verdicts>(),
+        red_flags: names::<super::RedFlags>(),
+        rules: names::<super::Rules>(),
     })
 }

@@ -4,22 +4,24 @@
 //! start of each past quarter against what actually happened. Every number comes from
 //! `pulse_core::forecast`; this module loads its inputs and shapes the answer.
 
-use axum::{
-    extract::{RawQuery, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
 use pulse_core::{
     backtest::ColorStats,
     forecast::{self, Calibration, ColorForecast, Due, DueForecast, QuarterBackcast},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     outcomes::{self, core_color, Inputs, HORIZONS},
     Scope,
 };
-use crate::{db::Db, error::ApiResult, params::Params, service::AppState};
+use crate::{
+    db::Db,
+    error::ApiResult,
+    params::{Int, Params, Query, Text},
+    service::AppState,
+};
 
 /// The forecast windows (days from today), SPEC §8.
 pub const WINDOWS: [u32; 2] = [90, 180];
@@ -33,9 +35,21 @@ pub struct RenewalsRequest {
     pub quarters: u32,
 }
 
+/// The query of `GET /api/v1/renewals` (and the renewals page).
+#[derive(Debug, Deserialize)]
+pub struct RenewalsQuery {
+    pub segment: Option<Text>,
+    pub csm: Option<Text>,
+    pub quarters: Option<Int<1, 8>>,
+}
+
 impl RenewalsRequest {
     pub fn parse(p: &Params) -> ApiResult<Self> {
-        Ok(Self { scope: super::scope(p)?, quarters: p.int("quarters", 1, 8)?.unwrap_or(4) as u32 })
+        Ok(Self::from_query(p.decode()?))
+    }
+
+    pub fn from_query(q: RenewalsQuery) -> Self {
+        Self { scope: super::scope_of(q.segment, q.csm), quarters: q.quarters.map_or(4, |n| n.0 as u32) }
     }
 }
 
@@ -120,9 +134,8 @@ pub struct Renewals {
     pub backcast: Vec<QuarterBackcast>,
 }
 
-pub async fn renewals(State(st): State<AppState>, RawQuery(q): RawQuery) -> ApiResult<Json<Renewals>> {
-    let p = Params::parse(q.as_deref(), KEYS)?;
-    let req = RenewalsRequest::parse(&p)?;
+pub async fn renewals(State(st): State<AppState>, Query(q): Query<RenewalsQuery>) -> ApiResult<Json<Renewals>> {
+    let req = RenewalsRequest::from_query(q);
     Ok(Json(query_renewals(&st.db, &st.scoring.version(), &req).await?))
 }
 

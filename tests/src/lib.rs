@@ -544,9 +544,9 @@ pub type Keyed = (Option<String>, Vec<u8>);
 /// events (key, payload) ingest would forward for it.
 pub fn scenario(accounts: u32, seed: u64) -> (Vec<u8>, Vec<Keyed>, chrono::NaiveDate) {
     let day = chrono::Utc::now().date_naive() - chrono::Days::new(1);
-    let spec = pulse_replay::gen::DemoSpec { accounts, days: 35, end: day, seed, malformed: false };
+    let spec = pulse_gen::DemoSpec { accounts, days: 35, end: day, seed, malformed: false };
     let mut ndjson = Vec::new();
-    pulse_replay::gen::write_demo(&spec, &mut ndjson).expect("demo data");
+    pulse_gen::write_demo(&spec, &mut ndjson).expect("demo data");
     let events = ndjson
         .split(|b| *b == b'\n')
         .filter_map(|l| pulse_core::parse_event(l).ok())

@@ -29,7 +29,7 @@ use std::{
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use chrono::{Days, NaiveDate, NaiveTime, Utc};
 use pulse_e2e::{stored_results, CollectTotal, IngestHandle, ScorerHandle, TestEnv};
-use pulse_replay::gen::{demo, Cohort, DemoSpec};
+use pulse_gen::{demo, Cohort, DemoSpec};
 use pulse_runtime::Secret;
 use pulse_scorer::FixedClock;
 
@@ -72,7 +72,7 @@ fn backlog() -> (Vec<Vec<u8>>, DemoSpec) {
     let end = Utc::now().date_naive().checked_sub_days(Days::new(1)).expect("yesterday");
     let spec = DemoSpec { accounts: ACCOUNTS, days: DAYS, end, seed: SEED, malformed: false };
     let mut ndjson = Vec::new();
-    pulse_replay::gen::write_demo(&spec, &mut ndjson).expect("demo data");
+    pulse_gen::write_demo(&spec, &mut ndjson).expect("demo data");
     let lines =
         ndjson.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)).map(<[u8]>::to_vec).collect();
     (lines, spec)

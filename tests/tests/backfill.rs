@@ -6,7 +6,7 @@ use std::io::Write as _;
 
 use chrono::Days;
 use pulse_e2e::{assert_same_results, replay_expected, stored_results, TestEnv};
-use pulse_replay::gen::{write_demo, DemoSpec};
+use pulse_gen::{write_demo, DemoSpec};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backfill_writes_the_replayed_results_of_every_day_idempotently() {

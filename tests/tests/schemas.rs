@@ -375,9 +375,9 @@ fn output_examples_round_trip_through_the_rust_types() {
 fn demo_data_and_real_results_validate() {
     let schemas = Schemas::load();
     let end = NaiveDate::from_ymd_opt(2026, 11, 30).expect("date");
-    let spec = pulse_replay::gen::DemoSpec { accounts: 15, days: 56, end, seed: 7, malformed: true };
+    let spec = pulse_gen::DemoSpec { accounts: 15, days: 56, end, seed: 7, malformed: true };
     let mut ndjson = Vec::new();
-    pulse_replay::gen::write_demo(&spec, &mut ndjson).expect("demo generates");
+    pulse_gen::write_demo(&spec, &mut ndjson).expect("demo generates");
 
     let mut engine = Engine::new(ScoringConfig::default());
     let (mut valid, mut invalid) = (0, 0);

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{Days, NaiveTime, Utc};
 use pulse_e2e::{replay_expected, scorer_config, stored_results, TestEnv};
-use pulse_replay::gen::{write_demo, DemoSpec};
+use pulse_gen::{write_demo, DemoSpec};
 use pulse_scorer::FixedClock;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
 use pulse_core::engine::{Engine, UsageKey};
 use pulse_core::event::parse_event;
-use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+use pulse_gen::{write_synthetic, SyntheticSpec};
 use pulse_replay::{replay, ReplayOptions, Window};
 
 fn main() {

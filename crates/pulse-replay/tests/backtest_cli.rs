@@ -171,7 +171,7 @@ fn compare_scores_a_candidate_on_the_same_history() {
 /// replay per renewal day.
 #[test]
 fn horizon_colors_equal_replay_as_of_that_day() {
-    use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+    use pulse_gen::{write_synthetic, SyntheticSpec};
     use pulse_replay::{replay, ReplayOptions, Window};
     use std::collections::BTreeMap;
 

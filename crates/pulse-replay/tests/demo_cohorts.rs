@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
-use pulse_replay::gen::demo::{plan, write_demo, Cohort, DemoSpec};
+use pulse_gen::demo::{plan, write_demo, Cohort, DemoSpec};
 use pulse_replay::{replay, ReplayOptions, Window};
 use serde_json::Value;
 

@@ -12,8 +12,8 @@ use chrono::{Days, NaiveDate};
 use pulse_core::backtest::{self, HorizonReport, Sample, DEFAULT_HORIZONS};
 use pulse_core::event::{Event, RenewalEvent, RenewalOutcome};
 use pulse_core::{parse_event, Color, ScoringConfig};
+use pulse_gen::demo::{plan, write_demo, Cohort, DemoAccount, DemoSpec, Story};
 use pulse_replay::backtest::{backtest_bytes, BacktestOptions, Candidate};
-use pulse_replay::gen::demo::{plan, write_demo, Cohort, DemoAccount, DemoSpec, Story};
 use pulse_replay::{replay, ReplayOptions, Window};
 use serde_json::Value;
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
-use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+use pulse_gen::{write_synthetic, SyntheticSpec};
 use pulse_replay::{replay, replay_file, ReplayError, ReplayOptions, ReplaySummary, Window};
 use serde_json::Value;
 

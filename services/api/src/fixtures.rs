@@ -1,5 +1,5 @@
 //! Fixture data for tests, the browser tests and the benchmark (`pulse api
-//! load-fixtures`): the seeded demo cohorts (`pulse_replay::gen::demo`) run through the
+//! load-fixtures`): the seeded demo cohorts (`pulse_gen::demo`) run through the
 //! real scoring core day by day, written as the scorer writes them (the rows and
 //! conversions of `pulse_storage`, shared with the scorer and `pulse backfill`), so
 //! every number the API shows is a real result.
@@ -19,7 +19,7 @@
 
 use chrono::{Days, NaiveDate, Utc};
 use pulse_core::{event::RenewalEvent, AlertTracker, Engine, Evaluation, Event, ScoringConfig};
-use pulse_replay::gen::{write_demo, DemoSpec};
+use pulse_gen::{write_demo, DemoSpec};
 use pulse_storage::{
     raw::{raw_row, storage_time, RawRow, Source},
     scores::evaluation_rows,
@@ -41,7 +41,7 @@ pub struct FixtureSpec {
 
 impl Default for FixtureSpec {
     fn default() -> Self {
-        Self { accounts: 60, copies: 1, days: 90, end: pulse_replay::gen::DEFAULT_END, seed: 42 }
+        Self { accounts: 60, copies: 1, days: 90, end: pulse_gen::DEFAULT_END, seed: 42 }
     }
 }
 
@@ -62,7 +62,7 @@ pub enum FixtureError {
     #[error("invalid fixture spec: {0}")]
     Invalid(String),
     #[error("generating events: {0}")]
-    Gen(#[from] pulse_replay::gen::GenError),
+    Gen(#[from] pulse_gen::GenError),
     #[error("clickhouse: {0}")]
     ClickHouse(#[from] clickhouse::error::Error),
 }

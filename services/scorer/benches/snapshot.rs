@@ -9,7 +9,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pulse_core::{parse_event, AlertTracker, ScoringConfig};
-use pulse_replay::gen::{write_synthetic, SyntheticSpec};
+use pulse_gen::{write_synthetic, SyntheticSpec};
 use pulse_scorer::snapshot;
 use pulse_scorer::state::PartitionState;
 

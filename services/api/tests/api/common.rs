@@ -67,8 +67,8 @@ pub async fn loaded(accounts: u32, days: u32) -> TestEnv {
 /// (account id, kind) -> result JSON.
 pub fn expected(accounts: u32, days: u32) -> BTreeMap<(String, String), Value> {
     let mut ndjson = Vec::new();
-    pulse_replay::gen::write_demo(
-        &pulse_replay::gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },
+    pulse_gen::write_demo(
+        &pulse_gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },
         &mut ndjson,
     )
     .expect("demo");

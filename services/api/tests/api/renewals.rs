@@ -481,8 +481,8 @@ async fn accuracy_of_the_demo_agrees_with_pulse_backtest() {
     let a = api.ok("/api/v1/accuracy").await;
     assert!(a["outcomes"].as_u64().expect("outcomes") >= 10 && a["lost"].as_u64().expect("lost") >= 2, "{a}");
     let mut ndjson = Vec::new();
-    pulse_replay::gen::write_demo(
-        &pulse_replay::gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },
+    pulse_gen::write_demo(
+        &pulse_gen::DemoSpec { accounts, days: days + 27, end: end(), seed: 7, malformed: false },
         &mut ndjson,
     )
     .expect("demo");

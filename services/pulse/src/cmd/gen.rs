@@ -1,5 +1,5 @@
 //! `pulse gen`: write demo or synthetic events as NDJSON. A thin wrapper over
-//! `pulse_replay::gen`; the same arguments and seed always give the same bytes.
+//! `pulse_gen`; the same arguments and seed always give the same bytes.
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use chrono::NaiveDate;
-use pulse_replay::gen::{self, DemoSpec, SyntheticSpec};
+use pulse_gen::{write_demo, write_synthetic, DemoSpec, SyntheticSpec};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GenKind {
@@ -68,7 +68,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
                 seed: args.seed,
                 malformed: !args.no_malformed,
             };
-            let stats = gen::write_demo(&spec, out).context("generating demo events")?;
+            let stats = write_demo(&spec, out).context("generating demo events")?;
             eprintln!(
                 "gen demo: lines={} usage={} crm={} late={} duplicates={} malformed={} end={end}",
                 stats.lines, stats.usage, stats.crm, stats.late, stats.duplicates, stats.malformed
@@ -84,7 +84,7 @@ pub fn run(args: GenArgs) -> anyhow::Result<ExitCode> {
                 end,
                 seed: args.seed,
             };
-            let lines = gen::write_synthetic(&spec, out).context("generating synthetic events")?;
+            let lines = write_synthetic(&spec, out).context("generating synthetic events")?;
             eprintln!("gen synthetic: lines={lines} end={end}");
         }
     }

@@ -3,7 +3,12 @@
 //!
 //! - [`synthetic`]: the bench workload, sized by counts.
 //! - [`demo`]: a few dozen B2B accounts whose cohorts exercise every verdict,
-//!   color, red flag and CRM evidence kind, for demos and end-to-end tests.
+//!   color, red flag and CRM evidence kind, for demos, the API's fixtures and
+//!   end-to-end tests.
+//!
+//! Output is NDJSON written to any `io::Write`. The crate depends on the scoring
+//! core for its event types only: no Kafka, no ClickHouse, no async runtime, so the
+//! read side can build fixtures without the streaming services.
 
 pub mod demo;
 pub mod synthetic;

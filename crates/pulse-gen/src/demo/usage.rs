@@ -7,7 +7,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use super::{at, user_id, Cohort, DemoAccount, Gen, ACTIONS};
-use crate::gen::GenError;
+use crate::GenError;
 
 /// The share of seats engaged on `day`, and the rhythm they use the product in.
 struct Schedule {

@@ -11,7 +11,7 @@ use pulse_core::event::{
 use rand::Rng;
 
 use super::{at, onboarding_days, user_id, Cohort, DemoAccount, Gen, Story, GRADUATION_DAYS, PEOPLE};
-use crate::gen::GenError;
+use crate::GenError;
 
 impl Gen {
     pub(super) fn crm(&mut self, i: usize, a: &DemoAccount) -> Result<(), GenError> {

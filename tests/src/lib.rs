@@ -5,6 +5,8 @@
 //! Addresses come from `PULSE_TEST_KAFKA` and `PULSE_TEST_CLICKHOUSE` (defaults: the
 //! local stack, `127.0.0.1:9092` and `http://127.0.0.1:8123`).
 
+pub mod webhook;
+
 use std::{
     path::PathBuf,
     time::{Duration, Instant},
@@ -397,6 +399,17 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn spawn(bin: &std::path::Path, env: &TestEnv, subcommand: &str, group: &str) -> Self {
+        Self::spawn_with(bin, env, subcommand, group, &[])
+    }
+
+    /// [`ServiceProcess::spawn`] with more `PULSE__*` variables (later ones win).
+    pub fn spawn_with(
+        bin: &std::path::Path,
+        env: &TestEnv,
+        subcommand: &str,
+        group: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         // A port free a moment ago, so the test can read the process's metrics.
         let http = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free local port");
         let log = std::fs::OpenOptions::new()
@@ -425,7 +438,9 @@ impl ServiceProcess {
             .env("PULSE__SCORER__RETRY_MAX_MS", "1000")
             .env("PULSE__SCORER__REJOIN_WHEN_IDLE_SECS", "5")
             .env("PULSE__INGEST__RETRY_MAX_MS", "1000")
+            .env("PULSE__INGEST__REJOIN_WHEN_IDLE_SECS", "5")
             .env("RUST_LOG", "info")
+            .envs(extra.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)

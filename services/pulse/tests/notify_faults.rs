@@ -1,40 +1,20 @@
-//! Fault test of the notifier (`pulse notify`) as a real process over the real broker:
-//! SIGKILLed twice while it delivers to a slow webhook, then restarted. Every transition
-//! marked for notification reaches the webhook, each idempotency key at least once and
-//! (as the endpoint deduplicates by key) exactly once; nothing is lost; what the scorer
-//! marked `notify: false` or what is outside the notify window is never sent.
+//! Fault tests of alert notifications with real processes over the real stack:
+//! - the notifier alone (`pulse notify`) SIGKILLed twice while it delivers to a slow
+//!   webhook, then restarted: every transition marked for notification reaches the
+//!   webhook, each idempotency key at least once and (as the endpoint deduplicates by key)
+//!   exactly once; nothing is lost; what the scorer marked `notify: false` or what is
+//!   outside the notify window is never sent;
+//! - the whole scorer, its notifier inside, SIGKILLed the same way: results identical to
+//!   replay, and every transition that holds at the end reaches the webhook.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::Path,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
 use pulse_core::{config::Severity, AlertRule, AlertState, AlertTransition};
-use pulse_e2e::TestEnv;
-
-/// The webhook: 300 ms per call; records every call's idempotency key (header) and the
-/// set of keys it has acted on (its deduplication).
-#[derive(Clone, Default)]
-struct Endpoint {
-    calls: Arc<Mutex<Vec<String>>>,
-    seen: Arc<Mutex<BTreeSet<String>>>,
-}
-
-async fn hook(State(e): State<Endpoint>, headers: HeaderMap, Json(body): Json<serde_json::Value>) -> &'static str {
-    let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    assert_eq!(body["idempotency_key"].as_str(), Some(key.as_str()), "the key is in the header and the body");
-    if let Ok(mut c) = e.calls.lock() {
-        c.push(key.clone());
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    if let Ok(mut s) = e.seen.lock() {
-        s.insert(key);
-    }
-    "ok"
-}
+use pulse_e2e::{webhook::SlowWebhook, ServiceProcess, TestEnv};
 
 fn transition(account: usize, state: AlertState, day: chrono::NaiveDate) -> AlertTransition {
     AlertTransition {
@@ -96,25 +76,11 @@ fn spawn_notifier(env: &TestEnv, url: &str, group: &str) -> Proc {
         .expect("spawn pulse notify")
 }
 
-fn wait_calls(e: &Endpoint, n: usize, timeout: Duration) -> usize {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = e.calls.lock().map(|c| c.len()).unwrap_or(0);
-        if got >= n || Instant::now() > deadline {
-            return got;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_per_key() {
     let env = TestEnv::new(2).await;
-    let endpoint = Endpoint::default();
-    let app = Router::new().route("/hook", post(hook)).with_state(endpoint.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // 300 ms per call: a kill lands mid-delivery.
+    let (endpoint, url) = SlowWebhook::serve(Duration::from_millis(300)).await;
 
     let today = chrono::Utc::now().date_naive();
     let mut messages = Vec::new();
@@ -136,7 +102,7 @@ async fn notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_per
         let child = spawn_notifier(&env, &url, &group);
         // (Not reaching `after` means nothing was left to deliver: the final checks say
         // what was lost.)
-        tokio::task::block_in_place(|| wait_calls(&endpoint, after, Duration::from_secs(60)));
+        endpoint.wait_calls(after, Duration::from_secs(60)).await;
         // Mid-delivery: a call is in flight (300 ms each). SIGKILL: no shutdown code runs.
         tokio::time::sleep(Duration::from_millis(150)).await;
         drop(child);
@@ -144,7 +110,7 @@ async fn notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_per
     }
     let child = spawn_notifier(&env, &url, &group);
     let deadline = Instant::now() + Duration::from_secs(90);
-    while endpoint.seen.lock().map(|s| s.len()).unwrap_or(0) < expected.len() && Instant::now() < deadline {
+    while endpoint.seen().len() < expected.len() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A little longer: nothing else may arrive.
@@ -152,21 +118,104 @@ async fn notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_per
     let _ = std::process::Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status();
     drop(child);
 
-    let seen = endpoint.seen.lock().expect("seen").clone();
-    let calls = endpoint.calls.lock().expect("calls").clone();
+    let seen = endpoint.seen();
+    let calls = endpoint.calls();
     let want: BTreeSet<String> = expected.keys().cloned().collect();
     let missing: Vec<&String> = want.difference(&seen).map(|k| &expected[k]).collect();
     assert!(missing.is_empty(), "lost notifications: {missing:?}");
     assert_eq!(seen, want, "exactly the transitions marked for notification, once per key after dedup");
-    let mut per_key: BTreeMap<&str, usize> = BTreeMap::new();
-    for k in &calls {
-        *per_key.entry(k.as_str()).or_default() += 1;
-    }
+    let per_key = endpoint.per_key();
     let resent: usize = per_key.values().map(|n| n - 1).sum();
     // Per kill: the call in flight, and the one delivered whose commit had not landed.
     assert!(resent <= 2 * kills, "re-sent {resent} times over {kills} kills: {per_key:?}");
     assert!(per_key.values().all(|n| *n <= 1 + kills), "{per_key:?}");
     assert!(env.consume(&env.topics.dlq, 1, Duration::from_secs(2)).await.is_empty(), "nothing dead-lettered");
     eprintln!("{} calls for {} keys over {kills} kills ({resent} re-sent under their key)", calls.len(), seen.len());
+    env.drop_database().await;
+}
+
+/// The whole scorer (`pulse scorer`, its notifier running inside it) SIGKILLed twice
+/// while it delivers to a slow webhook, then restarted. Its results end identical to
+/// replay, and every alert transition that holds at the end (within the notify window)
+/// reaches the webhook: each idempotency key recorded by the endpoint, none lost; and
+/// nothing reaches it that the scorer never marked for notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scorer_killed_while_it_notifies_a_slow_webhook_delivers_every_transition_once_per_key() {
+    let env = TestEnv::new(2).await;
+    let (ndjson, events, day) = pulse_e2e::scenario(12, 21);
+    let expected = pulse_e2e::replay_expected(&ndjson, day);
+    let (endpoint, url) = SlowWebhook::serve(Duration::from_millis(200)).await;
+    env.produce(&env.topics.events.clone(), &events).await;
+    let group = format!("scorer-notify-{}", env.tag);
+    let notify_group = format!("notify-{}", env.tag);
+    let extra = [
+        ("PULSE__SCORER__WEBHOOK__URL", url.as_str()),
+        ("PULSE__SCORER__WEBHOOK__TIMEOUT_MS", "5000"),
+        // The scenario's 35 days, all notified (not only the present: this test is about
+        // delivery through crashes).
+        ("PULSE__SCORER__NOTIFY_WINDOW_DAYS", "60"),
+        ("PULSE__SCORER__NOTIFY_GROUP_ID", notify_group.as_str()),
+        ("PULSE__SCORER__NOTIFY_SETTLE_SECS", "2"),
+    ];
+    let bin = Path::new(env!("CARGO_BIN_EXE_pulse"));
+    let mut kills = 0;
+    for after in [3, 12] {
+        let scorer = ServiceProcess::spawn_with(bin, &env, "scorer", &group, &extra);
+        let got = endpoint.wait_calls(after, Duration::from_secs(150)).await;
+        assert!(got >= after, "kill {kills}: deliveries under way before the kill ({got} calls)");
+        // Mid-delivery: a call is in flight (200 ms each). SIGKILL: no shutdown code runs.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        scorer.kill9();
+        kills += 1;
+    }
+    let scorer = ServiceProcess::spawn_with(bin, &env, "scorer", &group, &extra);
+    let stored = pulse_e2e::wait_for_results(&env, day, &expected, Duration::from_secs(180)).await;
+    pulse_e2e::assert_same_results(&stored, &expected);
+
+    // The transitions that hold at the end, keyed as the notifier keys them (the SHA-256
+    // of alert id, transition, state and day: `pulse_scorer::webhook::idempotency_key`).
+    let holding =
+        "SELECT lower(hex(SHA256(concat(alert_id, '\\n', toString(transition), '\\n', toString(state), '\\n', \
+                   toString(as_of))))) FROM health_alerts FINAL WHERE state != 'retracted'";
+    let must: BTreeSet<String> =
+        env.ch().query(holding).fetch_all::<String>().await.expect(holding).into_iter().collect();
+    assert!(!must.is_empty(), "the scenario opens alerts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !must.is_subset(&endpoint.seen()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A little longer: anything still queued arrives.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    scorer.terminate();
+
+    let seen = endpoint.seen();
+    let lost: Vec<&String> = must.difference(&seen).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} holding transitions never reached the webhook: {lost:?}",
+        lost.len(),
+        must.len()
+    );
+    // Whatever was sent was marked for notification by the scorer, under its key.
+    let marked: BTreeSet<String> = env
+        .consume(&env.topics.alerts, usize::MAX, Duration::from_secs(10))
+        .await
+        .iter()
+        .filter_map(|m| serde_json::from_slice::<serde_json::Value>(&m.payload).ok())
+        .filter(|v| v["notify"] == true)
+        .filter_map(|v| serde_json::from_value::<AlertTransition>(v).ok())
+        .map(|t| pulse_scorer::webhook::idempotency_key(&t))
+        .collect();
+    let unmarked: Vec<&String> = seen.difference(&marked).collect();
+    assert!(unmarked.is_empty(), "sent without a notify mark: {unmarked:?}");
+    let per_key = endpoint.per_key();
+    let resent: usize = per_key.values().map(|n| n - 1).sum();
+    assert!(env.consume(&env.topics.dlq, 1, Duration::from_secs(2)).await.is_empty(), "nothing dead-lettered");
+    eprintln!(
+        "{} calls for {} keys ({} holding at the end) over {kills} scorer kills; {resent} re-sent under their key",
+        endpoint.calls().len(),
+        seen.len(),
+        must.len()
+    );
     env.drop_database().await;
 }

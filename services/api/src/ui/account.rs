@@ -5,9 +5,14 @@ use axum::{
     extract::{Path, RawQuery, State},
     response::Response,
 };
+use maud::{html, Markup};
 use pulse_core::readiness::{DimensionResult, Source};
 
-use super::{badge, esc, money, num1, pct, signed, svg, verdict_badge};
+use super::{
+    badge, money, num1,
+    pages::{ack_cell, or_dash, respond},
+    pct, signed, svg, verdict_badge,
+};
 use crate::{
     error::ApiResult,
     params::Params,
@@ -25,21 +30,20 @@ pub async fn account(State(st): State<AppState>, Path(id): Path<String>, RawQuer
         Ok((name, _)) => name.clone(),
         Err(_) => "Account".to_owned(),
     };
-    super::pages::respond(r.map(|(_, b)| b), &title, "/accounts")
+    respond(r.map(|(_, b)| b), &title, "/accounts")
 }
 
-fn source_label(d: &DimensionResult) -> String {
-    let s = match d.source {
+fn source_label(d: &DimensionResult) -> &'static str {
+    match d.source {
         Source::Assessment => "assessment",
         Source::Override => "assessment (overrides telemetry)",
         Source::Computed => "computed from usage",
         Source::Evidence => "evidence",
         Source::Unassessed => "unassessed",
-    };
-    s.to_owned()
+    }
 }
 
-fn charts(h: &History) -> String {
+fn charts(h: &History) -> Markup {
     let labels: Vec<String> = h.points.iter().map(|p| p.as_of.to_string()).collect();
     let t = &h.thresholds;
     let score = svg::line_chart(
@@ -51,8 +55,7 @@ fn charts(h: &History) -> String {
             svg::Threshold { value: t.yellow, label: format!("yellow ≥ {}", t.yellow), class: "t-yellow" },
         ],
         100.0,
-    )
-    .into_string();
+    );
     let shares = [
         ("DAU %", "s-dau", h.points.iter().map(|p| p.dau_pct).collect::<Vec<_>>()),
         ("WAU %", "s-wau", h.points.iter().map(|p| p.wau_pct).collect()),
@@ -76,15 +79,34 @@ fn charts(h: &History) -> String {
     });
     let series: Vec<svg::Series<'_>> =
         shares.iter().map(|(name, class, v)| svg::Series { name, class, values: v.clone() }).collect();
-    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max).into_string();
-    format!(
-        r#"<div class="two"><section class="panel"><h2>Health score</h2>{score}<ul class="legend"><li class="s-score">score</li></ul></section>
-<section class="panel"><h2>Active-user shares ({} profile)</h2>{usage}<ul class="legend"><li class="s-dau">DAU % (7-day mean)</li><li class="s-wau">WAU %</li><li class="s-mau">MAU %</li></ul></section></div>"#,
-        esc(&format!("{:?}", h.usage_profile).to_lowercase())
-    )
+    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max);
+    html! {
+        div class="two" {
+            section class="panel" {
+                h2 { "Health score" }
+                (score)
+                ul class="legend" { li class="s-score" { "score" } }
+            }
+            "\n"
+            section class="panel" {
+                h2 { "Active-user shares (" (format!("{:?}", h.usage_profile).to_lowercase()) " profile)" }
+                (usage)
+                ul class="legend" {
+                    li class="s-dau" { "DAU % (7-day mean)" }
+                    li class="s-wau" { "WAU %" }
+                    li class="s-mau" { "MAU %" }
+                }
+            }
+        }
+    }
 }
 
-async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String, String)> {
+/// A class for a row that falls short (`low`), none otherwise.
+fn low(is_low: bool) -> Option<&'static str> {
+    is_low.then_some("low")
+}
+
+async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String, Markup)> {
     let p = Params::parse(q, &["days"])?;
     let id = account_id(raw_id)?;
     let history_req = alerts::AlertsRequest::history_for(&id);
@@ -95,64 +117,27 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
     )?;
     let AccountDetail { attributes: a, health: h, readiness, past_scores, open_alerts, .. } = &d;
     let name = if a.name.is_empty() { id.clone() } else { a.name.clone() };
-    let mut b = format!(
-        r#"<div class="title"><h1 data-testid="name">{}</h1><span class="muted">{}</span> {} <span class="big" data-testid="score">{}</span></div>"#,
-        esc(&name),
-        esc(&id),
-        badge(h.color.as_str()),
-        num1(Some(h.score)),
-    );
-    b.push_str(r#"<dl class="facts">"#);
-    let mut fact = |k: &str, v: String, testid: &str| {
-        b.push_str(&format!(r#"<div><dt>{}</dt><dd data-testid="{testid}">{}</dd></div>"#, esc(k), esc(&v)));
-    };
-    fact("As of", d.as_of.to_string(), "as-of");
+    let mut facts: Vec<(String, String, String)> = vec![("As of".into(), d.as_of.to_string(), "as-of".into())];
     for ps in past_scores {
-        fact(&format!("Change {}d", ps.days_ago), signed(Some(h.score - ps.score)), &format!("change-{}", ps.days_ago));
-    }
-    fact("Yesterday", h.previous_color.map_or("—", |c| c.as_str()).to_owned(), "previous-color");
-    fact("Segment", a.segment.clone(), "segment");
-    fact("CSM", a.csm.clone(), "csm");
-    fact("Stage", a.lifecycle_stage.clone(), "stage");
-    fact("ARR", money(a.arr), "arr");
-    fact("Renewal", a.renewal_on.map_or_else(|| "—".to_owned(), |r| r.to_string()), "renewal");
-    b.push_str("</dl>");
-    b.push_str(&charts(&hist));
-    // Why: measures, reasons, metrics, flags.
-    let m = &h.metrics;
-    b.push_str(r#"<div class="two"><section class="panel"><h2>Why this score</h2><table data-testid="measures"><thead><tr><th>Measure</th><th>Value</th><th>Score</th><th>Weight</th></tr></thead><tbody>"#);
-    for ms in &h.measures {
-        let low = if ms.score < 70.0 { " class=\"low\"" } else { "" };
-        b.push_str(&format!(
-            r#"<tr{low}><td>{}</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td></tr>"#,
-            esc(ms.name.as_str()),
-            num1(Some(ms.value)),
-            num1(Some(ms.score)),
-            num1(Some(ms.weight))
+        facts.push((
+            format!("Change {}d", ps.days_ago),
+            signed(Some(h.score - ps.score)),
+            format!("change-{}", ps.days_ago),
         ));
     }
-    b.push_str("</tbody></table>");
-    if !h.missing_measures.is_empty() {
-        let missing: Vec<&str> = h.missing_measures.iter().map(|m| m.as_str()).collect();
-        b.push_str(&format!(r#"<p class="muted">Left out for lack of data: {}</p>"#, esc(&missing.join(", "))));
+    for (k, v, testid) in [
+        ("Yesterday", h.previous_color.map_or("—", |c| c.as_str()).to_owned(), "previous-color"),
+        ("Segment", a.segment.clone(), "segment"),
+        ("CSM", a.csm.clone(), "csm"),
+        ("Stage", a.lifecycle_stage.clone(), "stage"),
+        ("ARR", money(a.arr), "arr"),
+        ("Renewal", or_dash(a.renewal_on), "renewal"),
+    ] {
+        facts.push((k.into(), v, testid.into()));
     }
-    b.push_str(r#"<ul class="reasons" data-testid="reasons">"#);
-    for r in &h.reasons {
-        b.push_str(&format!("<li>{}</li>", esc(r)));
-    }
-    b.push_str("</ul>");
-    if !h.red_flags.is_empty() {
-        let flags: Vec<String> = h
-            .red_flags
-            .iter()
-            .map(|f| format!(r#"<span class="flag red">{}</span>"#, esc(&f.as_str().replace('_', " "))))
-            .collect();
-        b.push_str(&format!(r#"<p data-testid="red-flags">{}</p>"#, flags.join(" ")));
-    }
-    b.push_str(r#"</section><section class="panel"><h2>Usage metrics</h2><table data-testid="metrics"><tbody>"#);
-    let seats = m.seats.map_or_else(|| "unknown".to_owned(), |s| s.to_string());
-    for (k, v) in [
-        ("Seats", seats),
+    let m = &h.metrics;
+    let usage_rows = [
+        ("Seats", m.seats.map_or_else(|| "unknown".to_owned(), |s| s.to_string())),
         ("DAU (today)", m.dau.to_string()),
         ("WAU", m.wau.to_string()),
         ("MAU", m.mau.to_string()),
@@ -163,112 +148,177 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
             "WAU change, week over week",
             m.wau_change_pct.map_or_else(|| "—".to_owned(), |v| format!("{}%", signed(Some(v)))),
         ),
-    ] {
-        b.push_str(&format!(r#"<tr><th>{}</th><td class="num">{}</td></tr>"#, esc(k), esc(&v)));
-    }
-    b.push_str("</tbody></table></section></div>");
-    // Readiness.
-    if let Some(r) = readiness {
-        b.push_str(&format!(
-            r#"<section class="panel"><h2>Graduation readiness</h2><p class="readiness">Total <b data-testid="readiness-total">{:.2}</b> / 10 {} {}{}{}</p>"#,
-            r.total,
-            verdict_badge(Some(r.verdict.as_str())),
-            r.days_in_stage.map_or(String::new(), |d| format!(" · {d} days in onboarding")),
-            r.target_graduation_on.map_or(String::new(), |t| format!(" · target {t}")),
-            if r.recovery_plan_needed {
-                r#" <span class="flag red">recovery plan needed</span>"#
-            } else if r.overdue {
-                r#" <span class="flag yellow">overdue</span>"#
-            } else {
-                ""
-            },
-        ));
-        b.push_str(r#"<table data-testid="dimensions"><thead><tr><th>Dimension</th><th>Score</th><th>Weight</th><th>Source</th><th>By</th><th>Evidence / detail</th></tr></thead><tbody>"#);
-        let dims = &r.dimensions;
-        for (name, dr) in [
-            ("technical", &dims.technical),
-            ("knowledge", &dims.knowledge),
-            ("usage", &dims.usage),
-            ("value", &dims.value),
-            ("stakeholder", &dims.stakeholder),
-        ] {
-            let by = match (&dr.author, &dr.assessed_at) {
-                (Some(a), Some(t)) => format!("{a}, {}", t.format("%Y-%m-%d")),
-                (Some(a), None) => a.clone(),
-                _ => "—".to_owned(),
-            };
-            let detail = match &dr.note {
-                Some(n) => format!("{} — “{n}”", dr.detail),
-                None => dr.detail.clone(),
-            };
-            let low = if dr.score.is_none_or(|s| s < 7.0) { " class=\"low\"" } else { "" };
-            b.push_str(&format!(
-                r#"<tr{low} data-dimension="{name}"><td>{name}</td><td class="num">{}</td><td class="num">{}%</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
-                num1(dr.score),
-                num1(Some(dr.weight)),
-                esc(&source_label(dr)),
-                esc(&by),
-                esc(&detail)
-            ));
-        }
-        b.push_str(r#"</tbody></table><h3>Blockers</h3><ul class="blockers" data-testid="blockers">"#);
-        for bl in &r.blockers {
-            b.push_str(&format!(
-                r#"<li>{}<br><span class="clears">To clear: {}</span></li>"#,
-                esc(&bl.reason),
-                esc(&bl.needed_to_clear)
-            ));
-        }
-        if r.blockers.is_empty() {
-            b.push_str(r#"<li class="muted">none</li>"#);
-        }
-        b.push_str("</ul></section>");
-    }
-    // Alerts.
-    b.push_str(
-        r#"<section class="panel"><h2>Open alerts</h2><table data-testid="open-alerts"><thead><tr><th>Rule</th><th>Opened</th><th>Age</th><th>Message</th><th>Acknowledgement</th></tr></thead><tbody>"#,
-    );
-    for a in open_alerts {
-        b.push_str(&format!(
-            r#"<tr data-alert="{}"><td>{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td><td>{}</td></tr>"#,
-            esc(&a.alert_id),
-            esc(&a.rule.replace('_', " ")),
-            a.opened_on,
-            a.age_days,
-            esc(&a.message),
-            super::pages::ack_cell(a)
-        ));
-    }
-    if open_alerts.is_empty() {
-        b.push_str(r#"<tr><td colspan="5" class="muted">no open alerts</td></tr>"#);
-    }
-    b.push_str("</tbody></table></section>");
-    // The account's alert history: every alert that held (open or resolved), newest
-    // first; an alert whose opening was retracted (withdrawn) is not part of it.
-    b.push_str(
-        r#"<section class="panel"><h2>Alert history</h2><table data-testid="alert-history"><thead><tr><th>Rule</th><th>State</th><th>Opened</th><th>Resolved</th><th>Days</th><th>Message</th></tr></thead><tbody>"#,
-    );
-    for a in &history.items {
-        b.push_str(&format!(
-            r#"<tr data-history-alert="{}"><td>{}</td><td>{}</td><td class="date">{}</td><td class="date">{}</td><td class="num">{}</td><td>{}</td></tr>"#,
-            esc(&a.alert_id),
-            esc(&a.rule.replace('_', " ")),
-            a.state,
-            a.opened_on,
-            a.resolved_on.map_or_else(|| "—".to_owned(), |d| d.to_string()),
-            a.age_days,
-            esc(&a.message),
-        ));
-    }
-    if history.items.is_empty() {
-        b.push_str(r#"<tr><td colspan="6" class="muted">no alerts</td></tr>"#);
-    }
+    ];
     let all = super::link("/alerts", &[], &[("account_id", Some(&id)), ("state", Some("all"))]);
     let more = if history.total > history.items.len() as u64 {
         format!("All {} alerts of this account", history.total)
     } else {
         "All alerts of this account".to_owned()
     };
-    b.push_str(&format!(r#"</tbody></table><p><a href="{}">{}</a></p></section>"#, esc(&all), esc(&more)));
-    Ok((name, b))
+    let page = html! {
+        div class="title" {
+            h1 data-testid="name" { (name) }
+            span class="muted" { (id) } " "
+            (badge(h.color.as_str())) " "
+            span class="big" data-testid="score" { (num1(Some(h.score))) }
+        }
+        dl class="facts" {
+            @for (k, v, testid) in &facts {
+                div { dt { (k) } dd data-testid=(testid) { (v) } }
+            }
+        }
+        (charts(&hist))
+        // Why: measures, reasons, metrics, flags.
+        div class="two" {
+            section class="panel" {
+                h2 { "Why this score" }
+                table data-testid="measures" {
+                    thead { tr { th { "Measure" } th { "Value" } th { "Score" } th { "Weight" } } }
+                    tbody {
+                        @for ms in &h.measures {
+                            tr class=[low(ms.score < 70.0)] {
+                                td { (ms.name.as_str()) }
+                                td class="num" { (num1(Some(ms.value))) }
+                                td class="num" { (num1(Some(ms.score))) }
+                                td class="num" { (num1(Some(ms.weight))) "%" }
+                            }
+                        }
+                    }
+                }
+                @if !h.missing_measures.is_empty() {
+                    p class="muted" {
+                        "Left out for lack of data: "
+                        (h.missing_measures.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "))
+                    }
+                }
+                ul class="reasons" data-testid="reasons" {
+                    @for r in &h.reasons { li { (r) } }
+                }
+                @if !h.red_flags.is_empty() {
+                    p data-testid="red-flags" {
+                        @for (i, f) in h.red_flags.iter().enumerate() {
+                            @if i > 0 { " " }
+                            span class="flag red" { (f.as_str().replace('_', " ")) }
+                        }
+                    }
+                }
+            }
+            section class="panel" {
+                h2 { "Usage metrics" }
+                table data-testid="metrics" {
+                    tbody {
+                        @for (k, v) in &usage_rows {
+                            tr { th { (k) } td class="num" { (v) } }
+                        }
+                    }
+                }
+            }
+        }
+        // Readiness.
+        @if let Some(r) = readiness {
+            section class="panel" {
+                h2 { "Graduation readiness" }
+                p class="readiness" {
+                    "Total " b data-testid="readiness-total" { (format!("{:.2}", r.total)) } " / 10 "
+                    (verdict_badge(Some(r.verdict.as_str()))) " "
+                    @if let Some(d) = r.days_in_stage { " · " (d) " days in onboarding" }
+                    @if let Some(t) = r.target_graduation_on { " · target " (t) }
+                    @if r.recovery_plan_needed {
+                        " " span class="flag red" { "recovery plan needed" }
+                    } @else if r.overdue {
+                        " " span class="flag yellow" { "overdue" }
+                    }
+                }
+                table data-testid="dimensions" {
+                    thead {
+                        tr { th { "Dimension" } th { "Score" } th { "Weight" } th { "Source" } th { "By" } th { "Evidence / detail" } }
+                    }
+                    tbody {
+                        @for (dim, dr) in [
+                            ("technical", &r.dimensions.technical),
+                            ("knowledge", &r.dimensions.knowledge),
+                            ("usage", &r.dimensions.usage),
+                            ("value", &r.dimensions.value),
+                            ("stakeholder", &r.dimensions.stakeholder),
+                        ] {
+                            tr class=[low(dr.score.is_none_or(|s| s < 7.0))] data-dimension=(dim) {
+                                td { (dim) }
+                                td class="num" { (num1(dr.score)) }
+                                td class="num" { (num1(Some(dr.weight))) "%" }
+                                td { (source_label(dr)) }
+                                td {
+                                    @match (&dr.author, &dr.assessed_at) {
+                                        (Some(a), Some(t)) => { (a) ", " (t.format("%Y-%m-%d")) }
+                                        (Some(a), None) => { (a) }
+                                        _ => { "—" }
+                                    }
+                                }
+                                td {
+                                    (dr.detail)
+                                    @if let Some(n) = &dr.note { " — “" (n) "”" }
+                                }
+                            }
+                        }
+                    }
+                }
+                h3 { "Blockers" }
+                ul class="blockers" data-testid="blockers" {
+                    @for bl in &r.blockers {
+                        li { (bl.reason) br; span class="clears" { "To clear: " (bl.needed_to_clear) } }
+                    }
+                    @if r.blockers.is_empty() {
+                        li class="muted" { "none" }
+                    }
+                }
+            }
+        }
+        // Alerts.
+        section class="panel" {
+            h2 { "Open alerts" }
+            table data-testid="open-alerts" {
+                thead { tr { th { "Rule" } th { "Opened" } th { "Age" } th { "Message" } th { "Acknowledgement" } } }
+                tbody {
+                    @for a in open_alerts {
+                        tr data-alert=(a.alert_id) {
+                            td { (a.rule.replace('_', " ")) }
+                            td class="date" { (a.opened_on) }
+                            td class="num" { (a.age_days) }
+                            td { (a.message) }
+                            td { (ack_cell(a)) }
+                        }
+                    }
+                    @if open_alerts.is_empty() {
+                        tr { td colspan="5" class="muted" { "no open alerts" } }
+                    }
+                }
+            }
+        }
+        // The account's alert history: every alert that held (open or resolved), newest
+        // first; an alert whose opening was retracted (withdrawn) is not part of it.
+        section class="panel" {
+            h2 { "Alert history" }
+            table data-testid="alert-history" {
+                thead {
+                    tr { th { "Rule" } th { "State" } th { "Opened" } th { "Resolved" } th { "Days" } th { "Message" } }
+                }
+                tbody {
+                    @for a in &history.items {
+                        tr data-history-alert=(a.alert_id) {
+                            td { (a.rule.replace('_', " ")) }
+                            td { (a.state) }
+                            td class="date" { (a.opened_on) }
+                            td class="date" { (or_dash(a.resolved_on)) }
+                            td class="num" { (a.age_days) }
+                            td { (a.message) }
+                        }
+                    }
+                    @if history.items.is_empty() {
+                        tr { td colspan="6" class="muted" { "no alerts" } }
+                    }
+                }
+            }
+            p { a href=(all) { (more) } }
+        }
+    };
+    Ok((name, page))
 }

@@ -1,7 +1,8 @@
 //! The dashboard: server-rendered HTML pages over the same queries as the JSON API,
 //! with charts drawn as SVG on the server (nothing to build, no JavaScript needed to
 //! read a page; one small script acknowledges alerts through the API). Assets are
-//! embedded in the binary. Every value put in a page goes through [`esc`].
+//! embedded in the binary. Pages are maud templates (`html!`): checked at compile time,
+//! and every value spliced into one is HTML-escaped unless it is `Markup` already.
 
 pub mod account;
 pub mod assets;
@@ -11,12 +12,29 @@ pub mod svg;
 
 use axum::{
     http::StatusCode,
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
+use maud::{html, Escaper, Markup, Render, DOCTYPE};
 
 use crate::error::ApiError;
 
-/// HTML-escapes text for element content and quoted attribute values.
+/// Text that echoes the request (the search box, an error naming a parameter's value):
+/// escaped by maud, and `'` as `&#39;` as well. maud leaves `'` as it is, which is safe
+/// in its double-quoted attributes; this keeps a reflected value from ever appearing
+/// verbatim in the page (the security tests send `' OR '1'='1` and look for it).
+pub struct Reflected<'a>(pub &'a str);
+
+impl Render for Reflected<'_> {
+    fn render_to(&self, buffer: &mut String) {
+        let mut escaped = String::with_capacity(self.0.len());
+        // Writing to a String cannot fail.
+        let _ = std::fmt::Write::write_str(&mut Escaper::new(&mut escaped), self.0);
+        buffer.push_str(&escaped.replace('\'', "&#39;"));
+    }
+}
+
+/// HTML-escapes text for element content and quoted attribute values (transitional: the
+/// renewal pages still build strings).
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -61,23 +79,23 @@ pub fn signed(v: Option<f64>) -> String {
 }
 
 /// A color badge (`green` / `yellow` / `red`).
-pub fn badge(color: &str) -> String {
+pub fn badge(color: &str) -> Markup {
     let c = match color {
         "green" | "yellow" | "red" => color,
         _ => "none",
     };
-    format!(r#"<span class="badge {c}">{}</span>"#, esc(color))
+    html! { span class={ "badge " (c) } { (color) } }
 }
 
-pub fn verdict_badge(v: Option<&str>) -> String {
+pub fn verdict_badge(v: Option<&str>) -> Markup {
     match v {
-        Some(v) => format!(r#"<span class="verdict {}">{}</span>"#, esc(v), esc(&v.replace('_', " "))),
-        None => "—".into(),
+        Some(v) => html! { span class={ "verdict " (v) } { (v.replace('_', " ")) } },
+        None => html! { "—" },
     }
 }
 
 /// A URL with a query string: the current parameters with `set` applied (`None`
-/// removes a key). The result is not yet HTML-escaped.
+/// removes a key). Plain text: the template escapes it where it is put.
 pub fn link(path: &str, current: &[(String, String)], set: &[(&str, Option<&str>)]) -> String {
     let mut ser = form_urlencoded::Serializer::new(String::new());
     for (k, v) in current {
@@ -121,24 +139,41 @@ const NAV: [(&str, &str); 6] = [
 ];
 
 /// The page frame: header with navigation, then `body`.
-pub fn layout(title: &str, active: &str, body: &str) -> Html<String> {
-    let nav: String = NAV
-        .iter()
-        .map(|(href, label)| {
-            let cls = if *href == active { r#" class="active" aria-current="page""# } else { "" };
-            format!(r#"<a href="{href}"{cls}>{label}</a>"#)
-        })
-        .collect();
-    Html(format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · Pulse</title><link rel="stylesheet" href="/assets/pulse.css"><link rel="icon" href="/assets/favicon.svg">
-<script src="/assets/pulse.js" defer></script></head>
-<body><header class="top"><a class="brand" href="/">Pulse</a><nav>{nav}</nav>
-<a class="api-link" href="/api/openapi.json">API</a></header>
-<main>{body}</main></body></html>"#,
-        title = esc(title),
-    ))
+pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE) "\n"
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                "\n"
+                title { (title) " · Pulse" }
+                link rel="stylesheet" href="/assets/pulse.css";
+                link rel="icon" href="/assets/favicon.svg";
+                "\n"
+                script src="/assets/pulse.js" defer {}
+            }
+            "\n"
+            body {
+                header class="top" {
+                    a class="brand" href="/" { "Pulse" }
+                    nav {
+                        @for (href, label) in NAV {
+                            @if href == active {
+                                a href=(href) class="active" aria-current="page" { (label) }
+                            } @else {
+                                a href=(href) { (label) }
+                            }
+                        }
+                    }
+                    "\n"
+                    a class="api-link" href="/api/openapi.json" { "API" }
+                }
+                "\n"
+                main { (body) }
+            }
+        }
+    }
 }
 
 /// An error as a page, with the API's status code.
@@ -149,36 +184,26 @@ pub fn error_page(e: ApiError) -> Response {
             tracing::warn!(error = %err, "clickhouse query failed");
         }
     }
-    let body = format!(
-        r#"<h1>{}</h1><p class="error" data-testid="error">{}</p><p><a href="/">Back to the portfolio</a></p>"#,
-        status.canonical_reason().unwrap_or("Error"),
-        esc(&e.to_string())
-    );
-    (status, layout("Error", "", &body)).into_response()
+    let body = html! {
+        h1 { (status.canonical_reason().unwrap_or("Error")) }
+        p class="error" data-testid="error" { (Reflected(&e.to_string())) }
+        p { a href="/" { "Back to the portfolio" } }
+    };
+    (status, layout("Error", "", body)).into_response()
 }
 
 /// A pagination bar for a list page.
-pub fn pager(path: &str, current: &[(String, String)], page: u64, page_size: u64, total: u64) -> String {
+pub fn pager(path: &str, current: &[(String, String)], page: u64, page_size: u64, total: u64) -> Markup {
     let pages = total.div_ceil(page_size).max(1);
-    let mut out = format!(
-        r#"<nav class="pager" aria-label="pages"><span data-testid="total">{total}</span> items · page {page} of {pages}"#
-    );
-    if page > 1 {
-        let prev = (page - 1).to_string();
-        out.push_str(&format!(
-            r#" <a rel="prev" href="{}">‹ previous</a>"#,
-            esc(&link(path, current, &[("page", Some(&prev))]))
-        ));
+    let prev = (page > 1).then(|| link(path, current, &[("page", Some(&(page - 1).to_string()))]));
+    let next = (page < pages).then(|| link(path, current, &[("page", Some(&(page + 1).to_string()))]));
+    html! {
+        nav class="pager" aria-label="pages" {
+            span data-testid="total" { (total) } " items · page " (page) " of " (pages)
+            @if let Some(href) = prev { " " a rel="prev" href=(href) { "‹ previous" } }
+            @if let Some(href) = next { " " a rel="next" href=(href) { "next ›" } }
+        }
     }
-    if page < pages {
-        let next = (page + 1).to_string();
-        out.push_str(&format!(
-            r#" <a rel="next" href="{}">next ›</a>"#,
-            esc(&link(path, current, &[("page", Some(&next))]))
-        ));
-    }
-    out.push_str("</nav>");
-    out
 }
 
 /// A sortable column header: clicking sorts by `key`, again reverses.
@@ -189,7 +214,7 @@ pub fn sort_th(
     key: &str,
     label: &str,
     desc_first: bool,
-) -> String {
+) -> Markup {
     let (now_key, now_desc) = match active.strip_prefix('-') {
         Some(k) => (k, true),
         None => (active, false),
@@ -215,18 +240,22 @@ pub fn sort_th(
         ""
     };
     let href = link(path, current, &[("sort", Some(&next)), ("page", None)]);
-    format!(r#"<th><a href="{}">{}{arrow}</a></th>"#, esc(&href), esc(label))
+    html! { th { a href=(href) { (label) (arrow) } } }
 }
 
 /// A `<select>` for a filter, with an "any" option.
-pub fn select(name: &str, label: &str, options: &[String], current: Option<&str>) -> String {
-    let mut out = format!(r#"<label>{}<select name="{}"><option value="">any</option>"#, esc(label), esc(name));
-    for o in options {
-        let sel = if current == Some(o.as_str()) { " selected" } else { "" };
-        out.push_str(&format!(r#"<option value="{0}"{sel}>{1}</option>"#, esc(o), esc(&o.replace('_', " "))));
+pub fn select(name: &str, label: &str, options: &[String], current: Option<&str>) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) {
+                option value="" { "any" }
+                @for o in options {
+                    option value=(o) selected[current == Some(o.as_str())] { (o.replace('_', " ")) }
+                }
+            }
+        }
     }
-    out.push_str("</select></label>");
-    out
 }
 
 #[cfg(test)]
@@ -235,7 +264,10 @@ mod tests {
 
     #[test]
     fn escapes_and_links() {
-        assert_eq!(esc(r#"<a href="x">'&'</a>"#), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            html! { (Reflected(r#"<a href="x">'&'</a>"#)) }.into_string(),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
         let cur = vec![("color".to_owned(), "red".to_owned()), ("page".to_owned(), "3".to_owned())];
         assert_eq!(link("/accounts", &cur, &[("page", None), ("sort", Some("-arr"))]), "/accounts?color=red&sort=-arr");
         assert_eq!(path_segment("a b/c"), "a%20b%2Fc");

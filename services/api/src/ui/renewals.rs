@@ -8,11 +8,7 @@ use axum::{
 };
 use pulse_core::backtest::{ColorStats, HorizonReport};
 
-use super::{
-    badge, esc, money, num1,
-    pages::{account_link, card, respond, scope_form},
-    svg, verdict_badge,
-};
+use super::{esc, money, num1, pages::respond, svg};
 use crate::{
     error::ApiResult,
     params::Params,
@@ -24,6 +20,23 @@ use crate::{
     },
     service::AppState,
 };
+
+// Transitional, until this page is a maud template too: the maud helpers as strings.
+fn card(label: &str, value: &str, testid: &str, class: &str) -> String {
+    super::pages::card(label, value, testid, class).into_string()
+}
+fn badge(color: &str) -> String {
+    super::badge(color).into_string()
+}
+fn verdict_badge(v: Option<&str>) -> String {
+    super::verdict_badge(v).into_string()
+}
+fn account_link(id: &str, name: &str) -> String {
+    super::pages::account_link(id, name).into_string()
+}
+fn scope_form(action: &str, f: &portfolio::Filters, scope: &crate::routes::Scope, extra: &str) -> String {
+    super::pages::scope_form(action, f, scope, maud::PreEscaped(extra.to_owned())).into_string()
+}
 
 /// `$1,234,567` (whole dollars, thousands separated).
 pub fn dollars(v: f64) -> String {
@@ -60,7 +73,7 @@ fn versions_note(live: &str, stored: &[String]) -> String {
 }
 
 pub async fn renewals(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(renewals_body(&st, q.as_deref()).await, "Renewal forecast", "/renewals")
+    respond(renewals_body(&st, q.as_deref()).await.map(maud::PreEscaped), "Renewal forecast", "/renewals")
 }
 
 async fn renewals_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {
@@ -256,7 +269,7 @@ fn backcast_panel(b: &mut String, r: &Renewals) {
 }
 
 pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(accuracy_body(&st, q.as_deref()).await, "Scorecard accuracy", "/accuracy")
+    respond(accuracy_body(&st, q.as_deref()).await.map(maud::PreEscaped), "Scorecard accuracy", "/accuracy")
 }
 
 async fn accuracy_body(st: &AppState, q: Option<&str>) -> ApiResult<String> {

@@ -81,12 +81,9 @@ pub fn line_chart(
     let plot_h = H - TOP - BOTTOM;
     let x = |i: usize| LEFT + if n == 1 { plot_w / 2.0 } else { plot_w * i as f64 / (n - 1) as f64 };
     let y = |v: f64| TOP + plot_h * (1.0 - (v / y_max).clamp(0.0, 1.0));
-    // X labels: about six, always the last.
+    // X labels: about six, always the last, and none too close before the last.
     let step = (n / 6).max(1);
-    let x_labels = labels.iter().enumerate().filter(|(i, _)| {
-        let i = *i;
-        (i % step == 0 || i + 1 == n) && !(i + 1 != n && n - 1 - i < step / 2)
-    });
+    let x_labels = labels.iter().enumerate().filter(|&(i, _)| i + 1 == n || (i % step == 0 && n - 1 - i >= step / 2));
     // Labels at least 12 units apart, top to bottom, so equal or close thresholds stay legible.
     let mut order: Vec<&Threshold> = thresholds.iter().collect();
     order.sort_by(|a, b| b.value.total_cmp(&a.value));
@@ -158,6 +155,9 @@ fn points(pts: &[(f64, f64)]) -> String {
     pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect::<Vec<_>>().join(" ")
 }
 
+/// One segment of a stacked bar: y, height, count, color class.
+type BarSegment = (f64, f64, u64, &'static str);
+
 /// Stacked bars of (green, yellow, red) counts per label.
 pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> Markup {
     let n = bars.len().max(1) as f64;
@@ -166,8 +166,8 @@ pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> Markup {
     let plot_h = H - TOP - BOTTOM;
     let slot = plot_w / n;
     let bw = (slot * 0.7).min(48.0);
-    // Each bar's segments, bottom up: (y, height, count, class).
-    let stacks: Vec<(f64, &String, Vec<(f64, f64, u64, &str)>)> = bars
+    // Each bar (x centre, label) with its segments, bottom up.
+    let stacks: Vec<(f64, &String, Vec<BarSegment>)> = bars
         .iter()
         .enumerate()
         .map(|(i, (label, counts))| {

@@ -129,6 +129,15 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
         "ingest: {events} events validated, stored in ClickHouse, forwarded and committed in {ingest_secs:.2}s ({ingest_rate:.0}/s) = {:.0}% of the bare consumer",
         100.0 * ingest_rate / bare_rate
     );
+    // Where the time went: the loop waits on its flushes (ClickHouse inserts and broker
+    // acknowledgements, concurrently; then the commit); the rest is consuming and
+    // validating.
+    let flush = metrics.batch_duration.get_sample_sum();
+    eprintln!(
+        "ingest time in flushes: {flush:.2}s of {ingest_secs:.2}s ({:.0}%) over {} batches; consuming and validating: the rest",
+        100.0 * flush / ingest_secs.max(f64::EPSILON),
+        metrics.batch_duration.get_sample_count()
+    );
     if !keep {
         let _ = s
             .clickhouse

@@ -33,23 +33,6 @@ impl Render for Reflected<'_> {
     }
 }
 
-/// HTML-escapes text for element content and quoted attribute values (transitional: the
-/// renewal pages still build strings).
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `$1.25M`, `$430k`, `$900`; `—` when unknown.
 pub fn money(v: Option<f64>) -> String {
     match v {

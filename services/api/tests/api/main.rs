@@ -7,6 +7,7 @@
 mod accounts;
 mod alerts;
 mod common;
+mod escaping;
 mod graduation;
 mod portfolio;
 mod renewals;

@@ -7,7 +7,8 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -72,13 +73,28 @@ impl IntoResponse for ApiError {
             tracing::warn!(error = %e, "clickhouse query failed");
         }
         let status = self.status();
-        let body = Json(json!({"error": {"code": self.code(), "message": self.to_string()}}));
+        let body = Json(ErrorBody { error: ErrorDetail { code: self.code(), message: self.to_string() } });
         let mut resp = (status, body).into_response();
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(CHALLENGE));
         }
         resp
     }
+}
+
+/// The body of every error response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// `bad_request`, `unauthorized`, `not_found`, `storage_unavailable`, `timeout`,
+    /// `unsupported_media_type` or `internal`.
+    pub code: &'static str,
+    /// What was wrong; a parameter's message names it.
+    pub message: String,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,38 +1,33 @@
-//! The OpenAPI 3.1 document, served at `/api/openapi.json`. Built from one table of
-//! operations (path, summary, parameters) so a test can check that every route is
-//! documented and every documented path is routed.
+//! The OpenAPI 3.1 document, served at `/api/openapi.json`, derived with utoipa from the
+//! handlers' own types so it cannot drift from them: each operation from its handler's
+//! `#[utoipa::path]`, its query parameters from the route's request struct (`IntoParams`;
+//! each value type of `params` states below exactly what it accepts), every response
+//! body from its type (`ToSchema`). What no derive can know is added here: the bounds
+//! taken from the config ([`bounds`], the same numbers the handlers check), the error
+//! responses every operation has, the security schemes, and the schemas of the core's
+//! results, which are the topic schemas of `schemas/events/` (checked against the core's
+//! serde output by the schema tests) and, for the forecast and backtest types, written
+//! here. `scripts/contract-test` checks the whole against the running server.
 
 use axum::{extract::State, Json};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
+use utoipa::{
+    openapi::{schema::Schema, Ref, RefOr},
+    OpenApi, PartialSchema, ToSchema,
+};
 
-use crate::{config::ApiConfig, service::AppState};
-
-/// A note: no control characters but newlines.
-const NOTE: &str = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$";
-
-/// `(method, path, summary, query parameters)`. Parameter names refer to [`param`].
-pub const OPERATIONS: &[(&str, &str, &str, &[&str])] = &[
-    ("get", "/api/v1/filters", "Values the filters accept (segments and CSMs found in the data, stages, colors, verdicts, red flags, rules)", &[]),
-    ("get", "/api/v1/portfolio", "Accounts by color now, ARR total and ARR at risk (red and yellow)", &["segment", "csm"]),
-    ("get", "/api/v1/portfolio/breakdown", "Accounts by color and ARR at risk per segment or CSM", &["by", "segment", "csm", "sort_breakdown", "page", "page_size"]),
-    ("get", "/api/v1/portfolio/trend", "Accounts by color on the last day of each week", &["weeks", "to", "segment", "csm"]),
-    ("get", "/api/v1/portfolio/movers", "Biggest score changes over a window (7 or 30 days, or any up to api.max_range_days)", &["window", "direction", "segment", "csm", "sort_movers", "page", "page_size"]),
-    ("get", "/api/v1/accounts", "Accounts, filtered and sorted", &["color", "segment", "csm", "stage", "verdict", "red_flag", "q", "change_days", "sort_accounts", "page", "page_size"]),
-    ("get", "/api/v1/accounts/{id}", "One account: attributes, current health (metrics, measures, reasons, red flags), readiness, scores 7 and 30 days ago, open alerts", &[]),
-    ("get", "/api/v1/accounts/{id}/history", "Daily score, color and active-user counts and shares, with the chart thresholds", &["days", "from", "to"]),
-    ("get", "/api/v1/accounts/{id}/readiness", "The readiness scorecard: each dimension with its source (computed, assessment with author, evidence), blockers with what clears them", &[]),
-    ("get", "/api/v1/accounts/{id}/alerts", "The account's alerts (all states unless `state` is given)", &["state", "rule", "severity", "acknowledged", "sort_alerts", "page", "page_size"]),
-    ("get", "/api/v1/graduation", "Graduation pipeline: onboarding accounts by verdict, overdue and recovery-plan counts, nearest to ready", &["segment", "csm"]),
-    ("get", "/api/v1/graduation/accounts", "Onboarding accounts with verdict, days in stage, flags and blockers", &["verdict", "overdue", "recovery_plan_needed", "segment", "csm", "q", "sort_graduation", "page", "page_size"]),
-    ("get", "/api/v1/alerts", "Alert feed", &["state", "rule", "severity", "account_id", "acknowledged", "segment", "csm", "sort_alerts", "page", "page_size"]),
-    ("get", "/api/v1/alerts/summary", "Open alerts by rule and age", &["segment", "csm"]),
-    ("get", "/api/v1/renewals", "Renewal forecast (SPEC section 8): renewals due in the next 90 and 180 days with color, score, smoothed probability of loss and expected retained ARR per account; the calibration table (loss rates by color and horizon over the renewals of the trailing 365 days); the same method back-cast as of the start of each past quarter against what happened", &["segment_scope", "csm_scope", "quarters"]),
-    ("get", "/api/v1/accuracy", "Scorecard accuracy (SPEC section 8): the backtest of the stored daily results over the renewals of the trailing 365 days, per horizon (30, 60, 90 days): by color, precision and recall, AUC, median lead days; the graduation backtest; outcomes lost while green and red outcomes that renewed", &["segment_scope", "csm_scope"]),
-    ("post", "/api/v1/alerts/ack", "Acknowledge an alert (who, when, note); the newest acknowledgement wins", &[]),
-];
+use crate::{
+    config::ApiConfig,
+    params::{Choices, Count, Day, Int, List, One, SortParam, Text, MAX_TEXT},
+    routes,
+    service::AppState,
+};
 
 /// Text the API accepts: no control characters (`char::is_control`, Unicode Cc).
-const NO_CONTROL: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+pub const NO_CONTROL: &str = r"^[^\u0000-\u001f\u007f-\u009f]*$";
+
+/// A note: no control characters but newlines.
+pub const NOTE: &str = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$";
 
 /// What `str::trim` removes (Unicode White_Space), as a regex class.
 const WS: &str = r"[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
@@ -40,194 +35,375 @@ const WS: &str = r"[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205
 /// Dates the API accepts: YYYY-MM-DD within ClickHouse's `Date` (1970-01-02..=2149-06-01).
 const DATE_RANGE: &str = r"^(1970-01-(0[2-9]|[12][0-9]|3[01])|1970-(0[2-9]|1[0-2])-[0-9]{2}|(197[1-9]|19[89][0-9]|20[0-9]{2}|21[0-3][0-9]|214[0-8])-[0-9]{2}-[0-9]{2}|2149-0[1-5]-[0-9]{2}|2149-06-01)$";
 
-/// An empty value counts as absent (HTML forms submit unselected fields empty).
-fn or_empty(schema: Value) -> Value {
-    json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]})
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Pulse API",
+        description = "Customer health, graduation readiness and alerts, read from ClickHouse. \
+            Lists are paginated (`page`, `page_size`) and sortable (`sort=key`, `sort=-key`). \
+            Unknown or repeated query parameters are rejected with 400; an empty value counts as absent."
+    ),
+    paths(
+        routes::portfolio::filters,
+        routes::portfolio::summary,
+        routes::portfolio::breakdown,
+        routes::portfolio::trend,
+        routes::portfolio::movers,
+        routes::accounts::list,
+        routes::accounts::detail,
+        routes::accounts::history,
+        routes::accounts::readiness,
+        routes::alerts::for_account,
+        routes::graduation::summary,
+        routes::graduation::list,
+        routes::alerts::list,
+        routes::alerts::summary,
+        routes::alerts::ack,
+        routes::renewals::renewals,
+        routes::accuracy::accuracy,
+    ),
+    components(schemas(crate::error::ErrorBody))
+)]
+struct ApiDoc;
 
-fn enum_param(name: &str, desc: &str, values: &[&str]) -> Value {
-    let values: Vec<&str> = values.iter().copied().chain([""]).collect();
-    json!({"name": name, "in": "query", "required": false, "description": desc,
-           "schema": {"type": "string", "enum": values}})
-}
-
-/// A comma-separated list of choices: blanks around items and empty items are ignored.
-fn list_param(name: &str, desc: &str, values: &[&str]) -> Value {
-    let item = format!("{WS}*(?:(?:{}){WS}*)?", values.join("|"));
-    json!({"name": name, "in": "query", "required": false,
-           "description": format!("{desc} Comma-separated list of: {}.", values.join(", ")),
-           "schema": {"type": "string", "pattern": format!("^{item}(?:,{item})*$")}})
-}
-
-fn text_param(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc,
-           "schema": {"type": "string", "maxLength": 128, "pattern": NO_CONTROL}})
-}
-
-fn int_param(name: &str, desc: &str, min: i64, max: i64) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc,
-           "schema": or_empty(json!({"type": "integer", "minimum": min, "maximum": max}))})
-}
-
-fn sort_param(keys: &[&str], default: &str) -> Value {
-    let values: Vec<String> = keys
-        .iter()
-        .map(|k| (*k).to_owned())
-        .chain(keys.iter().map(|k| format!("-{k}")))
-        .chain([String::new()])
-        .collect();
-    json!({"name": "sort", "in": "query", "required": false,
-           "description": format!("Sort key, `-` prefix for descending. Keys: {}. Default `{default}`.", keys.join(", ")),
-           "schema": {"type": "string", "enum": values}})
-}
-
-fn date_param(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": desc,
-           "schema": or_empty(json!({"type": "string", "format": "date", "pattern": DATE_RANGE}))})
-}
-
-fn bool_param(name: &str, desc: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": format!("{desc} `true` or `false` (`1`, `0`)."),
-           "schema": {"type": "string", "enum": ["true", "false", "1", "0", ""]}})
-}
-
-/// The definition of a named query parameter; bounds from the configuration.
-pub fn param(name: &str, cfg: &ApiConfig) -> Value {
+/// The upper bounds taken from the config, by parameter name: what the handlers check
+/// ([`crate::params::Count::within`]) and what the document states.
+pub fn bounds(cfg: &ApiConfig) -> [(&'static str, i64); 5] {
     let range = i64::from(cfg.max_range_days);
-    match name {
-        "segment" => text_param("segment", "Only accounts of this segment."),
-        "csm" => text_param("csm", "Only accounts of this CSM."),
-        "segment_scope" => text_param(
-            "segment",
-            "Only accounts of this segment (their segment now): the rates, the forecast and the back-cast are all computed over them.",
-        ),
-        "csm_scope" => text_param(
-            "csm",
-            "Only accounts of this CSM (their CSM now): the rates, the forecast and the back-cast are all computed over them.",
-        ),
-        "quarters" => int_param("quarters", "Past calendar quarters back-cast (default 4).", 1, 8),
-        "q" => text_param("q", "Case-insensitive search in account name and id."),
-        "account_id" => text_param("account_id", "Only this account's alerts."),
-        "by" => enum_param("by", "Group by segment (default) or CSM.", &["segment", "csm"]),
-        "page" => int_param("page", "Page number, from 1.", 1, 100_000),
-        "page_size" => int_param(
-            "page_size",
-            "Items per page (default 50, at most api.max_page_size).",
-            1,
-            i64::from(cfg.max_page_size),
-        ),
-        "weeks" => int_param("weeks", "Weeks back (default 12; at most api.max_range_days / 7).", 1, (range / 7).max(1)),
-        "to" => date_param("to", "Last day (default: the newest day with results)."),
-        "from" => date_param("from", "First day (instead of `days`)."),
-        "days" => int_param("days", "Days of history ending at `to` (default 90; at most api.max_range_days).", 1, range),
-        "window" => int_param("window", "Days between the two scores compared (default 7).", 1, range),
-        "change_days" => int_param("change_days", "Days back for the `change` column (default 7).", 1, range),
-        "direction" => enum_param("direction", "Drops (default), rises, or either.", &["down", "up", "any"]),
-        "color" => list_param("color", "Health colors.", &["green", "yellow", "red"]),
-        "stage" => list_param("stage", "Lifecycle stages.", &["onboarding", "adoption", "expansion", "renewal"]),
-        "verdict" => list_param("verdict", "Graduation verdicts.", &["ready", "close", "not_ready"]),
-        "red_flag" => enum_param(
-            "red_flag",
-            "Only accounts with this red flag.",
-            &["low_engagement", "usage_declining", "seats_unknown", "critical_tickets_open", "champion_left"],
-        ),
-        "rule" => list_param(
-            "rule",
-            "Alert rules.",
-            &["usage_declining", "low_engagement", "health_dropped", "graduation_overdue", "recovery_plan_needed"],
-        ),
-        "severity" => list_param("severity", "Alert severities.", &["info", "warning", "critical"]),
-        "state" => enum_param("state", "Open (default for the feed), resolved or all.", &["open", "resolved", "all"]),
-        "acknowledged" => bool_param("acknowledged", "Only acknowledged (true) or unacknowledged (false) alerts."),
-        "overdue" => bool_param("overdue", "Past the target graduation date and not ready."),
-        "recovery_plan_needed" => bool_param("recovery_plan_needed", "Overdue by 30 days or more."),
-        "sort_breakdown" => sort_param(&["key", "accounts", "red", "arr_at_risk", "arr", "avg_score"], "-arr_at_risk"),
-        "sort_movers" => sort_param(
-            &["change", "abs_change", "score", "arr", "name"],
-            "change for down, -change for up, -abs_change for any",
-        ),
-        "sort_accounts" => sort_param(&["score", "change", "arr", "renewal", "name"], "score"),
-        "sort_graduation" => sort_param(&["nearest", "total", "days_in_stage", "blockers", "name"], "nearest"),
-        "sort_alerts" => sort_param(&["age", "opened_on", "rule", "severity", "account"], "-age"),
-        other => text_param(other, ""),
-    }
-}
-
-fn error_response(desc: &str) -> Value {
-    json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    [
+        ("page_size", i64::from(cfg.max_page_size)),
+        ("days", range),
+        ("window", range),
+        ("change_days", range),
+        ("weeks", routes::portfolio::max_weeks(cfg.max_range_days)),
+    ]
 }
 
 /// The whole document.
 pub fn spec(cfg: &ApiConfig) -> Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, summary, params) in OPERATIONS {
-        let mut parameters: Vec<Value> = params.iter().map(|p| param(p, cfg)).collect();
-        if path.contains("{id}") {
-            parameters.insert(
-                0,
-                json!({"name": "id", "in": "path", "required": true, "description": "Account id (URL-encoded).",
-                       "schema": {"type": "string", "maxLength": 128, "pattern": NO_CONTROL}}),
-            );
-        }
-        let mut op = json!({
-            "summary": summary,
-            "parameters": parameters,
-            "responses": {
-                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "400": error_response("A parameter is invalid; the message names it"),
-                "401": error_response("Missing or wrong credentials"),
-                "503": error_response("ClickHouse unavailable or the request timed out"),
-            }
-        });
-        if path.contains("{id}") {
-            op["responses"]["404"] = error_response("No such account");
-        }
-        if path.ends_with("/history") {
-            op["description"] = json!(
-                "`days` and `from` exclude each other, `from` must not be after `to`, and the range is at most \
-                 api.max_range_days days; otherwise 400."
-            );
-        }
-        if *method == "post" {
-            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/AckRequest"}}}});
-            op["responses"]["404"] = error_response("No such alert");
-            op["responses"]["415"] = error_response("The body is not application/json");
-        }
-        let entry = paths.entry((*path).to_owned()).or_insert_with(|| json!({}));
-        entry[*method] = op;
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc["servers"] = json!([{"url": "/"}]);
+    doc["security"] = json!([{"bearer": []}, {"basic": []}]);
+    doc["components"]["securitySchemes"] = json!({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "A token from api.tokens"},
+        "basic": {"type": "http", "scheme": "basic", "description": "User: the token's name; password: the token"},
+    });
+    if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+        schemas.extend(core_schemas());
     }
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Pulse API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Customer health, graduation readiness and alerts, read from ClickHouse. \
-                Lists are paginated (`page`, `page_size`) and sortable (`sort=key`, `sort=-key`). \
-                Unknown or repeated query parameters are rejected with 400; an empty value counts as absent.",
-        },
-        "servers": [{"url": "/"}],
-        "security": [{"bearer": []}, {"basic": []}],
-        "paths": paths,
-        "components": {
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer", "description": "A token from api.tokens"},
-                "basic": {"type": "http", "scheme": "basic", "description": "User: the token's name; password: the token"},
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-                "AckRequest": {"type": "object", "required": ["alert_id"], "additionalProperties": false, "properties": {
-                    "alert_id": {"type": "string", "minLength": 1, "maxLength": 300, "pattern": NO_CONTROL},
-                    "note": {"type": "string", "maxLength": 1000, "pattern": NOTE,
-                             "description": "Why; may be empty; no control characters but newlines"},
-                    "by": {"type": ["string", "null"], "maxLength": 128, "pattern": NO_CONTROL,
-                           "description": "Who acknowledged; default (absent, null or blank): the credential's name"}}},
-            },
-        },
-    })
+    let bounds = bounds(cfg);
+    let error = |desc: &str| json!({"description": desc, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}});
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for op in item.values_mut() {
+                for p in op["parameters"].as_array_mut().into_iter().flatten() {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    if let Some((_, max)) = bounds.iter().find(|(n, _)| *n == name) {
+                        // `Count` is `anyOf [integer >= 1, ""]`: bound the integer.
+                        p["schema"]["anyOf"][0]["maximum"] = json!(max);
+                    }
+                }
+                if !op["parameters"].is_array() {
+                    op["parameters"] = json!([]);
+                }
+                let responses = &mut op["responses"];
+                responses["400"] = error("A parameter is invalid; the message names it");
+                responses["401"] = error("Missing or wrong credentials");
+                responses["503"] = error("ClickHouse unavailable or the request timed out");
+                if path.contains("{id}") {
+                    responses["404"] = error("No such account");
+                }
+            }
+        }
+    }
+    doc
 }
 
 pub async fn document(State(st): State<AppState>) -> Json<Value> {
     Json(spec(&st.cfg))
+}
+
+// What each query value type accepts (`crate::params`), as JSON Schema. An empty value
+// counts as absent, so every schema also admits "".
+
+fn schema(v: Value) -> RefOr<Schema> {
+    serde_json::from_value(v).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a parameter schema does not deserialize");
+        RefOr::T(Schema::default())
+    })
+}
+
+/// An empty value counts as absent (HTML forms submit unselected fields empty).
+fn or_empty(v: Value) -> Value {
+    json!({"anyOf": [v, {"type": "string", "maxLength": 0}]})
+}
+
+macro_rules! schema_impl {
+    ($name:literal, [$($g:tt)*], $t:ty, $body:expr) => {
+        impl<$($g)*> PartialSchema for $t {
+            fn schema() -> RefOr<Schema> {
+                schema($body)
+            }
+        }
+        impl<$($g)*> ToSchema for $t {
+            fn name() -> std::borrow::Cow<'static, str> {
+                $name.into()
+            }
+        }
+    };
+}
+
+fn names<C: Choices>() -> Vec<&'static str> {
+    C::ALL.iter().map(|(n, _)| *n).collect()
+}
+
+schema_impl!("Text", [], Text, json!({"type": "string", "maxLength": MAX_TEXT, "pattern": NO_CONTROL}));
+schema_impl!("One", [C: Choices], One<C>, {
+    let values: Vec<&str> = names::<C>().into_iter().chain([""]).collect();
+    json!({"type": "string", "enum": values})
+});
+schema_impl!("List", [C: Choices], List<C>, {
+    // Blanks around items and empty items are ignored.
+    let item = format!("{WS}*(?:(?:{}){WS}*)?", names::<C>().join("|"));
+    json!({"type": "string", "pattern": format!("^{item}(?:,{item})*$")})
+});
+schema_impl!("Int", [const MIN: i64, const MAX: i64], Int<MIN, MAX>, or_empty(
+    json!({"type": "integer", "minimum": MIN, "maximum": MAX})
+));
+schema_impl!("Count", [], Count, or_empty(json!({"type": "integer", "minimum": 1})));
+schema_impl!("Day", [], Day, or_empty(json!({"type": "string", "format": "date", "pattern": DATE_RANGE})));
+schema_impl!("SortParam", [C: Choices], SortParam<C>, {
+    let keys = names::<C>();
+    let values: Vec<String> =
+        keys.iter().map(|k| (*k).to_owned()).chain(keys.iter().map(|k| format!("-{k}"))).chain([String::new()]).collect();
+    json!({"type": "string", "enum": values})
+});
+
+/// References to the core's result schemas added by [`core_schemas`].
+pub fn health_result() -> Ref {
+    Ref::from_schema_name("HealthResult")
+}
+pub fn usage_profile() -> Ref {
+    Ref::from_schema_name("common.usage_profile")
+}
+pub fn graduation_report() -> Ref {
+    Ref::from_schema_name("GraduationReport")
+}
+
+/// The topic schema `file` (JSON Schema with `$defs` and references into
+/// `common.schema.json`) as components: the schema itself as `name`, its `$defs` as
+/// `prefix.def`, references rewritten.
+fn topic_schema(raw: &str, name: &str, prefix: &str, out: &mut Map<String, Value>) {
+    let text = raw
+        .replace("\"common.schema.json#/$defs/", "\"#/components/schemas/common.")
+        .replace("\"#/$defs/", &format!("\"#/components/schemas/{prefix}."));
+    let Ok(Value::Object(mut s)) = serde_json::from_str::<Value>(&text) else {
+        tracing::error!(schema = name, "a topic schema does not parse");
+        return;
+    };
+    for k in ["$schema", "$id"] {
+        s.remove(k);
+    }
+    if let Some(Value::Object(defs)) = s.remove("$defs") {
+        for (k, v) in defs {
+            out.insert(format!("{prefix}.{k}"), v);
+        }
+    }
+    if !name.is_empty() {
+        out.insert(name.to_owned(), Value::Object(s));
+    }
+}
+
+/// The core's results: the health and readiness results are the topic schemas (the
+/// same serde output, kept equal to them by the schema tests); the forecast and
+/// backtest lines (SPEC §8) are written here and checked against the server by the
+/// contract test.
+fn core_schemas() -> Map<String, Value> {
+    let mut out = Map::new();
+    topic_schema(include_str!("../../../schemas/events/common.schema.json"), "", "common", &mut out);
+    topic_schema(include_str!("../../../schemas/events/health.schema.json"), "HealthResult", "health", &mut out);
+    topic_schema(
+        include_str!("../../../schemas/events/readiness.schema.json"),
+        "ReadinessResult",
+        "readiness",
+        &mut out,
+    );
+    let num = json!({"type": "number"});
+    let count = json!({"type": "integer", "minimum": 0});
+    let rate = json!({"type": ["number", "null"]});
+    let date = json!({"type": "string", "format": "date"});
+    let color = json!({"$ref": "#/components/schemas/common.color"});
+    let object = |props: Value, optional: &[&str]| {
+        let required: Vec<&String> = props
+            .as_object()
+            .map(|p| p.keys().filter(|k| !optional.contains(&k.as_str())).collect())
+            .unwrap_or_default();
+        json!({"type": "object", "additionalProperties": false, "required": required, "properties": props})
+    };
+    let color_stats = object(json!({"outcomes": count, "lost": count, "lost_rate": rate}), &[]);
+    let precision = object(json!({"precision": rate, "recall": rate}), &[]);
+    out.insert(
+        "ColorForecast".into(),
+        object(json!({"color": color, "renewals": count, "arr_due": num, "expected_retained_arr": num}), &[]),
+    );
+    out.insert(
+        "QuarterBackcast".into(),
+        object(
+            json!({"quarter": {"type": "string"}, "from": date, "to": date, "as_of": date, "renewals": count,
+                   "arr_due": num, "forecast_retained_arr": num, "actual_retained_arr": num,
+                   "actual_arr_after": num, "lost": count, "expected_lost": num}),
+            &[],
+        ),
+    );
+    out.insert(
+        "HorizonReport".into(),
+        object(
+            json!({"kind": {"type": "string"}, "config": {"type": "string"}, "config_version": {"type": "string"},
+                   "horizon_days": count, "outcomes": count, "lost": count,
+                   "by_color": object(json!({"green": color_stats, "yellow": color_stats, "red": color_stats}), &[]),
+                   "red": precision, "at_risk": precision, "auc": rate, "median_lead_days": rate}),
+            &["config"],
+        ),
+    );
+    out.insert(
+        "GraduationReport".into(),
+        object(
+            json!({"kind": {"type": "string"}, "config": {"type": "string"},
+                   "by_verdict": object(json!({"ready": color_stats, "close": color_stats, "not_ready": color_stats}), &[])}),
+            &["config"],
+        ),
+    );
+    // `DueForecast` flattened with the account's name (`routes::renewals::RenewalAccount`).
+    out.insert(
+        "DueForecast".into(),
+        json!({"type": "object", "required": ["account_id", "renewal_on", "arr", "color", "score", "days_left",
+                                               "horizon_days", "p_lost", "expected_retained_arr"],
+               "properties": {"account_id": {"type": "string"}, "renewal_on": date, "arr": num, "color": color,
+                              "score": num, "days_left": {"type": "integer"}, "horizon_days": count,
+                              "p_lost": num, "expected_retained_arr": num}}),
+    );
+    out
+}
+
+// Fields of the core's types (`#[schema(schema_with = ...)]`).
+
+pub fn readiness_or_null() -> RefOr<Schema> {
+    schema(json!({"oneOf": [{"$ref": "#/components/schemas/ReadinessResult"}, {"type": "null"}]}))
+}
+pub fn blockers() -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"$ref": "#/components/schemas/readiness.blocker"}}))
+}
+pub fn color_forecasts() -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"$ref": "#/components/schemas/ColorForecast"}}))
+}
+pub fn quarter_backcasts() -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"$ref": "#/components/schemas/QuarterBackcast"}}))
+}
+pub fn horizon_reports() -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"$ref": "#/components/schemas/HorizonReport"}}))
+}
+/// `[share name, percent]` pairs.
+pub fn usage_pairs() -> RefOr<Schema> {
+    schema(json!({"type": "array", "items": {"type": "array", "prefixItems": [
+        {"type": "string", "enum": ["dau_pct", "wau_pct", "mau_pct"]}, {"type": "number"}], "minItems": 2, "maxItems": 2}}))
+}
+/// The alert's details as the scorer stored them (null if unreadable).
+pub fn any_json() -> RefOr<Schema> {
+    schema(json!({"description": "The rule's details, as the scorer stored them; null if unreadable."}))
+}
+
+schema_impl!(
+    "ReadinessResponse",
+    [],
+    routes::accounts::ReadinessResponse,
+    json!({"$ref": "#/components/schemas/ReadinessResult"})
+);
+
+/// The core's `DueForecast` (flattened) and the account behind it.
+impl PartialSchema for routes::renewals::RenewalAccount {
+    fn schema() -> RefOr<Schema> {
+        schema(json!({"allOf": [{"$ref": "#/components/schemas/DueForecast"}, {
+            "type": "object", "required": ["name", "segment", "csm", "arr_unknown"],
+            "properties": {"name": {"type": "string"}, "segment": {"type": "string"}, "csm": {"type": "string"},
+                           "arr_unknown": {"type": "boolean", "description": "The account's ARR is not known (counted as 0)."}}}]}))
+    }
+}
+impl ToSchema for routes::renewals::RenewalAccount {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        spec(&ApiConfig { max_page_size: 77, max_range_days: 140, ..ApiConfig::default() })
+    }
+
+    /// Every operation answers JSON with a described body: a named schema, never a bare
+    /// `object`; every error response is the error body.
+    #[test]
+    fn every_response_body_is_described() {
+        let doc = doc();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        let mut ops = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                ops += 1;
+                let ok = &op["responses"]["200"]["content"]["application/json"]["schema"];
+                let name = ok["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/"));
+                assert!(name.is_some_and(|n| schemas.contains_key(n)), "{method} {path}: {ok}");
+                for status in ["400", "401", "503"] {
+                    let e = &op["responses"][status]["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(e, "#/components/schemas/ErrorBody", "{method} {path} {status}");
+                }
+                assert!(op["parameters"].is_array(), "{method} {path}");
+            }
+        }
+        assert_eq!(ops, 17);
+        // Every reference resolves.
+        let text = doc.to_string();
+        for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = r.split('"').next().unwrap_or_default();
+            assert!(schemas.contains_key(name), "unresolved reference {name}");
+        }
+    }
+
+    /// The configured bounds are the ones the document states.
+    #[test]
+    fn bounds_come_from_the_config() {
+        let doc = doc();
+        let max = |path: &str, name: &str| {
+            let params = doc["paths"][path]["get"]["parameters"].as_array().expect("parameters");
+            let p = params.iter().find(|p| p["name"] == name).expect(name);
+            p["schema"]["anyOf"][0]["maximum"].clone()
+        };
+        assert_eq!(max("/api/v1/accounts", "page_size"), 77);
+        assert_eq!(max("/api/v1/accounts", "change_days"), 140);
+        assert_eq!(max("/api/v1/accounts/{id}/history", "days"), 140);
+        assert_eq!(max("/api/v1/portfolio/movers", "window"), 140);
+        assert_eq!(max("/api/v1/portfolio/trend", "weeks"), 20);
+        assert_eq!(max("/api/v1/renewals", "quarters"), 8);
+        // A day is the strict pattern or empty (a type named `Date` was taken by utoipa
+        // for chrono's and documented as any `format: date`; the contract test caught it).
+        let to = &doc["paths"]["/api/v1/portfolio/trend"]["get"]["parameters"][1]["schema"];
+        assert_eq!(to["anyOf"][0]["pattern"], DATE_RANGE, "{to}");
+    }
+
+    /// The query parameters documented are exactly the fields of the request structs.
+    #[test]
+    fn parameters_are_the_request_fields() {
+        let doc = doc();
+        let names = |path: &str| -> Vec<String> {
+            doc["paths"][path]["get"]["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .filter(|p| p["in"] == "query")
+                .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(names("/api/v1/accounts"), crate::params::fields::<routes::accounts::ListQuery>());
+        assert_eq!(names("/api/v1/alerts"), crate::params::fields::<routes::alerts::AlertsQuery>());
+        assert_eq!(names("/api/v1/filters"), Vec::<String>::new());
+    }
 }

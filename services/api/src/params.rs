@@ -1,6 +1,6 @@
 //! Query parameters. Each route's parameters are one struct deserialized by serde; its
 //! field types validate their own values ([`Text`], [`One`], [`List`], [`Int`],
-//! [`Count`], [`Date`], [`Flag`], [`SortParam`]) with messages that name the parameter
+//! [`Count`], [`Day`], [`Flag`], [`SortParam`]) with messages that name the parameter
 //! (the failing field's name, from `serde_path_to_error`). Before serde runs, the raw
 //! query is checked against the struct's own field names: unknown and repeated
 //! parameters are rejected, and empty values count as absent (HTML forms submit
@@ -296,9 +296,9 @@ impl Count {
 /// A day: exactly `YYYY-MM-DD` (chrono alone would take `2026-1-5` or `+2026-01-05`),
 /// within ClickHouse's `Date` (1970-01-02..=2149-06-01).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Date(pub NaiveDate);
+pub struct Day(pub NaiveDate);
 
-impl<'de> Deserialize<'de> for Date {
+impl<'de> Deserialize<'de> for Day {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let v = string(d)?;
         let shape = v.len() == 10
@@ -312,7 +312,7 @@ impl<'de> Deserialize<'de> for Date {
         {
             return Err(de::Error::custom(format!("{day} is outside 1970-01-02..=2149-06-01")));
         }
-        Ok(Date(day))
+        Ok(Day(day))
     }
 }
 
@@ -422,7 +422,7 @@ mod tests {
     #[derive(Debug, Deserialize)]
     struct T {
         a: Option<Int<1, 10>>,
-        d: Option<Date>,
+        d: Option<Day>,
         t: Option<Text>,
         l: Option<List<Xy>>,
         sort: Option<SortParam<Xy>>,
@@ -463,7 +463,7 @@ mod tests {
             assert!(e.contains("not a date YYYY-MM-DD"), "{e}");
         }
         assert!(err("d=2150-01-01").contains("outside"));
-        assert_eq!(q("d=2026-01-05").expect("date").d, NaiveDate::from_ymd_opt(2026, 1, 5).map(Date));
+        assert_eq!(q("d=2026-01-05").expect("date").d, NaiveDate::from_ymd_opt(2026, 1, 5).map(Day));
         assert!(err("t=%00x").contains("parameter `t`: contains control"));
         assert!(err(&format!("t={}", "x".repeat(129))).contains("longer than 128"));
         let t = q("page_size=100000").expect("parsed");

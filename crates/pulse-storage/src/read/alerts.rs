@@ -138,6 +138,7 @@ pub async fn list(
 }
 
 /// The alerts of one rule.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
 pub struct RuleSummary {
     pub rule: String,

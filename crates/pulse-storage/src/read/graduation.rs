@@ -114,6 +114,7 @@ pub async fn results(ch: &clickhouse::Client, ids: Vec<String>) -> Result<Vec<(S
 }
 
 /// The onboarding accounts in scope by verdict and flag.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize, clickhouse::Row)]
 pub struct Counts {
     pub onboarding: u64,

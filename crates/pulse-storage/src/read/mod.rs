@@ -28,6 +28,7 @@ use crate::sql::Sql;
 pub type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
 /// The scope filters shared by portfolio-level queries: segment and CSM.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Scope {
     pub segment: Option<String>,

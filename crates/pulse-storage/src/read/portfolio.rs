@@ -53,6 +53,7 @@ pub enum BreakdownSort {
 }
 
 /// One segment's or CSM's accounts now.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize, clickhouse::Row)]
 pub struct BreakdownItem {
     /// The segment or CSM ("" when unknown).

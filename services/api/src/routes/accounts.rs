@@ -9,6 +9,7 @@ use axum::{
 use chrono::{Days, NaiveDate};
 use pulse_core::{config::Share, event::UsageProfile, HealthResult, ReadinessResult};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use pulse_storage::{
     read::accounts::{self as read, AccountFilter, AccountSort as ListSort},
@@ -19,7 +20,7 @@ use super::{account_id, latest_day, page_of, paging, scope_of, Colors, Page, Red
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{self, choices, Count, Date, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
+    params::{self, choices, Count, Day, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
     service::AppState,
 };
 
@@ -34,19 +35,49 @@ choices!(
     ]
 );
 
+// Concrete names for the generic value types: utoipa's derive inlines a type by name.
+pub type ColorList = List<Colors>;
+pub type StageList = List<Stages>;
+pub type VerdictList = List<Verdicts>;
+pub type RedFlagParam = One<RedFlags>;
+pub type ListSortParam = SortParam<ListSorts>;
+
 /// The query of `GET /api/v1/accounts` (and the accounts page).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    pub color: Option<List<Colors>>,
+    /// Health colors (comma-separated list).
+    #[param(inline)]
+    pub color: Option<ColorList>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
-    pub stage: Option<List<Stages>>,
-    pub verdict: Option<List<Verdicts>>,
-    pub red_flag: Option<One<RedFlags>>,
+    /// Lifecycle stages (comma-separated list).
+    #[param(inline)]
+    pub stage: Option<StageList>,
+    /// Graduation verdicts (comma-separated list).
+    #[param(inline)]
+    pub verdict: Option<VerdictList>,
+    /// Only accounts with this red flag.
+    #[param(inline)]
+    pub red_flag: Option<RedFlagParam>,
+    /// Case-insensitive search in account name and id.
+    #[param(inline)]
     pub q: Option<Text>,
+    /// Days back for the `change` column (default 7; at most api.max_range_days).
+    #[param(inline)]
     pub change_days: Option<Count>,
-    pub sort: Option<SortParam<ListSorts>>,
+    /// Sort key, `-` prefix for descending (default `score`).
+    #[param(inline)]
+    pub sort: Option<ListSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
@@ -90,7 +121,7 @@ impl ListRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountItem {
     pub account_id: String,
     pub name: String,
@@ -113,6 +144,14 @@ pub struct AccountItem {
     pub readiness_total: Option<f64>,
 }
 
+#[utoipa::path(
+    operation_id = "accounts_list",
+    get,
+    path = "/api/v1/accounts",
+    summary = "Accounts, filtered and sorted",
+    params(ListQuery),
+    responses((status = 200, description = "OK", body = Page<AccountItem>))
+)]
 pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<AccountItem>>> {
     let req = ListRequest::from_query(q, st.cfg.max_page_size, st.cfg.max_range_days)?;
     Ok(Json(query_list(&st.db, &req).await?))
@@ -152,18 +191,19 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
     }))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Attributes {
     pub name: String,
     pub segment: String,
     pub csm: String,
     pub lifecycle_stage: String,
+    #[schema(schema_with = crate::openapi::usage_profile)]
     pub usage_profile: UsageProfile,
     pub arr: Option<f64>,
     pub renewal_on: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PastScore {
     pub days_ago: u32,
     pub as_of: NaiveDate,
@@ -171,20 +211,30 @@ pub struct PastScore {
     pub color: &'static str,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AccountDetail {
     pub account_id: String,
     pub as_of: NaiveDate,
     pub attributes: Attributes,
     /// The current health result (score, color, metrics, measures, reasons, red flags).
+    #[schema(schema_with = crate::openapi::health_result)]
     pub health: HealthResult,
     /// The current readiness scorecard; null without one.
+    #[schema(schema_with = crate::openapi::readiness_or_null)]
     pub readiness: Option<ReadinessResult>,
     /// Scores 7 and 30 days before `as_of`, where known.
     pub past_scores: Vec<PastScore>,
     pub open_alerts: Vec<super::alerts::Alert>,
 }
 
+#[utoipa::path(
+    operation_id = "accounts_detail",
+    get,
+    path = "/api/v1/accounts/{id}",
+    summary = "One account: attributes, current health (metrics, measures, reasons, red flags), readiness, scores 7 and 30 days ago, open alerts",
+    params(super::AccountPath),
+    responses((status = 200, description = "OK", body = AccountDetail))
+)]
 pub async fn detail(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -250,7 +300,7 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
     })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HistoryPoint {
     pub as_of: NaiveDate,
     pub score: f64,
@@ -266,28 +316,39 @@ pub struct HistoryPoint {
 }
 
 /// Lines the charts draw: the color bands and the account's usage targets.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Thresholds {
     /// Score at or above which an account is green / yellow.
     pub green: f64,
     pub yellow: f64,
     /// Usage-profile targets: share name (`dau_pct`, `wau_pct`, `mau_pct`) -> percent.
+    #[schema(schema_with = crate::openapi::usage_pairs)]
     pub usage: Vec<(String, f64)>,
     /// Below this share of the primary metric, `low_engagement` is raised.
     pub low_engagement_pct: f64,
     pub primary: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct History {
     pub account_id: String,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    #[schema(schema_with = crate::openapi::usage_profile)]
     pub usage_profile: UsageProfile,
     pub thresholds: Thresholds,
     pub points: Vec<HistoryPoint>,
 }
 
+#[utoipa::path(
+    operation_id = "accounts_history",
+    get,
+    path = "/api/v1/accounts/{id}/history",
+    summary = "Daily score, color and active-user counts and shares, with the chart thresholds",
+    description = "`days` and `from` exclude each other, `from` must not be after `to`, and the range is at most api.max_range_days days; otherwise 400.",
+    params(super::AccountPath, HistoryQuery),
+    responses((status = 200, description = "OK", body = History))
+)]
 pub async fn history(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -297,11 +358,18 @@ pub async fn history(
 }
 
 /// The query of `GET /api/v1/accounts/{id}/history`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// Days of history ending at `to` (default 90; at most api.max_range_days).
+    #[param(inline)]
     pub days: Option<Count>,
-    pub from: Option<Date>,
-    pub to: Option<Date>,
+    /// First day (instead of `days`).
+    #[param(inline)]
+    pub from: Option<Day>,
+    /// Last day (default: the newest day with results).
+    #[param(inline)]
+    pub to: Option<Day>,
 }
 
 /// Daily history, `days` (default 90) up to `to` (default: the newest result), or
@@ -364,12 +432,25 @@ fn share_name(s: Share) -> &'static str {
     s.as_str()
 }
 
+#[utoipa::path(
+    operation_id = "accounts_readiness",
+    get,
+    path = "/api/v1/accounts/{id}/readiness",
+    summary = "The readiness scorecard: each dimension with its source (computed, assessment with author, evidence), blockers with what clears them",
+    params(super::AccountPath),
+    responses((status = 200, description = "OK", body = ReadinessResponse))
+)]
 pub async fn readiness(
     State(st): State<AppState>,
     Path(id): Path<String>,
     Query(NoParams {}): Query<NoParams>,
-) -> ApiResult<Json<ReadinessResult>> {
+) -> ApiResult<Json<ReadinessResponse>> {
     let id = account_id(&id)?;
     let raw = read::latest_readiness_result(&st.db.read, &id).await?.ok_or_else(|| not_found(&id))?;
-    Ok(Json(parse_result(&raw)?))
+    Ok(Json(ReadinessResponse(parse_result(&raw)?)))
 }
+
+/// The core's readiness result, as stored (its schema: the readiness topic's).
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct ReadinessResponse(pub ReadinessResult);

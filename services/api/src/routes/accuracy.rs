@@ -14,6 +14,7 @@ use pulse_core::{
     forecast::Calibration,
 };
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{
     outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
@@ -23,7 +24,7 @@ use crate::{db::Db, error::ApiResult, params::Query, service::AppState};
 
 pub const KEYS: &[&str] = &["segment", "csm"];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Accuracy {
     /// The newest day with results ("today"); null before any data.
     pub as_of: Option<NaiveDate>,
@@ -37,8 +38,10 @@ pub struct Accuracy {
     pub outcomes: u64,
     pub lost: u64,
     /// One backtest line per horizon, as `pulse backtest` prints it.
+    #[schema(schema_with = crate::openapi::horizon_reports)]
     pub horizons: Vec<HorizonReport>,
     /// Retention by readiness verdict on the last onboarding day.
+    #[schema(schema_with = crate::openapi::graduation_report)]
     pub graduation: GraduationReport,
     /// Lost outcomes green at one horizon or more: what the score missed.
     pub lost_while_green: Vec<OutcomeAccount>,
@@ -46,6 +49,14 @@ pub struct Accuracy {
     pub red_that_renewed: Vec<OutcomeAccount>,
 }
 
+#[utoipa::path(
+    operation_id = "accuracy_accuracy",
+    get,
+    path = "/api/v1/accuracy",
+    summary = "Scorecard accuracy (SPEC section 8): the backtest of the stored daily results over the renewals of the trailing 365 days, per horizon (30, 60, 90 days): by color, precision and recall, AUC, median lead days; the graduation backtest; outcomes lost while green and red outcomes that renewed",
+    params(super::ScopeQuery),
+    responses((status = 200, description = "OK", body = Accuracy))
+)]
 pub async fn accuracy(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<Accuracy>> {
     Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &q.scope()).await?))
 }

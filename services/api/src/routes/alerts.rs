@@ -9,6 +9,7 @@ use axum::{
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use pulse_storage::{
     read::alerts::{self as read, AlertFilter, AlertItemRow, AlertSort},
@@ -44,30 +45,72 @@ choices!(
     States: StateFilter = [("open", StateFilter::Open), ("resolved", StateFilter::Resolved), ("all", StateFilter::All)]
 );
 
+// Concrete names for the generic value types: utoipa's derive inlines a type by name.
+pub type RuleList = List<Rules>;
+pub type SeverityList = List<Severities>;
+pub type StateParam = One<States>;
+pub type AlertSortParam = SortParam<AlertSorts>;
+
 /// The query of `GET /api/v1/alerts` (and the alerts page).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
-    pub state: Option<One<States>>,
-    pub rule: Option<List<Rules>>,
-    pub severity: Option<List<Severities>>,
+    /// Open, resolved or all (default: open for the feed, all for one account).
+    #[param(inline)]
+    pub state: Option<StateParam>,
+    /// Alert rules (comma-separated list).
+    #[param(inline)]
+    pub rule: Option<RuleList>,
+    /// Alert severities (comma-separated list).
+    #[param(inline)]
+    pub severity: Option<SeverityList>,
+    /// Only this account's alerts.
+    #[param(inline)]
     pub account_id: Option<Text>,
+    /// Only acknowledged (true) or unacknowledged (false) alerts; `1`, `0` also accepted.
+    #[param(inline)]
     pub acknowledged: Option<Flag>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
-    pub sort: Option<SortParam<AlertSorts>>,
+    /// Sort key, `-` prefix for descending (default `-age`).
+    #[param(inline)]
+    pub sort: Option<AlertSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
 /// The query of `GET /api/v1/accounts/{id}/alerts`: the feed's, less account and scope.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AccountAlertsQuery {
-    pub state: Option<One<States>>,
-    pub rule: Option<List<Rules>>,
-    pub severity: Option<List<Severities>>,
+    /// Open, resolved or all (default: open for the feed, all for one account).
+    #[param(inline)]
+    pub state: Option<StateParam>,
+    /// Alert rules (comma-separated list).
+    #[param(inline)]
+    pub rule: Option<RuleList>,
+    /// Alert severities (comma-separated list).
+    #[param(inline)]
+    pub severity: Option<SeverityList>,
+    /// Only acknowledged (true) or unacknowledged (false) alerts; `1`, `0` also accepted.
+    #[param(inline)]
     pub acknowledged: Option<Flag>,
-    pub sort: Option<SortParam<AlertSorts>>,
+    /// Sort key, `-` prefix for descending (default `-age`).
+    #[param(inline)]
+    pub sort: Option<AlertSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
@@ -143,7 +186,7 @@ impl AlertsRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Acknowledgement {
     pub by: String,
     /// RFC 3339, UTC.
@@ -151,7 +194,7 @@ pub struct Acknowledgement {
     pub note: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Alert {
     pub alert_id: String,
     pub account_id: String,
@@ -165,14 +208,31 @@ pub struct Alert {
     /// Days open (to the newest day with results, or to its resolution).
     pub age_days: i64,
     pub message: String,
+    #[schema(schema_with = crate::openapi::any_json)]
     pub details: serde_json::Value,
     pub acknowledged: Option<Acknowledgement>,
 }
 
+#[utoipa::path(
+    operation_id = "alerts_list",
+    get,
+    path = "/api/v1/alerts",
+    summary = "Alert feed",
+    params(AlertsQuery),
+    responses((status = 200, description = "OK", body = Page<Alert>))
+)]
 pub async fn list(State(st): State<AppState>, Query(q): Query<AlertsQuery>) -> ApiResult<Json<Page<Alert>>> {
     Ok(Json(query_alerts(&st.db, &AlertsRequest::from_query(q, st.cfg.max_page_size)?).await?))
 }
 
+#[utoipa::path(
+    operation_id = "alerts_for_account",
+    get,
+    path = "/api/v1/accounts/{id}/alerts",
+    summary = "The account's alerts (all states unless `state` is given)",
+    params(super::AccountPath, AccountAlertsQuery),
+    responses((status = 200, description = "OK", body = Page<Alert>))
+)]
 pub async fn for_account(
     State(st): State<AppState>,
     Path(id): Path<String>,
@@ -227,7 +287,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AlertsSummary {
     pub as_of: Option<NaiveDate>,
     pub scope: Scope,
@@ -236,6 +296,14 @@ pub struct AlertsSummary {
     pub by_rule: Vec<RuleSummary>,
 }
 
+#[utoipa::path(
+    operation_id = "alerts_summary",
+    get,
+    path = "/api/v1/alerts/summary",
+    summary = "Open alerts by rule and age",
+    params(super::ScopeQuery),
+    responses((status = 200, description = "OK", body = AlertsSummary))
+)]
 pub async fn summary(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<AlertsSummary>> {
     Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }
@@ -253,15 +321,19 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<AlertsSummary> {
 }
 
 /// Body of `POST /api/v1/alerts/ack`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
+    #[schema(min_length = 1, max_length = 300, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub alert_id: String,
-    /// Why; may be empty.
+    /// Why; may be empty; no control characters but newlines.
     #[serde(default)]
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u0009\u000b-\u001f\u007f-\u009f]*$")]
     pub note: String,
-    /// Who acknowledged (a person's name); defaults to the credential's name.
+    /// Who acknowledged (a person's name); default (absent, null or blank): the
+    /// credential's name.
     #[serde(default)]
+    #[schema(max_length = 128, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub by: Option<String>,
 }
 
@@ -291,13 +363,25 @@ fn body_error(e: &dyn std::error::Error) -> Response {
     ApiError::BadRequest(format!("body: {detail}")).into_response()
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AckResponse {
     pub alert_id: String,
     pub acknowledged: Acknowledgement,
     pub principal: String,
 }
 
+#[utoipa::path(
+    operation_id = "alerts_ack",
+    post,
+    path = "/api/v1/alerts/ack",
+    summary = "Acknowledge an alert (who, when, note); the newest acknowledgement wins",
+    request_body = AckRequest,
+    responses(
+        (status = 200, description = "OK", body = AckResponse),
+        (status = 404, description = "No such alert", body = crate::error::ErrorBody),
+        (status = 415, description = "The body is not application/json", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn ack(
     State(st): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -5,6 +5,7 @@ use axum::{extract::State, Json};
 use chrono::NaiveDate;
 use pulse_core::{readiness::Blocker, ReadinessResult};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use pulse_storage::read::graduation::{self as read, GradFilter, GradRow, GradSort};
 
@@ -29,17 +30,40 @@ choices!(
     ]
 );
 
+// Concrete names for the generic value types: utoipa's derive inlines a type by name.
+pub type VerdictList = List<Verdicts>;
+pub type GradSortParam = SortParam<GradSorts>;
+
 /// The query of `GET /api/v1/graduation/accounts` (and the graduation page).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GradQuery {
-    pub verdict: Option<List<Verdicts>>,
+    /// Graduation verdicts (comma-separated list).
+    #[param(inline)]
+    pub verdict: Option<VerdictList>,
+    /// Past the target graduation date and not ready (`true`/`false`/`1`/`0`).
+    #[param(inline)]
     pub overdue: Option<Flag>,
+    /// Overdue by 30 days or more (`true`/`false`/`1`/`0`).
+    #[param(inline)]
     pub recovery_plan_needed: Option<Flag>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
+    /// Case-insensitive search in account name and id.
+    #[param(inline)]
     pub q: Option<Text>,
-    pub sort: Option<SortParam<GradSorts>>,
+    /// Sort key, `-` prefix for descending (default `nearest`).
+    #[param(inline)]
+    pub sort: Option<GradSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
@@ -101,7 +125,7 @@ impl GradRequest {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct GradItem {
     pub account_id: String,
     pub name: String,
@@ -117,9 +141,18 @@ pub struct GradItem {
     pub overdue: bool,
     pub recovery_plan_needed: bool,
     /// Each blocker with what clears it.
+    #[schema(schema_with = crate::openapi::blockers)]
     pub blockers: Vec<Blocker>,
 }
 
+#[utoipa::path(
+    operation_id = "graduation_list",
+    get,
+    path = "/api/v1/graduation/accounts",
+    summary = "Onboarding accounts with verdict, days in stage, flags and blockers",
+    params(GradQuery),
+    responses((status = 200, description = "OK", body = Page<GradItem>))
+)]
 pub async fn list(State(st): State<AppState>, Query(q): Query<GradQuery>) -> ApiResult<Json<Page<GradItem>>> {
     Ok(Json(query_list(&st.db, &GradRequest::from_query(q, st.cfg.max_page_size)?).await?))
 }
@@ -155,7 +188,7 @@ fn item(r: GradRow, result: &str) -> GradItem {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Pipeline {
     pub as_of: Option<NaiveDate>,
     pub scope: Scope,
@@ -165,6 +198,14 @@ pub struct Pipeline {
     pub nearest_to_ready: Vec<GradItem>,
 }
 
+#[utoipa::path(
+    operation_id = "graduation_summary",
+    get,
+    path = "/api/v1/graduation",
+    summary = "Graduation pipeline: onboarding accounts by verdict, overdue and recovery-plan counts, nearest to ready",
+    params(super::ScopeQuery),
+    responses((status = 200, description = "OK", body = Pipeline))
+)]
 pub async fn summary(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<Pipeline>> {
     Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }

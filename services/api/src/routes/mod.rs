@@ -14,6 +14,7 @@ pub mod renewals;
 use chrono::NaiveDate;
 use pulse_storage::read::Paging;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 pub use pulse_storage::read::Scope;
 
@@ -24,7 +25,7 @@ use crate::{
 };
 
 /// One page of a list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub page: u64,
@@ -36,9 +37,14 @@ pub struct Page<T> {
 }
 
 /// `segment` and `csm`: the scope of portfolio-level requests.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
 }
 
@@ -46,6 +52,15 @@ impl ScopeQuery {
     pub fn scope(self) -> Scope {
         Scope { segment: self.segment.map(|t| t.0), csm: self.csm.map(|t| t.0) }
     }
+}
+
+/// The account id of a path (`/api/v1/accounts/{id}/...`); see [`account_id`].
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountPath {
+    /// Account id (URL-encoded).
+    #[param(inline)]
+    pub id: Text,
 }
 
 /// The scope filters of a request: `segment` and `csm`.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use pulse_core::backtest;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 pub use pulse_storage::read::outcomes::{Current, Inputs, StoredHistory, HORIZONS};
 
@@ -33,7 +34,7 @@ pub async fn load(db: &Db, scope: &Scope, since: impl Fn(NaiveDate) -> NaiveDate
 }
 
 /// An outcome as listed on a page: who, when, what happened, what the score said.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct OutcomeAccount {
     pub account_id: String,
     pub name: String,
@@ -50,7 +51,7 @@ pub struct OutcomeAccount {
     pub first_red: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AtHorizon {
     pub horizon_days: u32,
     pub color: Option<&'static str>,

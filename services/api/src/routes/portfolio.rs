@@ -4,6 +4,7 @@
 use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use pulse_storage::read::portfolio as read;
 
@@ -13,7 +14,7 @@ use super::{latest_day, names, page_of, paging, scope_of, Page, Scope, ScopeQuer
 use crate::{
     db::Db,
     error::ApiResult,
-    params::{self, choices, Count, Date, NoParams, One, PageNumber, Params, Query, SortParam, Text},
+    params::{self, choices, Count, Day, NoParams, One, PageNumber, Params, Query, SortParam, Text},
     service::AppState,
 };
 
@@ -47,21 +48,21 @@ choices!(
     ]
 );
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct ColorCounts {
     pub green: u64,
     pub yellow: u64,
     pub red: u64,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct ArrByColor {
     pub green: f64,
     pub yellow: f64,
     pub red: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Summary {
     /// The newest day with results; null before any data.
     pub as_of: Option<NaiveDate>,
@@ -76,6 +77,14 @@ pub struct Summary {
     pub avg_score: Option<f64>,
 }
 
+#[utoipa::path(
+    operation_id = "portfolio_summary",
+    get,
+    path = "/api/v1/portfolio",
+    summary = "Accounts by color now, ARR total and ARR at risk (red and yellow)",
+    params(ScopeQuery),
+    responses((status = 200, description = "OK", body = Summary))
+)]
 pub async fn summary(State(st): State<AppState>, Query(q): Query<ScopeQuery>) -> ApiResult<Json<Summary>> {
     Ok(Json(query_summary(&st.db, &q.scope()).await?))
 }
@@ -96,17 +105,44 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
 
 use read::BreakdownSort;
 
+// Concrete names for the generic value types: utoipa's derive inlines a type by name.
+pub type BreakdownSortParam = SortParam<BreakdownSorts>;
+pub type MoverSortParam = SortParam<MoverSorts>;
+pub type ByParam = One<Bys>;
+pub type DirectionParam = One<Directions>;
+
 /// The query of `GET /api/v1/portfolio/breakdown`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BreakdownQuery {
-    pub by: Option<One<Bys>>,
+    /// Group by segment (default) or CSM.
+    #[param(inline)]
+    pub by: Option<ByParam>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
-    pub sort: Option<SortParam<BreakdownSorts>>,
+    /// Sort key, `-` prefix for descending (default `-arr_at_risk`).
+    #[param(inline)]
+    pub sort: Option<BreakdownSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
+#[utoipa::path(
+    operation_id = "portfolio_breakdown",
+    get,
+    path = "/api/v1/portfolio/breakdown",
+    summary = "Accounts by color and ARR at risk per segment or CSM",
+    params(BreakdownQuery),
+    responses((status = 200, description = "OK", body = Page<BreakdownItem>))
+)]
 pub async fn breakdown(
     State(st): State<AppState>,
     Query(mut q): Query<BreakdownQuery>,
@@ -127,7 +163,7 @@ async fn breakdown_of(db: &Db, q: BreakdownQuery, by: By, max_page_size: u32) ->
     Ok(page_of(rows, pg, SortParam::<BreakdownSorts>::label(&sort), |r| r))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct TrendPoint {
     /// The last day of the week (weeks end on the newest day with results).
     pub week_ending: NaiveDate,
@@ -138,7 +174,7 @@ pub struct TrendPoint {
     pub arr_at_risk: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Trend {
     pub scope: Scope,
     pub weeks: u32,
@@ -146,14 +182,31 @@ pub struct Trend {
 }
 
 /// The query of `GET /api/v1/portfolio/trend`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrendQuery {
+    /// Weeks back (default 12; at most api.max_range_days / 7).
+    #[param(inline)]
     pub weeks: Option<Count>,
-    pub to: Option<Date>,
+    /// Last day (default: the newest day with results).
+    #[param(inline)]
+    pub to: Option<Day>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
 }
 
+#[utoipa::path(
+    operation_id = "portfolio_trend",
+    get,
+    path = "/api/v1/portfolio/trend",
+    summary = "Accounts by color on the last day of each week",
+    params(TrendQuery),
+    responses((status = 200, description = "OK", body = Trend))
+)]
 pub async fn trend(State(st): State<AppState>, Query(q): Query<TrendQuery>) -> ApiResult<Json<Trend>> {
     Ok(Json(trend_of(&st.db, q, st.cfg.max_range_days).await?))
 }
@@ -201,7 +254,7 @@ async fn trend_of(db: &Db, q: TrendQuery, max_range_days: u32) -> ApiResult<Tren
 
 use read::MoverSort;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Mover {
     pub account_id: String,
     pub name: String,
@@ -216,7 +269,7 @@ pub struct Mover {
     pub change: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Movers {
     pub as_of: Option<NaiveDate>,
     pub window_days: u32,
@@ -226,17 +279,40 @@ pub struct Movers {
 }
 
 /// The query of `GET /api/v1/portfolio/movers`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MoversQuery {
+    /// Days between the two scores compared (default 7; at most api.max_range_days).
+    #[param(inline)]
     pub window: Option<Count>,
-    pub direction: Option<One<Directions>>,
+    /// Drops (default), rises, or either.
+    #[param(inline)]
+    pub direction: Option<DirectionParam>,
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
-    pub sort: Option<SortParam<MoverSorts>>,
+    /// Sort key, `-` prefix for descending (default `change for down, -change for up, -abs_change for any`).
+    #[param(inline)]
+    pub sort: Option<MoverSortParam>,
+    /// Page number, from 1.
+    #[param(inline)]
     pub page: Option<PageNumber>,
+    /// Items per page (default 50, at most api.max_page_size).
+    #[param(inline)]
     pub page_size: Option<Count>,
 }
 
+#[utoipa::path(
+    operation_id = "portfolio_movers",
+    get,
+    path = "/api/v1/portfolio/movers",
+    summary = "Biggest score changes over a window (7 or 30 days, or any up to api.max_range_days)",
+    params(MoversQuery),
+    responses((status = 200, description = "OK", body = Movers))
+)]
 pub async fn movers(State(st): State<AppState>, Query(q): Query<MoversQuery>) -> ApiResult<Json<Movers>> {
     Ok(Json(movers_of(&st.db, q, st.cfg.max_page_size, st.cfg.max_range_days).await?))
 }
@@ -279,7 +355,7 @@ async fn movers_of(db: &Db, q: MoversQuery, max_page_size: u32, max_range_days: 
     Ok(Movers { as_of, window_days: window, compared_to: Some(compared_to), page })
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Filters {
     pub segments: Vec<String>,
     pub csms: Vec<String>,
@@ -291,6 +367,14 @@ pub struct Filters {
 }
 
 /// Values the filters accept (segments and CSMs as found in the data).
+#[utoipa::path(
+    operation_id = "portfolio_filters",
+    get,
+    path = "/api/v1/filters",
+    summary = "Values the filters accept (segments and CSMs found in the data, stages, colors, verdicts, red flags, rules)",
+    params(),
+    responses((status = 200, description = "OK", body = Filters))
+)]
 pub async fn filters(State(st): State<AppState>, Query(NoParams {}): Query<NoParams>) -> ApiResult<Json<Filters>> {
     Ok(Json(query_filters(&st.db).await?))
 }

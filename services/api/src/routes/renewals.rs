@@ -11,6 +11,7 @@ use pulse_core::{
     forecast::{self, Calibration, ColorForecast, Due, DueForecast, QuarterBackcast},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     outcomes::{self, core_color, Inputs, HORIZONS},
@@ -35,12 +36,22 @@ pub struct RenewalsRequest {
     pub quarters: u32,
 }
 
+// Concrete names for the generic value types: utoipa's derive inlines a type by name.
+pub type Quarters = Int<1, 8>;
+
 /// The query of `GET /api/v1/renewals` (and the renewals page).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RenewalsQuery {
+    /// Only accounts of this segment.
+    #[param(inline)]
     pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
     pub csm: Option<Text>,
-    pub quarters: Option<Int<1, 8>>,
+    /// Past calendar quarters back-cast (default 4).
+    #[param(inline)]
+    pub quarters: Option<Quarters>,
 }
 
 impl RenewalsRequest {
@@ -54,7 +65,7 @@ impl RenewalsRequest {
 }
 
 /// One color's line of the calibration table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ColorRate {
     pub outcomes: u64,
     pub lost: u64,
@@ -64,7 +75,7 @@ pub struct ColorRate {
     pub p_lost: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HorizonRates {
     pub horizon_days: u32,
     /// Outcomes with a result `horizon_days` before their renewal.
@@ -75,7 +86,7 @@ pub struct HorizonRates {
     pub red: ColorRate,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CalibrationTable {
     /// The renewals measured: `renewal_on` in `from ..= to` (the trailing 365 days).
     pub from: NaiveDate,
@@ -98,7 +109,7 @@ pub struct RenewalAccount {
     pub arr_unknown: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Window {
     pub days: u32,
     /// Renewals due in `as_of ..= as_of + days`.
@@ -111,12 +122,13 @@ pub struct Window {
     pub expected_lost_arr: f64,
     /// Renewals due whose account has no known ARR (counted as 0).
     pub arr_unknown: u64,
+    #[schema(schema_with = crate::openapi::color_forecasts)]
     pub by_color: Vec<ColorForecast>,
     /// Soonest first.
     pub accounts: Vec<RenewalAccount>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Renewals {
     /// The newest day with results ("today"); null before any data.
     pub as_of: Option<NaiveDate>,
@@ -131,9 +143,18 @@ pub struct Renewals {
     pub calibration: Option<CalibrationTable>,
     pub windows: Vec<Window>,
     /// Oldest quarter first.
+    #[schema(schema_with = crate::openapi::quarter_backcasts)]
     pub backcast: Vec<QuarterBackcast>,
 }
 
+#[utoipa::path(
+    operation_id = "renewals_renewals",
+    get,
+    path = "/api/v1/renewals",
+    summary = "Renewal forecast (SPEC section 8): renewals due in the next 90 and 180 days with color, score, smoothed probability of loss and expected retained ARR per account; the calibration table (loss rates by color and horizon over the renewals of the trailing 365 days); the same method back-cast as of the start of each past quarter against what happened",
+    params(RenewalsQuery),
+    responses((status = 200, description = "OK", body = Renewals))
+)]
 pub async fn renewals(State(st): State<AppState>, Query(q): Query<RenewalsQuery>) -> ApiResult<Json<Renewals>> {
     let req = RenewalsRequest::from_query(q);
     Ok(Json(query_renewals(&st.db, &st.scoring.version(), &req).await?))

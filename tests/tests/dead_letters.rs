@@ -4,13 +4,10 @@
 //! against `schemas/events/dead-letter.schema.json` and parse as
 //! `pulse_runtime::dlq::DeadLetter`.
 
-#[path = "../support/dead_letter_schema.rs"]
-mod dead_letter_schema;
-
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
-use pulse_e2e::{scorer_config, TestEnv};
+use pulse_e2e::{dead_letter_schema, scorer_config, TestEnv};
 use pulse_runtime::{
     dlq::{DeadLetter, Reason},
     Secret,

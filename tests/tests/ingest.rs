@@ -3,12 +3,9 @@
 //! renewal outcome event is stored with its payload (or dead-lettered when invalid), a
 //! duplicate is stored once, and a crash mid-stream loses nothing.
 
-#[path = "../support/dead_letter_schema.rs"]
-mod dead_letter_schema;
-
 use std::{collections::HashSet, time::Duration};
 
-use pulse_e2e::{usage, CollectTotal, TestEnv};
+use pulse_e2e::{dead_letter_schema, usage, CollectTotal, TestEnv};
 use pulse_ingest::dlq::DeadLetter;
 
 const WAIT: Duration = Duration::from_secs(60);

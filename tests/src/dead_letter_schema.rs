@@ -1,17 +1,11 @@
 //! Validates dead letters against `schemas/events/dead-letter.schema.json`, with every
 //! schema file registered by `$id` (as `tests/tests/schemas.rs` does). Shared by the
-//! integration tests of each producer of dead letters:
-//! `#[path = ".../tests/support/dead_letter_schema.rs"] mod dead_letter_schema;`.
+//! integration tests of each producer of dead letters (ingest, the scorer, the notifier).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 fn schemas_dir() -> PathBuf {
-    // CARGO_MANIFEST_DIR is the including crate's; walk up to the workspace root.
-    let mut dir = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    while !dir.join("schemas/events/dead-letter.schema.json").exists() {
-        assert!(dir.pop(), "schemas/ not found above {}", env!("CARGO_MANIFEST_DIR"));
-    }
-    dir.join("schemas/events")
+    crate::repo_root().join("schemas/events")
 }
 
 /// The compiled dead-letter schema.

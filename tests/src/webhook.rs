@@ -1,7 +1,8 @@
 //! A slow alert webhook for fault tests: it takes `delay` per call (so a kill lands while
 //! a delivery is in flight), records every call's idempotency key and, once the delay is
 //! over, acts on the key (its deduplication: what a receiver honouring the key would
-//! record). Shared by the notifier's and the scorer's kill tests.
+//! record). Shared by the notifier's and the scorer's kill tests, with the alert messages
+//! they feed the notifier.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -10,6 +11,8 @@ use std::{
 };
 
 use axum::{extract::State, http::HeaderMap, routing::post, Json, Router};
+use chrono::NaiveDate;
+use pulse_core::{config::Severity, AlertRule, AlertState, AlertTransition};
 
 /// The endpoint's records.
 #[derive(Clone, Default)]
@@ -70,4 +73,30 @@ async fn call(State(e): State<SlowWebhook>, headers: HeaderMap, Json(body): Json
     tokio::time::sleep(e.delay).await;
     e.seen.lock().expect("seen").insert(key);
     "ok"
+}
+
+/// An alert transition of test account `acct-NNN` (low engagement, warning), for feeding
+/// the alerts topic directly.
+pub fn transition(account: usize, state: AlertState, day: NaiveDate) -> AlertTransition {
+    AlertTransition {
+        account_id: format!("acct-{account:03}"),
+        rule: AlertRule::LowEngagement,
+        state,
+        as_of: day,
+        opened_on: day,
+        severity: Severity::Warning,
+        message: "engagement below 50".into(),
+        details: serde_json::json!({ "engagement": 41 }),
+        retracts: None,
+    }
+}
+
+/// `t` as the scorer publishes it on the alerts topic: with its alert id, emission
+/// `version` and `notify` mark; keyed by account.
+pub fn alert_message(t: &AlertTransition, version: u64, notify: bool) -> (Option<String>, Vec<u8>) {
+    let mut v = serde_json::to_value(t).expect("json");
+    v["alert_id"] = format!("{}/{}/{}", t.account_id, t.rule.as_str(), t.opened_on).into();
+    v["version"] = version.into();
+    v["notify"] = notify.into();
+    (Some(t.account_id.clone()), v.to_string().into_bytes())
 }

@@ -13,9 +13,13 @@ use std::{
 };
 
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
-use chrono::{Days, NaiveDate, Utc};
-use pulse_core::{config::Severity, AlertRule, AlertState, AlertTransition};
-use pulse_e2e::{dead_letter_schema, scorer_config, webhook::SlowWebhook, TestEnv};
+use chrono::{Days, Utc};
+use pulse_core::{AlertState, AlertTransition};
+use pulse_e2e::{
+    dead_letter_schema, scorer_config,
+    webhook::{alert_message, transition, SlowWebhook},
+    TestEnv,
+};
 use pulse_runtime::{
     dlq::{DeadLetter, Reason},
     http::Readiness,
@@ -55,29 +59,6 @@ fn spawn_notifier(env: &TestEnv, cfg: ScorerConfig) -> (oneshot::Sender<()>, Joi
     (tx, join)
 }
 
-fn transition(account: usize, state: AlertState, day: NaiveDate) -> AlertTransition {
-    AlertTransition {
-        account_id: format!("acct-{account:03}"),
-        rule: AlertRule::LowEngagement,
-        state,
-        as_of: day,
-        opened_on: day,
-        severity: Severity::Warning,
-        message: "engagement below 50".into(),
-        details: serde_json::json!({ "engagement": 41 }),
-        retracts: None,
-    }
-}
-
-/// An alert message as the scorer publishes it.
-fn message(t: &AlertTransition, version: u64, notify: bool) -> (Option<String>, Vec<u8>) {
-    let mut v = serde_json::to_value(t).expect("json");
-    v["alert_id"] = format!("{}/{}/{}", t.account_id, t.rule.as_str(), t.opened_on).into();
-    v["version"] = version.into();
-    v["notify"] = notify.into();
-    (Some(t.account_id.clone()), v.to_string().into_bytes())
-}
-
 async fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     while !done() {
@@ -105,11 +86,11 @@ async fn a_notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_p
         let t = transition(a, AlertState::Opened, today);
         let version = 1_000 + a as u64;
         expected.insert(idempotency_key(&t), t.account_id.clone());
-        messages.push(message(&t, version, true));
+        messages.push(alert_message(&t, version, true));
     }
     // Recorded, never sent: derived while the scorer caught up, and history.
-    messages.push(message(&transition(100, AlertState::Opened, today), 5, false));
-    messages.push(message(&transition(101, AlertState::Opened, today - Days::new(3)), 6, true));
+    messages.push(alert_message(&transition(100, AlertState::Opened, today), 5, false));
+    messages.push(alert_message(&transition(101, AlertState::Opened, today - Days::new(3)), 6, true));
     env.produce(&env.topics.alerts, &messages).await;
 
     let cfg = config(&env, url);
@@ -186,7 +167,7 @@ async fn transient_failures_are_retried_permanent_ones_dead_lettered_and_dead_le
     let url = serve(Router::new().route("/hook", post(picky)).with_state(p.clone())).await;
     let today = Utc::now().date_naive();
     let ts: Vec<AlertTransition> = (0..4).map(|a| transition(a, AlertState::Opened, today)).collect();
-    let mut messages: Vec<_> = ts.iter().enumerate().map(|(i, t)| message(t, 10 + i as u64, true)).collect();
+    let mut messages: Vec<_> = ts.iter().enumerate().map(|(i, t)| alert_message(t, 10 + i as u64, true)).collect();
     messages.push((Some("acct-x".into()), b"{not an alert".to_vec()));
     env.produce(&env.topics.alerts, &messages).await;
     let mut cfg = config(&env, url.clone());

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod service;
+pub mod state;
 pub mod ui;
 
 pub use service::App;

@@ -20,7 +20,7 @@ use crate::{
     config::ApiConfig,
     params::{Choices, Count, Day, Int, List, One, SortParam, Text, MAX_TEXT},
     routes,
-    service::AppState,
+    state::AppState,
 };
 
 /// Text the API accepts: no control characters (`char::is_control`, Unicode Cc).

@@ -1,4 +1,4 @@
-//! The application: shared state, the router (API, dashboard, operational endpoints),
+//! The application: the router (API, dashboard, operational endpoints),
 //! and the middleware every request goes through (limits, metrics, security headers,
 //! authentication).
 
@@ -26,29 +26,10 @@ use crate::{
     db::Db,
     error::ApiError,
     metrics::ApiMetrics,
-    openapi, routes, ui,
+    openapi, routes,
+    state::{AppState, Inner},
+    ui,
 };
-
-pub struct Inner {
-    pub db: Db,
-    pub cfg: ApiConfig,
-    pub scoring: ScoringConfig,
-    pub auth: Authenticator,
-    pub metrics: ApiMetrics,
-    pub registry: Registry,
-    limiter: Semaphore,
-}
-
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState(pub Arc<Inner>);
-
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
 
 /// The API service; [`App::serve`] runs it on a bound listener until `shutdown`.
 pub struct App {

@@ -13,31 +13,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pulse_core::{config::Severity, AlertRule, AlertState, AlertTransition};
-use pulse_e2e::{webhook::SlowWebhook, ServiceProcess, TestEnv};
-
-fn transition(account: usize, state: AlertState, day: chrono::NaiveDate) -> AlertTransition {
-    AlertTransition {
-        account_id: format!("acct-{account:03}"),
-        rule: AlertRule::LowEngagement,
-        state,
-        as_of: day,
-        opened_on: day,
-        severity: Severity::Warning,
-        message: "engagement below 50".into(),
-        details: serde_json::json!({ "engagement": 41 }),
-        retracts: None,
-    }
-}
-
-/// An alert message as the scorer publishes it.
-fn message(t: &AlertTransition, version: u64, notify: bool) -> (Option<String>, Vec<u8>) {
-    let mut v = serde_json::to_value(t).expect("json");
-    v["alert_id"] = format!("{}/{}/{}", t.account_id, t.rule.as_str(), t.opened_on).into();
-    v["version"] = version.into();
-    v["notify"] = notify.into();
-    (Some(t.account_id.clone()), v.to_string().into_bytes())
-}
+use pulse_core::{AlertState, AlertTransition};
+use pulse_e2e::{
+    webhook::{alert_message, transition, SlowWebhook},
+    ServiceProcess, TestEnv,
+};
 
 /// A `pulse notify` process, SIGKILLed when dropped (also when the test fails).
 struct Proc(std::process::Child);
@@ -89,11 +69,11 @@ async fn notifier_killed_mid_delivery_loses_nothing_and_resends_at_most_once_per
         let t = transition(a, AlertState::Opened, today);
         let version = 1_000 + a as u64;
         expected.insert(pulse_scorer::webhook::idempotency_key(&t), t.account_id.clone());
-        messages.push(message(&t, version, true));
+        messages.push(alert_message(&t, version, true));
     }
     // Recorded, never sent: derived while the scorer caught up, and history.
-    messages.push(message(&transition(100, AlertState::Opened, today), 5, false));
-    messages.push(message(&transition(101, AlertState::Opened, today - chrono::Days::new(3)), 6, true));
+    messages.push(alert_message(&transition(100, AlertState::Opened, today), 5, false));
+    messages.push(alert_message(&transition(101, AlertState::Opened, today - chrono::Days::new(3)), 6, true));
     env.produce(&env.topics.alerts.clone(), &messages).await;
 
     let group = format!("notify-{}", env.tag);

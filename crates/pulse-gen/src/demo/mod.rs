@@ -212,6 +212,8 @@ impl Cohort {
     }
 }
 
+/// Not [`Cohort::ALL`] (which it resembles): the order accounts are dealt in, with healthy
+/// cohorts repeated, while `ALL` lists each cohort once for exhaustive checks.
 /// Accounts are dealt cohorts in this order, cycling: every cohort once in the
 /// first 15, healthy ones more often after that.
 pub const COHORT_CYCLE: [Cohort; 20] = [

@@ -21,7 +21,7 @@ use crate::{
     db::Db,
     error::{ApiError, ApiResult},
     params::{self, choices, Count, Day, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
-    service::AppState,
+    state::AppState,
 };
 
 choices!(

@@ -20,7 +20,7 @@ use super::{
     outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
     Scope,
 };
-use crate::{db::Db, error::ApiResult, params::Query, service::AppState};
+use crate::{db::Db, error::ApiResult, params::Query, state::AppState};
 
 pub const KEYS: &[&str] = &["segment", "csm"];
 

@@ -26,7 +26,7 @@ use crate::{
     params::{
         self, check_text, choices, Count, Flag, List, One, PageNumber, PageReq, Params, Query, Sort, SortParam, Text,
     },
-    service::AppState,
+    state::AppState,
 };
 
 choices!(
@@ -88,6 +88,9 @@ pub struct AlertsQuery {
 }
 
 /// The query of `GET /api/v1/accounts/{id}/alerts`: the feed's, less account and scope.
+/// Its fields repeat the feed's on purpose: one flat struct per route is
+/// what the unknown/repeated-parameter check reads (the struct's own field names) and what
+/// utoipa documents parameter by parameter; `#[serde(flatten)]` would hide both.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AccountAlertsQuery {

@@ -16,7 +16,7 @@ use crate::{
     db::Db,
     error::{ApiError, ApiResult},
     params::{self, choices, Count, Flag, List, PageNumber, PageReq, Params, Query, Sort, SortParam, Text},
-    service::AppState,
+    state::AppState,
 };
 
 choices!(

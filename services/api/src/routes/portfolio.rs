@@ -15,7 +15,7 @@ use crate::{
     db::Db,
     error::ApiResult,
     params::{self, choices, Count, Day, NoParams, One, PageNumber, Params, Query, SortParam, Text},
-    service::AppState,
+    state::AppState,
 };
 
 choices!(

@@ -21,7 +21,7 @@ use crate::{
     db::Db,
     error::ApiResult,
     params::{Int, Params, Query, Text},
-    service::AppState,
+    state::AppState,
 };
 
 /// The forecast windows (days from today), SPEC §8.

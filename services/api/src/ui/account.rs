@@ -21,7 +21,7 @@ use crate::{
         accounts::{self, AccountDetail, History},
         alerts,
     },
-    service::AppState,
+    state::AppState,
 };
 
 pub async fn account(State(st): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Response {

@@ -21,7 +21,7 @@ use crate::{
         portfolio::{self, By},
         Scope,
     },
-    service::AppState,
+    state::AppState,
 };
 
 pub(crate) fn respond(r: ApiResult<Markup>, title: &str, active: &str) -> Response {

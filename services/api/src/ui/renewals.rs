@@ -23,7 +23,7 @@ use crate::{
         portfolio,
         renewals::{self, ColorRate, Renewals, RenewalsRequest, Window},
     },
-    service::AppState,
+    state::AppState,
 };
 
 /// `$1,234,567` (whole dollars, thousands separated).

@@ -64,8 +64,23 @@ pub trait Batcher {
     /// Whether the pending batch must be flushed now (size limits).
     fn full(&self) -> bool;
 
-    /// Makes the pending batch durable and commits what it covers.
+    /// Makes the pending batch durable and commits what it covers, or starts doing so in
+    /// the background (then [`Batcher::ready`] and [`Batcher::settle`] finish it, while
+    /// the loop goes on consuming the next batch).
     async fn flush(&mut self, stop: &watch::Receiver<bool>) -> Step<Self::Fatal>;
+
+    /// Resolves when work the batcher runs in the background (ingest's overlapped write
+    /// of the previous batch) has finished and must be settled by [`Batcher::settle`]
+    /// (retries, commit). Never, by default. Must be cancel-safe: the loop drops it
+    /// whenever another event comes first.
+    async fn ready(&mut self) {
+        std::future::pending::<()>().await;
+    }
+
+    /// Settles what [`Batcher::ready`] reported finished. Nothing by default.
+    async fn settle(&mut self, _stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        Ok(())
+    }
 
     /// Housekeeping, once per [`LoopSettings::tick`] (rebalance notices, snapshots, daily
     /// work). Nothing by default.
@@ -147,6 +162,10 @@ where
         let step = tokio::select! {
             biased;
             () = stopped(&mut stop_rx) => break Ok(()),
+            () = batcher.ready() => {
+                woke = Some(Instant::now());
+                batcher.settle(&stop).await
+            }
             () = sleep_until(deadline) => {
                 woke = Some(Instant::now());
                 batcher.flush(&stop).await

@@ -134,11 +134,11 @@ impl KafkaConfig {
         c
     }
 
-    /// A producer for outputs that must not be lost: acks from all in-sync replicas,
-    /// idempotence off (tansu does not support it; delivery is checked per message and
-    /// outputs are idempotent downstream), murmur2 partitioning so keys land where Java
-    /// clients would put them.
-    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+    /// The settings of a producer for outputs that must not be lost: acks from all
+    /// in-sync replicas, idempotence off (tansu does not support it; delivery is checked
+    /// per message and outputs are idempotent downstream), murmur2 partitioning so keys
+    /// land where Java clients would put them.
+    fn producer_config(&self) -> ClientConfig {
         let mut c = self.client_config();
         c.set("acks", "all")
             .set("partitioner", "murmur2_random")
@@ -151,7 +151,18 @@ impl KafkaConfig {
         for (k, v) in &self.properties {
             c.set(k, v);
         }
-        c.create()
+        c
+    }
+
+    /// A producer for outputs that must not be lost (see `producer_config`).
+    pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
+        self.producer_config().create()
+    }
+
+    /// The same producer acknowledging whole batches (ingest's writes).
+    pub fn batch_producer(&self) -> Result<crate::batch_producer::BatchProducer, KafkaError> {
+        let p = self.producer_config().create_with_context(crate::batch_producer::AckContext)?;
+        Ok(crate::batch_producer::BatchProducer::new(p))
     }
 }
 

@@ -5,6 +5,9 @@
 //! Nothing here knows about scoring: that lives in `pulse-core`, which does no I/O. This
 //! crate is the opposite: it is *only* I/O, so services stay thin and consistent.
 
+// A producer that acknowledges whole batches (ingest's writes): feature `kafka`.
+#[cfg(feature = "kafka")]
+pub mod batch_producer;
 pub mod clickhouse;
 // The batching-consumer loop of ingest and the scorer: feature `kafka`.
 #[cfg(feature = "kafka")]

@@ -110,7 +110,11 @@ pub fn crm_type(ev: &Event) -> Option<CrmType> {
 /// [`storage_time`] (ms since the epoch), `ingested_at` seconds since the epoch.
 pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, timestamp: i64) -> RawRow {
     let copy_rank = copy_rank(timestamp, raw.len());
-    let raw = String::from_utf8_lossy(raw).into_owned();
+    // A parsed event's bytes are UTF-8 (JSON), so the lossy scan is only a fallback.
+    let raw = match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(raw).into_owned(),
+    };
     let ingested_at = crate::types::seconds(ingested_at);
     let time = millis(timestamp);
     match ev {
@@ -121,7 +125,8 @@ pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, ti
             event: u.event.clone(),
             feature: u.feature.clone().unwrap_or_default(),
             timestamp: time,
-            properties: u.properties.to_string(),
+            // `to_string` would go through `Display`, a character at a time.
+            properties: serde_json::to_string(&u.properties).unwrap_or_default(),
             raw,
             source_topic: source.topic.to_owned(),
             source_partition: source.partition,

@@ -31,6 +31,11 @@ pub struct IngestConfig {
     /// Where a new consumer group starts: `earliest` (default: nothing is skipped) or
     /// `latest`.
     pub auto_offset_reset: String,
+    /// Write a batch (ClickHouse insert, broker produce) while the next one is consumed,
+    /// instead of consuming nothing until the write is done. At most one write is in
+    /// flight, so up to two batches are held in memory; offsets are still committed in
+    /// order, each only after its batch is durable.
+    pub overlap_writes: bool,
     /// Rejoin the consumer group after holding no partition for this long (doubling up to
     /// 10 minutes while it stays idle). Guards against a group coordinator that drops a
     /// crashed member without starting a rebalance (seen with the development broker),
@@ -52,6 +57,7 @@ impl Default for IngestConfig {
             retry_max_ms: 10_000,
             forward: true,
             auto_offset_reset: "earliest".into(),
+            overlap_writes: true,
             rejoin_when_idle_secs: 30,
         }
     }

@@ -22,6 +22,8 @@ pub struct IngestMetrics {
     pub poll_gap_seconds: Histogram,
     /// Consumer-group rejoins by the idle watchdog.
     pub rejoins: prometheus::IntCounter,
+    /// Time the consume loop waited on writes, per flush or settle.
+    pub write_wait_seconds: Histogram,
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -81,6 +83,14 @@ impl IngestMetrics {
             .buckets(exponential_buckets(0.001, 2.0, 16).expect("static buckets")),
         )
         .expect("static metric definition");
+        let write_wait_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "pulse_ingest_write_wait_seconds",
+                "Time the consume loop waited on writes per flush or settle (with overlapped writes, only what consuming the next batch did not hide)",
+            )
+            .buckets(exponential_buckets(0.001, 2.0, 16).expect("static buckets")),
+        )
+        .expect("static metric definition");
         let rejoins = prometheus::IntCounter::new(
             "pulse_ingest_group_rejoins_total",
             "Consumer-group rejoins after holding no partition too long",
@@ -90,6 +100,7 @@ impl IngestMetrics {
             Box::new(forwarded.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(poll_gap_seconds.clone()),
             Box::new(rejoins.clone()),
+            Box::new(write_wait_seconds.clone()),
             Box::new(dead_lettered.clone()),
             Box::new(committed_batches.clone()),
             Box::new(batch_duration.clone()),
@@ -134,6 +145,7 @@ impl IngestMetrics {
             committed_batches,
             poll_gap_seconds,
             rejoins,
+            write_wait_seconds,
         }
     }
 }

@@ -13,12 +13,16 @@
 //! valid, so they are still forwarded and scored); a setup error (credentials, a missing
 //! table, a row type that does not match) stops ingest with the server's message.
 
-use std::{collections::HashSet, future::Future, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    time::Duration,
+};
 
 use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
-use futures::future::join_all;
 use pulse_runtime::{
+    batch_producer::{BatchProducer, Record},
     clickhouse::{classify, ClickHouseConfig, Failure},
     consumer::{self, Batcher, Ended, Halt, LoopMetrics, LoopSettings, Step},
     http::Readiness,
@@ -29,7 +33,6 @@ use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
-    producer::{FutureProducer, FutureRecord},
     statistics::Statistics,
     ClientContext, Message, Offset, TopicPartitionList,
 };
@@ -113,7 +116,7 @@ impl Ingest {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), IngestError> {
         let consumer = self.consumer()?;
         consumer.subscribe(&[self.topics.usage.as_str(), self.topics.crm.as_str()])?;
-        let producer = self.kafka.producer()?;
+        let producer = self.kafka.batch_producer()?;
         let ch = self.clickhouse.client();
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
@@ -142,6 +145,8 @@ impl Ingest {
             ch: &ch,
             batch: Batch::default(),
             held: Vec::new(),
+            in_flight: None,
+            counters: Counters::new(&self.metrics, &[&self.topics.usage, &self.topics.crm]),
         };
         let ended = consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await;
         self.ready.set(false);
@@ -158,7 +163,7 @@ impl Ingest {
         Ok(())
     }
 
-    fn handle(&self, m: &impl Message, batch: &mut Batch) {
+    fn handle(&self, m: &impl Message, batch: &mut Batch, counters: &Counters) {
         self.handle_parts(
             m.topic(),
             m.partition(),
@@ -167,6 +172,7 @@ impl Ingest {
             m.payload().unwrap_or(&[]),
             m.timestamp().to_millis(),
             batch,
+            counters,
         );
     }
 
@@ -180,9 +186,10 @@ impl Ingest {
         payload: &[u8],
         timestamp_ms: Option<i64>,
         batch: &mut Batch,
+        counters: &Counters,
     ) {
         let source = Source { topic, partition, offset };
-        self.metrics.consumed.with_label_values(&[topic]).inc();
+        counters.consumed(&self.metrics, topic);
         let processed = process(
             payload,
             key,
@@ -193,7 +200,7 @@ impl Ingest {
         );
         match &processed {
             crate::batch::Processed::Valid { event, .. } => {
-                self.metrics.valid.with_label_values(&[event.type_name()]).inc();
+                counters.valid(&self.metrics, event.type_name());
             }
             crate::batch::Processed::Invalid(d) => {
                 self.metrics.invalid.with_label_values(&[d.reason.as_str()]).inc();
@@ -203,30 +210,21 @@ impl Ingest {
         batch.add(processed, &source, key, payload.len(), self.cfg.forward, timestamp_ms);
     }
 
-    /// Makes `batch` durable, commits its offsets and starts a new batch with any
-    /// messages that arrived while writes were being retried.
-    async fn flush(
+    /// Finishes making a batch durable after its first write attempt: retries what
+    /// failed (partitions paused; messages that arrive meanwhile go to `held`), isolates
+    /// rows ClickHouse refuses for their content, then commits the batch's offsets.
+    async fn settle(
         &self,
         consumer: &IngestConsumer,
-        producer: &FutureProducer,
+        producer: &BatchProducer,
         ch: &clickhouse::Client,
-        batch: &mut Batch,
+        attempt: Attempt,
         held: &mut Vec<OwnedMessage>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), FlushError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let usage = std::mem::take(&mut batch.usage_rows);
-        let crm = std::mem::take(&mut batch.crm_rows);
-        let forward = std::mem::take(&mut batch.forward);
-        let mut dead = std::mem::take(&mut batch.dead);
+        let Attempt { out, stored, produced } = attempt;
+        let Outputs { usage, crm, forward, mut dead, offsets, messages, started } = out;
         let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
-        // First attempt: ClickHouse and the broker concurrently. Whatever failed is then
-        // retried on its own (with the partitions paused) until it succeeds.
-        let (stored, produced) =
-            tokio::join!(insert_all(ch, &usage, &crm), produce_all(producer, events_topic, &forward, dlq_topic, &dead));
         let mut rejected: Vec<DeadRecord> = Vec::new();
         if let Err(e) = stored {
             let outcome = match classify(&e) {
@@ -285,7 +283,7 @@ impl Ingest {
         self.metrics.dead_lettered.inc_by(dead.len() as u64);
 
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), offset) in &batch.offsets {
+        for ((topic, partition), offset) in &offsets {
             if let Err(e) = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset + 1)) {
                 tracing::warn!(error = %e, topic, partition, "cannot add offset to commit list");
             }
@@ -299,17 +297,9 @@ impl Ingest {
                 tracing::warn!(error = %e, "offset commit failed; the batch may be re-delivered");
             }
         }
-        self.metrics.batch_rows.observe(batch.messages as f64);
+        self.metrics.batch_rows.observe(messages as f64);
         self.metrics.batch_duration.observe(started.elapsed().as_secs_f64());
-        tracing::debug!(
-            messages = batch.messages,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "batch committed"
-        );
-        *batch = Batch::default();
-        for m in std::mem::take(held) {
-            self.handle(&m, batch);
-        }
+        tracing::debug!(messages, elapsed_ms = started.elapsed().as_millis() as u64, "batch committed");
         Ok(())
     }
 
@@ -398,24 +388,169 @@ impl Ingest {
 /// Ingest's side of the shared consumer loop (`pulse_runtime::consumer`): a batch is the
 /// messages processed since the last flush; flushing stores and forwards them, then
 /// commits their offsets.
+///
+/// With `ingest.overlap_writes` (the default) a flush only *starts* the batch's first
+/// write attempt, as a task, and the loop goes on consuming the next batch meanwhile; the
+/// write is settled (retries, commit) as soon as it finishes, and at the latest when the
+/// next batch is flushed, so at most one write is in flight and offsets are committed in
+/// batch order, each after its own batch is durable. Why: consuming and writing take
+/// about the same time, and one after the other each waits for the other.
 struct IngestLoop<'a> {
     svc: &'a Ingest,
     consumer: &'a IngestConsumer,
-    producer: &'a FutureProducer,
+    producer: &'a BatchProducer,
     ch: &'a clickhouse::Client,
     batch: Batch,
     /// Messages that arrived while a write was retried (partitions paused): the next
     /// batch's first.
     held: Vec<OwnedMessage>,
+    /// The previous batch's write, while this batch is consumed.
+    in_flight: Option<InFlight>,
+    counters: Counters,
+}
+
+/// The per-message counters, resolved once: a labelled lookup per message (hashing the
+/// label values) was about 2% of ingest's CPU.
+struct Counters {
+    consumed: Vec<(String, prometheus::IntCounter)>,
+    valid: Vec<(&'static str, prometheus::IntCounter)>,
+}
+
+impl Counters {
+    /// Event types as `Event::type_name` names them (any other still counts, looked up).
+    const TYPES: [&'static str; 9] =
+        ["usage", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket", "renewal"];
+
+    fn new(metrics: &IngestMetrics, topics: &[&str]) -> Self {
+        Self {
+            consumed: topics.iter().map(|t| ((*t).to_owned(), metrics.consumed.with_label_values(&[*t]))).collect(),
+            valid: Self::TYPES.iter().map(|t| (*t, metrics.valid.with_label_values(&[*t]))).collect(),
+        }
+    }
+
+    fn consumed(&self, metrics: &IngestMetrics, topic: &str) {
+        match self.consumed.iter().find(|(t, _)| t == topic) {
+            Some((_, c)) => c.inc(),
+            None => metrics.consumed.with_label_values(&[topic]).inc(),
+        }
+    }
+
+    fn valid(&self, metrics: &IngestMetrics, type_name: &str) {
+        match self.valid.iter().find(|(t, _)| *t == type_name) {
+            Some((_, c)) => c.inc(),
+            None => metrics.valid.with_label_values(&[type_name]).inc(),
+        }
+    }
+}
+
+/// A batch's write in the background.
+enum InFlight {
+    Running(tokio::task::JoinHandle<Attempt>),
+    /// Finished; not settled yet.
+    Finished(Result<Attempt, tokio::task::JoinError>),
+}
+
+/// A batch's outputs, taken out of it to be written, and what they cover.
+struct Outputs {
+    usage: Vec<UsageRow>,
+    crm: Vec<CrmRow>,
+    forward: Vec<Forward>,
+    dead: Vec<DeadRecord>,
+    offsets: HashMap<(String, i32), i64>,
+    messages: usize,
+    /// When the write started.
+    started: std::time::Instant,
+}
+
+impl Outputs {
+    /// Empties `batch` into its outputs.
+    fn take(batch: &mut Batch) -> Self {
+        let b = std::mem::take(batch);
+        Self {
+            usage: b.usage_rows,
+            crm: b.crm_rows,
+            forward: b.forward,
+            dead: b.dead,
+            offsets: b.offsets,
+            messages: b.messages,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A batch's first write attempt and how it went.
+struct Attempt {
+    out: Outputs,
+    stored: Result<(), clickhouse::error::Error>,
+    produced: Result<(), KafkaError>,
+}
+
+/// The first attempt at making `out` durable: ClickHouse and the broker concurrently.
+/// Whatever failed is retried by [`Ingest::settle`].
+async fn first_attempt(
+    ch: clickhouse::Client,
+    producer: BatchProducer,
+    events_topic: String,
+    dlq_topic: String,
+    out: Outputs,
+) -> Attempt {
+    let (stored, produced) = tokio::join!(
+        insert_all(&ch, &out.usage, &out.crm),
+        produce_all(&producer, &events_topic, &out.forward, &dlq_topic, &out.dead)
+    );
+    Attempt { out, stored, produced }
 }
 
 impl IngestLoop<'_> {
-    async fn flush_batch(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
+    /// Settles the write in flight, if any (waiting for it first), then starts the next
+    /// batch with the messages held while it retried.
+    async fn settle_in_flight(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
+        let attempt = match self.in_flight.take() {
+            None => return Ok(()),
+            Some(InFlight::Running(task)) => task.await,
+            Some(InFlight::Finished(r)) => r,
+        };
+        // The task only awaits I/O futures; a panic there is a bug, not bad data.
+        let attempt = attempt.map_err(|e| Halt::Fatal(format!("a batch write task failed: {e}")))?;
         let (svc, consumer, producer, ch) = (self.svc, self.consumer, self.producer, self.ch);
-        match svc.flush(consumer, producer, ch, &mut self.batch, &mut self.held, stop).await {
-            Ok(()) => Ok(()),
-            Err(FlushError::Stopped) => Err(Halt::Stopped),
-            Err(FlushError::Setup(m)) => Err(Halt::Fatal(m)),
+        match svc.settle(consumer, producer, ch, attempt, &mut self.held, stop).await {
+            Ok(()) => {}
+            Err(FlushError::Stopped) => return Err(Halt::Stopped),
+            Err(FlushError::Setup(m)) => return Err(Halt::Fatal(m)),
+        }
+        for m in std::mem::take(&mut self.held) {
+            svc.handle(&m, &mut self.batch, &self.counters);
+        }
+        Ok(())
+    }
+
+    /// Settles the previous write (at most one is in flight), then writes the pending
+    /// batch: in the background when `overlap`, else to the end.
+    async fn write(&mut self, stop: &watch::Receiver<bool>, overlap: bool) -> Step<String> {
+        let waited = std::time::Instant::now();
+        let step = self.write_inner(stop, overlap).await;
+        self.svc.metrics.write_wait_seconds.observe(waited.elapsed().as_secs_f64());
+        step
+    }
+
+    async fn write_inner(&mut self, stop: &watch::Receiver<bool>, overlap: bool) -> Step<String> {
+        self.settle_in_flight(stop).await?;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let attempt = first_attempt(
+            self.ch.clone(),
+            self.producer.clone(),
+            self.svc.topics.events.clone(),
+            self.svc.topics.dlq.clone(),
+            Outputs::take(&mut self.batch),
+        );
+        if overlap {
+            self.in_flight = Some(InFlight::Running(tokio::spawn(attempt)));
+            Ok(())
+        } else {
+            self.in_flight = Some(InFlight::Finished(Ok(attempt.await)));
+            self.settle_in_flight(stop).await
         }
     }
 }
@@ -426,7 +561,7 @@ impl Batcher for IngestLoop<'_> {
     type Fatal = String;
 
     async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
-        self.svc.handle(&m, &mut self.batch);
+        self.svc.handle(&m, &mut self.batch, &self.counters);
         Ok(())
     }
 
@@ -439,16 +574,36 @@ impl Batcher for IngestLoop<'_> {
     }
 
     async fn flush(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
-        self.flush_batch(stop).await
+        self.write(stop, self.svc.cfg.overlap_writes).await
+    }
+
+    async fn ready(&mut self) {
+        match &mut self.in_flight {
+            // Cancel-safe: the result is stored in the same poll that yields it.
+            Some(InFlight::Running(task)) => {
+                let r = task.await;
+                self.in_flight = Some(InFlight::Finished(r));
+            }
+            Some(InFlight::Finished(_)) => {}
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn settle(&mut self, stop: &watch::Receiver<bool>) -> Step<String> {
+        let waited = std::time::Instant::now();
+        let step = self.settle_in_flight(stop).await;
+        self.svc.metrics.write_wait_seconds.observe(waited.elapsed().as_secs_f64());
+        step
     }
 
     async fn finish(&mut self, stop: &watch::Receiver<bool>) -> bool {
-        // A flush starts the next batch with what arrived while it retried: flush that too.
-        for _ in 0..2 {
-            if self.flush_batch(stop).await.is_err() {
+        // Settling a write starts the next batch with what arrived while it retried:
+        // write that too.
+        for _ in 0..3 {
+            if self.write(stop, false).await.is_err() {
                 return false;
             }
-            if self.batch.is_empty() && self.held.is_empty() {
+            if self.batch.is_empty() {
                 return true;
             }
         }
@@ -550,31 +705,18 @@ async fn insert_rows<R: RowOwned + RowWrite>(
 /// All-or-nothing from the caller's view: on any failure the whole set is sent again
 /// (duplicates downstream are harmless; a gap would not be).
 async fn produce_all(
-    producer: &FutureProducer,
+    producer: &BatchProducer,
     events_topic: &str,
     forward: &[Forward],
     dlq_topic: &str,
     dead: &[DeadRecord],
 ) -> Result<(), KafkaError> {
-    let mut pending = Vec::with_capacity(forward.len() + dead.len());
+    let mut records = Vec::with_capacity(forward.len() + dead.len());
     for (key, payload, ts) in forward {
-        let mut rec = FutureRecord::to(events_topic).key(key.as_bytes()).payload(payload);
-        if let Some(ts) = ts {
-            rec = rec.timestamp(*ts);
-        }
-        pending.push(producer.send(rec, Duration::from_secs(30)));
+        records.push(Record { topic: events_topic, key: Some(key.as_bytes()), payload, timestamp: *ts });
     }
     for (key, payload, _) in dead {
-        let mut rec: FutureRecord<'_, [u8], Vec<u8>> = FutureRecord::to(dlq_topic).payload(payload);
-        if let Some(k) = key {
-            rec = rec.key(k.as_slice());
-        }
-        pending.push(producer.send(rec, Duration::from_secs(30)));
+        records.push(Record { topic: dlq_topic, key: key.as_deref(), payload, timestamp: None });
     }
-    for r in join_all(pending).await {
-        if let Err((e, _)) = r {
-            return Err(e);
-        }
-    }
-    Ok(())
+    producer.send_all(records, Duration::from_secs(30)).await
 }

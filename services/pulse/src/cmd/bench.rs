@@ -1,6 +1,9 @@
 //! `pulse bench ingest`: ingest throughput against the real local stack, next to the
 //! practical ceiling, a bare rdkafka consumer (no parsing, no output) reading the same
-//! topic from the same broker in the same run. Uses throwaway topics and database.
+//! topic from the same broker in the same run (before and after the ingest runs).
+//! Ingest runs twice over the topic, with overlapped and with sequential writes, each on
+//! its own consumer group and throwaway database; `--watch NAME=PID` adds the CPU time of
+//! the broker and ClickHouse per phase, to show where the rest of the time goes.
 
 use std::time::{Duration, Instant};
 
@@ -28,12 +31,25 @@ pub enum BenchCmd {
         /// Keep the throwaway database afterwards (to inspect it).
         #[arg(long)]
         keep: bool,
+        /// Also report the CPU time of another process per phase, as NAME=PID (e.g. the
+        /// broker and ClickHouse on the same machine: where the rest of the time goes).
+        /// Linux only (reads /proc). Repeatable.
+        #[arg(long = "watch", value_parser = parse_watch)]
+        watch: Vec<(String, u32)>,
+        /// Run ingest with sequential writes first (default: overlapped first), to see
+        /// whether the order favours either (the first run's ClickHouse merges may still
+        /// run during the second).
+        #[arg(long)]
+        sequential_first: bool,
     },
 }
 
 pub async fn run(c: BenchCmd, s: Settings) -> anyhow::Result<()> {
     match c {
-        BenchCmd::Ingest { events, partitions, keep } => ingest(s, events, partitions, keep).await,
+        BenchCmd::Ingest { events, partitions, keep, watch, sequential_first } => {
+            let mut cpu = Cpu::new(watch);
+            ingest(s, events, partitions, keep, sequential_first, &mut cpu).await
+        }
     }
 }
 
@@ -45,13 +61,17 @@ fn event(i: u64, ts: &str) -> String {
     )
 }
 
-async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> anyhow::Result<()> {
+async fn ingest(
+    mut s: Settings,
+    events: u64,
+    partitions: i32,
+    keep: bool,
+    sequential_first: bool,
+    cpu: &mut Cpu,
+) -> anyhow::Result<()> {
     let tag = format!("{}{}", std::process::id(), chrono::Utc::now().timestamp_millis() % 1_000_000);
     s.topics = TopicsConfig::with_prefix(&format!("bench.{tag}"));
-    s.clickhouse.database = format!("pulse_bench_{tag}");
     pulse_runtime::kafka::create_topics(&s.kafka, &s.topics.all(), partitions, 1).await.context("create topics")?;
-    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-    pulse_runtime::migrate::migrate(&s.clickhouse, now).await.context("migrate")?;
 
     // 1. produce
     let ts = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -78,19 +98,85 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
         events as f64 / produce_secs
     );
 
-    // 2. bare consumer ceiling
-    let bare = {
-        let kafka = s.kafka.clone();
-        let topic = s.topics.usage.clone();
-        tokio::task::spawn_blocking(move || bare_consume(&kafka, &topic, events)).await??
+    // 2. the bare consumer's ceiling, ingest with overlapped and with sequential writes
+    //    (each on its own database and consumer group), the ceiling again: the drift
+    //    between the two bare runs shows how noisy the machine was.
+    cpu.mark();
+    let bare_before = bare(&s, events).await?;
+    cpu.report("bare consumer");
+    let mut runs = Vec::new();
+    for overlap in if sequential_first { [false, true] } else { [true, false] } {
+        let (name, label) = if overlap { ("overlap", "overlapped") } else { ("seq", "sequential") };
+        runs.push((overlap, ingest_run(&s, &tag, name, overlap, events).await?));
+        cpu.report(&format!("ingest, {label} writes"));
+    }
+    let (overlapped, sequential) = match (runs.pop(), runs.pop()) {
+        (Some((true, o)), Some((_, q))) | (Some((false, q)), Some((_, o))) => (o, q),
+        _ => anyhow::bail!("both ingest runs ran"),
     };
-    eprintln!("bare consumer: {events} messages in {bare:.2}s ({:.0}/s)", events as f64 / bare);
+    let bare_after = bare(&s, events).await?;
+    cpu.report("bare consumer");
+    let bare_rate = events as f64 / ((bare_before + bare_after) / 2.0);
+    let rate = |secs: f64| events as f64 / secs;
+    println!(
+        "{{\"events\":{events},\"partitions\":{partitions},\"bare_consumer_per_s\":{bare_rate:.0},\"ingest_per_s\":{:.0},\"ratio\":{:.2},\"ingest_sequential_per_s\":{:.0},\"ratio_sequential\":{:.2}}}",
+        rate(overlapped.secs),
+        rate(overlapped.secs) / bare_rate,
+        rate(sequential.secs),
+        rate(sequential.secs) / bare_rate,
+    );
+    eprintln!("bare consumer: {:.0}/s before, {:.0}/s after the ingest runs", rate(bare_before), rate(bare_after));
+    for (name, r) in [("overlapped writes", &overlapped), ("sequential writes", &sequential)] {
+        eprintln!(
+            "ingest ({name}): {events} events validated, stored in ClickHouse, forwarded and committed in {:.2}s ({:.0}/s) = {:.0}% of the bare consumer; \
+             the loop waited {:.2}s on writes ({:.0}%) over {} batches (a write took {:.0} ms on average)",
+            r.secs,
+            rate(r.secs),
+            100.0 * rate(r.secs) / bare_rate,
+            r.write_wait,
+            100.0 * r.write_wait / r.secs.max(f64::EPSILON),
+            r.batches,
+            1000.0 * r.flush / (r.batches.max(1) as f64),
+        );
+    }
+    if !keep {
+        for db in [overlapped.database, sequential.database] {
+            let _ = s.clickhouse.server_client().query(&format!("DROP DATABASE IF EXISTS {db}")).execute().await;
+        }
+    }
+    Ok(())
+}
 
-    // 3. ingest
+async fn bare(s: &Settings, events: u64) -> anyhow::Result<f64> {
+    let kafka = s.kafka.clone();
+    let topic = s.topics.usage.clone();
+    let secs = tokio::task::spawn_blocking(move || bare_consume(&kafka, &topic, events)).await??;
+    eprintln!("bare consumer: {events} messages in {secs:.2}s ({:.0}/s)", events as f64 / secs);
+    Ok(secs)
+}
+
+/// One ingest run over the whole topic.
+struct IngestRun {
+    /// From its first consumed message to the last row inserted.
+    secs: f64,
+    /// Time its consume loop waited on writes.
+    write_wait: f64,
+    /// Summed write time (first attempt to commit) and batches.
+    flush: f64,
+    batches: u64,
+    database: String,
+}
+
+async fn ingest_run(s: &Settings, tag: &str, name: &str, overlap: bool, events: u64) -> anyhow::Result<IngestRun> {
+    let mut s = s.clone();
+    s.clickhouse.database = format!("pulse_bench_{tag}_{name}");
+    let now = u32::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
+    pulse_runtime::migrate::migrate(&s.clickhouse, now).await.context("migrate")?;
     let registry = prometheus::Registry::new();
     let metrics = IngestMetrics::new(&registry);
     let mut cfg = s.ingest.clone();
-    cfg.group_id = format!("bench-ingest-{tag}");
+    cfg.group_id = format!("bench-ingest-{tag}-{name}");
+    cfg.overlap_writes = overlap;
     let ingest = Ingest {
         cfg,
         kafka: s.kafka.clone(),
@@ -105,7 +191,7 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
     }));
     let mut first: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
-    let ingest_secs = loop {
+    let secs = loop {
         let consumed = metrics.consumed.with_label_values(&[s.topics.usage.as_str()]).get();
         if first.is_none() && consumed > 0 {
             first = Some(Instant::now());
@@ -119,34 +205,66 @@ async fn ingest(mut s: Settings, events: u64, partitions: i32, keep: bool) -> an
     };
     let _ = stop_tx.send(());
     let _ = handle.await;
-    let ingest_rate = events as f64 / ingest_secs;
-    let bare_rate = events as f64 / bare;
-    println!(
-        "{{\"events\":{events},\"partitions\":{partitions},\"bare_consumer_per_s\":{bare_rate:.0},\"ingest_per_s\":{ingest_rate:.0},\"ratio\":{:.2}}}",
-        ingest_rate / bare_rate
-    );
-    eprintln!(
-        "ingest: {events} events validated, stored in ClickHouse, forwarded and committed in {ingest_secs:.2}s ({ingest_rate:.0}/s) = {:.0}% of the bare consumer",
-        100.0 * ingest_rate / bare_rate
-    );
-    // Where the time went: the loop waits on its flushes (ClickHouse inserts and broker
-    // acknowledgements, concurrently; then the commit); the rest is consuming and
-    // validating.
-    let flush = metrics.batch_duration.get_sample_sum();
-    eprintln!(
-        "ingest time in flushes: {flush:.2}s of {ingest_secs:.2}s ({:.0}%) over {} batches; consuming and validating: the rest",
-        100.0 * flush / ingest_secs.max(f64::EPSILON),
-        metrics.batch_duration.get_sample_count()
-    );
-    if !keep {
-        let _ = s
-            .clickhouse
-            .server_client()
-            .query(&format!("DROP DATABASE IF EXISTS {}", s.clickhouse.database))
-            .execute()
-            .await;
+    Ok(IngestRun {
+        secs,
+        write_wait: metrics.write_wait_seconds.get_sample_sum(),
+        flush: metrics.batch_duration.get_sample_sum(),
+        batches: metrics.batch_duration.get_sample_count(),
+        database: s.clickhouse.database,
+    })
+}
+
+fn parse_watch(v: &str) -> Result<(String, u32), String> {
+    let (name, pid) = v.split_once('=').ok_or_else(|| format!("`{v}`: expected NAME=PID"))?;
+    let pid = pid.parse().map_err(|e| format!("`{pid}`: {e}"))?;
+    Ok((name.to_owned(), pid))
+}
+
+/// CPU seconds used per phase by this process and the watched ones.
+struct Cpu {
+    procs: Vec<(String, String)>,
+    last: Vec<Option<f64>>,
+    at: Instant,
+}
+
+impl Cpu {
+    fn new(watch: Vec<(String, u32)>) -> Self {
+        let mut procs = vec![("pulse".to_owned(), "/proc/self/stat".to_owned())];
+        procs.extend(watch.into_iter().map(|(n, p)| (n, format!("/proc/{p}/stat"))));
+        let last = vec![None; procs.len()];
+        Self { procs, last, at: Instant::now() }
     }
-    Ok(())
+
+    /// utime + stime of a /proc/PID/stat, in seconds (USER_HZ = 100 on Linux).
+    fn read(path: &str) -> Option<f64> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        // Fields after the command name (which may hold spaces) in parentheses.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split(' ').collect();
+        let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+        Some(ticks as f64 / 100.0)
+    }
+
+    fn mark(&mut self) {
+        self.last = self.procs.iter().map(|(_, p)| Self::read(p)).collect();
+        self.at = Instant::now();
+    }
+
+    /// Prints the CPU seconds each process used since the last mark, then marks.
+    fn report(&mut self, phase: &str) {
+        let wall = self.at.elapsed().as_secs_f64();
+        let used: Vec<String> = self
+            .procs
+            .iter()
+            .zip(&self.last)
+            .map(|((name, path), before)| match (before, Self::read(path)) {
+                (Some(b), Some(a)) => format!("{name} {:.2}", a - b),
+                _ => format!("{name} ?"),
+            })
+            .collect();
+        eprintln!("cpu-s during {phase} ({wall:.2}s wall, setup included): {}", used.join(", "));
+        self.mark();
+    }
 }
 
 /// Seconds from the first to the `n`th message of a bare BaseConsumer.

@@ -1,0 +1,77 @@
+//! `pulse_runtime::batch_producer` against the real broker: a batch is acknowledged only
+//! when every record is, each record arrives once with its key and timestamp, and a batch
+//! that cannot be delivered ends with an error instead of waiting forever.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use pulse_e2e::TestEnv;
+use pulse_runtime::batch_producer::Record;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_of_a_batch_is_acknowledged_and_arrives_once() {
+    let env = TestEnv::new(3).await;
+    let producer = env.kafka.batch_producer().expect("producer");
+    let payloads: Vec<(String, Vec<u8>)> =
+        (0..5_000).map(|i| (format!("k-{}", i % 17), format!("{{\"n\":{i}}}").into_bytes())).collect();
+    // Two batches back to back on one producer, the second to another topic: each waits
+    // for its own acknowledgements only.
+    let records = payloads.iter().map(|(k, v)| Record {
+        topic: &env.topics.events,
+        key: Some(k.as_bytes()),
+        payload: v,
+        timestamp: Some(1_700_000_000_000),
+    });
+    producer.send_all(records.collect::<Vec<_>>(), Duration::from_secs(30)).await.expect("batch acknowledged");
+    let letters = [Record { topic: &env.topics.dlq, key: None, payload: b"letter", timestamp: None }];
+    producer.send_all(letters, Duration::from_secs(30)).await.expect("second batch acknowledged");
+
+    let got = env.consume(&env.topics.events, 5_000, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 5_000, "every record arrived");
+    let distinct: BTreeSet<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
+    assert_eq!(distinct.len(), 5_000, "each once");
+    for m in &got {
+        let n: serde_json::Value = serde_json::from_slice(&m.payload).expect("json");
+        let i = n["n"].as_u64().expect("n");
+        assert_eq!(m.key.as_deref(), Some(format!("k-{}", i % 17).as_bytes()), "key kept");
+    }
+    let dlq = env.consume(&env.topics.dlq, 1, Duration::from_secs(30)).await;
+    assert_eq!(dlq.len(), 1);
+    assert_eq!(dlq[0].key, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_the_broker_never_acknowledges_fails_within_the_message_timeout() {
+    let env = TestEnv::new(1).await;
+    // Nothing listens on port 1: no record can be delivered.
+    let mut kafka = env.kafka.clone();
+    kafka.brokers = "127.0.0.1:1".into();
+    kafka.properties.insert("message.timeout.ms".into(), "2000".into());
+    let producer = kafka.batch_producer().expect("producer");
+    let records: Vec<Record<'_>> =
+        (0..100).map(|_| Record { topic: "nowhere", key: None, payload: b"x", timestamp: None }).collect();
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(Duration::from_secs(30), producer.send_all(records, Duration::from_secs(5)))
+        .await
+        .expect("send_all ends on its own once the records time out");
+    let err = r.expect_err("an undeliverable batch is an error");
+    assert!(err.to_string().to_lowercase().contains("timed out"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(1_500), "not before the message timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_the_producer_refuses_fails_the_batch_at_once() {
+    let env = TestEnv::new(1).await;
+    let mut kafka = env.kafka.clone();
+    kafka.properties.insert("message.max.bytes".into(), "1000".into());
+    let producer = kafka.batch_producer().expect("producer");
+    let big = vec![b'x'; 5_000];
+    let records = [
+        Record { topic: &env.topics.events, key: None, payload: b"small", timestamp: None },
+        Record { topic: &env.topics.events, key: None, payload: &big, timestamp: None },
+    ];
+    let err = tokio::time::timeout(Duration::from_secs(30), producer.send_all(records, Duration::from_secs(5)))
+        .await
+        .expect("ends")
+        .expect_err("a record larger than message.max.bytes fails the batch");
+    assert!(err.to_string().contains("Message size too large") || err.to_string().contains("MsgSizeTooLarge"), "{err}");
+}

@@ -446,8 +446,8 @@ impl Counters {
 /// A batch's write in the background.
 enum InFlight {
     Running(tokio::task::JoinHandle<Attempt>),
-    /// Finished; not settled yet.
-    Finished(Result<Attempt, tokio::task::JoinError>),
+    /// Finished; not settled yet (boxed: once per batch, and it keeps the slot small).
+    Finished(Box<Result<Attempt, tokio::task::JoinError>>),
 }
 
 /// A batch's outputs, taken out of it to be written, and what they cover.
@@ -508,7 +508,7 @@ impl IngestLoop<'_> {
         let attempt = match self.in_flight.take() {
             None => return Ok(()),
             Some(InFlight::Running(task)) => task.await,
-            Some(InFlight::Finished(r)) => r,
+            Some(InFlight::Finished(r)) => *r,
         };
         // The task only awaits I/O futures; a panic there is a bug, not bad data.
         let attempt = attempt.map_err(|e| Halt::Fatal(format!("a batch write task failed: {e}")))?;
@@ -549,7 +549,7 @@ impl IngestLoop<'_> {
             self.in_flight = Some(InFlight::Running(tokio::spawn(attempt)));
             Ok(())
         } else {
-            self.in_flight = Some(InFlight::Finished(Ok(attempt.await)));
+            self.in_flight = Some(InFlight::Finished(Box::new(Ok(attempt.await))));
             self.settle_in_flight(stop).await
         }
     }
@@ -582,7 +582,7 @@ impl Batcher for IngestLoop<'_> {
             // Cancel-safe: the result is stored in the same poll that yields it.
             Some(InFlight::Running(task)) => {
                 let r = task.await;
-                self.in_flight = Some(InFlight::Finished(r));
+                self.in_flight = Some(InFlight::Finished(Box::new(r)));
             }
             Some(InFlight::Finished(_)) => {}
             None => std::future::pending().await,

@@ -18,7 +18,7 @@ use std::{
 use rdkafka::{
     error::{KafkaError, RDKafkaErrorCode},
     message::DeliveryResult,
-    producer::{BaseRecord, ProducerContext, ThreadedProducer},
+    producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer},
     ClientContext,
 };
 use tokio::sync::Notify;
@@ -135,5 +135,10 @@ impl BatchProducer {
         sent?;
         let failed = acks.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         failed.map_or(Ok(()), Err)
+    }
+
+    /// Waits up to `timeout` for everything queued to be delivered (at shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.inner.flush(timeout)
     }
 }

@@ -13,7 +13,11 @@
 //! valid, so they are still forwarded and scored); a setup error (credentials, a missing
 //! table, a row type that does not match) stops ingest with the server's message.
 
-use std::{collections::HashSet, future::Future, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+    time::Duration,
+};
 
 use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
@@ -142,7 +146,7 @@ impl Ingest {
             batch: Batch::default(),
             held: Vec::new(),
             in_flight: None,
-            counters: Counters::default(),
+            counters: Counters::new(&self.metrics, &[&self.topics.usage, &self.topics.crm]),
         };
         let ended = consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await;
         self.ready.set(false);
@@ -159,7 +163,7 @@ impl Ingest {
         Ok(())
     }
 
-    fn handle(&self, m: &impl Message, batch: &mut Batch, counters: &mut Counters) {
+    fn handle(&self, m: &impl Message, batch: &mut Batch, counters: &Counters) {
         self.handle_parts(
             m.topic(),
             m.partition(),
@@ -182,7 +186,7 @@ impl Ingest {
         payload: &[u8],
         timestamp_ms: Option<i64>,
         batch: &mut Batch,
-        counters: &mut Counters,
+        counters: &Counters,
     ) {
         let source = Source { topic, partition, offset };
         counters.consumed(&self.metrics, topic);
@@ -218,8 +222,8 @@ impl Ingest {
         held: &mut Vec<OwnedMessage>,
         stop: &watch::Receiver<bool>,
     ) -> Result<(), FlushError> {
-        let Attempt { batch, started, stored, produced } = attempt;
-        let Batch { usage_rows: usage, crm_rows: crm, forward, mut dead, offsets, messages, .. } = batch;
+        let Attempt { out, stored, produced } = attempt;
+        let Outputs { usage, crm, forward, mut dead, offsets, messages, started } = out;
         let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
         let mut rejected: Vec<DeadRecord> = Vec::new();
         if let Err(e) = stored {
@@ -405,32 +409,37 @@ struct IngestLoop<'a> {
     counters: Counters,
 }
 
-/// The per-message counters, each resolved on first use: a labelled lookup per message
-/// (hashing the label values) was about 2% of ingest's CPU. The labels are bounded (the
-/// subscribed topics, the event types), so these stay short.
-#[derive(Default)]
+/// The per-message counters, resolved once: a labelled lookup per message (hashing the
+/// label values) was about 2% of ingest's CPU.
 struct Counters {
     consumed: Vec<(String, prometheus::IntCounter)>,
     valid: Vec<(&'static str, prometheus::IntCounter)>,
 }
 
 impl Counters {
-    fn consumed(&mut self, metrics: &IngestMetrics, topic: &str) {
-        if let Some((_, c)) = self.consumed.iter().find(|(t, _)| t == topic) {
-            return c.inc();
+    /// Event types as `Event::type_name` names them (any other still counts, looked up).
+    const TYPES: [&'static str; 9] =
+        ["usage", "account", "assessment", "milestone", "training", "kpi", "stakeholder", "ticket", "renewal"];
+
+    fn new(metrics: &IngestMetrics, topics: &[&str]) -> Self {
+        Self {
+            consumed: topics.iter().map(|t| ((*t).to_owned(), metrics.consumed.with_label_values(&[*t]))).collect(),
+            valid: Self::TYPES.iter().map(|t| (*t, metrics.valid.with_label_values(&[*t]))).collect(),
         }
-        let c = metrics.consumed.with_label_values(&[topic]);
-        c.inc();
-        self.consumed.push((topic.to_owned(), c));
     }
 
-    fn valid(&mut self, metrics: &IngestMetrics, type_name: &'static str) {
-        if let Some((_, c)) = self.valid.iter().find(|(t, _)| *t == type_name) {
-            return c.inc();
+    fn consumed(&self, metrics: &IngestMetrics, topic: &str) {
+        match self.consumed.iter().find(|(t, _)| t == topic) {
+            Some((_, c)) => c.inc(),
+            None => metrics.consumed.with_label_values(&[topic]).inc(),
         }
-        let c = metrics.valid.with_label_values(&[type_name]);
-        c.inc();
-        self.valid.push((type_name, c));
+    }
+
+    fn valid(&self, metrics: &IngestMetrics, type_name: &str) {
+        match self.valid.iter().find(|(t, _)| *t == type_name) {
+            Some((_, c)) => c.inc(),
+            None => metrics.valid.with_label_values(&[type_name]).inc(),
+        }
     }
 }
 
@@ -441,30 +450,55 @@ enum InFlight {
     Finished(Box<Result<Attempt, tokio::task::JoinError>>),
 }
 
-/// A batch's first write attempt and how it went.
-struct Attempt {
-    batch: Batch,
+/// A batch's outputs, taken out of it to be written, and what they cover.
+struct Outputs {
+    usage: Vec<UsageRow>,
+    crm: Vec<CrmRow>,
+    forward: Vec<Forward>,
+    dead: Vec<DeadRecord>,
+    offsets: HashMap<(String, i32), i64>,
+    messages: usize,
     /// When the write started.
     started: std::time::Instant,
+}
+
+impl Outputs {
+    /// Empties `batch` into its outputs.
+    fn take(batch: &mut Batch) -> Self {
+        let b = std::mem::take(batch);
+        Self {
+            usage: b.usage_rows,
+            crm: b.crm_rows,
+            forward: b.forward,
+            dead: b.dead,
+            offsets: b.offsets,
+            messages: b.messages,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+/// A batch's first write attempt and how it went.
+struct Attempt {
+    out: Outputs,
     stored: Result<(), clickhouse::error::Error>,
     produced: Result<(), KafkaError>,
 }
 
-/// The first attempt at making `batch` durable: ClickHouse and the broker concurrently.
+/// The first attempt at making `out` durable: ClickHouse and the broker concurrently.
 /// Whatever failed is retried by [`Ingest::settle`].
 async fn first_attempt(
     ch: clickhouse::Client,
     producer: BatchProducer,
     events_topic: String,
     dlq_topic: String,
-    batch: Batch,
+    out: Outputs,
 ) -> Attempt {
-    let started = std::time::Instant::now();
     let (stored, produced) = tokio::join!(
-        insert_all(&ch, &batch.usage_rows, &batch.crm_rows),
-        produce_all(&producer, &events_topic, &batch.forward, &dlq_topic, &batch.dead)
+        insert_all(&ch, &out.usage, &out.crm),
+        produce_all(&producer, &events_topic, &out.forward, &dlq_topic, &out.dead)
     );
-    Attempt { batch, started, stored, produced }
+    Attempt { out, stored, produced }
 }
 
 impl IngestLoop<'_> {
@@ -485,7 +519,7 @@ impl IngestLoop<'_> {
             Err(FlushError::Setup(m)) => return Err(Halt::Fatal(m)),
         }
         for m in std::mem::take(&mut self.held) {
-            svc.handle(&m, &mut self.batch, &mut self.counters);
+            svc.handle(&m, &mut self.batch, &self.counters);
         }
         Ok(())
     }
@@ -509,7 +543,7 @@ impl IngestLoop<'_> {
             self.producer.clone(),
             self.svc.topics.events.clone(),
             self.svc.topics.dlq.clone(),
-            std::mem::take(&mut self.batch),
+            Outputs::take(&mut self.batch),
         );
         if overlap {
             self.in_flight = Some(InFlight::Running(tokio::spawn(attempt)));
@@ -527,7 +561,7 @@ impl Batcher for IngestLoop<'_> {
     type Fatal = String;
 
     async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
-        self.svc.handle(&m, &mut self.batch, &mut self.counters);
+        self.svc.handle(&m, &mut self.batch, &self.counters);
         Ok(())
     }
 

@@ -263,16 +263,22 @@ async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead
         )
         .into_bytes()
     };
-    // Out of the storable range: before 1900.
-    let too_old = ["0001-01-01T00:00:00Z", "1066-10-14T09:00:00Z", "1899-12-31T23:59:59.999Z"];
+    // Out of the storable range (SPEC v3 §1: UTC dates 1970-01-01..=2149-06-06).
+    let too_old = [
+        "0001-01-01T00:00:00Z",
+        "1066-10-14T09:00:00Z",
+        "1899-12-31T23:59:59.999Z",
+        "1969-12-31T23:59:59Z",
+        "1970-01-01T00:30:00+01:00",
+    ];
     let mut stored_ts: Vec<String> = vec![
-        "1900-01-01T00:00:00Z".into(),
-        "1969-12-31T23:59:59Z".into(),
         "1970-01-01T00:00:00Z".into(),
+        "1970-01-01T00:00:00.001Z".into(),
+        "1970-01-01T12:00:00+11:00".into(),
         "2000-02-29T12:00:00+05:30".into(),
     ];
-    // One event in every year from 1901 to now: ~125 years, ~1,500 months.
-    for y in 1901..=chrono::Datelike::year(&now) - 1 {
+    // One event in every year from 1971 to now: ~55 years, ~670 months.
+    for y in 1971..=chrono::Datelike::year(&now) - 1 {
         stored_ts.push(format!("{y}-06-15T12:00:00Z"));
     }
     stored_ts.push((now + chrono::Duration::hours(12)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
@@ -293,8 +299,8 @@ async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead
     assert_eq!(dlq.len(), too_old.len());
     for m in &dlq {
         let d: DeadLetter = serde_json::from_slice(&m.payload).expect("dlq envelope");
-        assert_eq!(d.reason.as_str(), "timestamp_out_of_range", "{}", d.detail);
-        assert!(d.detail.contains("1900"), "the reason says what is storable: {}", d.detail);
+        assert_eq!(d.reason.as_str(), "out_of_range", "{}", d.detail);
+        assert!(d.detail.contains("1970-01-01"), "the reason says what is storable: {}", d.detail);
     }
     // Timestamps are stored exactly (millisecond precision, offsets normalized to UTC).
     let first: String = env
@@ -303,7 +309,7 @@ async fn one_batch_spanning_the_whole_accepted_timestamp_range_is_stored_or_dead
         .fetch_one()
         .await
         .expect("first");
-    assert_eq!(first, "1900-01-01 00:00:00.000");
+    assert_eq!(first, "1970-01-01 00:00:00.000");
     let leap: String = env
         .ch()
         .query("SELECT toString(timestamp) FROM usage_events FINAL WHERE event_id = 'ok-3'")

@@ -252,6 +252,16 @@ fn parser_only_rules() {
             r#"{"type":"usage","event_id":"e-1","account_id":"acme","account_id":"other","user_id":"u","event":"x","timestamp":"2026-11-02T10:15:00Z"}"#,
             InvalidReason::InvalidValue,
         ),
+        // The pattern bounds the date as written; the offset moves the UTC date out of
+        // 1970-01-01..=2149-06-06 (SPEC v3 §1).
+        (
+            r#"{"type":"usage","event_id":"e-1","account_id":"acme","user_id":"u","event":"x","timestamp":"1970-01-01T00:30:00+01:00"}"#,
+            InvalidReason::OutOfRange,
+        ),
+        (
+            r#"{"type":"usage","event_id":"e-1","account_id":"acme","user_id":"u","event":"x","timestamp":"2149-06-06T23:30:00-01:00"}"#,
+            InvalidReason::OutOfRange,
+        ),
     ];
     for (input, reason) in cases {
         let v: Value = serde_json::from_str(input).expect("JSON");
@@ -307,10 +317,15 @@ fn real_dead_letters_validate() {
     payloads.push(br#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2030-01-01T00:00:00Z"}"#.to_vec());
     payloads.push(br#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"1899-12-31T23:59:59Z"}"#.to_vec());
     payloads.push(vec![b' '; 5000]); // over max_message_bytes
+    payloads.push(vec![0x01; 3000]); // control characters: a truncated original
     let mut reasons = BTreeSet::new();
     for payload in payloads {
-        let Processed::Invalid(dead) = process(&payload, Some(b"acme"), &src, now(), 4096, chrono::Duration::days(1))
-        else {
+        let limits = pulse_ingest::batch::Limits {
+            max_message_bytes: 4096,
+            max_skew: chrono::Duration::days(1),
+            max_original: 1024,
+        };
+        let Processed::Invalid(dead) = process(&payload, Some(b"acme"), &src, now(), &limits) else {
             panic!("accepted: {}", String::from_utf8_lossy(&payload));
         };
         let json = serde_json::to_value(&dead).expect("serializes");
@@ -325,10 +340,11 @@ fn real_dead_letters_validate() {
         Some(b"acme"),
         br#"{"type":"usage"}"#,
         now(),
+        dlq::DEFAULT_MAX_ORIGINAL_BYTES,
     );
     let json = serde_json::to_value(&refused).expect("serializes");
     schemas.check("dead-letter", &json).unwrap_or_else(|e| panic!("{json}: {e}"));
-    for r in ["future_timestamp", "oversize_message", "timestamp_out_of_range", "not_json", "missing_field"] {
+    for r in ["future_timestamp", "oversize_message", "out_of_range", "not_json", "missing_field"] {
         assert!(reasons.contains(r), "no dead letter with reason {r}: {reasons:?}");
     }
     for ex in examples().iter().filter(|e| e.schema == "dead-letter" && e.valid) {

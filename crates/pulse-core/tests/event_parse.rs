@@ -145,7 +145,17 @@ fn crm_events() {
         (crm("account", r#","licensed_seats":"50""#), Err((WrongType, "licensed_seats"))),
         (crm("account", r#","licensed_seats":-1"#), Err((InvalidValue, "licensed_seats"))),
         (crm("account", r#","licensed_seats":2.5"#), Err((InvalidValue, "licensed_seats"))),
-        (crm("account", r#","licensed_seats":20000000"#), Err((InvalidValue, "licensed_seats"))),
+        (crm("account", r#","licensed_seats":20000000"#), Ok("account")),
+        (crm("account", r#","licensed_seats":4294967295"#), Ok("account")),
+        // SPEC v3 §1: values Pulse cannot store are `out_of_range`.
+        (crm("account", r#","licensed_seats":4294967296"#), Err((OutOfRange, "licensed_seats"))),
+        (crm("account", r#","licensed_seats":1e300"#), Err((OutOfRange, "licensed_seats"))),
+        (crm("account", r#","renewal_on":"2150-01-01""#), Err((OutOfRange, "renewal_on"))),
+        (crm("account", r#","renewal_on":"2149-06-06""#), Ok("account")),
+        (crm("account", r#","onboarding_started_on":"1969-12-31""#), Err((OutOfRange, "onboarding_started_on"))),
+        (crm("account", r#","target_graduation_on":"9999-12-31""#), Err((OutOfRange, "target_graduation_on"))),
+        (crm("account", r#","arr":1e15"#), Ok("account")),
+        (crm("account", r#","arr":1.0000001e15"#), Err((OutOfRange, "arr"))),
         (crm("account", r#","usage_profile":"hourly""#), Err((InvalidValue, "usage_profile"))),
         (crm("account", r#","lifecycle_stage":"churned""#), Err((InvalidValue, "lifecycle_stage"))),
         (crm("account", r#","target_graduation_on":"11/01/2026""#), Err((InvalidValue, "target_graduation_on"))),
@@ -267,7 +277,8 @@ fn reasons_are_stable_strings() {
             "bad_timestamp",
             "oversize_field",
             "invalid_value",
-            "future_timestamp"
+            "future_timestamp",
+            "out_of_range"
         ]
     );
 }

@@ -385,7 +385,12 @@ fn timestamp_us(t: &str) -> Option<i64> {
     };
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let local = date.and_hms_nano_opt(h, m, sec, nanos)?.and_utc();
-    Some(local.timestamp_micros() - offset_s * 1_000_000)
+    let utc = local - chrono::Duration::seconds(offset_s);
+    // Outside the storable range (SPEC v3 §1): the slow path reports `out_of_range`.
+    if !pulse_core::event::timestamp_in_range(utc) {
+        return None;
+    }
+    Some(utc.timestamp_micros())
 }
 
 #[cfg(test)]
@@ -477,6 +482,13 @@ mod tests {
             NATIVE.replace("2026-11-18", "2026-02-29"),
             NATIVE.replace("2026-11-18", "2024-02-29"),
             NATIVE.replace("2026-11-18", "0000-01-01"),
+            // The storable range (SPEC v3 §1): outside it the slow path says `out_of_range`.
+            NATIVE.replace("2026-11-18", "2150-01-01"),
+            NATIVE.replace("2026-11-18", "2149-06-06"),
+            NATIVE.replace("2026-11-18T16:11:00Z", "1969-12-31T23:59:59Z"),
+            NATIVE.replace("2026-11-18T16:11:00Z", "1970-01-01T00:30:00+01:00"),
+            NATIVE.replace("2026-11-18T16:11:00Z", "2149-06-06T23:30:00-01:00"),
+            NATIVE.replace("2026-11-18T16:11:00Z", "1970-01-01T00:00:00Z"),
             NATIVE.replace("T16", " 16"),
             NATIVE.replace("acct-03957", ""),
             NATIVE.replace("acct-03957", &"a".repeat(128)),

@@ -74,7 +74,7 @@ const MS_END_2299: i64 = 10_413_792_000_000;
 
 /// The event time as a ClickHouse `DateTime64(3)` (ms since the epoch). `None` outside
 /// the type's range (1900-01-01 .. 2299-12-31): such an event cannot be stored and is
-/// dead-lettered with `timestamp_out_of_range`.
+/// dead-lettered with `out_of_range` (the parser refuses such a timestamp first).
 pub fn storage_time(ev: &Event) -> Option<i64> {
     let ms = ev.timestamp().timestamp_millis();
     (-MS_1900_TO_EPOCH..MS_END_2299).contains(&ms).then_some(ms)

@@ -24,17 +24,39 @@ pub enum Processed {
     Invalid(DeadLetter),
 }
 
+/// The limits [`process`] applies (from `[ingest]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Larger messages are dead-lettered unparsed (`oversize_message`).
+    pub max_message_bytes: usize,
+    /// Events further ahead of the clock are `future_timestamp`.
+    pub max_skew: chrono::Duration,
+    /// Prefix of the original a dead letter keeps.
+    pub max_original: usize,
+}
+
+impl Limits {
+    /// The limits of `[ingest]`.
+    pub fn of(cfg: &crate::config::IngestConfig) -> Self {
+        Self {
+            max_message_bytes: cfg.max_message_bytes,
+            max_skew: chrono::Duration::seconds(cfg.max_future_skew_secs),
+            max_original: cfg.dead_letter_max_original_bytes,
+        }
+    }
+}
+
 /// Validates and normalizes one message.
 pub fn process(
     payload: &[u8],
     key: Option<&[u8]>,
     source: &Source<'_>,
     now: DateTime<Utc>,
-    max_message_bytes: usize,
-    max_skew: chrono::Duration,
+    limits: &Limits,
 ) -> Processed {
+    let Limits { max_message_bytes, max_skew, max_original } = *limits;
     let dead = |reason: Reason, detail: String| {
-        Processed::Invalid(DeadLetter::new(reason, detail, dlq::origin(source), key, payload, now))
+        Processed::Invalid(DeadLetter::new(reason, detail, dlq::origin(source), key, payload, now, max_original))
     };
     if payload.len() > max_message_bytes {
         return dead(
@@ -47,10 +69,8 @@ pub fn process(
         Err(invalid) => return dead(invalid.reason.into(), invalid.detail),
     };
     let Some(ts) = storage_time(&event) else {
-        return dead(
-            Reason::TimestampOutOfRange,
-            format!("timestamp {} is outside the storable range 1900-01-01 .. 2299-12-31", event.timestamp()),
-        );
+        // The parser already refuses timestamps outside 1970..=2149-06-06 (SPEC v3 §1).
+        return dead(Reason::OutOfRange, format!("timestamp {} cannot be stored", event.timestamp()));
     };
     let ingested_at = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
     let row = raw_row(&event, payload, source, ingested_at, ts);
@@ -127,9 +147,13 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-02T12:00:00Z").map(|d| d.with_timezone(&Utc)).expect("valid")
     }
 
+    fn limits(max_message_bytes: usize) -> Limits {
+        Limits { max_message_bytes, max_skew: chrono::Duration::days(1), max_original: 1024 }
+    }
+
     fn check(input: &str, expect: &str) {
         let src = Source { topic: "pulse.usage", partition: 0, offset: 7 };
-        let got = process(input.as_bytes(), None, &src, now(), 2048, chrono::Duration::days(1));
+        let got = process(input.as_bytes(), None, &src, now(), &limits(2048));
         let got = match got {
             Processed::Valid { row: RawRow::Usage(_), .. } => "usage".to_owned(),
             Processed::Valid { row: RawRow::Crm(r), .. } => format!("crm:{:?}", r.kind),
@@ -180,6 +204,14 @@ mod tests {
                 "future_timestamp",
             ),
             (&long_id, "oversize_field"),
+            (
+                r#"{"type":"account","event_id":"e","account_id":"a","timestamp":"2026-11-02T10:00:00Z","renewal_on":"2150-01-01"}"#,
+                "out_of_range",
+            ),
+            (
+                r#"{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"1969-12-31T23:59:59Z"}"#,
+                "out_of_range",
+            ),
             (&big, "oversize_message"),
         ];
         for (input, expect) in table {
@@ -192,7 +224,7 @@ mod tests {
         let mut b = Batch::default();
         for (p, o) in [(0, 5), (0, 3), (1, 9), (0, 6)] {
             let src = Source { topic: "t", partition: p, offset: o };
-            let d = process(b"x", None, &src, now(), 100, chrono::Duration::days(1));
+            let d = process(b"x", None, &src, now(), &limits(100));
             b.add(d, &src, None, 1, true, None);
         }
         assert_eq!(b.offsets[&("t".to_owned(), 0)], 6);

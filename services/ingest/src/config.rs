@@ -17,10 +17,17 @@ pub struct IngestConfig {
     pub batch_max_bytes: usize,
     /// ...or when its oldest message has waited this long (sparse streams).
     pub batch_max_wait_ms: u64,
-    /// Messages larger than this go to the DLQ (`oversize_message`) unparsed.
+    /// Messages larger than this go to the DLQ (`oversize_message`) unparsed. 256 bytes
+    /// ..= 16 MiB; with the normalized event forwarded it must fit the producer's
+    /// `message.max.bytes` (checked at start-up).
     pub max_message_bytes: usize,
+    /// A dead letter keeps at most this many bytes of the original message (plus its
+    /// whole length and SHA-256), so the envelope always fits the producer's
+    /// `message.max.bytes` even when JSON escapes every byte as six (checked at
+    /// start-up). 256 ..= 1 MiB.
+    pub dead_letter_max_original_bytes: usize,
     /// Events whose timestamp is more than this many seconds ahead of the wall clock are
-    /// invalid (`future_timestamp`).
+    /// invalid (`future_timestamp`). 0 ..= 31,536,000 (a year).
     pub max_future_skew_secs: i64,
     /// First retry delay when ClickHouse or the broker refuses a batch; doubles up to
     /// `retry_max_ms`. Retries never give up: nothing is dropped.
@@ -52,6 +59,7 @@ impl Default for IngestConfig {
             batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait_ms: 100,
             max_message_bytes: 1024 * 1024,
+            dead_letter_max_original_bytes: pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
             max_future_skew_secs: 86_400,
             retry_initial_ms: 200,
             retry_max_ms: 10_000,
@@ -63,6 +71,10 @@ impl Default for IngestConfig {
     }
 }
 
+/// Largest `max_future_skew_secs`: a year. Why bounded: near `i64::MAX` seconds the
+/// duration overflowed chrono and ingest panicked on its first event.
+const MAX_SKEW_SECS: i64 = 365 * 86_400;
+
 impl IngestConfig {
     pub fn validate(&self) -> Result<(), SettingsError> {
         ensure(!self.group_id.is_empty(), "ingest.group_id", || "must not be empty".into())?;
@@ -72,21 +84,32 @@ impl IngestConfig {
         ensure((1..=1_000_000).contains(&self.batch_max_rows), "ingest.batch_max_rows", || {
             format!("{} is out of range 1..=1000000", self.batch_max_rows)
         })?;
-        ensure(self.batch_max_bytes >= 1024, "ingest.batch_max_bytes", || {
-            format!("{} is below the minimum of 1024", self.batch_max_bytes)
+        ensure((1024..=1 << 30).contains(&self.batch_max_bytes), "ingest.batch_max_bytes", || {
+            format!("{} is out of range 1024..=1073741824", self.batch_max_bytes)
         })?;
         ensure((1..=60_000).contains(&self.batch_max_wait_ms), "ingest.batch_max_wait_ms", || {
             format!("{} is out of range 1..=60000", self.batch_max_wait_ms)
         })?;
-        ensure(self.max_message_bytes >= 256, "ingest.max_message_bytes", || {
-            format!("{} is below the minimum of 256", self.max_message_bytes)
+        ensure((256..=16 << 20).contains(&self.max_message_bytes), "ingest.max_message_bytes", || {
+            format!("{} is out of range 256..=16777216", self.max_message_bytes)
         })?;
-        ensure(self.max_future_skew_secs >= 0, "ingest.max_future_skew_secs", || "must be >= 0".into())?;
         ensure(
-            self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms,
-            "ingest.retry_max_ms",
-            || "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into(),
+            (256..=1 << 20).contains(&self.dead_letter_max_original_bytes),
+            "ingest.dead_letter_max_original_bytes",
+            || format!("{} is out of range 256..=1048576", self.dead_letter_max_original_bytes),
         )?;
+        ensure((0..=MAX_SKEW_SECS).contains(&self.max_future_skew_secs), "ingest.max_future_skew_secs", || {
+            format!("{} is out of range 0..={MAX_SKEW_SECS}", self.max_future_skew_secs)
+        })?;
+        ensure((1..=600_000).contains(&self.retry_initial_ms), "ingest.retry_initial_ms", || {
+            format!("{} is out of range 1..=600000", self.retry_initial_ms)
+        })?;
+        ensure((self.retry_initial_ms..=3_600_000).contains(&self.retry_max_ms), "ingest.retry_max_ms", || {
+            format!("{} is out of range retry_initial_ms..=3600000", self.retry_max_ms)
+        })?;
+        ensure(self.rejoin_when_idle_secs <= 86_400, "ingest.rejoin_when_idle_secs", || {
+            format!("{} is out of range 0..=86400", self.rejoin_when_idle_secs)
+        })?;
         ensure(matches!(self.auto_offset_reset.as_str(), "earliest" | "latest"), "ingest.auto_offset_reset", || {
             format!("`{}` must be `earliest` or `latest`", self.auto_offset_reset)
         })
@@ -111,6 +134,14 @@ mod tests {
             (|c| c.batch_max_wait_ms = 0, "ingest.batch_max_wait_ms"),
             (|c| c.auto_offset_reset = "middle".into(), "ingest.auto_offset_reset"),
             (|c| c.group_id.clear(), "ingest.group_id"),
+            (|c| c.max_future_skew_secs = i64::MAX - 1, "ingest.max_future_skew_secs"),
+            (|c| c.max_future_skew_secs = -1, "ingest.max_future_skew_secs"),
+            (|c| c.max_message_bytes = usize::MAX, "ingest.max_message_bytes"),
+            (|c| c.batch_max_bytes = usize::MAX, "ingest.batch_max_bytes"),
+            (|c| c.dead_letter_max_original_bytes = 10, "ingest.dead_letter_max_original_bytes"),
+            (|c| c.retry_initial_ms = 0, "ingest.retry_initial_ms"),
+            (|c| c.retry_max_ms = u64::MAX, "ingest.retry_max_ms"),
+            (|c| c.rejoin_when_idle_secs = u64::MAX, "ingest.rejoin_when_idle_secs"),
         ];
         for (mutate, key) in cases {
             let mut c = IngestConfig::default();

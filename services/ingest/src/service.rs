@@ -39,7 +39,7 @@ use rdkafka::{
 use tokio::{sync::watch, time::Instant};
 
 use crate::{
-    batch::{process, Batch, DeadRecord, Forward},
+    batch::{process, Batch, DeadRecord, Forward, Limits},
     config::IngestConfig,
     dlq::{self, DeadLetter, Reason},
     metrics::IngestMetrics,
@@ -190,14 +190,7 @@ impl Ingest {
     ) {
         let source = Source { topic, partition, offset };
         counters.consumed(&self.metrics, topic);
-        let processed = process(
-            payload,
-            key,
-            &source,
-            Utc::now(),
-            self.cfg.max_message_bytes,
-            chrono::Duration::seconds(self.cfg.max_future_skew_secs),
-        );
+        let processed = process(payload, key, &source, Utc::now(), &Limits::of(&self.cfg));
         match &processed {
             crate::batch::Processed::Valid { event, .. } => {
                 counters.valid(&self.metrics, event.type_name());
@@ -343,6 +336,7 @@ impl Ingest {
                         Some(row.account_id().as_bytes()),
                         row.raw().as_bytes(),
                         Utc::now(),
+                        self.cfg.dead_letter_max_original_bytes,
                     );
                     tracing::warn!(table = R::TABLE, offset = row.source_offset(), error = %e, "row refused by ClickHouse: dead-lettered");
                     out.push((Some(row.account_id().as_bytes().to_vec()), letter.to_json(), R::TAG.to_owned()));

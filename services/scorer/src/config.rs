@@ -138,11 +138,15 @@ impl ScorerConfig {
         ensure((1..=63).contains(&self.reemit_max_days), "scorer.reemit_max_days", || {
             format!("{} is out of range 1..=63", self.reemit_max_days)
         })?;
-        ensure(
-            self.retry_initial_ms >= 1 && self.retry_max_ms >= self.retry_initial_ms,
-            "scorer.retry_max_ms",
-            || "retry_initial_ms must be >= 1 and retry_max_ms >= retry_initial_ms".into(),
-        )?;
+        ensure((1..=600_000).contains(&self.retry_initial_ms), "scorer.retry_initial_ms", || {
+            format!("{} is out of range 1..=600000", self.retry_initial_ms)
+        })?;
+        ensure((self.retry_initial_ms..=3_600_000).contains(&self.retry_max_ms), "scorer.retry_max_ms", || {
+            format!("{} is out of range retry_initial_ms..=3600000", self.retry_max_ms)
+        })?;
+        ensure(self.rejoin_when_idle_secs <= 86_400, "scorer.rejoin_when_idle_secs", || {
+            format!("{} is out of range 0..=86400", self.rejoin_when_idle_secs)
+        })?;
         ensure(self.notify_window_days <= 366, "scorer.notify_window_days", || {
             format!("{} is out of range 0..=366", self.notify_window_days)
         })?;
@@ -158,7 +162,12 @@ impl ScorerConfig {
         ensure(self.notify_http_listen.parse::<std::net::SocketAddr>().is_ok(), "scorer.notify_http_listen", || {
             format!("`{}` is not an ip:port address", self.notify_http_listen)
         })?;
-        ensure(self.webhook.max_attempts >= 1, "scorer.webhook.max_attempts", || "must be >= 1".into())?;
+        ensure((1..=100).contains(&self.webhook.max_attempts), "scorer.webhook.max_attempts", || {
+            format!("{} is out of range 1..=100", self.webhook.max_attempts)
+        })?;
+        ensure((1..=600_000).contains(&self.webhook.timeout_ms), "scorer.webhook.timeout_ms", || {
+            format!("{} is out of range 1..=600000", self.webhook.timeout_ms)
+        })?;
         if let Some(url) = &self.webhook.url {
             let u = url.expose();
             ensure(u.starts_with("http://") || u.starts_with("https://"), "scorer.webhook.url", || {
@@ -219,6 +228,12 @@ mod tests {
             (|c| c.notify_max_lag = u64::MAX, "scorer.notify_max_lag"),
             (|c| c.notify_max_event_age_secs = 40 * 86_400, "scorer.notify_max_event_age_secs"),
             (|c| c.notify_settle_secs = 3_601, "scorer.notify_settle_secs"),
+            (|c| c.retry_initial_ms = 0, "scorer.retry_initial_ms"),
+            (|c| c.retry_max_ms = u64::MAX, "scorer.retry_max_ms"),
+            (|c| c.rejoin_when_idle_secs = u64::MAX, "scorer.rejoin_when_idle_secs"),
+            (|c| c.webhook.max_attempts = u32::MAX, "scorer.webhook.max_attempts"),
+            (|c| c.webhook.timeout_ms = 0, "scorer.webhook.timeout_ms"),
+            (|c| c.webhook.timeout_ms = u64::MAX, "scorer.webhook.timeout_ms"),
             (|c| c.webhook.url = Some(pulse_runtime::Secret::new("ftp://x")), "scorer.webhook.url"),
             (|c| c.scoring_config = Some("/nonexistent/scoring.toml".into()), "scorer.scoring_config"),
         ];

@@ -362,6 +362,7 @@ impl Notifier {
                     m.key(),
                     payload,
                     self.clock.now(),
+                    pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
                 );
                 let done =
                     dead_letter(producer, &self.topics.dlq, m.key(), &letter, self.backoff(), stop.clone()).await;
@@ -451,6 +452,7 @@ impl Notifier {
                 job.key.as_deref(),
                 &job.payload,
                 clock.now(),
+                pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
             )
             .with_idempotency_key(d.key.clone());
             dead_letter(&producer, &dlq, job.key.as_deref(), &letter, backoff, stop).await;

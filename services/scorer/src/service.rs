@@ -375,6 +375,7 @@ impl Scorer {
                     m.key(),
                     m.payload().unwrap_or(&[]),
                     self.clock.now(),
+                    pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
                 );
                 let payload = letter.to_json();
                 let dlq = self.topics.dlq.clone();

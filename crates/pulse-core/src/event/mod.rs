@@ -46,10 +46,21 @@
 //!
 //! # Numeric and enum limits
 //!
-//! - `licensed_seats`: integer 0..=10,000,000 (`invalid_value` outside; a number with
-//!   a fractional part is `invalid_value`, a string is `wrong_type`).
-//! - `arr`: finite number >= 0. `score` (assessment): 0..=10. `score_pct`: 0..=100.
-//! - KPI `baseline`, `target`, `value`: finite; `target` must differ from `baseline`.
+//! - `licensed_seats`: integer >= 0 (`invalid_value` below; a number with a fractional
+//!   part is `invalid_value`, a string is `wrong_type`) and at most 4,294,967,295
+//!   (`out_of_range`: the column is a `UInt32`).
+//! - `arr`, `arr_before`, `arr_after`: finite, >= 0 (`invalid_value` below) and at most
+//!   1e15 (`out_of_range`). `score` (assessment): 0..=10. `score_pct`: 0..=100.
+//! - KPI `baseline`, `target`, `value`: finite and at most 1e15 in absolute value
+//!   (`out_of_range`); `target` must differ from `baseline`.
+//!
+//! # Storable range (SPEC v3 §1)
+//!
+//! Values Pulse cannot store are invalid input, not a storage error, so that one hostile
+//! event can never stop a writer downstream: every date (`renewal_on`,
+//! `onboarding_started_on`, `target_graduation_on`, `expires_on`) and the UTC date of
+//! every `timestamp` must lie in [`MIN_DATE`]..=[`MAX_DATE`] (ClickHouse's `Date`), else
+//! `out_of_range`. `pulse replay`, ingest and the JSON Schemas agree on this.
 //! - Enumerations (`usage_profile`, `lifecycle_stage`, `dimension`, `status`, ...)
 //!   outside their listed values are `invalid_value`; dates are `YYYY-MM-DD`
 //!   (`invalid_value` otherwise).
@@ -117,8 +128,30 @@ pub const MAX_NOTE_CHARS: usize = 4096;
 pub const MAX_KEY_CHARS: usize = 128;
 /// Maximum length of a KPI `unit`.
 pub const MAX_UNIT_CHARS: usize = 32;
-/// Largest accepted `licensed_seats`: larger values are almost surely unit mistakes.
-pub const MAX_SEATS: u64 = 10_000_000;
+/// Largest accepted `licensed_seats` (the `UInt32` column's maximum, SPEC v3 §1).
+pub const MAX_SEATS: u64 = u32::MAX as u64;
+/// Largest absolute value of money (`arr`, `arr_before`, `arr_after`) and KPI numbers.
+pub const MAX_ABS_AMOUNT: f64 = 1e15;
+/// First storable day (ClickHouse `Date`'s first day).
+pub const MIN_DATE: NaiveDate = match NaiveDate::from_ymd_opt(1970, 1, 1) {
+    Some(d) => d,
+    None => NaiveDate::MIN,
+};
+/// Last storable day (ClickHouse `Date`'s last day).
+pub const MAX_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2149, 6, 6) {
+    Some(d) => d,
+    None => NaiveDate::MAX,
+};
+
+/// Whether `day` can be stored (SPEC v3 §1: 1970-01-01..=2149-06-06).
+pub fn date_in_range(day: NaiveDate) -> bool {
+    (MIN_DATE..=MAX_DATE).contains(&day)
+}
+
+/// Whether a timestamp can be stored: its UTC date is within [`date_in_range`].
+pub fn timestamp_in_range(ts: DateTime<Utc>) -> bool {
+    date_in_range(ts.date_naive())
+}
 
 /// Why an input was rejected: a machine-readable reason (used as a metric label and
 /// in the dead-letter record) and a human detail naming the field.
@@ -149,6 +182,9 @@ pub enum InvalidReason {
     OversizeField,
     InvalidValue,
     FutureTimestamp,
+    /// A value Pulse cannot store (SPEC v3 §1): a date or timestamp outside
+    /// 1970-01-01..=2149-06-06, seats over `UInt32`, money or a KPI over 1e15.
+    OutOfRange,
 }
 
 impl InvalidReason {
@@ -162,6 +198,7 @@ impl InvalidReason {
         InvalidReason::OversizeField,
         InvalidReason::InvalidValue,
         InvalidReason::FutureTimestamp,
+        InvalidReason::OutOfRange,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -175,6 +212,7 @@ impl InvalidReason {
             InvalidReason::OversizeField => "oversize_field",
             InvalidReason::InvalidValue => "invalid_value",
             InvalidReason::FutureTimestamp => "future_timestamp",
+            InvalidReason::OutOfRange => "out_of_range",
         }
     }
 }

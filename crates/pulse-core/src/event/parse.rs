@@ -153,6 +153,18 @@ fn req_f64(field: &str, v: &Option<Any<'_>>) -> R<f64> {
     opt_f64(field, v)?.ok_or_else(|| missing(field))
 }
 
+fn out_of_range(field: &str, why: impl std::fmt::Display) -> InvalidEvent {
+    InvalidEvent::new(InvalidReason::OutOfRange, format!("field `{field}`: {why}"))
+}
+
+/// Money and KPI numbers: at most [`MAX_ABS_AMOUNT`] in absolute value (SPEC v3 §1).
+fn amount(field: &str, x: f64) -> R<f64> {
+    if x.abs() > MAX_ABS_AMOUNT {
+        return Err(out_of_range(field, format_args!("{x} is beyond ±1e15")));
+    }
+    Ok(x)
+}
+
 fn in_range(field: &str, x: f64, lo: f64, hi: f64) -> R<f64> {
     if x < lo || x > hi {
         return Err(invalid(field, format_args!("{x} is outside {lo}..={hi}")));
@@ -171,9 +183,14 @@ fn opt_bool(field: &str, v: &Option<Any<'_>>) -> R<Option<bool>> {
 fn opt_date(field: &str, v: &Option<Any<'_>>) -> R<Option<NaiveDate>> {
     match v {
         None => Ok(None),
-        Some(Any::Str(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map(Some)
-            .map_err(|_| invalid(field, format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40)))),
+        Some(Any::Str(s)) => {
+            let day = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| invalid(field, format_args!("`{}` is not a YYYY-MM-DD date", truncate(s, 40))))?;
+            if !date_in_range(day) {
+                return Err(out_of_range(field, format_args!("{day} is outside {MIN_DATE}..={MAX_DATE}")));
+            }
+            Ok(Some(day))
+        }
         Some(other) => Err(wrong_type(field, "string (YYYY-MM-DD)", other)),
     }
 }
@@ -187,12 +204,21 @@ fn req_timestamp(field: &str, v: &Option<Any<'_>>) -> R<DateTime<Utc>> {
             InvalidReason::BadTimestamp,
             format!("field `{field}`: `{}` is not RFC 3339 with offset (no `T` after the date)", truncate(s, 40)),
         )),
-        Some(Any::Str(s)) => DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
-            InvalidEvent::new(
-                InvalidReason::BadTimestamp,
-                format!("field `{field}`: `{}` is not RFC 3339 with offset ({e})", truncate(s, 40)),
-            )
-        }),
+        Some(Any::Str(s)) => {
+            let ts = DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| {
+                InvalidEvent::new(
+                    InvalidReason::BadTimestamp,
+                    format!("field `{field}`: `{}` is not RFC 3339 with offset ({e})", truncate(s, 40)),
+                )
+            })?;
+            if !timestamp_in_range(ts) {
+                return Err(out_of_range(
+                    field,
+                    format_args!("`{}` is outside {MIN_DATE}..={MAX_DATE} (UTC)", truncate(s, 40)),
+                ));
+            }
+            Ok(ts)
+        }
         Some(other) => Err(wrong_type(field, "string (RFC 3339)", other)),
     }
 }
@@ -327,12 +353,19 @@ fn account(w: &Wire<'_>) -> R<Event> {
             if x.fract() != 0.0 {
                 return Err(invalid("licensed_seats", format_args!("{x} is not an integer")));
             }
-            Some(in_range("licensed_seats", x, 0.0, MAX_SEATS as f64)? as u64)
+            if x < 0.0 {
+                return Err(invalid("licensed_seats", "must be >= 0"));
+            }
+            if x > MAX_SEATS as f64 {
+                return Err(out_of_range("licensed_seats", format_args!("{x} is over {MAX_SEATS}")));
+            }
+            Some(x as u64)
         }
     };
     let arr = match opt_f64("arr", &w.arr)? {
         Some(x) if x < 0.0 => return Err(invalid("arr", "must be >= 0")),
-        other => other,
+        Some(x) => Some(amount("arr", x)?),
+        None => None,
     };
     Ok(Event::Account(AccountEvent {
         event_id: c.event_id,
@@ -425,8 +458,8 @@ fn training(w: &Wire<'_>) -> R<Event> {
 
 fn kpi(w: &Wire<'_>) -> R<Event> {
     let c = common(w)?;
-    let baseline = req_f64("baseline", &w.baseline)?;
-    let target = req_f64("target", &w.target)?;
+    let baseline = amount("baseline", req_f64("baseline", &w.baseline)?)?;
+    let target = amount("target", req_f64("target", &w.target)?)?;
     if target == baseline {
         return Err(invalid("target", "must differ from `baseline` (no improvement to measure)"));
     }
@@ -437,7 +470,7 @@ fn kpi(w: &Wire<'_>) -> R<Event> {
         kpi: req_str("kpi", &w.kpi, MAX_KEY_CHARS)?,
         baseline,
         target,
-        value: req_f64("value", &w.value)?,
+        value: amount("value", req_f64("value", &w.value)?)?,
         confirmed: opt_bool("confirmed", &w.confirmed)?.unwrap_or(false),
         unit: opt_str("unit", &w.unit, MAX_UNIT_CHARS)?,
     }))
@@ -498,7 +531,7 @@ fn renewal(w: &Wire<'_>) -> R<Event> {
         if x < 0.0 {
             return Err(invalid(field, "must be >= 0"));
         }
-        Ok(x)
+        amount(field, x)
     };
     Ok(Event::Renewal(RenewalEvent {
         event_id: c.event_id,

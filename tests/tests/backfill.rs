@@ -42,3 +42,36 @@ async fn backfill_writes_the_replayed_results_of_every_day_idempotently() {
     assert_same_results(&stored_results(&env, to).await.expect("stored results"), &replay_expected(&ndjson, to));
     env.drop_database().await;
 }
+
+/// Issue 19: the result tables are partitioned by month, and one insert may span at most
+/// 100 partitions; a long history of one account (20,000 rows = 55 years) hit
+/// TOO_MANY_PARTS, which no retry fixes. The backfill now splits its inserts by month:
+/// 30 years of one account are written, one row per day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_history_of_one_account_is_written_in_inserts_within_the_partition_limit() {
+    let env = TestEnv::new(1).await;
+    let from = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).expect("date");
+    let to = chrono::NaiveDate::from_ymd_opt(2019, 12, 31).expect("date");
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    writeln!(
+        file,
+        r#"{{"type":"account","event_id":"a1","account_id":"old","timestamp":"1989-12-01T00:00:00Z","licensed_seats":5}}"#
+    )
+    .expect("write");
+    for (i, y) in (1990..2020).enumerate() {
+        writeln!(
+            file,
+            r#"{{"type":"usage","event_id":"u{i}","account_id":"old","user_id":"ann","event":"x","timestamp":"{y}-03-01T10:00:00Z"}}"#
+        )
+        .expect("write");
+    }
+    let config = pulse_core::ScoringConfig::default();
+    let stats = pulse_scorer::backfill::backfill(&env.ch(), file.path(), &config, from, to, 1_000)
+        .await
+        .expect("a 30-year backfill is written");
+    let days = (to - from).num_days() as u64 + 1;
+    assert_eq!((stats.days, stats.health_rows), (days, days));
+    assert_eq!(env.scalar("SELECT count() FROM account_health FINAL").await, days);
+    assert_eq!(env.scalar("SELECT count() FROM graduation_readiness FINAL").await, days);
+    env.drop_database().await;
+}

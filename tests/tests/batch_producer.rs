@@ -21,9 +21,9 @@ async fn every_record_of_a_batch_is_acknowledged_and_arrives_once() {
         payload: v,
         timestamp: Some(1_700_000_000_000),
     });
-    producer.send_all(records.collect::<Vec<_>>(), Duration::from_secs(30)).await.expect("batch acknowledged");
+    producer.send_all(&records.collect::<Vec<_>>(), Duration::from_secs(30)).await.expect("batch acknowledged");
     let letters = [Record { topic: &env.topics.dlq, key: None, payload: b"letter", timestamp: None }];
-    producer.send_all(letters, Duration::from_secs(30)).await.expect("second batch acknowledged");
+    producer.send_all(&letters, Duration::from_secs(30)).await.expect("second batch acknowledged");
 
     let got = env.consume(&env.topics.events, 5_000, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 5_000, "every record arrived");
@@ -50,28 +50,36 @@ async fn a_batch_the_broker_never_acknowledges_fails_within_the_message_timeout(
     let records: Vec<Record<'_>> =
         (0..100).map(|_| Record { topic: "nowhere", key: None, payload: b"x", timestamp: None }).collect();
     let started = std::time::Instant::now();
-    let r = tokio::time::timeout(Duration::from_secs(30), producer.send_all(records, Duration::from_secs(5)))
+    let r = tokio::time::timeout(Duration::from_secs(30), producer.send_all(&records, Duration::from_secs(5)))
         .await
         .expect("send_all ends on its own once the records time out");
     let err = r.expect_err("an undeliverable batch is an error");
     assert!(err.to_string().to_lowercase().contains("timed out"), "{err}");
+    assert_eq!(err.indexes(), (0..100).collect::<Vec<_>>(), "every record is named as failed");
     assert!(started.elapsed() >= Duration::from_millis(1_500), "not before the message timeout");
 }
 
+/// Issue 19: one record the producer refuses is named alone; the others of the batch
+/// are delivered (and so are never sent again by a caller that retries the failed ones).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_record_the_producer_refuses_fails_the_batch_at_once() {
+async fn a_record_the_producer_refuses_is_named_and_the_others_are_delivered() {
     let env = TestEnv::new(1).await;
     let mut kafka = env.kafka.clone();
     kafka.properties.insert("message.max.bytes".into(), "1000".into());
     let producer = kafka.batch_producer().expect("producer");
     let big = vec![b'x'; 5_000];
     let records = [
-        Record { topic: &env.topics.events, key: None, payload: b"small", timestamp: None },
+        Record { topic: &env.topics.events, key: None, payload: b"small-1", timestamp: None },
         Record { topic: &env.topics.events, key: None, payload: &big, timestamp: None },
+        Record { topic: &env.topics.events, key: None, payload: b"small-2", timestamp: None },
     ];
-    let err = tokio::time::timeout(Duration::from_secs(30), producer.send_all(records, Duration::from_secs(5)))
+    let err = tokio::time::timeout(Duration::from_secs(30), producer.send_all(&records, Duration::from_secs(5)))
         .await
         .expect("ends")
-        .expect_err("a record larger than message.max.bytes fails the batch");
+        .expect_err("a record larger than message.max.bytes fails");
     assert!(err.to_string().contains("Message size too large") || err.to_string().contains("MsgSizeTooLarge"), "{err}");
+    assert_eq!(err.indexes(), [1], "only the refused record is named");
+    let got = env.consume(&env.topics.events, 2, Duration::from_secs(30)).await;
+    let payloads: BTreeSet<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
+    assert_eq!(payloads, BTreeSet::from([&b"small-1"[..], &b"small-2"[..]]), "the others are delivered");
 }

@@ -324,6 +324,7 @@ fn real_dead_letters_validate() {
             max_message_bytes: 4096,
             max_skew: chrono::Duration::days(1),
             max_original: 1024,
+            max_forward: Some(1 << 20),
         };
         let Processed::Invalid(dead) = process(&payload, Some(b"acme"), &src, now(), &limits) else {
             panic!("accepted: {}", String::from_utf8_lossy(&payload));

@@ -6,8 +6,16 @@
 //! the ingest benchmark that machinery (the futures, their wake-ups, the polling thread
 //! answering each one) was about an eighth of ingest's CPU. Here a batch shares one
 //! counter: each delivery report decrements it, the last one wakes the waiting task.
+//!
+//! A failure names the records that failed ([`BatchError::failed`]), so the caller
+//! re-sends those only: one record the broker refuses never makes the rest of the batch
+//! go out again (issue 19: a refused dead letter re-sent 20,000 forwarded events on
+//! every retry). Failed records are recognized in the delivery report by a fingerprint
+//! of (topic, key, payload), computed only when something failed; identical records
+//! share it and are re-sent together, which is harmless.
 
 use std::{
+    hash::{Hash, Hasher},
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc, Mutex,
@@ -33,20 +41,48 @@ pub struct Record<'a> {
     pub timestamp: Option<i64>,
 }
 
+/// Why a batch was not wholly acknowledged: every record that failed, by its index in
+/// the slice given to [`BatchProducer::send_all`], with its error. The others are
+/// acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[error("{} of {total} records not acknowledged, first: {}", failed.len(), first_error(failed))]
+pub struct BatchError {
+    pub failed: Vec<(usize, KafkaError)>,
+    pub total: usize,
+}
+
+fn first_error(failed: &[(usize, KafkaError)]) -> String {
+    failed.first().map(|(_, e)| e.to_string()).unwrap_or_default()
+}
+
+impl BatchError {
+    /// The indexes of the failed records, ascending.
+    pub fn indexes(&self) -> Vec<usize> {
+        self.failed.iter().map(|(i, _)| *i).collect()
+    }
+}
+
+/// Identifies a record in a delivery report without keeping a per-record slot.
+fn fingerprint(topic: &str, key: Option<&[u8]>, payload: &[u8]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (topic, key, payload).hash(&mut h);
+    h.finish()
+}
+
 /// The delivery reports of one batch (the producer's delivery opaque).
 #[derive(Default)]
 pub struct Acks {
     /// Records not yet acknowledged, plus one while the batch is still being sent.
     pending: AtomicUsize,
-    /// The first failure.
-    error: Mutex<Option<KafkaError>>,
+    /// Every failure: (fingerprint of the record, error).
+    errors: Mutex<Vec<(u64, KafkaError)>>,
     done: Notify,
 }
 
 impl Acks {
-    fn fail(&self, e: KafkaError) {
-        let mut slot = self.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        slot.get_or_insert(e);
+    fn fail(&self, fingerprint: u64, e: KafkaError) {
+        let mut slot = self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.push((fingerprint, e));
     }
 
     fn settle_one(&self) {
@@ -65,8 +101,9 @@ impl ProducerContext for AckContext {
     type DeliveryOpaque = Arc<Acks>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, acks: Arc<Acks>) {
-        if let Err((e, _)) = result {
-            acks.fail(e.clone());
+        if let Err((e, m)) = result {
+            use rdkafka::Message as _;
+            acks.fail(fingerprint(m.topic(), m.key(), m.payload().unwrap_or(&[])), e.clone());
         }
         acks.settle_one();
     }
@@ -83,20 +120,16 @@ impl BatchProducer {
         Self { inner: Arc::new(inner) }
     }
 
-    /// Sends every record and waits for every acknowledgement. All-or-nothing from the
-    /// caller's view: on `Err` some records may have been written (the caller sends the
-    /// whole batch again; duplicates downstream are harmless, a gap would not be).
+    /// Sends every record and waits for every acknowledgement. On `Err` the error names
+    /// the records that failed; every other record is acknowledged (the caller re-sends
+    /// the failed ones only).
     /// A record the local queue has no room for waits until there is (at most
     /// `queue_timeout`); each record is acknowledged or failed within the producer's
     /// `message.timeout.ms`, so this always ends.
-    pub async fn send_all<'a>(
-        &self,
-        records: impl IntoIterator<Item = Record<'a>>,
-        queue_timeout: Duration,
-    ) -> Result<(), KafkaError> {
+    pub async fn send_all(&self, records: &[Record<'_>], queue_timeout: Duration) -> Result<(), BatchError> {
         let acks = Arc::new(Acks { pending: AtomicUsize::new(1), ..Acks::default() });
-        let mut sent = Ok(());
-        'records: for r in records {
+        let mut refused: Vec<(usize, KafkaError)> = Vec::new();
+        for (i, r) in records.iter().enumerate() {
             let mut rec = BaseRecord::with_opaque_to(r.topic, acks.clone()).payload(r.payload);
             if let Some(k) = r.key {
                 rec = rec.key(k);
@@ -117,9 +150,11 @@ impl BatchProducer {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
                     Err((e, _)) => {
+                        // Refused before it was queued (e.g. over message.max.bytes):
+                        // the others still go.
                         acks.pending.fetch_sub(1, Ordering::AcqRel);
-                        sent = Err(e);
-                        break 'records;
+                        refused.push((i, e));
+                        break;
                     }
                 }
             }
@@ -132,9 +167,21 @@ impl BatchProducer {
             }
             done.await;
         }
-        sent?;
-        let failed = acks.error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-        failed.map_or(Ok(()), Err)
+        let errors = std::mem::take(&mut *acks.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if !errors.is_empty() {
+            for (i, r) in records.iter().enumerate() {
+                let fp = fingerprint(r.topic, r.key, r.payload);
+                if let Some((_, e)) = errors.iter().find(|(f, _)| *f == fp) {
+                    refused.push((i, e.clone()));
+                }
+            }
+        }
+        if refused.is_empty() {
+            return Ok(());
+        }
+        refused.sort_by_key(|(i, _)| *i);
+        refused.dedup_by_key(|(i, _)| *i);
+        Err(BatchError { failed: refused, total: records.len() })
     }
 
     /// Waits up to `timeout` for everything queued to be delivered (at shutdown).

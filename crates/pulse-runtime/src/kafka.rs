@@ -36,9 +36,46 @@ pub struct KafkaConfig {
     pub sasl_password: Option<Secret>,
     /// CA bundle (PEM file) to verify the brokers' TLS certificates; default: system CAs.
     pub ssl_ca_location: Option<String>,
-    /// Extra librdkafka properties, e.g. `"ssl.endpoint.identification.algorithm" = "none"`.
-    /// Applied last; values are passed as they are and never logged.
+    /// Extra librdkafka properties, e.g. `"sasl.oauthbearer.config" = "..."`. Applied
+    /// last; values are passed as they are and never logged. Properties that would break
+    /// what Pulse's delivery guarantees or TLS rest on (see [`unsafe_property`]) are
+    /// refused at start-up, naming the key, unless `allow_unsafe_kafka_properties`.
     pub properties: BTreeMap<String, String>,
+    /// Accept `[kafka.properties]` that break at-least-once delivery or TLS verification
+    /// (auto commit, `acks` other than all, certificate or host-name verification off,
+    /// ...). For a test rig only: with it, a crash can lose or skip events.
+    pub allow_unsafe_kafka_properties: bool,
+}
+
+/// librdkafka's default `message.max.bytes`.
+pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_000_000;
+
+/// Why a `[kafka.properties]` entry breaks what Pulse relies on, if it does: offsets are
+/// committed by hand only after outputs are durable, outputs are acknowledged by every
+/// in-sync replica, a new consumer group starts at the beginning, each service has its own
+/// group, a delivery always ends (acknowledged or failed), and brokers' certificates and
+/// host names are verified.
+pub fn unsafe_property(key: &str, value: &str) -> Option<&'static str> {
+    let v = value.trim().to_ascii_lowercase();
+    let is_false = matches!(v.as_str(), "false" | "0" | "f" | "no" | "off");
+    match key.trim() {
+        "enable.auto.commit" | "enable.auto.offset.store" if !is_false => {
+            Some("commits offsets before their outputs are durable: a crash loses events (at-least-once)")
+        }
+        "acks" | "request.required.acks" | "topic.acks" if !matches!(v.as_str(), "all" | "-1") => {
+            Some("outputs acknowledged before every in-sync replica has them can be lost")
+        }
+        "auto.offset.reset" if !matches!(v.as_str(), "earliest" | "smallest" | "beginning") => {
+            Some("a new consumer group would skip what is already in the topics (use ingest.auto_offset_reset)")
+        }
+        "group.id" => Some("each service sets its own group (ingest.group_id, scorer.group_id)"),
+        "message.timeout.ms" | "delivery.timeout.ms" if v == "0" => {
+            Some("deliveries that never time out can hang a write forever")
+        }
+        "enable.ssl.certificate.verification" if is_false => Some("turns off TLS certificate verification"),
+        "ssl.endpoint.identification.algorithm" if v == "none" => Some("turns off TLS host-name verification"),
+        _ => None,
+    }
 }
 
 impl Default for KafkaConfig {
@@ -52,6 +89,7 @@ impl Default for KafkaConfig {
             sasl_password: None,
             ssl_ca_location: None,
             properties: BTreeMap::new(),
+            allow_unsafe_kafka_properties: false,
         }
     }
 }
@@ -82,7 +120,31 @@ impl KafkaConfig {
             })?;
             ensure(self.sasl_password.is_some(), "kafka.sasl_password", || format!("required with {proto}"))?;
         }
-        Ok(())
+        if !self.allow_unsafe_kafka_properties {
+            for (k, v) in &self.properties {
+                if let Some(why) = unsafe_property(k, v) {
+                    return Err(SettingsError::invalid(
+                        &format!("kafka.properties.\"{k}\""),
+                        format!("{why}; set kafka.allow_unsafe_kafka_properties = true to accept it anyway"),
+                    ));
+                }
+            }
+        }
+        self.message_max_bytes().map(|_| ())
+    }
+
+    /// The producers' `message.max.bytes` (`[kafka.properties]`, else librdkafka's
+    /// default): what every record Pulse produces must fit.
+    pub fn message_max_bytes(&self) -> Result<usize, SettingsError> {
+        match self.properties.get("message.max.bytes") {
+            None => Ok(DEFAULT_MESSAGE_MAX_BYTES),
+            Some(v) => v.trim().parse::<usize>().ok().filter(|n| (1000..=1_000_000_000).contains(n)).ok_or_else(|| {
+                SettingsError::invalid(
+                    "kafka.properties.\"message.max.bytes\"",
+                    format!("`{v}` is not a number in 1000..=1000000000"),
+                )
+            }),
+        }
     }
 
     /// Base client config shared by consumers, producers and admin clients.
@@ -295,5 +357,53 @@ mod tests {
         assert!(!format!("{k:?}").contains("s3cret-value"));
         let bad = KafkaConfig { security_protocol: "TLS".into(), ..KafkaConfig::default() };
         assert!(bad.validate().expect_err("bad protocol").to_string().contains("kafka.security_protocol"));
+    }
+
+    /// Issue 19: `[kafka.properties]` could silently turn off what the delivery
+    /// guarantees rest on; each such entry is refused naming the key, unless allowed.
+    #[test]
+    fn properties_that_break_the_guarantees_are_refused_naming_the_key() {
+        let refused = [
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "TRUE"),
+            ("acks", "1"),
+            ("acks", "0"),
+            ("request.required.acks", "1"),
+            ("auto.offset.reset", "latest"),
+            ("group.id", "shared"),
+            ("message.timeout.ms", "0"),
+            ("enable.ssl.certificate.verification", "false"),
+            ("ssl.endpoint.identification.algorithm", "none"),
+            ("message.max.bytes", "lots"),
+            ("message.max.bytes", "10"),
+        ];
+        for (k, v) in refused {
+            let mut c = KafkaConfig::default();
+            c.properties.insert(k.into(), v.into());
+            let err = c.validate().expect_err(k).to_string();
+            assert!(err.contains(&format!("kafka.properties.\"{k}\"")), "{err} should name {k}");
+            if k != "message.max.bytes" {
+                c.allow_unsafe_kafka_properties = true;
+                c.validate().expect("allowed explicitly");
+            }
+        }
+        let fine = [
+            ("enable.auto.commit", "false"),
+            ("acks", "all"),
+            ("acks", "-1"),
+            ("auto.offset.reset", "earliest"),
+            ("ssl.endpoint.identification.algorithm", "https"),
+            ("message.max.bytes", "2000000"),
+            ("linger.ms", "20"),
+        ];
+        for (k, v) in fine {
+            let mut c = KafkaConfig::default();
+            c.properties.insert(k.into(), v.into());
+            c.validate().unwrap_or_else(|e| panic!("{k}={v}: {e}"));
+        }
+        let mut c = KafkaConfig::default();
+        assert_eq!(c.message_max_bytes().expect("default"), DEFAULT_MESSAGE_MAX_BYTES);
+        c.properties.insert("message.max.bytes".into(), "2000000".into());
+        assert_eq!(c.message_max_bytes().expect("set"), 2_000_000);
     }
 }

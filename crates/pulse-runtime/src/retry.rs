@@ -4,7 +4,9 @@
 //! bounded (the partitions are paused, so no new batch builds up), and the consumer keeps
 //! being polled so it stays in its group. Anything already fetched that still arrives is
 //! held for the next batch (its offset is past the batch being written, so nothing is
-//! skipped or repeated).
+//! skipped or repeated). Partitions assigned while it retries (a rebalance during an
+//! outage) are paused as soon as they are seen, so they do not fill memory either; on
+//! success the current assignment is resumed.
 
 use std::{fmt::Display, future::Future, time::Duration};
 
@@ -63,6 +65,8 @@ where
         match op().await {
             Ok(v) => {
                 if let Some(tpl) = paused.take() {
+                    // What it holds now: partitions revoked meanwhile are not its to resume.
+                    let tpl = consumer.assignment().unwrap_or(tpl);
                     if let Err(e) = consumer.resume(&tpl) {
                         tracing::warn!(error = %e, "resume failed");
                     }
@@ -90,10 +94,35 @@ where
                         () = &mut sleep => break,
                         m = consumer.recv() => if let Ok(m) = m { held.push(m.detach()) },
                     }
+                    // A rebalance runs inside `recv`: pause what it assigned.
+                    pause_new(consumer, &mut paused);
                 }
                 delay = (delay * 2).min(backoff.max);
             }
         }
+    }
+}
+
+/// Pauses the partitions assigned since `paused` was taken and adds them to it.
+fn pause_new<C: ConsumerContext + 'static>(consumer: &StreamConsumer<C>, paused: &mut Option<TopicPartitionList>) {
+    let (Some(tpl), Ok(now)) = (paused.as_mut(), consumer.assignment()) else { return };
+    let mut new = TopicPartitionList::new();
+    for e in now.elements() {
+        if tpl.find_partition(e.topic(), e.partition()).is_none() {
+            new.add_partition(e.topic(), e.partition());
+        }
+    }
+    if new.count() == 0 {
+        return;
+    }
+    match consumer.pause(&new) {
+        Ok(()) => {
+            tracing::info!(partitions = new.count(), "partitions assigned while writes are retried: paused");
+            for e in new.elements() {
+                tpl.add_partition(e.topic(), e.partition());
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "pause of newly assigned partitions failed"),
     }
 }
 

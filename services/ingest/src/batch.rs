@@ -20,7 +20,12 @@ use crate::{
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Processed {
-    Valid { event: Event, row: RawRow },
+    /// `forward`: the normalized JSON for the events topic, when ingest forwards.
+    Valid {
+        event: Event,
+        row: RawRow,
+        forward: Option<Vec<u8>>,
+    },
     Invalid(DeadLetter),
 }
 
@@ -33,15 +38,18 @@ pub struct Limits {
     pub max_skew: chrono::Duration,
     /// Prefix of the original a dead letter keeps.
     pub max_original: usize,
+    /// Forwarding on: the largest normalized event the producer can send.
+    pub max_forward: Option<usize>,
 }
 
 impl Limits {
-    /// The limits of `[ingest]`.
-    pub fn of(cfg: &crate::config::IngestConfig) -> Self {
+    /// The limits of `[ingest]` under the producer's `message.max.bytes`.
+    pub fn of(cfg: &crate::config::IngestConfig, message_max_bytes: usize) -> Self {
         Self {
             max_message_bytes: cfg.max_message_bytes,
             max_skew: chrono::Duration::seconds(cfg.max_future_skew_secs),
             max_original: cfg.dead_letter_max_original_bytes,
+            max_forward: cfg.forward.then(|| crate::config::IngestConfig::max_forward_bytes(message_max_bytes)),
         }
     }
 }
@@ -54,7 +62,7 @@ pub fn process(
     now: DateTime<Utc>,
     limits: &Limits,
 ) -> Processed {
-    let Limits { max_message_bytes, max_skew, max_original } = *limits;
+    let Limits { max_message_bytes, max_skew, max_original, max_forward } = *limits;
     let dead = |reason: Reason, detail: String| {
         Processed::Invalid(DeadLetter::new(reason, detail, dlq::origin(source), key, payload, now, max_original))
     };
@@ -72,9 +80,25 @@ pub fn process(
         // The parser already refuses timestamps outside 1970..=2149-06-06 (SPEC v3 §1).
         return dead(Reason::OutOfRange, format!("timestamp {} cannot be stored", event.timestamp()));
     };
+    let forward = match max_forward {
+        None => None,
+        // Serializing a value just built cannot fail; a failure is a bug, dead-lettered.
+        Some(max) => match serde_json::to_vec(&event) {
+            // JSON numbers can come out longer than they went in (`1e15` is written out
+            // in full): a normalized event the broker would refuse forever is refused here.
+            Ok(json) if json.len() > max => {
+                return dead(
+                    Reason::OversizeMessage,
+                    format!("the normalized event takes {} bytes, over the {max} the producer can send", json.len()),
+                )
+            }
+            Ok(json) => Some(json),
+            Err(e) => return dead(Reason::InvalidValue, format!("cannot normalize the event: {e}")),
+        },
+    };
     let ingested_at = u32::try_from(now.timestamp()).unwrap_or(u32::MAX);
     let row = raw_row(&event, payload, source, ingested_at, ts);
-    Processed::Valid { event, row }
+    Processed::Valid { event, row, forward }
 }
 
 /// A normalized event for the events topic: (account id key, JSON, original Kafka
@@ -102,14 +126,14 @@ impl Batch {
         self.messages == 0
     }
 
-    /// Adds one processed message; `forward` selects whether valid events are forwarded.
+    /// Adds one processed message (a valid one is forwarded when it carries its
+    /// normalized JSON).
     pub fn add(
         &mut self,
         processed: Processed,
         source: &Source<'_>,
         key: Option<&[u8]>,
         bytes: usize,
-        forward: bool,
         timestamp_ms: Option<i64>,
     ) {
         if self.started.is_none() {
@@ -120,12 +144,9 @@ impl Batch {
         let slot = self.offsets.entry((source.topic.to_owned(), source.partition)).or_insert(source.offset);
         *slot = (*slot).max(source.offset);
         match processed {
-            Processed::Valid { event, row } => {
-                if forward {
-                    // Serializing a value we just built cannot fail; keep going if it ever does.
-                    if let Ok(json) = serde_json::to_vec(&event) {
-                        self.forward.push((event.account_id().to_owned(), json, timestamp_ms));
-                    }
+            Processed::Valid { event, row, forward } => {
+                if let Some(json) = forward {
+                    self.forward.push((event.account_id().to_owned(), json, timestamp_ms));
                 }
                 match row {
                     RawRow::Usage(r) => self.usage_rows.push(r),
@@ -148,7 +169,7 @@ mod tests {
     }
 
     fn limits(max_message_bytes: usize) -> Limits {
-        Limits { max_message_bytes, max_skew: chrono::Duration::days(1), max_original: 1024 }
+        Limits { max_message_bytes, max_skew: chrono::Duration::days(1), max_original: 1024, max_forward: Some(4096) }
     }
 
     fn check(input: &str, expect: &str) {
@@ -167,6 +188,10 @@ mod tests {
         let big = format!(
             r#"{{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","properties":{{"p":"{}"}}}}"#,
             "x".repeat(3000)
+        );
+        let numbers = format!(
+            r#"{{"type":"usage","event_id":"e","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z","properties":{{"n":[{}]}}}}"#,
+            vec!["1e15"; 300].join(",")
         );
         let long_id = format!(
             r#"{{"type":"usage","event_id":"{}","account_id":"a","user_id":"u","event":"x","timestamp":"2026-11-02T10:00:00Z"}}"#,
@@ -213,6 +238,9 @@ mod tests {
                 "out_of_range",
             ),
             (&big, "oversize_message"),
+            // 300 JSON numbers of 4 bytes come out as 18 each once normalized: over the
+            // 4096 bytes the producer could forward.
+            (&numbers, "oversize_message"),
         ];
         for (input, expect) in table {
             check(input, expect);
@@ -225,7 +253,7 @@ mod tests {
         for (p, o) in [(0, 5), (0, 3), (1, 9), (0, 6)] {
             let src = Source { topic: "t", partition: p, offset: o };
             let d = process(b"x", None, &src, now(), &limits(100));
-            b.add(d, &src, None, 1, true, None);
+            b.add(d, &src, None, 1, None);
         }
         assert_eq!(b.offsets[&("t".to_owned(), 0)], 6);
         assert_eq!(b.offsets[&("t".to_owned(), 1)], 9);

@@ -18,8 +18,10 @@ pub struct IngestConfig {
     /// ...or when its oldest message has waited this long (sparse streams).
     pub batch_max_wait_ms: u64,
     /// Messages larger than this go to the DLQ (`oversize_message`) unparsed. 256 bytes
-    /// ..= 16 MiB; with the normalized event forwarded it must fit the producer's
-    /// `message.max.bytes` (checked at start-up).
+    /// ..= 16 MiB, default 960 KiB; at most the producer's `message.max.bytes` (1,000,000
+    /// unless `[kafka.properties]` says otherwise) less 16 KiB, checked at start-up, so a
+    /// forwarded event fits. A normalized event that still comes out larger (JSON numbers
+    /// re-serialized longer) is dead-lettered as `oversize_message` too.
     pub max_message_bytes: usize,
     /// A dead letter keeps at most this many bytes of the original message (plus its
     /// whole length and SHA-256), so the envelope always fits the producer's
@@ -58,7 +60,7 @@ impl Default for IngestConfig {
             batch_max_rows: 20_000,
             batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait_ms: 100,
-            max_message_bytes: 1024 * 1024,
+            max_message_bytes: 960 * 1024,
             dead_letter_max_original_bytes: pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
             max_future_skew_secs: 86_400,
             retry_initial_ms: 200,
@@ -75,7 +77,42 @@ impl Default for IngestConfig {
 /// duration overflowed chrono and ingest panicked on its first event.
 const MAX_SKEW_SECS: i64 = 365 * 86_400;
 
+/// Room a forwarded event needs beside its normalized JSON (key, record overhead).
+pub const FORWARD_OVERHEAD_BYTES: usize = 16 * 1024;
+
 impl IngestConfig {
+    /// The largest normalized event ingest forwards under the producer's
+    /// `message.max.bytes`.
+    pub fn max_forward_bytes(message_max_bytes: usize) -> usize {
+        message_max_bytes.saturating_sub(FORWARD_OVERHEAD_BYTES)
+    }
+
+    /// Start-up check against the producer's `message.max.bytes`: a dead letter of the
+    /// largest original prefix, and a forwarded event of the largest accepted message,
+    /// must fit, else one message could be refused by the broker forever.
+    pub fn validate_against_producer(&self, message_max_bytes: usize) -> Result<(), SettingsError> {
+        let envelope = pulse_runtime::dlq::max_envelope_bytes(self.dead_letter_max_original_bytes);
+        ensure(envelope <= message_max_bytes, "ingest.dead_letter_max_original_bytes", || {
+            format!(
+                "a dead letter keeping {} bytes of its original can take {envelope} bytes, over the producer's \
+                 message.max.bytes = {message_max_bytes}",
+                self.dead_letter_max_original_bytes
+            )
+        })?;
+        ensure(
+            !self.forward || self.max_message_bytes <= Self::max_forward_bytes(message_max_bytes),
+            "ingest.max_message_bytes",
+            || {
+                format!(
+                    "{} leaves no room under the producer's message.max.bytes = {message_max_bytes} for the \
+                     forwarded event (at most {})",
+                    self.max_message_bytes,
+                    Self::max_forward_bytes(message_max_bytes)
+                )
+            },
+        )
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
         ensure(!self.group_id.is_empty(), "ingest.group_id", || "must not be empty".into())?;
         ensure(self.http_listen.parse::<std::net::SocketAddr>().is_ok(), "ingest.http_listen", || {
@@ -123,6 +160,22 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         IngestConfig::default().validate().expect("defaults valid");
+        IngestConfig::default()
+            .validate_against_producer(pulse_runtime::kafka::DEFAULT_MESSAGE_MAX_BYTES)
+            .expect("defaults fit librdkafka's default message.max.bytes");
+    }
+
+    #[test]
+    fn limits_are_checked_against_the_producers_message_max_bytes() {
+        let big_original = IngestConfig { dead_letter_max_original_bytes: 512 * 1024, ..IngestConfig::default() };
+        big_original.validate().expect("in its own range");
+        let err = big_original.validate_against_producer(1_000_000).expect_err("envelope too big").to_string();
+        assert!(err.contains("ingest.dead_letter_max_original_bytes"), "{err}");
+        big_original.validate_against_producer(4_000_000).expect("fits a larger limit");
+        let big_message = IngestConfig { max_message_bytes: 1024 * 1024, ..IngestConfig::default() };
+        let err = big_message.validate_against_producer(1_000_000).expect_err("no room").to_string();
+        assert!(err.contains("ingest.max_message_bytes"), "{err}");
+        IngestConfig { forward: false, ..big_message }.validate_against_producer(1_000_000).expect("nothing forwarded");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::{
 use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
 use pulse_runtime::{
-    batch_producer::{BatchProducer, Record},
+    batch_producer::{BatchError, BatchProducer, Record},
     clickhouse::{classify, ClickHouseConfig, Failure},
     consumer::{self, Batcher, Ended, Halt, LoopMetrics, LoopSettings, Step},
     http::Readiness,
@@ -147,6 +147,10 @@ impl Ingest {
             held: Vec::new(),
             in_flight: None,
             counters: Counters::new(&self.metrics, &[&self.topics.usage, &self.topics.crm]),
+            limits: Limits::of(
+                &self.cfg,
+                self.kafka.message_max_bytes().unwrap_or(pulse_runtime::kafka::DEFAULT_MESSAGE_MAX_BYTES),
+            ),
         };
         let ended = consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await;
         self.ready.set(false);
@@ -163,7 +167,7 @@ impl Ingest {
         Ok(())
     }
 
-    fn handle(&self, m: &impl Message, batch: &mut Batch, counters: &Counters) {
+    fn handle(&self, m: &impl Message, batch: &mut Batch, counters: &Counters, limits: &Limits) {
         self.handle_parts(
             m.topic(),
             m.partition(),
@@ -173,6 +177,7 @@ impl Ingest {
             m.timestamp().to_millis(),
             batch,
             counters,
+            limits,
         );
     }
 
@@ -187,10 +192,11 @@ impl Ingest {
         timestamp_ms: Option<i64>,
         batch: &mut Batch,
         counters: &Counters,
+        limits: &Limits,
     ) {
         let source = Source { topic, partition, offset };
         counters.consumed(&self.metrics, topic);
-        let processed = process(payload, key, &source, Utc::now(), &Limits::of(&self.cfg));
+        let processed = process(payload, key, &source, Utc::now(), limits);
         match &processed {
             crate::batch::Processed::Valid { event, .. } => {
                 counters.valid(&self.metrics, event.type_name());
@@ -200,7 +206,7 @@ impl Ingest {
                 tracing::debug!(reason = %d.reason, detail = %d.detail, topic, partition, offset, "invalid message");
             }
         }
-        batch.add(processed, &source, key, payload.len(), self.cfg.forward, timestamp_ms);
+        batch.add(processed, &source, key, payload.len(), timestamp_ms);
     }
 
     /// Finishes making a batch durable after its first write attempt: retries what
@@ -245,32 +251,25 @@ impl Ingest {
         let refused = |tag: &str| rejected.iter().filter(|r| r.2 == tag).count();
         self.metrics.inserted_rows.with_label_values(&["usage_events"]).inc_by((usage.len() - refused("usage")) as u64);
         self.metrics.inserted_rows.with_label_values(&["crm_events"]).inc_by((crm.len() - refused("crm")) as u64);
-        if !rejected.is_empty() {
-            self.metrics.invalid.with_label_values(&[Reason::StorageRejected.as_str()]).inc_by(rejected.len() as u64);
-            let extra: Vec<DeadRecord> =
-                rejected.into_iter().map(|(k, j, _)| (k, j, Reason::StorageRejected.as_str().to_owned())).collect();
-            if produced.is_ok() {
-                // The rest of the batch is already acknowledged: send only the new letters.
-                let extra_ref = &extra;
-                self.retry("produce", consumer, held, stop, || {
-                    produce_all(producer, events_topic, &[], dlq_topic, extra_ref)
-                })
-                .await?;
-                self.metrics.dead_lettered.inc_by(extra.len() as u64);
-            } else {
-                dead.extend(extra);
-            }
-        }
         if let Err(e) = produced {
+            // Only the records that failed go again: the rest are acknowledged.
             self.on_retry(RetryEvent::Failed {
                 stage: "produce",
                 error: &e,
                 retry_in: Duration::from_millis(self.cfg.retry_initial_ms),
             });
-            self.retry("produce", consumer, held, stop, || {
-                produce_all(producer, events_topic, &forward, dlq_topic, &dead)
-            })
-            .await?;
+            let all = records(events_topic, &forward, dlq_topic, &dead);
+            let pending = std::sync::Mutex::new(e.indexes());
+            self.retry("produce", consumer, held, stop, || produce_pending(producer, &all, &pending)).await?;
+        }
+        if !rejected.is_empty() {
+            self.metrics.invalid.with_label_values(&[Reason::StorageRejected.as_str()]).inc_by(rejected.len() as u64);
+            let extra: Vec<DeadRecord> =
+                rejected.into_iter().map(|(k, j, _)| (k, j, Reason::StorageRejected.as_str().to_owned())).collect();
+            let all = records(events_topic, &[], dlq_topic, &extra);
+            let pending = std::sync::Mutex::new((0..all.len()).collect());
+            self.retry("produce", consumer, held, stop, || produce_pending(producer, &all, &pending)).await?;
+            dead.extend(extra);
         }
         self.metrics.forwarded.inc_by(forward.len() as u64);
         self.metrics.dead_lettered.inc_by(dead.len() as u64);
@@ -401,6 +400,7 @@ struct IngestLoop<'a> {
     /// The previous batch's write, while this batch is consumed.
     in_flight: Option<InFlight>,
     counters: Counters,
+    limits: Limits,
 }
 
 /// The per-message counters, resolved once: a labelled lookup per message (hashing the
@@ -476,7 +476,7 @@ impl Outputs {
 struct Attempt {
     out: Outputs,
     stored: Result<(), clickhouse::error::Error>,
-    produced: Result<(), KafkaError>,
+    produced: Result<(), BatchError>,
 }
 
 /// The first attempt at making `out` durable: ClickHouse and the broker concurrently.
@@ -488,10 +488,10 @@ async fn first_attempt(
     dlq_topic: String,
     out: Outputs,
 ) -> Attempt {
-    let (stored, produced) = tokio::join!(
-        insert_all(&ch, &out.usage, &out.crm),
-        produce_all(&producer, &events_topic, &out.forward, &dlq_topic, &out.dead)
-    );
+    let all = records(&events_topic, &out.forward, &dlq_topic, &out.dead);
+    let (stored, produced) =
+        tokio::join!(insert_all(&ch, &out.usage, &out.crm), producer.send_all(&all, PRODUCE_QUEUE_TIMEOUT));
+    drop(all);
     Attempt { out, stored, produced }
 }
 
@@ -513,7 +513,7 @@ impl IngestLoop<'_> {
             Err(FlushError::Setup(m)) => return Err(Halt::Fatal(m)),
         }
         for m in std::mem::take(&mut self.held) {
-            svc.handle(&m, &mut self.batch, &self.counters);
+            svc.handle(&m, &mut self.batch, &self.counters, &self.limits);
         }
         Ok(())
     }
@@ -555,7 +555,7 @@ impl Batcher for IngestLoop<'_> {
     type Fatal = String;
 
     async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
-        self.svc.handle(&m, &mut self.batch, &self.counters);
+        self.svc.handle(&m, &mut self.batch, &self.counters, &self.limits);
         Ok(())
     }
 
@@ -695,16 +695,16 @@ async fn insert_rows<R: RowOwned + RowWrite>(
     insert.end().await
 }
 
-/// Sends every forwarded event and dead letter and waits for all acknowledgements.
-/// All-or-nothing from the caller's view: on any failure the whole set is sent again
-/// (duplicates downstream are harmless; a gap would not be).
-async fn produce_all(
-    producer: &BatchProducer,
-    events_topic: &str,
-    forward: &[Forward],
-    dlq_topic: &str,
-    dead: &[DeadRecord],
-) -> Result<(), KafkaError> {
+/// How long a record waits for room in the producer's local queue.
+const PRODUCE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The records of a batch: every forwarded event, then every dead letter.
+fn records<'a>(
+    events_topic: &'a str,
+    forward: &'a [Forward],
+    dlq_topic: &'a str,
+    dead: &'a [DeadRecord],
+) -> Vec<Record<'a>> {
     let mut records = Vec::with_capacity(forward.len() + dead.len());
     for (key, payload, ts) in forward {
         records.push(Record { topic: events_topic, key: Some(key.as_bytes()), payload, timestamp: *ts });
@@ -712,5 +712,27 @@ async fn produce_all(
     for (key, payload, _) in dead {
         records.push(Record { topic: dlq_topic, key: key.as_deref(), payload, timestamp: None });
     }
-    producer.send_all(records, Duration::from_secs(30)).await
+    records
+}
+
+/// Sends the records of `all` whose indexes are in `pending` and leaves there those
+/// that failed again: a retry never re-sends what the broker acknowledged.
+async fn produce_pending(
+    producer: &BatchProducer,
+    all: &[Record<'_>],
+    pending: &std::sync::Mutex<Vec<usize>>,
+) -> Result<(), BatchError> {
+    let lock = || pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let idx = lock().clone();
+    let subset: Vec<Record<'_>> = idx.iter().filter_map(|&i| all.get(i).copied()).collect();
+    match producer.send_all(&subset, PRODUCE_QUEUE_TIMEOUT).await {
+        Ok(()) => {
+            lock().clear();
+            Ok(())
+        }
+        Err(e) => {
+            *lock() = e.indexes().into_iter().filter_map(|j| idx.get(j).copied()).collect();
+            Err(e)
+        }
+    }
 }

@@ -39,6 +39,7 @@ impl Settings {
         self.topics.validate()?;
         self.clickhouse.validate()?;
         self.ingest.validate()?;
+        self.ingest.validate_against_producer(self.kafka.message_max_bytes()?)?;
         self.scorer.validate()?;
         self.api.validate()?;
         self.scorer.load_scoring()?;

@@ -16,7 +16,7 @@
 
 use std::path::Path;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use pulse_core::ScoringConfig;
 use pulse_replay::replay::DayByDay;
 use pulse_replay::{ReplayError, ReplayOptions, Window};
@@ -28,6 +28,11 @@ use crate::rows::{evaluation_rows, Attributes, HealthRow, ReadinessRow};
 
 /// Rows per insert.
 const INSERT_ROWS: usize = 20_000;
+/// Months per insert: the result tables are partitioned by month, and ClickHouse refuses
+/// an insert block spanning more than `max_partitions_per_insert_block` (100 by default)
+/// partitions with TOO_MANY_PARTS, which no retry fixes (a long history of few accounts
+/// hit it: 20,000 rows of one account are 55 years).
+const INSERT_MONTHS: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
@@ -73,7 +78,23 @@ pub async fn backfill(
     let mut health = Vec::with_capacity(INSERT_ROWS);
     let mut readiness = Vec::with_capacity(INSERT_ROWS);
     let computed_at = types::seconds(computed_at);
+    let mut months = 0usize;
+    let mut last_month = None;
     for day in (Window { from, to }).days() {
+        let month = (day.year(), day.month());
+        if last_month != Some(month) {
+            if months >= INSERT_MONTHS {
+                stats.health_rows += health.len() as u64;
+                stats.readiness_rows += readiness.len() as u64;
+                insert(ch, tables::ACCOUNT_HEALTH, &health).await?;
+                insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
+                health.clear();
+                readiness.clear();
+                months = 0;
+            }
+            months += 1;
+            last_month = Some(month);
+        }
         days.advance_to(day)?;
         let engine = days.engine();
         let accounts = engine.sorted_accounts();
@@ -95,6 +116,8 @@ pub async fn backfill(
             insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
             health.clear();
             readiness.clear();
+            months = 0;
+            last_month = None;
         }
     }
     Ok(stats)

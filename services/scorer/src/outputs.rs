@@ -1,12 +1,23 @@
 //! The outputs of one batch: ClickHouse rows and Kafka messages for health, readiness and
 //! alert transitions. Written all-or-nothing from the caller's view (retried until every
 //! insert and every delivery is acknowledged); duplicates are harmless downstream.
+//!
+//! ClickHouse failures are classified like ingest's (`pulse_runtime::clickhouse::classify`):
+//! transient ones fail the write (the caller retries it with the partitions paused); rows
+//! the server refuses for their *content* are isolated by inserting halves of the refused
+//! range until single rows remain, each refused row is dead-lettered (reason
+//! `storage_rejected`, the server's message, the result's JSON as the original, the table
+//! as `source_topic`) and the rest is stored, so one bad row never stops the scorer.
 
 use std::time::Duration;
 
 use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
 use pulse_core::{AlertTransition, Evaluation};
+use pulse_runtime::{
+    clickhouse::{classify, Failure},
+    dlq::{DeadLetter, Origin, Reason, DEFAULT_MAX_ORIGINAL_BYTES},
+};
 use pulse_storage::{tables, types};
 use rdkafka::{error::KafkaError, producer::FutureProducer, producer::FutureRecord};
 
@@ -77,36 +88,115 @@ impl Outputs {
     }
 }
 
-/// Topic names for the three kinds.
+/// Topic names for the three kinds, and the dead-letter topic for refused rows.
 #[derive(Clone)]
 pub struct OutputTopics {
     pub health: String,
     pub readiness: String,
     pub alerts: String,
+    pub dlq: String,
+}
+
+/// A row the scorer writes, as a dead letter names it when ClickHouse refuses it.
+pub(crate) trait ResultRow: RowOwned + RowWrite + Sync {
+    fn account_id(&self) -> &str;
+    /// The JSON the row stores (the dead letter's original).
+    fn json(&self) -> &str;
+}
+
+impl ResultRow for HealthRow {
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    fn json(&self) -> &str {
+        &self.result
+    }
+}
+
+impl ResultRow for ReadinessRow {
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    fn json(&self) -> &str {
+        &self.result
+    }
+}
+
+impl ResultRow for AlertRow {
+    fn account_id(&self) -> &str {
+        &self.account_id
+    }
+    fn json(&self) -> &str {
+        &self.details
+    }
+}
+
+/// Inserts `rows`; rows refused for their content are isolated (see the module doc) and
+/// returned as dead letters (key, envelope). Transient and setup errors are errors.
+async fn insert_isolating<R: ResultRow>(
+    ch: &clickhouse::Client,
+    table: &str,
+    rows: &[R],
+) -> Result<Vec<(String, Vec<u8>)>, clickhouse::error::Error> {
+    let mut letters = Vec::new();
+    let mut todo = vec![0..rows.len()];
+    while let Some(range) = todo.pop() {
+        let chunk = &rows[range.clone()];
+        if chunk.is_empty() {
+            continue;
+        }
+        let Err(e) = insert(ch, table, chunk).await else { continue };
+        if classify(&e) != Failure::Data {
+            return Err(e);
+        }
+        if let [row] = chunk {
+            tracing::warn!(table, error = %e, "result row refused by ClickHouse: dead-lettered");
+            let letter = DeadLetter::new(
+                Reason::StorageRejected,
+                format!("ClickHouse refused the {table} row of account {}: {e}", row.account_id()),
+                Origin { topic: table, partition: 0, offset: 0 },
+                Some(row.account_id().as_bytes()),
+                row.json().as_bytes(),
+                chrono::Utc::now(),
+                DEFAULT_MAX_ORIGINAL_BYTES,
+            );
+            letters.push((row.account_id().to_owned(), letter.to_json()));
+        } else {
+            let mid = range.start + chunk.len() / 2;
+            todo.push(mid..range.end);
+            todo.push(range.start..mid);
+        }
+    }
+    Ok(letters)
 }
 
 /// Inserts every row, then sends every message and waits for all acknowledgements.
+/// Returns how many rows ClickHouse refused (stored as dead letters instead).
 pub async fn write(
     ch: &clickhouse::Client,
     producer: &FutureProducer,
     topics: &OutputTopics,
     out: &Outputs,
-) -> Result<(), WriteError> {
-    insert(ch, tables::ACCOUNT_HEALTH, &out.health).await?;
-    insert(ch, tables::GRADUATION_READINESS, &out.readiness).await?;
-    insert(ch, tables::HEALTH_ALERTS, &out.alerts).await?;
+) -> Result<usize, WriteError> {
+    let mut letters = insert_isolating(ch, tables::ACCOUNT_HEALTH, &out.health).await?;
+    letters.extend(insert_isolating(ch, tables::GRADUATION_READINESS, &out.readiness).await?);
+    letters.extend(insert_isolating(ch, tables::HEALTH_ALERTS, &out.alerts).await?);
     let sends = out.messages.iter().map(|(kind, key, payload)| {
         let topic = match kind {
             Kind::Health => &topics.health,
             Kind::Readiness => &topics.readiness,
             Kind::Alert => &topics.alerts,
         };
+        (topic, key, payload)
+    });
+    let letter_sends = letters.iter().map(|(key, payload)| (&topics.dlq, key, payload));
+    let sends = sends.chain(letter_sends).map(|(topic, key, payload)| {
         producer.send(FutureRecord::to(topic).key(key.as_bytes()).payload(payload), Duration::from_secs(30))
     });
     for r in join_all(sends).await {
         r.map_err(|(e, _)| e)?;
     }
-    Ok(())
+    Ok(letters.len())
 }
 
 /// Inserts `rows` into `table` in one insert (nothing for no rows).

@@ -290,8 +290,11 @@ impl Scorer {
         if run.parts.contains_key(&p) {
             return Ok(());
         }
-        let loaded = self.retry("snapshot_load", io, &mut run.held, stop, || io.store.load(p)).await?;
-        let st = match loaded {
+        let restored = self.retry("snapshot_load", io, &mut run.held, stop, || io.store.load(p)).await?;
+        if !restored.undecodable.is_empty() {
+            self.metrics.restores.with_label_values(&["undecodable"]).inc_by(restored.undecodable.len() as u64);
+        }
+        let st = match restored.state {
             Some(st) => {
                 self.metrics.restores.with_label_values(&["snapshot"]).inc();
                 tracing::info!(
@@ -513,9 +516,14 @@ impl Scorer {
                 health: self.topics.health.clone(),
                 readiness: self.topics.readiness.clone(),
                 alerts: self.topics.alerts.clone(),
+                dlq: self.topics.dlq.clone(),
             };
-            self.retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out))
+            let refused = self
+                .retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out))
                 .await?;
+            if refused > 0 {
+                self.metrics.errors.with_label_values(&["clickhouse_insert", "row_refused"]).inc_by(refused as u64);
+            }
             self.metrics.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
             self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
             self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);

@@ -69,6 +69,18 @@ pub fn decode(bytes: &[u8]) -> Result<PartitionState, String> {
     }
 }
 
+/// What [`SnapshotStore::load`] found.
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The newest snapshot that decodes, if any.
+    pub state: Option<PartitionState>,
+    /// Newer snapshots that did not decode (offset, why), skipped.
+    pub undecodable: Vec<(i64, String)>,
+}
+
+/// How many of a partition's newest snapshots a restore tries before starting empty.
+const RESTORE_CANDIDATES: u64 = 3;
+
 #[derive(Clone)]
 pub struct SnapshotStore {
     ch: clickhouse::Client,
@@ -83,27 +95,57 @@ impl SnapshotStore {
         Self { ch, topic, config, config_version }
     }
 
-    /// The newest snapshot of `partition` under the current config, if any.
-    pub async fn load(&self, partition: i32) -> Result<Option<PartitionState>, SnapshotError> {
-        let row = self
+    /// The newest snapshot of `partition` under the current config that decodes.
+    ///
+    /// A snapshot that does not decode (corrupted, or written by a newer release) is
+    /// skipped and reported in [`Restored::undecodable`], and the next older one is
+    /// tried: retrying it would fail forever and stop the partition (issue 19). With
+    /// none left the partition is rebuilt from the log. Only ClickHouse errors are
+    /// errors (the caller retries those).
+    pub async fn load(&self, partition: i32) -> Result<Restored, SnapshotError> {
+        let offsets: Vec<i64> = self
             .ch
             .query(
-                "SELECT ?fields FROM scorer_snapshots WHERE topic = {topic:String} AND partition = {part:Int32} \
-                 AND config_version = {config_version:String} ORDER BY next_offset DESC LIMIT 1",
+                "SELECT DISTINCT next_offset FROM scorer_snapshots WHERE topic = {topic:String} \
+                 AND partition = {part:Int32} AND config_version = {config_version:String} \
+                 ORDER BY next_offset DESC LIMIT {n:UInt64}",
             )
             .param("topic", &self.topic)
             .param("part", partition)
             .param("config_version", &self.config_version)
-            .fetch_optional::<SnapshotRow>()
+            .param("n", RESTORE_CANDIDATES)
+            .fetch_all()
             .await?;
-        let Some(row) = row else { return Ok(None) };
-        let mut state = decode(&row.state).map_err(|reason| SnapshotError::Decode {
-            partition,
-            offset: row.next_offset,
-            reason,
-        })?;
-        state.alerts.set_config(&self.config);
-        Ok(Some(state))
+        let mut restored = Restored::default();
+        for offset in offsets {
+            let row = self
+                .ch
+                .query(
+                    "SELECT ?fields FROM scorer_snapshots WHERE topic = {topic:String} AND partition = {part:Int32} \
+                     AND config_version = {config_version:String} AND next_offset = {offset:Int64} \
+                     ORDER BY created_at DESC LIMIT 1",
+                )
+                .param("topic", &self.topic)
+                .param("part", partition)
+                .param("config_version", &self.config_version)
+                .param("offset", offset)
+                .fetch_optional::<SnapshotRow>()
+                .await?;
+            let Some(row) = row else { continue };
+            match decode(&row.state) {
+                Ok(mut state) => {
+                    state.alerts.set_config(&self.config);
+                    restored.state = Some(state);
+                    break;
+                }
+                Err(reason) => {
+                    let e = SnapshotError::Decode { partition, offset, reason };
+                    tracing::error!(error = %e, "snapshot skipped: it does not decode; trying an older one");
+                    restored.undecodable.push((offset, e.to_string()));
+                }
+            }
+        }
+        Ok(restored)
     }
 
     /// Stores `state` (the bytes of [`encode`], covering the log up to `next_offset`)

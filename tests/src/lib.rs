@@ -6,6 +6,7 @@
 //! local stack, `127.0.0.1:9092` and `http://127.0.0.1:8123`).
 
 pub mod dead_letter_schema;
+pub mod hostile;
 pub mod webhook;
 
 use std::{

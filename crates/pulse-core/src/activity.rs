@@ -17,20 +17,27 @@
 //! `D-28`, and the previous day's), so keeping 56 days beyond the horizon is what lets
 //! every day of the horizon be re-evaluated exactly after a late event (SPEC §2).
 //!
-//! Repeats (SPEC §1): a usage event re-sent under the same `event_id` counts once
-//! whatever it carries. Per event id the winning copy (earliest timestamp; ties: the
-//! smaller (user-hash, feature) key, so the winner never depends on arrival order) and
-//! the (day, user, feature) it contributed are kept in `ids`; when an earlier copy
-//! arrives after a later one, the later copy's bits are removed (unless another event
-//! id contributes the same bit) and the earlier copy's set. Event ids are kept only for
-//! days within the horizon (`N - horizon ..= N`) and forgotten after: a copy older than
-//! the horizon cannot change scores anyway. Cost: one `ids` entry (8-byte key + 24-byte
-//! value, 36 to 48 bytes with table slack) per distinct usage event of the last
-//! `horizon` days (see `tests::id_memory_per_event`; `Engine::usage_memory` reports
-//! it). Exact deduplication of repeats whatever they carry needs the id of every
-//! event that could still be repeated, so this cost is per event, not per user: on
-//! the replay benchmark (15 usage events per tracked user within the horizon) the day
-//! masks take 36 bytes per tracked (account, user) and the ids 48 bytes per event.
+//! Repeats (SPEC v3 §1, §2): a usage event re-sent under the same `event_id` counts
+//! once whatever it carries, and which copy counts is decided *per day*: for day `D`,
+//! among the copies dated within `D-55..=D` (the days `D`'s windows read) the earliest
+//! wins (ties: the smaller user key, then the smaller feature key, both
+//! [`crate::hash::hash_str`] of the string, no feature = 0); copies dated before `D-55`
+//! take no part in `D`. So a day's result depends only on the events up to its end,
+//! whatever range a replay covers and whatever order the scorer receives them in.
+//!
+//! Per event id the earliest copy overall (its *first* copy) is kept in `ids` and its
+//! bits are in the masks: it is the winner of every day whose windows read its day.
+//! Every other, differing copy is kept in `repeats` (sorted by key; usually empty): a
+//! later copy `X` wins on the days `D` with `X.day <= D <= X.day + 55` for which no copy
+//! with a smaller key is dated within `D-55..=D`, i.e. from the day after the window
+//! of its latest-dated predecessor ends. [`Activity::windows`] adds those bits for the
+//! day it counts (and the day before). Ids and repeats are kept for the whole retention
+//! (`N - horizon - 56 ..= N`): a copy in the lookback still decides which later copy
+//! counts for days within the horizon. When a first copy leaves the retention, its next
+//! copy becomes the first (for the days still scored, the departed one's window is
+//! over). Cost: one `ids` entry (8-byte key + 32-byte value, 45 to 60 bytes with table
+//! slack) per distinct usage event of the retention (see `tests::id_memory_per_event`;
+//! `Engine::usage_memory` reports it), plus one 32-byte entry per differing repeat.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -66,12 +73,15 @@ pub(crate) struct UsageTouch {
     pub day: Day,
     pub user: u64,
     pub feature: Option<usize>,
+    /// [`crate::hash::hash_str`] of the feature; 0 = none (ties between copies).
+    pub feature_key: u64,
 }
 
-/// What one event id contributed (its winning copy). There is one per usage event
-/// of the horizon, so it is serialized as a plain 4-tuple `[ts_us, user, day,
-/// feature]` (no field names: a snapshot holds millions); the derived `Deserialize`
-/// reads that and the `{"ts_us":..}` maps of earlier snapshots alike.
+/// What one copy of an event id contributes. There is one per usage event of the
+/// retention, so it is serialized as a plain 5-tuple `[ts_us, user, day, feature,
+/// feature_key]` (no field names: a snapshot holds millions); the derived
+/// `Deserialize` reads that, the 4-tuples and the `{"ts_us":..}` maps of earlier
+/// snapshots alike (their feature key reads as 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 struct Contribution {
     ts_us: i64,
@@ -79,25 +89,43 @@ struct Contribution {
     day: Day,
     /// Core-feature index + 1; 0 = none.
     feature: u16,
+    #[serde(default)]
+    feature_key: u64,
 }
 
 impl Serialize for Contribution {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeTuple;
-        let mut t = s.serialize_tuple(4)?;
+        let mut t = s.serialize_tuple(5)?;
         t.serialize_element(&self.ts_us)?;
         t.serialize_element(&self.user)?;
         t.serialize_element(&self.day)?;
         t.serialize_element(&self.feature)?;
+        t.serialize_element(&self.feature_key)?;
         t.end()
     }
 }
 
+/// The days a window reads before its own (`D-55..=D`).
+const WINDOW_SPAN: i64 = LOOKBACK_DAYS as i64 - 1;
+
 impl Contribution {
-    /// Which of two copies of an event id wins: the smaller key.
-    fn key(&self) -> (i64, u64, u16) {
-        (self.ts_us, self.user, self.feature)
+    /// Which of two copies of an event id wins: the smaller key (SPEC v3 §1).
+    fn key(&self) -> (i64, u64, u64) {
+        (self.ts_us, self.user, self.feature_key)
     }
+}
+
+/// Whether the repeat `reps[i]` of an event whose first copy is `first` wins on day `d`:
+/// it is dated within `d-55..=d` and no copy with a smaller key is (SPEC v3 §2).
+fn repeat_wins(first: &Contribution, reps: &[Contribution], i: usize, d: i64) -> bool {
+    let x = &reps[i];
+    let day = i64::from(x.day);
+    if day > d || d - day > WINDOW_SPAN {
+        return false;
+    }
+    let latest_pred = reps[..i].iter().map(|c| i64::from(c.day)).fold(i64::from(first.day), i64::max);
+    latest_pred < d - WINDOW_SPAN
 }
 
 /// A 128-day mask stored as two `u64`s (8-byte alignment keeps map entries small).
@@ -119,9 +147,12 @@ pub(crate) struct Activity {
     users: HashMap<u64, Mask, IdentityBuild>,
     /// Per configured core feature (by index): days used.
     features: Vec<Mask>,
-    /// event-id hash -> its winning copy, for days within the horizon.
+    /// event-id hash -> its first (earliest) copy, for days within the retention.
     #[serde(default)]
     ids: HashMap<u64, Contribution, IdentityBuild>,
+    /// event-id hash -> its other differing copies, sorted by key (see the module doc).
+    #[serde(default)]
+    repeats: HashMap<u64, Vec<Contribution>, IdentityBuild>,
 }
 
 /// Distinct-user counts for one evaluation day `D` (and, shifted, `D - 1`).
@@ -188,26 +219,43 @@ impl Activity {
         if age > i64::from(retention) {
             return Touch::BeyondHorizon;
         }
-        let copy =
-            Contribution { ts_us: t.ts_us, user: t.user, day: t.day, feature: t.feature.map_or(0, |f| f as u16 + 1) };
-        if age <= i64::from(horizon) {
-            // One probe of the id table (it holds every usage event of the horizon).
-            let replaced = match self.ids.entry(t.id) {
-                Entry::Occupied(o) if o.get().key() <= copy.key() => return Touch::Unchanged,
-                Entry::Occupied(mut o) => Some(o.insert(copy)),
-                Entry::Vacant(v) => {
-                    v.insert(copy);
-                    None
-                }
-            };
-            if let Some(old) = replaced {
-                self.remove(old, anchor);
-                self.set(copy, anchor);
-                return Touch::Changed;
+        let copy = Contribution {
+            ts_us: t.ts_us,
+            user: t.user,
+            day: t.day,
+            feature: t.feature.map_or(0, |f| f as u16 + 1),
+            feature_key: t.feature_key,
+        };
+        // One probe of the id table (it holds every usage event of the retention).
+        let replaced = match self.ids.entry(t.id) {
+            Entry::Occupied(o) if o.get().key() == copy.key() => return Touch::Unchanged,
+            Entry::Occupied(o) if o.get().key() < copy.key() => {
+                // A later copy: it may win on days after its predecessors' windows.
+                let reps = self.repeats.entry(t.id).or_default();
+                return match reps.binary_search_by_key(&copy.key(), Contribution::key) {
+                    Ok(_) => Touch::Unchanged,
+                    Err(i) => {
+                        reps.insert(i, copy);
+                        Touch::Changed
+                    }
+                };
             }
+            Entry::Occupied(mut o) => Some(o.insert(copy)),
+            Entry::Vacant(v) => {
+                v.insert(copy);
+                None
+            }
+        };
+        if let Some(old) = replaced {
+            // An earlier copy after a later one: the later one becomes a repeat.
+            let reps = self.repeats.entry(t.id).or_default();
+            if let Err(i) = reps.binary_search_by_key(&old.key(), Contribution::key) {
+                reps.insert(i, old);
+            }
+            self.remove(old, anchor);
+            self.set(copy, anchor);
+            return Touch::Changed;
         }
-        // Older than the horizon but within the lookback: the bits count (they are in
-        // the windows of days still scored); the id is not kept.
         if self.set(copy, anchor) {
             Touch::Changed
         } else {
@@ -239,7 +287,7 @@ impl Activity {
 
     /// Clear the bits of a contribution no other event id still makes. A rare path (an
     /// earlier copy of a repeat arriving after a later one), so a scan of the ids is
-    /// fine. Every contribution of a day within the horizon has an id entry.
+    /// fine. Every first copy of a day within the retention has an id entry.
     fn remove(&mut self, c: Contribution, anchor: Day) {
         let bit = 1u128 << (anchor - c.day);
         let user_kept = self.ids.values().any(|o| o.day == c.day && o.user == c.user);
@@ -286,18 +334,45 @@ impl Activity {
             *f = put(shift(get(f)));
         }
         self.trim_features();
-        let oldest_id_day = i64::from(new) - i64::from(horizon);
-        self.ids.retain(|_, c| i64::from(c.day) >= oldest_id_day);
         self.anchor = Some(new);
+        let oldest = i64::from(new) - i64::from(horizon + LOOKBACK_DAYS);
+        let mut departed = Vec::new();
+        self.ids.retain(|id, c| {
+            let keep = i64::from(c.day) >= oldest;
+            if !keep {
+                departed.push(*id);
+            }
+            keep
+        });
+        self.repeats.retain(|_, reps| {
+            reps.retain(|c| i64::from(c.day) >= oldest);
+            !reps.is_empty()
+        });
+        // A first copy that left the retention hands over to its next copy: for every
+        // day still scored, the departed copy's window is over.
+        for id in departed {
+            let Some(mut reps) = self.repeats.remove(&id) else { continue };
+            let next = reps.remove(0);
+            self.set(next, new);
+            self.ids.insert(id, next);
+            if !reps.is_empty() {
+                self.repeats.insert(id, reps);
+            }
+        }
     }
 
     pub(crate) fn users_len(&self) -> usize {
         self.users.len()
     }
 
-    /// Event ids remembered (usage events of the horizon).
+    /// Event ids remembered (usage events of the retention).
     pub(crate) fn ids_len(&self) -> usize {
         self.ids.len()
+    }
+
+    /// Differing later copies remembered.
+    pub(crate) fn repeats_len(&self) -> usize {
+        self.repeats.values().map(Vec::len).sum()
     }
 
     /// Heap bytes of the (user -> days) table and of the event-id table: their slots
@@ -307,8 +382,35 @@ impl Activity {
         (
             slot(std::mem::size_of::<(u64, Mask)>(), self.users.capacity())
                 + self.features.capacity() * std::mem::size_of::<Mask>(),
-            slot(std::mem::size_of::<(u64, Contribution)>(), self.ids.capacity()),
+            slot(std::mem::size_of::<(u64, Contribution)>(), self.ids.capacity())
+                + self.repeats.values().map(|r| r.capacity() * std::mem::size_of::<Contribution>()).sum::<usize>()
+                + slot(std::mem::size_of::<(u64, Vec<Contribution>)>(), self.repeats.capacity()),
         )
+    }
+
+    /// The bits of the repeats that win on day `d` (index 0) and `d - 1` (index 1), by
+    /// user, aligned so that bit 0 is day `d`; and the core features they use within
+    /// each day's 28-day window.
+    fn repeat_bits(&self, d: i64) -> (HashMap<u64, [u128; 2], IdentityBuild>, [u64; 2]) {
+        let mut users: HashMap<u64, [u128; 2], IdentityBuild> = HashMap::default();
+        let mut features = [0u64; 2];
+        for (id, reps) in &self.repeats {
+            let Some(first) = self.ids.get(id) else { continue };
+            for (i, x) in reps.iter().enumerate() {
+                for (s, used) in features.iter_mut().enumerate() {
+                    let day = d - s as i64;
+                    if !repeat_wins(first, reps, i, day) {
+                        continue;
+                    }
+                    let off = d - i64::from(x.day);
+                    users.entry(x.user).or_default()[s] |= 1u128 << off;
+                    if x.feature > 0 && day - i64::from(x.day) < 28 && x.feature <= 64 {
+                        *used |= 1 << (x.feature - 1);
+                    }
+                }
+            }
+        }
+        (users, features)
     }
 
     /// Counts for day `d` (index 0) and `d - 1` (index 1) in one pass over users.
@@ -318,13 +420,9 @@ impl Activity {
             return out;
         };
         let off = i64::from(anchor) - i64::from(d);
-        for m in self.users.values() {
-            let w = align(get(m), off);
-            if w == 0 {
-                continue;
-            }
+        let count = |out: &mut [Window; 2], w: [u128; 2]| {
             for (s, win) in out.iter_mut().enumerate() {
-                let x = w >> s;
+                let x = w[s] >> s;
                 for (k, c) in win.dau.iter_mut().enumerate() {
                     *c += ((x >> k) & 1) as u32;
                 }
@@ -332,6 +430,32 @@ impl Activity {
                 win.wau_prev_week += u32::from((x >> 7) & WEEK != 0);
                 win.mau += u32::from(x & MONTH != 0);
                 win.mau_prev_month += u32::from((x >> 28) & MONTH != 0);
+            }
+        };
+        if self.repeats.is_empty() {
+            // The common case: every first copy wins on every day that reads it.
+            for m in self.users.values() {
+                let w = align(get(m), off);
+                if w != 0 {
+                    count(&mut out, [w, w]);
+                }
+            }
+        } else {
+            let (extra, extra_features) = self.repeat_bits(i64::from(d));
+            for (user, m) in &self.users {
+                let w = align(get(m), off);
+                let e = extra.get(user).copied().unwrap_or_default();
+                if w != 0 || e != [0, 0] {
+                    count(&mut out, [w | e[0], w | e[1]]);
+                }
+            }
+            for (user, e) in &extra {
+                if !self.users.contains_key(user) {
+                    count(&mut out, *e);
+                }
+            }
+            for (s, win) in out.iter_mut().enumerate() {
+                win.features_used |= extra_features[s];
             }
         }
         for (i, f) in self.features.iter().enumerate().take(64) {
@@ -358,6 +482,7 @@ mod tests {
             day,
             user,
             feature,
+            feature_key: feature.map_or(0, |f| f as u64 + 1),
         }
     }
 
@@ -410,26 +535,28 @@ mod tests {
 
     #[test]
     fn the_earliest_copy_of_a_repeat_wins_in_any_order() {
-        let first = UsageTouch { id: 7, ts_us: 10, day: 50, user: 1, feature: Some(0) };
-        let later = UsageTouch { id: 7, ts_us: 86_400_000_000, day: 51, user: 2, feature: Some(1) };
+        let first = UsageTouch { id: 7, ts_us: 10, day: 50, user: 1, feature: Some(0), feature_key: 1 };
+        let later = UsageTouch { id: 7, ts_us: 86_400_000_000, day: 51, user: 2, feature: Some(1), feature_key: 2 };
         let mut a = Activity::default();
         assert_eq!(a.record(first, 60), Touch::Changed);
-        assert_eq!(a.record(later, 60), Touch::Unchanged);
+        // Kept as a repeat: it counts on day 106 (day 50's copy out of the window).
+        assert_eq!(a.record(later, 60), Touch::Changed);
+        assert_eq!(a.record(later, 60), Touch::Unchanged, "the same copy again");
         let mut b = Activity::default();
         assert_eq!(b.record(later, 60), Touch::Changed);
         assert_eq!(b.record(first, 60), Touch::Changed);
         // the anchor (newest day seen) is order-independent too: same state
         let mut a2 = a.clone();
-        a2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None }, 60);
+        a2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None, feature_key: 0 }, 60);
         let mut b2 = b.clone();
-        b2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None }, 60);
+        b2.record(UsageTouch { id: 9, ts_us: 0, day: 51, user: 3, feature: None, feature_key: 0 }, 60);
         assert_eq!(a2, b2);
         let [w, _] = b2.windows(51);
         assert_eq!((w.dau[0], w.dau[1], w.wau), (1, 1, 2), "user 2 never counted");
         assert_eq!(w.features_used, 0b01);
 
         // a bit another event id also sets survives the removal
-        let other = UsageTouch { id: 8, ts_us: 86_400_000_001, day: 51, user: 2, feature: None };
+        let other = UsageTouch { id: 8, ts_us: 86_400_000_001, day: 51, user: 2, feature: None, feature_key: 0 };
         let mut c = Activity::default();
         c.record(later, 60);
         c.record(other, 60);
@@ -446,17 +573,22 @@ mod tests {
         for day in 0..60 {
             for k in 0..200u64 {
                 n += 1;
-                a.record(UsageTouch { id: n, ts_us: i64::from(day), day, user: k % 50, feature: None }, 60);
+                a.record(
+                    UsageTouch { id: n, ts_us: i64::from(day), day, user: k % 50, feature: None, feature_key: 0 },
+                    60,
+                );
             }
         }
         assert_eq!(a.ids_len(), 12_000);
         let entry = std::mem::size_of::<(u64, Contribution)>();
-        assert_eq!(entry, 32);
+        assert_eq!(entry, 40);
         // hashbrown: one control byte per slot, at most 7/8 full
         let bytes = a.ids.capacity() * (entry + 1);
-        assert!(bytes / a.ids_len() <= 48, "{} bytes per id", bytes / a.ids_len());
-        // and ids older than the horizon are forgotten
-        a.record(UsageTouch { id: u64::MAX, ts_us: 0, day: 100, user: 1, feature: None }, 60);
-        assert_eq!(a.ids_len(), 20 * 200 + 1);
+        assert!(bytes / a.ids_len() <= 60, "{} bytes per id", bytes / a.ids_len());
+        // ids are kept for the retention (horizon + 56 days), forgotten after
+        a.record(UsageTouch { id: u64::MAX, ts_us: 0, day: 100, user: 1, feature: None, feature_key: 0 }, 60);
+        assert_eq!(a.ids_len(), 12_000 + 1);
+        a.record(UsageTouch { id: u64::MAX - 1, ts_us: 0, day: 150, user: 1, feature: None, feature_key: 0 }, 60);
+        assert_eq!(a.ids_len(), 26 * 200 + 2, "days 34..=59 kept at newest day 150");
     }
 }

@@ -82,6 +82,9 @@ pub struct UsageKey {
     user: u64,
     ts_us: i64,
     feature: Option<u8>,
+    /// [`hash_str`] of the feature, 0 without one: the tie key of repeats (SPEC v3 §1),
+    /// independent of the configured core features.
+    feature_key: u64,
 }
 
 impl UsageKey {
@@ -90,11 +93,12 @@ impl UsageKey {
     pub fn new(config: &ScoringConfig, event_id: &str, user_id: &str, feature: Option<&str>, ts_us: i64) -> Self {
         // Bounds repeat validation so an unvalidated config cannot overflow a
         // bitmask: features past the 64th are ignored.
+        let feature_key = feature.map_or(0, hash_str);
         let feature = feature
             .and_then(|f| config.core_features.iter().position(|c| c == f))
             .filter(|&i| i < MAX_CORE_FEATURES)
             .map(|i| i as u8);
-        UsageKey { id: hash_str(event_id), user: hash_str(user_id), ts_us, feature }
+        UsageKey { id: hash_str(event_id), user: hash_str(user_id), ts_us, feature, feature_key }
     }
 
     pub fn of(config: &ScoringConfig, u: &UsageEvent) -> Self {
@@ -174,6 +178,8 @@ pub struct UsageMemory {
     pub activity_bytes: usize,
     pub event_ids: usize,
     pub event_id_bytes: usize,
+    /// Differing later copies of repeated event ids (SPEC v3 §2), in `event_id_bytes`.
+    pub repeats: usize,
 }
 
 impl Engine {
@@ -212,8 +218,14 @@ impl Engine {
     pub fn apply_usage(&mut self, account_id: &str, key: UsageKey) -> ApplyOutcome {
         let day = key.day_number();
         let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
-        let touch =
-            UsageTouch { id: key.id, ts_us: key.ts_us, day, user: key.user, feature: key.feature.map(usize::from) };
+        let touch = UsageTouch {
+            id: key.id,
+            ts_us: key.ts_us,
+            day,
+            user: key.user,
+            feature: key.feature.map(usize::from),
+            feature_key: key.feature_key,
+        };
         // One lookup for a known account (the hot path).
         let acct = match self.accounts.get_mut(account_id) {
             Some(acct) => {
@@ -243,8 +255,14 @@ impl Engine {
             let day = key.day_number();
             acct.first_day = acct.first_day.min(day);
             acct.last_day = acct.last_day.max(day);
-            let touch =
-                UsageTouch { id: key.id, ts_us: key.ts_us, day, user: key.user, feature: key.feature.map(usize::from) };
+            let touch = UsageTouch {
+                id: key.id,
+                ts_us: key.ts_us,
+                day,
+                user: key.user,
+                feature: key.feature.map(usize::from),
+                feature_key: key.feature_key,
+            };
             outcome(match acct.activity.record(touch, horizon) {
                 Touch::Changed => ApplyOutcome::Applied,
                 Touch::Unchanged => ApplyOutcome::Duplicate,
@@ -343,7 +361,7 @@ impl Engine {
         self.accounts.values().map(|a| a.activity.users_len()).sum()
     }
 
-    /// Usage event ids remembered for deduplication (those of the horizon's days).
+    /// Usage event ids remembered for deduplication (those of the retention's days).
     pub fn usage_event_ids(&self) -> usize {
         self.accounts.values().map(|a| a.activity.ids_len()).sum()
     }
@@ -361,6 +379,7 @@ impl Engine {
             m.event_id_bytes += ids;
             m.tracked_users += a.activity.users_len();
             m.event_ids += a.activity.ids_len();
+            m.repeats += a.activity.repeats_len();
         }
         m
     }

@@ -369,3 +369,53 @@ fn a_series_prints_each_days_alert_transitions_after_its_results() {
     // a single day (--as-of) prints no alert lines
     assert!(run(&data, "2026-09-25").alerts.is_empty());
 }
+
+/// SPEC v3 §2 (issue 21): `--as-of D` and the day-D lines of every `--from/--to` range
+/// containing D agree, on a history whose repeated event ids have copies days to months
+/// apart (across the 55-day window, the horizon and the retention), with other users,
+/// features and equal timestamps. Before v3's per-day rule, a later copy counted or not
+/// depending on where the range started.
+#[test]
+fn as_of_equals_the_day_of_every_range_containing_it_with_repeats_far_apart() {
+    let mut lines = String::new();
+    let start = day("2026-01-01");
+    let mut s: u64 = 42;
+    let mut next = |n: u64| {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 33) % n
+    };
+    for a in 0..5 {
+        lines.push_str(&format!(
+            "{{\"type\":\"account\",\"event_id\":\"acc-{a}\",\"account_id\":\"a{a}\",\"timestamp\":\"2026-01-01T00:00:00Z\",\"licensed_seats\":8}}\n"
+        ));
+    }
+    for i in 0..400 {
+        let a = next(5);
+        let copies = 1 + next(3);
+        let base = next(200) as i64;
+        for c in 0..copies {
+            let d = (base + if c == 0 { 0 } else { next(130) as i64 - 40 }).clamp(0, 199);
+            let when = start + chrono::Duration::days(d);
+            let sec = if next(2) == 0 { "00" } else { "30" };
+            let feature = ["reports", "dashboards", ""][next(3) as usize];
+            lines.push_str(&format!(
+                "{{\"type\":\"usage\",\"event_id\":\"e{i}\",\"account_id\":\"a{a}\",\"user_id\":\"u{}\",\"event\":\"x\",\"feature\":\"{feature}\",\"timestamp\":\"{when}T10:00:{sec}Z\"}}\n",
+                next(6)
+            ));
+        }
+    }
+    let input = lines.into_bytes();
+    let day_lines = |out: &str, d: NaiveDate| -> Vec<String> {
+        out.lines().filter(|l| l.contains(&format!("\"as_of\":\"{d}\""))).map(str::to_owned).collect()
+    };
+    for d_off in [70i64, 120, 175] {
+        let d = start + chrono::Duration::days(d_off);
+        let at_once = run(&input, &d.to_string()).out;
+        assert!(!at_once.is_empty());
+        for back in [0i64, 1, 30, 61, 70] {
+            let from = d - chrono::Duration::days(back);
+            let series = run_with(&input, &ReplayOptions::new(Window { from, to: d })).expect("replay").out;
+            assert_eq!(day_lines(&series, d), day_lines(&at_once, d), "--from {from} --to {d}");
+        }
+    }
+}

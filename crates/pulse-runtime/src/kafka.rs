@@ -124,7 +124,7 @@ impl KafkaConfig {
             for (k, v) in &self.properties {
                 if let Some(why) = unsafe_property(k, v) {
                     return Err(SettingsError::invalid(
-                        &format!("kafka.properties.\"{k}\""),
+                        format!("kafka.properties.\"{k}\""),
                         format!("{why}; set kafka.allow_unsafe_kafka_properties = true to accept it anyway"),
                     ));
                 }

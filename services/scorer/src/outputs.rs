@@ -139,7 +139,8 @@ async fn insert_isolating<R: ResultRow>(
     rows: &[R],
 ) -> Result<Vec<(String, Vec<u8>)>, clickhouse::error::Error> {
     let mut letters = Vec::new();
-    let mut todo = vec![0..rows.len()];
+    let mut todo: Vec<std::ops::Range<usize>> = Vec::with_capacity(8);
+    todo.push(0..rows.len());
     while let Some(range) = todo.pop() {
         let chunk = &rows[range.clone()];
         if chunk.is_empty() {

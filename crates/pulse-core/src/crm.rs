@@ -29,10 +29,10 @@ pub(crate) struct CrmLog {
 }
 
 /// Order of two versions of the same `event_id` that differ (a producer bug): the
-/// earlier timestamp wins, then the smaller normalized JSON, so the survivor does
-/// not depend on which copy arrived first.
-fn sort_key(e: &Event) -> (chrono::DateTime<chrono::Utc>, String) {
-    (e.timestamp(), serde_json::to_string(e).unwrap_or_default())
+/// earlier timestamp (to the microsecond) wins, then the smaller canonical JSON (SPEC v3
+/// §1), so the survivor depends neither on which copy arrived first nor on the config.
+fn sort_key(e: &Event) -> (i64, String) {
+    (e.timestamp().timestamp_micros(), canonical_json(e))
 }
 
 impl CrmLog {

@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
+use pulse_core::event::canonical_json;
 use pulse_core::event::*;
 use pulse_core::{Engine, ScoringConfig};
 
@@ -173,5 +174,43 @@ fn a_later_copy_counts_once_the_earlier_one_is_out_of_the_window() {
         let mut reversed = events.clone();
         reversed.reverse();
         assert_eq!(at_once(&reversed, d), want, "reversed, day {d}");
+    }
+}
+
+/// SPEC v3 §1: CRM copies that tie on the timestamp (to the microsecond) are ordered by
+/// their canonical JSON: defined fields only, no timestamp, no nulls, keys sorted
+/// bytewise, integral numbers without a fraction.
+#[test]
+fn crm_ties_break_on_the_canonical_json() {
+    let line = r#"{"type":"account","event_id":"a-1","account_id":"acme","timestamp":"2026-01-01T10:00:00.000001Z","licensed_seats":20,"arr":12000.0,"name":null,"segment":"smb","crm_id":"x"}"#;
+    let ev = pulse_core::parse_event(line.as_bytes()).expect("valid");
+    assert_eq!(
+        canonical_json(&ev),
+        r#"{"account_id":"acme","arr":12000,"event_id":"a-1","licensed_seats":20,"segment":"smb","type":"account"}"#
+    );
+    let kpi = r#"{"type":"kpi","event_id":"k","account_id":"acme","timestamp":"2026-01-01T10:00:00Z","kpi":"x","baseline":0.1,"target":2.5e3,"value":-0}"#;
+    let ev = pulse_core::parse_event(kpi.as_bytes()).expect("valid");
+    assert_eq!(
+        canonical_json(&ev),
+        r#"{"account_id":"acme","baseline":0.1,"confirmed":false,"event_id":"k","kpi":"x","target":2500,"type":"kpi","value":0}"#
+    );
+    // Two copies in the same microsecond (nanoseconds differ): seats 20 and 9. The
+    // canonical JSON of seats 20 ("...":20) sorts before seats 9 ("...":9): 20 wins in
+    // either order.
+    let copy = |seats: u32, ns: &str| {
+        pulse_core::parse_event(
+            format!(r#"{{"type":"account","event_id":"a-1","account_id":"acme","timestamp":"2026-01-01T10:00:00.000001{ns}Z","licensed_seats":{seats}}}"#)
+                .as_bytes(),
+        )
+        .expect("valid")
+    };
+    let (a, b) = (copy(20, "900"), copy(9, "100"));
+    for order in [[&a, &b], [&b, &a]] {
+        let mut e = Engine::new(cfg());
+        for ev in order {
+            e.apply(ev);
+        }
+        let attrs = e.attributes("acme", date(0)).expect("attributes");
+        assert_eq!(attrs.licensed_seats, Some(20));
     }
 }

@@ -143,6 +143,62 @@ pub const MAX_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2149, 6, 6) {
     None => NaiveDate::MAX,
 };
 
+/// The canonical JSON of an event (SPEC v3 §1), which breaks ties between differing
+/// copies of a CRM event: `type`, `event_id`, `account_id` and the fields SPEC §1 defines
+/// for its type (the [`Event`]'s own), `timestamp` excluded, null fields left out, keys
+/// sorted bytewise, no whitespace, integral numbers without a fraction, other numbers in
+/// their shortest round-trip form. Written by hand rather than through `serde_json::Map`,
+/// whose key order depends on a cargo feature another crate may turn on.
+pub fn canonical_json(ev: &Event) -> String {
+    fn write(v: &serde_json::Value, top: bool, out: &mut String) {
+        use serde_json::Value as V;
+        match v {
+            V::Object(map) => {
+                let mut keys: Vec<&String> = map
+                    .iter()
+                    .filter(|(k, v)| !(top && (k.as_str() == "timestamp" || v.is_null())))
+                    .map(|(k, _)| k)
+                    .collect();
+                keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&V::String(k.clone()).to_string());
+                    out.push(':');
+                    if let Some(v) = map.get(k) {
+                        write(v, false, out);
+                    }
+                }
+                out.push('}');
+            }
+            V::Array(items) => {
+                out.push('[');
+                for (i, x) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, false, out);
+                }
+                out.push(']');
+            }
+            V::Number(n) => match n.as_f64() {
+                Some(x) if n.is_f64() && x.fract() == 0.0 && x.abs() < 9.007_199_254_740_992e15 => {
+                    out.push_str(&(x as i64).to_string());
+                }
+                _ => out.push_str(&n.to_string()),
+            },
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut out = String::new();
+    if let Ok(v) = serde_json::to_value(ev) {
+        write(&v, true, &mut out);
+    }
+    out
+}
+
 /// Whether `day` can be stored (SPEC v3 §1: 1970-01-01..=2149-06-06).
 pub fn date_in_range(day: NaiveDate) -> bool {
     (MIN_DATE..=MAX_DATE).contains(&day)

@@ -88,6 +88,7 @@ pub fn transition(account: usize, state: AlertState, day: NaiveDate) -> AlertTra
         message: "engagement below 50".into(),
         details: serde_json::json!({ "engagement": 41 }),
         retracts: None,
+        reason: None,
     }
 }
 

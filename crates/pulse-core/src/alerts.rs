@@ -121,6 +121,26 @@ pub struct AlertTransition {
     /// Only for `retracted`: which transition (of `as_of`) is withdrawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retracts: Option<TransitionKind>,
+    /// Why a `resolved` transition is not the rule's own resolve: `churned` when the
+    /// account became a former customer (SPEC v3 §7, §8); null otherwise.
+    #[serde(default)]
+    pub reason: Option<TransitionReason>,
+}
+
+/// The reason of a transition other than its rule's own verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionReason {
+    /// The account became a former customer that day: its open alerts resolve.
+    Churned,
+}
+
+impl TransitionReason {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            TransitionReason::Churned => "churned",
+        }
+    }
 }
 
 impl AlertTransition {
@@ -168,6 +188,9 @@ pub struct DayInput {
     days_past_target: Option<i64>,
     verdict: readiness::Verdict,
     total: f64,
+    /// A former customer that day (SPEC v3 §8): no rule opens, open alerts resolve.
+    #[serde(default)]
+    former: bool,
 }
 
 impl DayInput {
@@ -193,6 +216,7 @@ impl DayInput {
             days_past_target: r.days_past_target,
             verdict: r.verdict,
             total: r.total,
+            former: h.former,
         }
     }
 
@@ -253,6 +277,24 @@ fn step(
     out: &mut Vec<AlertTransition>,
 ) {
     let as_of = date_from_day(day);
+    if input.former {
+        // A former customer opens nothing; what is open resolves that day (SPEC v3 §8).
+        for (rule, o) in std::mem::take(open) {
+            out.push(AlertTransition {
+                account_id: account.to_owned(),
+                rule,
+                state: AlertState::Resolved,
+                as_of,
+                opened_on: o.opened_on,
+                severity: o.severity,
+                message: format!("{}: resolved, the account is a former customer", rule.as_str()),
+                details: serde_json::json!({ "reason": "churned" }),
+                retracts: None,
+                reason: Some(TransitionReason::Churned),
+            });
+        }
+        return;
+    }
     for rule in AlertRule::ALL {
         let current = open.get(&rule);
         match judge(cfg, rule, input, current) {
@@ -279,6 +321,7 @@ fn step(
                         message,
                         details,
                         retracts: None,
+                        reason: None,
                     });
                 }
             }
@@ -294,6 +337,7 @@ fn step(
                         message,
                         details,
                         retracts: None,
+                        reason: None,
                     });
                 }
             }

@@ -65,6 +65,40 @@ impl CrmLog {
         by_date.into_values().collect()
     }
 
+    /// Whether the account is a former customer on day `d` (SPEC v3 §8), from the events
+    /// up to the end of `d` only: former from the later of a `churned` renewal outcome's
+    /// `renewal_on` and that event's own day (the latest outcome per contract date
+    /// counts), or from the day an account event sets the stage `churned`; until a later
+    /// account event sets another stage (on one day, the later event wins).
+    pub(crate) fn former_on(&self, d: Day) -> bool {
+        let mut marks: Vec<(Day, usize, bool)> = Vec::new();
+        let mut outcomes: BTreeMap<NaiveDate, (usize, &RenewalEvent)> = BTreeMap::new();
+        for (i, e) in self.events.iter().enumerate() {
+            let day = day_of(e.timestamp());
+            if day > d {
+                break;
+            }
+            match e {
+                Event::Account(AccountEvent { lifecycle_stage: Some(stage), .. }) => {
+                    marks.push((day, i, *stage == LifecycleStage::Churned));
+                }
+                Event::Renewal(r) => {
+                    outcomes.insert(r.renewal_on, (i, r));
+                }
+                _ => {}
+            }
+        }
+        for (i, r) in outcomes.into_values() {
+            if r.outcome == RenewalOutcome::Churned {
+                let from = crate::num::day_from_date(r.renewal_on).max(day_of(r.timestamp));
+                if from <= d {
+                    marks.push((from, i, true));
+                }
+            }
+        }
+        marks.iter().max_by_key(|(day, i, _)| (*day, *i)).is_some_and(|(_, _, churned)| *churned)
+    }
+
     /// The lifecycle stage in force at the end of each day on which an `account`
     /// event set one, in day order (the last setting of a day wins).
     pub(crate) fn stage_changes(&self) -> Vec<(NaiveDate, LifecycleStage)> {

@@ -300,7 +300,12 @@ impl Engine {
             health::build(&f, None).color
         });
         let f = facts::compute(&self.config, &self.version, key, d, &today, acct.crm.view(d));
-        Some(Evaluation { health: health::build(&f, previous_color), readiness: readiness::build(&f) })
+        let former = acct.crm.former_on(d);
+        let mut health = health::build(&f, previous_color);
+        let mut readiness = readiness::build(&f);
+        health.former = former;
+        readiness.former = former;
+        Some(Evaluation { health, readiness })
     }
 
     /// The account's attributes as of the end of `as_of`; `None` for an unknown

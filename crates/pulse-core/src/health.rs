@@ -66,6 +66,10 @@ pub struct HealthResult {
     pub usage_profile: UsageProfile,
     pub segment: Option<String>,
     pub config_version: String,
+    /// A former customer on this day (SPEC v3 §8): its results are still computed and
+    /// kept, it opens no alerts and is left out of the portfolio.
+    #[serde(default)]
+    pub former: bool,
 }
 
 /// Score of `trend`: 100 at or above `full`, 0 at or below `zero`, linear between.
@@ -190,5 +194,6 @@ pub(crate) fn build(f: &Facts<'_>, previous_color: Option<Color>) -> HealthResul
         usage_profile: f.eff.profile,
         segment: f.view.attrs.segment.map(str::to_owned),
         config_version: f.version.to_owned(),
+        former: false,
     }
 }

@@ -96,6 +96,9 @@ pub struct ReadinessResult {
     /// Overdue by `readiness.recovery_after_days` (30) or more.
     pub recovery_plan_needed: bool,
     pub config_version: String,
+    /// A former customer on this day (SPEC v3 §8).
+    #[serde(default)]
+    pub former: bool,
 }
 
 fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
@@ -229,5 +232,6 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         overdue,
         recovery_plan_needed,
         config_version: f.version.to_owned(),
+        former: false,
     }
 }

@@ -741,6 +741,8 @@ struct AlertLine<'a> {
     opened_on: NaiveDate,
     severity: pulse_core::config::Severity,
     message: &'a str,
+    /// Null, or `churned` for a resolve caused by the account becoming former (v3).
+    reason: Option<&'static str>,
 }
 
 impl<'a> AlertLine<'a> {
@@ -754,6 +756,7 @@ impl<'a> AlertLine<'a> {
             opened_on: t.opened_on,
             severity: t.severity,
             message: &t.message,
+            reason: t.reason.map(|r| r.as_str()),
         }
     }
 }

@@ -64,6 +64,11 @@ pub enum Reason {
     /// An alert transition the webhook refused for good (HTTP 4xx other than 408/429):
     /// not retried.
     WebhookRejected,
+    /// `pulse collect`: a call over `collect.max_event_bytes` (the rest of its batch goes on).
+    EventTooLarge,
+    /// `pulse collect`: a usage call with no account (no `context.groupId`,
+    /// `properties.account_id` nor the source's `account_property`).
+    NoAccount,
 }
 
 impl Reason {
@@ -82,6 +87,8 @@ impl Reason {
         Reason::StorageRejected,
         Reason::WebhookFailed,
         Reason::WebhookRejected,
+        Reason::EventTooLarge,
+        Reason::NoAccount,
     ];
 
     /// The code on the wire and in metric labels.
@@ -101,6 +108,8 @@ impl Reason {
             Reason::StorageRejected => "storage_rejected",
             Reason::WebhookFailed => "webhook_failed",
             Reason::WebhookRejected => "webhook_rejected",
+            Reason::EventTooLarge => "event_too_large",
+            Reason::NoAccount => "no_account",
         }
     }
 }

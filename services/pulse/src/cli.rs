@@ -28,6 +28,8 @@ pub enum Command {
     /// Run the read API and web dashboard (ClickHouse -> JSON and HTML), or load
     /// fixture data for it (`pulse api load-fixtures`).
     Api(cmd::api::ApiArgs),
+    /// Run the HTTP collector speaking Segment's Tracking API (HTTP -> input topics).
+    Collect,
     /// Apply pending ClickHouse migrations.
     Migrate,
     /// Write daily health and readiness for a past period from an events file.
@@ -66,6 +68,7 @@ pub fn main() -> ExitCode {
         Command::Scorer => cmd::run_async(config, cmd::scorer::run),
         Command::Notify => cmd::run_async(config, cmd::notify::run),
         Command::Api(a) => cmd::run_async(config, |s| cmd::api::run(a, s)),
+        Command::Collect => cmd::run_async(config, cmd::collect::run),
         Command::Migrate => cmd::run_async(config, cmd::migrate::run),
         Command::Backfill(a) => cmd::run_async(config, |s| cmd::backfill::run(a, s)),
         Command::Topics(c) => cmd::run_async(config, |s| cmd::topics::run(c, s)),

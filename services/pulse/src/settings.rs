@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use pulse_api::ApiConfig;
+use pulse_collect::CollectConfig;
 use pulse_ingest::IngestConfig;
 use pulse_runtime::{
     clickhouse::ClickHouseConfig,
@@ -24,6 +25,7 @@ pub struct Settings {
     pub ingest: IngestConfig,
     pub scorer: ScorerConfig,
     pub api: ApiConfig,
+    pub collect: CollectConfig,
 }
 
 impl Settings {
@@ -42,6 +44,7 @@ impl Settings {
         self.ingest.validate_against_producer(self.kafka.message_max_bytes()?)?;
         self.scorer.validate()?;
         self.api.validate()?;
+        self.collect.validate()?;
         self.scorer.load_scoring()?;
         Ok(())
     }

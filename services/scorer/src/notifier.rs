@@ -531,6 +531,7 @@ mod tests {
             message: "low".into(),
             details: serde_json::json!({}),
             retracts: None,
+            reason: None,
         }
     }
 

@@ -253,6 +253,7 @@ mod tests {
             message: format!("{} {}", rule.as_str(), state.as_str()),
             details: serde_json::Value::Null,
             retracts: None,
+            reason: None,
         }
     }
 

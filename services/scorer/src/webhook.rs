@@ -105,6 +105,7 @@ mod tests {
             message: "m".into(),
             details: serde_json::Value::Null,
             retracts: (state == AlertState::Retracted).then_some(pulse_core::alerts::TransitionKind::Opened),
+            reason: None,
         }
     }
 

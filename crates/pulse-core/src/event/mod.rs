@@ -342,6 +342,9 @@ pub enum LifecycleStage {
     Adoption,
     Expansion,
     Renewal,
+    /// A former customer (SPEC v3 §8): from the day an account event sets it, until a
+    /// later one sets another stage.
+    Churned,
 }
 
 /// Partial upsert of account attributes: `None` leaves the attribute unchanged.

@@ -385,12 +385,13 @@ fn account(w: &Wire<'_>) -> R<Event> {
         lifecycle_stage: opt_enum(
             "lifecycle_stage",
             &w.lifecycle_stage,
-            "onboarding, adoption, expansion, renewal",
+            "onboarding, adoption, expansion, renewal, churned",
             |s| match s {
                 "onboarding" => Some(LifecycleStage::Onboarding),
                 "adoption" => Some(LifecycleStage::Adoption),
                 "expansion" => Some(LifecycleStage::Expansion),
                 "renewal" => Some(LifecycleStage::Renewal),
+                "churned" => Some(LifecycleStage::Churned),
                 _ => None,
             },
         )?,

@@ -85,6 +85,9 @@ where
                     }
                     on_event(RetryEvent::Paused);
                 }
+                // The operation may have changed the assignment (or a rebalance did it
+                // in the last poll): pause what is new before polling again.
+                pause_new(consumer, &mut paused);
                 let sleep = tokio::time::sleep(delay);
                 tokio::pin!(sleep);
                 loop {

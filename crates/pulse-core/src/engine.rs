@@ -110,6 +110,18 @@ impl UsageKey {
         self.ts_us
     }
 
+    /// What the account's activity records for it.
+    fn touch(&self) -> UsageTouch {
+        UsageTouch {
+            id: self.id,
+            ts_us: self.ts_us,
+            day: self.day_number(),
+            user: self.user,
+            feature: self.feature.map(usize::from),
+            feature_key: self.feature_key,
+        }
+    }
+
     /// The UTC day of the event.
     pub fn day(&self) -> NaiveDate {
         date_from_day(self.day_number())
@@ -218,14 +230,7 @@ impl Engine {
     pub fn apply_usage(&mut self, account_id: &str, key: UsageKey) -> ApplyOutcome {
         let day = key.day_number();
         let horizon = self.config.horizon_days.min(MAX_HORIZON_DAYS);
-        let touch = UsageTouch {
-            id: key.id,
-            ts_us: key.ts_us,
-            day,
-            user: key.user,
-            feature: key.feature.map(usize::from),
-            feature_key: key.feature_key,
-        };
+        let touch = key.touch();
         // One lookup for a known account (the hot path).
         let acct = match self.accounts.get_mut(account_id) {
             Some(acct) => {
@@ -255,14 +260,7 @@ impl Engine {
             let day = key.day_number();
             acct.first_day = acct.first_day.min(day);
             acct.last_day = acct.last_day.max(day);
-            let touch = UsageTouch {
-                id: key.id,
-                ts_us: key.ts_us,
-                day,
-                user: key.user,
-                feature: key.feature.map(usize::from),
-                feature_key: key.feature_key,
-            };
+            let touch = key.touch();
             outcome(match acct.activity.record(touch, horizon) {
                 Touch::Changed => ApplyOutcome::Applied,
                 Touch::Unchanged => ApplyOutcome::Duplicate,

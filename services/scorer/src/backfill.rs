@@ -84,12 +84,7 @@ pub async fn backfill(
         let month = (day.year(), day.month());
         if last_month != Some(month) {
             if months >= INSERT_MONTHS {
-                stats.health_rows += health.len() as u64;
-                stats.readiness_rows += readiness.len() as u64;
-                insert(ch, tables::ACCOUNT_HEALTH, &health).await?;
-                insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
-                health.clear();
-                readiness.clear();
+                write(ch, &mut health, &mut readiness, &mut stats).await?;
                 months = 0;
             }
             months += 1;
@@ -110,15 +105,26 @@ pub async fn backfill(
             readiness.push(r);
         }
         if health.len() >= INSERT_ROWS || day == to {
-            stats.health_rows += health.len() as u64;
-            stats.readiness_rows += readiness.len() as u64;
-            insert(ch, tables::ACCOUNT_HEALTH, &health).await?;
-            insert(ch, tables::GRADUATION_READINESS, &readiness).await?;
-            health.clear();
-            readiness.clear();
+            write(ch, &mut health, &mut readiness, &mut stats).await?;
             months = 0;
             last_month = None;
         }
     }
     Ok(stats)
+}
+
+/// Inserts the buffered rows (health first, then readiness), counts and clears them.
+async fn write(
+    ch: &clickhouse::Client,
+    health: &mut Vec<HealthRow>,
+    readiness: &mut Vec<ReadinessRow>,
+    stats: &mut BackfillStats,
+) -> Result<(), BackfillError> {
+    stats.health_rows += health.len() as u64;
+    stats.readiness_rows += readiness.len() as u64;
+    insert(ch, tables::ACCOUNT_HEALTH, health).await?;
+    insert(ch, tables::GRADUATION_READINESS, readiness).await?;
+    health.clear();
+    readiness.clear();
+    Ok(())
 }

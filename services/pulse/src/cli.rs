@@ -34,6 +34,8 @@ pub enum Command {
     Migrate,
     /// Write daily health and readiness for a past period from an events file.
     Backfill(cmd::backfill::BackfillArgs),
+    /// Check stored dau, wau, mau and seats against the raw events (exit 3 on differences).
+    Reconcile(cmd::reconcile::ReconcileArgs),
     /// Kafka topic administration.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCmd),
@@ -71,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Collect => cmd::run_async(config, cmd::collect::run),
         Command::Migrate => cmd::run_async(config, cmd::migrate::run),
         Command::Backfill(a) => cmd::run_async(config, |s| cmd::backfill::run(a, s)),
+        Command::Reconcile(a) => cmd::run_async_code(config, |s| cmd::reconcile::run(a, s)),
         Command::Topics(c) => cmd::run_async(config, |s| cmd::topics::run(c, s)),
         Command::Produce(a) => cmd::run_async(config, |s| cmd::produce::run(a, s)),
         Command::Consume(a) => cmd::run_async(config, |s| cmd::consume::run(a, s)),

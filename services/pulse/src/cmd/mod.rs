@@ -12,6 +12,7 @@ pub mod load;
 pub mod migrate;
 pub mod notify;
 pub mod produce;
+pub mod reconcile;
 pub mod replay;
 pub mod scorer;
 pub mod topics;
@@ -31,10 +32,21 @@ where
     F: FnOnce(Settings) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
 {
+    run_async_code(config, |s| async move {
+        run(s).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// [`run_async`] for a subcommand whose exit code tells its outcome (`pulse reconcile`).
+pub fn run_async_code<F, Fut>(config: Option<&Path>, run: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(Settings) -> Fut,
+    Fut: Future<Output = anyhow::Result<ExitCode>>,
+{
     let settings = Settings::load(config)?;
     pulse_runtime::telemetry::init(&settings.telemetry);
     let rt =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
-    rt.block_on(run(settings))?;
-    Ok(ExitCode::SUCCESS)
+    rt.block_on(run(settings))
 }

@@ -13,7 +13,8 @@
 -- whole history on every request.
 --
 -- The first version of `health_alerts` (opened/resolved only, second-resolution version)
--- is replaced: the new table is built beside it, filled from it, and exchanged atomically.
+-- is replaced: the new table is built beside it, filled from it, exchanged atomically, and
+-- filled again from the old one before that is dropped (online-safe: migrate.rs).
 
 CREATE TABLE IF NOT EXISTS health_alerts_v2
 (
@@ -42,6 +43,16 @@ SELECT alert_id, account_id, rule, CAST(toString(state), 'Enum8(\'opened\' = 1, 
 FROM health_alerts FINAL;
 
 EXCHANGE TABLES health_alerts AND health_alerts_v2;
+
+-- Catch-up: transitions the running scorer wrote into the old table between the copy and
+-- the exchange (the migrator first waits for inserts that started before it). Rows
+-- already copied carry the same version and collapse.
+INSERT INTO health_alerts
+SELECT alert_id, account_id, rule, CAST(toString(state), 'Enum8(\'opened\' = 1, \'resolved\' = 2)'),
+       CAST(toString(state), 'Enum8(\'opened\' = 1, \'resolved\' = 2, \'retracted\' = 3)'),
+       opened_on, as_of, severity, message, details,
+       toUInt64(toUnixTimestamp(emitted_at)) * 1000000, toDateTime64(emitted_at, 3, 'UTC')
+FROM health_alerts_v2 FINAL;
 
 DROP TABLE IF EXISTS health_alerts_v2;
 

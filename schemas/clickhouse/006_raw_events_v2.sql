@@ -1,5 +1,8 @@
 -- Raw events, second layout (replaces 001's tables, rows copied).
 --
+-- Online-safe (see crates/pulse-runtime/src/migrate.rs): built beside, copied, exchanged,
+-- then copied again from the old table before it is dropped.
+--
 -- Why: 001 partitioned by month of the *event* time, so one insert of a backlog whose
 -- events span more than 100 months exceeded `max_partitions_per_insert_block` and was
 -- refused (ingest retried it forever); and duplicates with a different timestamp landed in
@@ -40,6 +43,16 @@ FROM usage_events;
 
 EXCHANGE TABLES usage_events AND usage_events_v2;
 
+-- Catch-up: rows that running services wrote into the old table between the copy above
+-- and the exchange (the migrator first waits for inserts that started before it).
+-- Copies of rows already copied collapse on the sort key.
+INSERT INTO usage_events
+SELECT event_id, account_id, user_id, event, feature, toDateTime64(timestamp, 3, 'UTC'), properties,
+       raw, source_topic, source_partition, source_offset, ingested_at,
+       18446744073709551615 - bitOr(bitShiftLeft(toUInt64(toUnixTimestamp(timestamp) + 2208988800) * 1000, 20),
+                                    least(length(raw), 1048575))
+FROM usage_events_v2;
+
 DROP TABLE IF EXISTS usage_events_v2;
 
 CREATE TABLE IF NOT EXISTS crm_events_v2
@@ -68,6 +81,16 @@ SELECT event_id, account_id, CAST(toString(type), 'Enum8(\'account\' = 1, \'asse
 FROM crm_events;
 
 EXCHANGE TABLES crm_events AND crm_events_v2;
+
+-- Catch-up: rows that running services wrote into the old table between the copy above
+-- and the exchange (the migrator first waits for inserts that started before it).
+-- Copies of rows already copied collapse on the sort key.
+INSERT INTO crm_events
+SELECT event_id, account_id, CAST(toString(type), 'Enum8(\'account\' = 1, \'assessment\' = 2, \'milestone\' = 3, \'training\' = 4, \'kpi\' = 5, \'stakeholder\' = 6, \'ticket\' = 7, \'renewal\' = 8)'),
+       toDateTime64(timestamp, 3, 'UTC'), payload, raw, source_topic, source_partition, source_offset, ingested_at,
+       18446744073709551615 - bitOr(bitShiftLeft(toUInt64(toUnixTimestamp(timestamp) + 2208988800) * 1000, 20),
+                                    least(length(raw), 1048575))
+FROM crm_events_v2;
 
 DROP TABLE IF EXISTS crm_events_v2;
 

@@ -5,6 +5,7 @@
 //! Addresses come from `PULSE_TEST_KAFKA` and `PULSE_TEST_CLICKHOUSE` (defaults: the
 //! local stack, `127.0.0.1:9092` and `http://127.0.0.1:8123`).
 
+pub mod collect;
 pub mod dead_letter_schema;
 pub mod hostile;
 pub mod webhook;

@@ -80,6 +80,20 @@ pub struct SourceConfig {
     pub account_property: Option<String>,
 }
 
+impl SourceConfig {
+    /// A source named `name` accepting `write_key` (stored as its digest), no shared
+    /// secret, no account property: for tests, benchmarks and generated configs.
+    pub fn with_key(name: &str, write_key: &str) -> Self {
+        use sha2::Digest as _;
+        Self {
+            name: name.to_owned(),
+            key_sha256: hex::encode(sha2::Sha256::digest(write_key.as_bytes())),
+            shared_secret: None,
+            account_property: None,
+        }
+    }
+}
+
 /// `[collect.traits]`: account attribute = the trait names it is read from.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]

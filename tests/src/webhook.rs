@@ -89,6 +89,7 @@ pub fn transition(account: usize, state: AlertState, day: NaiveDate) -> AlertTra
         details: serde_json::json!({ "engagement": 41 }),
         retracts: None,
         reason: None,
+        seq: 1,
     }
 }
 

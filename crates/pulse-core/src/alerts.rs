@@ -125,6 +125,22 @@ pub struct AlertTransition {
     /// account became a former customer (SPEC v3 §7, §8); null otherwise.
     #[serde(default)]
     pub reason: Option<TransitionReason>,
+    /// Which time this transition holds: 1, and n + 1 once it was retracted n times (an
+    /// alert opened, retracted by late data, then opened again on the same day is its
+    /// second opening). A retraction carries the number of the transition it withdraws.
+    /// Re-deriving the same transition (a restart replaying its log) keeps the number,
+    /// so a notification's idempotency key can tell a re-opening from a repeat. Omitted
+    /// on the wire when 1.
+    #[serde(default = "first_seq", skip_serializing_if = "is_first_seq")]
+    pub seq: u32,
+}
+
+fn first_seq() -> u32 {
+    1
+}
+
+fn is_first_seq(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The reason of a transition other than its rule's own verdict.
@@ -245,6 +261,32 @@ struct AccountAlerts {
     /// `start` (the first day fed) extend the window backwards.
     #[serde(default)]
     folded: bool,
+    /// How many times each transition of the window was retracted (absent: never).
+    #[serde(default)]
+    retracted: Retractions,
+}
+
+/// Per transition, how often it was retracted: the next time it holds it is number
+/// count + 1. Serialized as a list (its keys are tuples).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Retractions(BTreeMap<Key, u32>);
+
+impl Retractions {
+    fn seq(&self, t: &AlertTransition) -> u32 {
+        self.0.get(&key(t)).copied().unwrap_or(0).saturating_add(1)
+    }
+}
+
+impl Serialize for Retractions {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Retractions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self(Vec::<(Key, u32)>::deserialize(d)?.into_iter().collect()))
+    }
 }
 
 impl AccountAlerts {
@@ -291,6 +333,7 @@ fn step(
                 details: serde_json::json!({ "reason": "churned" }),
                 retracts: None,
                 reason: Some(TransitionReason::Churned),
+                seq: 1,
             });
         }
         return;
@@ -322,6 +365,7 @@ fn step(
                         details,
                         retracts: None,
                         reason: None,
+                        seq: 1,
                     });
                 }
             }
@@ -338,6 +382,7 @@ fn step(
                         details,
                         retracts: None,
                         reason: None,
+                        seq: 1,
                     });
                 }
             }
@@ -433,12 +478,16 @@ impl AlertTracker {
         let end = if a.days.is_empty() { a.start - 1 } else { a.end() };
         // Fast path: only days after the last one fed, in order.
         if inputs.iter().all(|(d, _)| *d > end) {
+            let mark = out.len();
             for (d, input) in inputs {
                 while a.end() < d - 1 {
                     a.days.push_back(None);
                 }
                 step(cfg, id, d, &input, &mut a.open, out);
                 a.days.push_back(Some(input));
+            }
+            for t in &mut out[mark..] {
+                t.seq = a.retracted.seq(t);
             }
             fold(cfg, id, a, horizon);
             return;
@@ -462,13 +511,19 @@ impl AlertTracker {
         }
         let (after, open) = derive(cfg, id, a);
         a.open = open;
-        diff(&before, &after, out);
+        diff(&before, &after, &mut a.retracted, out);
         fold(cfg, id, a, horizon);
     }
 }
 
-/// Retractions of `before` missing from `after`, then `after` not in `before` as is.
-fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<AlertTransition>) {
+/// Retractions of `before` missing from `after`, then `after` not in `before` as is;
+/// each numbered (`seq`) by how often its transition was retracted before.
+fn diff(
+    before: &[AlertTransition],
+    after: &[AlertTransition],
+    retracted: &mut Retractions,
+    out: &mut Vec<AlertTransition>,
+) {
     let now: BTreeMap<Key, &AlertTransition> = after.iter().map(|t| (key(t), t)).collect();
     let was: BTreeMap<Key, &AlertTransition> = before.iter().map(|t| (key(t), t)).collect();
     // the opening of each alert, for the severity/message a retraction carries
@@ -485,10 +540,14 @@ fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<Ale
                 severity: opening.severity,
                 message: opening.message.clone(),
                 details: opening.details.clone(),
+                seq: retracted.seq(t),
                 ..t.clone()
             }
         })
         .collect();
+    for r in &retractions {
+        *retracted.0.entry(key(r)).or_insert(0) += 1;
+    }
     // Newest first: when an alert's resolution and its opening are both withdrawn, the
     // resolution's retraction must come first. Stores that keep one row per alert and
     // apply transitions in emission order (ClickHouse's `alerts_current`: a withdrawn
@@ -496,7 +555,12 @@ fn diff(before: &[AlertTransition], after: &[AlertTransition], out: &mut Vec<Ale
     // "withdrawn", not at "open".
     retractions.sort_by_key(|t| std::cmp::Reverse((t.as_of, t.retracts == Some(TransitionKind::Resolved), t.rule)));
     out.extend(retractions);
-    out.extend(after.iter().filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t)).cloned());
+    out.extend(
+        after
+            .iter()
+            .filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t))
+            .map(|t| AlertTransition { seq: retracted.seq(t), ..t.clone() }),
+    );
 }
 
 /// Folds days older than `horizon` before the newest into the window-start state.
@@ -511,6 +575,9 @@ fn fold(cfg: &ScoringConfig, id: &str, a: &mut AccountAlerts, horizon: Day) {
         a.folded = true;
         sink.clear();
     }
+    // Transitions before the window are final: never retracted, never re-derived.
+    let first = date_from_day(a.start);
+    a.retracted.0.retain(|k, _| k.3 >= first);
 }
 
 fn judge(cfg: &ScoringConfig, rule: AlertRule, h: &DayInput, open: Option<&OpenAlert>) -> Verdict {

@@ -459,3 +459,48 @@ fn an_alert_withdrawn_with_its_resolution_ends_withdrawn_in_a_one_row_per_alert_
     };
     assert_eq!(open(&now), open(&from_scratch));
 }
+
+#[test]
+fn a_transition_that_holds_again_after_its_retraction_is_numbered() {
+    // Day 10 is revised twice by late data: declining, then not, then declining again.
+    // The re-opening is the alert's second opening (seq 2), not a repeat of the first,
+    // and its retraction names the number it withdraws.
+    let cfg = ScoringConfig::default();
+    let mut t = AlertTracker::new(&cfg);
+    let b = base();
+    let day = |i: i64, change: f64| {
+        let mut ev = b.clone();
+        ev.health.as_of = d(i);
+        ev.readiness.as_of = ev.health.as_of;
+        ev.health.metrics.wau_change_pct = Some(change);
+        ev
+    };
+    for i in 0..10 {
+        assert!(t.update(&day(i, 0.0)).is_empty());
+    }
+    let declining = |out: &[AlertTransition], state: AlertState| -> Vec<u32> {
+        out.iter().filter(|x| x.rule == AlertRule::UsageDeclining && x.state == state).map(|x| x.seq).collect()
+    };
+    let first = t.update(&day(10, -50.0));
+    assert_eq!(declining(&first, O), vec![1], "{first:#?}");
+    for round in 1..=3u32 {
+        let withdrawn = t.update(&day(10, 0.0));
+        assert_eq!(declining(&withdrawn, AlertState::Retracted), vec![round], "{withdrawn:#?}");
+        assert!(declining(&withdrawn, O).is_empty());
+        let again = t.update(&day(10, -50.0));
+        assert_eq!(declining(&again, O), vec![round + 1], "{again:#?}");
+        // the same results again: nothing new, so no new number either
+        assert!(t.update(&day(10, -50.0)).is_empty());
+    }
+    // the count survives a snapshot (a restarted scorer re-derives the same numbers)
+    let json = serde_json::to_string(&t).expect("ser");
+    let mut back: AlertTracker = serde_json::from_str(&json).expect("de");
+    assert_eq!(back, t);
+    let withdrawn = back.update(&day(10, 0.0));
+    assert_eq!(declining(&withdrawn, AlertState::Retracted), vec![4]);
+    // the wire omits seq when it is 1 and reads it back as 1 when absent
+    let v = serde_json::to_value(&first[0]).expect("json");
+    assert!(v.get("seq").is_none(), "{v}");
+    let v = serde_json::to_value(&withdrawn[0]).expect("json");
+    assert_eq!(v["seq"], 4);
+}

@@ -532,6 +532,7 @@ mod tests {
             details: serde_json::json!({}),
             retracts: None,
             reason: None,
+            seq: 1,
         }
     }
 

@@ -254,6 +254,7 @@ mod tests {
             details: serde_json::Value::Null,
             retracts: None,
             reason: None,
+            seq: 1,
         }
     }
 

@@ -19,13 +19,20 @@ pub const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// and so does the same transition derived again (a scorer that restarted and replayed
 /// its log re-emits it under a new version; a transition withdrawn and derived back on
 /// the same day): a receiver that remembers keys drops the copy, so a CSM is told about
-/// one transition once. Its retraction has a key of its own.
+/// one transition once. Its retraction has a key of its own, and so does the same
+/// transition holding again after a retraction (`seq`, from pulse-core: opened, retracted,
+/// opened again on one day gives K1, K2, K3, never K1 twice, so a receiver that keeps keys
+/// does not drop the re-opening). The first holding's key is the same as before `seq`
+/// existed.
 pub fn idempotency_key(t: &AlertTransition) -> String {
     let mut h = Sha256::new();
     h.update(alert_id(t).as_bytes());
     for part in [t.transition().as_str(), t.state.as_str(), &t.as_of.to_string()] {
         h.update(b"\n");
         h.update(part.as_bytes());
+    }
+    if t.seq > 1 {
+        h.update(format!("\n#{}", t.seq).as_bytes());
     }
     hex::encode(h.finalize())
 }
@@ -106,6 +113,7 @@ mod tests {
             details: serde_json::Value::Null,
             retracts: (state == AlertState::Retracted).then_some(pulse_core::alerts::TransitionKind::Opened),
             reason: None,
+            seq: 1,
         }
     }
 
@@ -121,6 +129,13 @@ mod tests {
         assert_ne!(k, idempotency_key(&other));
         let later = AlertTransition { as_of: opened.as_of.succ_opt().expect("day"), ..opened.clone() };
         assert_ne!(k, idempotency_key(&later), "the same rule opening on another day");
+        // Opened, retracted, opened again: three keys, the third not the first's.
+        let retracted = t(AlertState::Retracted);
+        let again = AlertTransition { seq: 2, ..opened.clone() };
+        let keys = [idempotency_key(&opened), idempotency_key(&retracted), idempotency_key(&again)];
+        assert_ne!(keys[0], keys[2], "a re-opening is not a repeat of the opening");
+        assert_ne!(keys[1], keys[2]);
+        assert_eq!(idempotency_key(&again), idempotency_key(&again.clone()), "a repeat of the re-opening");
         assert_eq!(body(&opened, &k)["idempotency_key"], k.as_str());
     }
 

@@ -3,7 +3,7 @@
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
-    Arc,
+    Arc, Mutex,
 };
 
 use axum::{extract::State, http::StatusCode, response::IntoResponse, routing::get, Router};
@@ -11,16 +11,34 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 
 /// Shared readiness flag, set by the service once its dependencies answer and cleared
-/// while it cannot make progress (e.g. ClickHouse down).
+/// while it cannot make progress (e.g. ClickHouse down). A service that runs a part
+/// inside it (the scorer's embedded notifier) makes its readiness depend on the part's
+/// ([`Readiness::depend_on`]): `/readyz` fails while either is not ready.
 #[derive(Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness(Arc<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    ready: AtomicBool,
+    parts: Mutex<Vec<Readiness>>,
+}
 
 impl Readiness {
     pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.0.ready.store(ready, Ordering::Relaxed);
     }
+
+    /// This flag, and every part's.
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.ready.load(Ordering::Relaxed)
+            && self.0.parts.lock().map(|parts| parts.iter().all(Readiness::get)).unwrap_or(false)
+    }
+
+    /// A part that must be ready too (it must not depend on `self`).
+    pub fn depend_on(&self, part: &Readiness) {
+        if let Ok(mut parts) = self.0.parts.lock() {
+            parts.push(part.clone());
+        }
     }
 }
 

@@ -182,19 +182,28 @@ impl Scorer {
             let _ = stop_tx.send(true);
         });
         // The notifier: its own consumer group on the alerts topic, stopped with the scorer.
+        // The scorer is ready only while it runs: a notifier that failed would otherwise
+        // leave alerts unsent behind a green /readyz.
         let notifier = (self.cfg.notify_in_scorer && self.cfg.webhook.url.is_some()).then(|| {
+            let notify_ready = Readiness::default();
+            self.ready.depend_on(&notify_ready);
             let n = Notifier {
                 cfg: self.cfg.clone(),
                 kafka: self.kafka.clone(),
                 topics: self.topics.clone(),
                 metrics: self.metrics.clone(),
-                ready: Readiness::default(),
+                ready: notify_ready.clone(),
                 clock: self.clock.clone(),
             };
             let mut rx = stop.clone();
-            tokio::spawn(n.run(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }))
+            supervise(
+                n.run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                }),
+                notify_ready,
+                self.metrics.clone(),
+                stop.clone(),
+            )
         });
         tracing::info!(topic = %self.topics.events, group = %self.cfg.group_id, config_version = %self.scoring.version(), "scorer started");
         self.ready.set(true);
@@ -861,5 +870,94 @@ impl Batcher for ScorerLoop<'_> {
     fn consume_error(&self, e: &KafkaError) {
         self.svc.metrics.errors.with_label_values(&["consume", "kafka"]).inc();
         tracing::warn!(error = %e, "consume error");
+    }
+}
+
+/// Runs an embedded part (the notifier) as a task whose end, before the scorer stops,
+/// clears `ready` (and so the scorer's `/readyz`), counts
+/// `errors{stage="notify", error_type="stopped"}` and logs why; a panic too.
+pub fn supervise<E: std::fmt::Display + Send + 'static>(
+    part: impl Future<Output = Result<(), E>> + Send + 'static,
+    ready: Readiness,
+    metrics: ScorerMetrics,
+    stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Result<(), E>> {
+    /// Clears readiness however the task ends, a panic included.
+    struct Down(Readiness);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            self.0.set(false);
+        }
+    }
+    tokio::spawn(async move {
+        let _down = Down(ready);
+        let result = part.await;
+        if !*stop.borrow() {
+            metrics.errors.with_label_values(&["notify", "stopped"]).inc();
+            match &result {
+                Ok(()) => tracing::error!("the embedded notifier stopped; the scorer reports not ready"),
+                Err(e) => tracing::error!(error = %e, "the embedded notifier failed; the scorer reports not ready"),
+            }
+        }
+        result
+    })
+}
+
+#[cfg(test)]
+mod supervise_tests {
+    use super::*;
+
+    fn parts() -> (Readiness, Readiness, ScorerMetrics, watch::Sender<bool>, watch::Receiver<bool>) {
+        let scorer = Readiness::default();
+        scorer.set(true);
+        let part = Readiness::default();
+        scorer.depend_on(&part);
+        part.set(true);
+        let (tx, rx) = watch::channel(false);
+        (scorer, part, ScorerMetrics::new(&prometheus::Registry::new()), tx, rx)
+    }
+
+    #[tokio::test]
+    async fn a_part_that_fails_or_panics_makes_the_service_not_ready() {
+        let (scorer, part, metrics, _tx, rx) = parts();
+        assert!(scorer.get());
+        let h = supervise(async { Err::<(), _>("consumer refused") }, part.clone(), metrics.clone(), rx.clone());
+        assert!(h.await.expect("joined").is_err());
+        assert!(!scorer.get(), "the notifier failed: /readyz fails");
+        assert_eq!(metrics.errors.with_label_values(&["notify", "stopped"]).get(), 1);
+
+        let (scorer, part, metrics, _tx, rx) = parts();
+        let h = supervise(
+            async {
+                panic!("boom");
+                #[allow(unreachable_code)]
+                Ok::<(), String>(())
+            },
+            part.clone(),
+            metrics,
+            rx,
+        );
+        assert!(h.await.is_err(), "panicked");
+        assert!(!scorer.get(), "a panic clears readiness too");
+    }
+
+    #[tokio::test]
+    async fn a_running_part_keeps_the_service_ready_and_a_stop_is_not_a_failure() {
+        let (scorer, part, metrics, tx, rx) = parts();
+        let mut stop = rx.clone();
+        let h = supervise(
+            async move {
+                let _ = stop.wait_for(|s| *s).await;
+                Ok::<(), String>(())
+            },
+            part.clone(),
+            metrics.clone(),
+            rx,
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(scorer.get());
+        tx.send(true).expect("stop");
+        assert!(h.await.expect("joined").is_ok());
+        assert_eq!(metrics.errors.with_label_values(&["notify", "stopped"]).get(), 0, "a stop is not counted");
     }
 }

@@ -5,6 +5,7 @@
 //! Addresses come from `PULSE_TEST_KAFKA` and `PULSE_TEST_CLICKHOUSE` (defaults: the
 //! local stack, `127.0.0.1:9092` and `http://127.0.0.1:8123`).
 
+pub mod broker;
 pub mod collect;
 pub mod dead_letter_schema;
 pub mod hostile;
@@ -43,15 +44,18 @@ pub fn repo_root() -> PathBuf {
 
 impl TestEnv {
     pub async fn new(partitions: i32) -> Self {
+        let brokers = std::env::var("PULSE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into());
+        Self::on_brokers(&brokers, partitions).await
+    }
+
+    /// [`TestEnv::new`] with its topics on `brokers` (e.g. a [`broker::PrivateBroker`]).
+    pub async fn on_brokers(brokers: &str, partitions: i32) -> Self {
         pulse_runtime::telemetry::init(&pulse_runtime::telemetry::TelemetryConfig {
             log_level: "warn".into(),
             ..Default::default()
         });
         let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-        let kafka = KafkaConfig {
-            brokers: std::env::var("PULSE_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into()),
-            ..KafkaConfig::default()
-        };
+        let kafka = KafkaConfig { brokers: brokers.to_owned(), ..KafkaConfig::default() };
         let topics = TopicsConfig::with_prefix(&format!("test.{tag}"));
         let clickhouse = ClickHouseConfig {
             url: std::env::var("PULSE_TEST_CLICKHOUSE").unwrap_or_else(|_| "http://127.0.0.1:8123".into()),
@@ -336,11 +340,19 @@ pub fn replay_expected(
     ndjson: &[u8],
     day: chrono::NaiveDate,
 ) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
-    let cfg = pulse_core::ScoringConfig::default();
+    replay_expected_with(ndjson, day, &pulse_core::ScoringConfig::default())
+}
+
+/// [`replay_expected`] under `cfg`.
+pub fn replay_expected_with(
+    ndjson: &[u8],
+    day: chrono::NaiveDate,
+    cfg: &pulse_core::ScoringConfig,
+) -> std::collections::BTreeMap<(String, String), serde_json::Value> {
     let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::as_of(day));
     let mut out = Vec::new();
     let mut diag = Vec::new();
-    pulse_replay::replay(ndjson, &cfg, &opts, &mut out, &mut diag).expect("replay");
+    pulse_replay::replay(ndjson, cfg, &opts, &mut out, &mut diag).expect("replay");
     out.split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| {

@@ -55,6 +55,14 @@ pub struct CollectConfig {
     /// Calls whose event time is more than this many seconds ahead of the clock are
     /// rejected (`future_timestamp`), as ingest would. 0 ..= 31,536,000, default 1 day.
     pub max_future_skew_secs: i64,
+    /// How long the id of an acknowledged event is remembered, so that a retry of it
+    /// (an SDK that got no 200, e.g. around a broker outage) is answered without
+    /// producing a second copy. 1 ..= 86,400 s, default 600.
+    pub dedup_window_secs: u64,
+    /// At most this many ids are remembered (about 80 bytes each), oldest forgotten
+    /// first; 0 turns the deduplication off (copies are then collapsed downstream only,
+    /// by `event_id`). 0 ..= 50,000,000, default 500,000.
+    pub dedup_max_ids: usize,
     /// Which `group` traits become which account attributes: for each attribute, the
     /// trait names to read, the first present and non-null one wins.
     pub traits: TraitMap,
@@ -171,6 +179,8 @@ impl Default for CollectConfig {
             rate_limit_per_sec: 0,
             rate_limit_burst: 0,
             max_future_skew_secs: 86_400,
+            dedup_window_secs: 600,
+            dedup_max_ids: 500_000,
             traits: TraitMap::default(),
         }
     }
@@ -207,6 +217,12 @@ impl CollectConfig {
         })?;
         ensure((0..=MAX_SKEW_SECS).contains(&self.max_future_skew_secs), "collect.max_future_skew_secs", || {
             format!("{} is out of range 0..={MAX_SKEW_SECS}", self.max_future_skew_secs)
+        })?;
+        ensure((1..=86_400).contains(&self.dedup_window_secs), "collect.dedup_window_secs", || {
+            format!("{} is out of range 1..=86400", self.dedup_window_secs)
+        })?;
+        ensure(self.dedup_max_ids <= 50_000_000, "collect.dedup_max_ids", || {
+            format!("{} is out of range 0..=50000000", self.dedup_max_ids)
         })?;
         let mut names = std::collections::HashSet::new();
         let mut keys = std::collections::HashSet::new();
@@ -274,6 +290,8 @@ mod tests {
             (|c| c.rate_limit_per_sec = u32::MAX, "collect.rate_limit_per_sec"),
             (|c| c.rate_limit_burst = u32::MAX, "collect.rate_limit_burst"),
             (|c| c.max_future_skew_secs = -1, "collect.max_future_skew_secs"),
+            (|c| c.dedup_window_secs = 0, "collect.dedup_window_secs"),
+            (|c| c.dedup_max_ids = usize::MAX, "collect.dedup_max_ids"),
             (|c| c.sources[0].name = "a b".into(), "collect.sources[0].name"),
             (|c| c.sources[0].name = "x".repeat(64), "collect.sources[0].name"),
             (|c| c.sources[0].key_sha256 = "secret".into(), "collect.sources[0].key_sha256"),

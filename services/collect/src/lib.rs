@@ -11,6 +11,8 @@
 //! - `map`: one call to one event, pure (ids, the clock-skew correction, traits);
 //! - `service`: routes and the request pipeline, answered only after the broker
 //!   acknowledged every record (`acks=all`);
+//! - `recent`: the ids of recently produced events, so a retried request produces
+//!   nothing twice (around a broker outage too);
 //! - `metrics`: `pulse_collect_*`.
 //!
 //! Nothing is dropped silently: a call that cannot be mapped is a rejected entry in the
@@ -22,6 +24,7 @@ pub mod body;
 pub mod config;
 pub mod map;
 pub mod metrics;
+pub mod recent;
 pub mod service;
 
 pub use config::CollectConfig;

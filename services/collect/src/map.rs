@@ -81,6 +81,8 @@ pub struct Mapped {
     pub output: Output,
     /// The call had no `messageId`: one was minted (a retry cannot be deduplicated).
     pub minted_id: bool,
+    /// `<source>:<messageId>` (see [`event_id`]).
+    pub event_id: String,
 }
 
 /// Why a call is rejected (a rejected entry and a dead letter).
@@ -291,7 +293,7 @@ pub fn map_call(call: &Map<String, Value>, kind: CallType, ctx: &Context<'_>) ->
             Output::Crm { account, payload: checked(&e)? }
         }
     };
-    Ok(Mapped { output, minted_id })
+    Ok(Mapped { output, minted_id, event_id: id })
 }
 
 /// The event's bytes, once ingest's parser accepts them.

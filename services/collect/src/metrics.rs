@@ -2,7 +2,9 @@
 //! set of routes, HTTP status codes the collector answers, call types, reason codes and
 //! the configured topics; never a source's key, a user or an account.
 
-use prometheus::{exponential_buckets, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{
+    exponential_buckets, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 #[derive(Clone)]
 pub struct CollectMetrics {
@@ -19,6 +21,11 @@ pub struct CollectMetrics {
     pub dead_letters: IntCounter,
     /// Calls without a `messageId`: a minted one cannot be deduplicated on retry.
     pub minted_ids: IntCounter,
+    /// Calls answered from the recent-ids table without producing: retries of events
+    /// the broker had acknowledged (or was acknowledging) for an earlier request.
+    pub duplicates: IntCounter,
+    /// Event ids remembered for that (in flight or acknowledged).
+    pub recent_ids: IntGauge,
     /// Request handling time by route (decode to the broker's acknowledgement).
     pub duration: HistogramVec,
     /// Produce failures and timeouts answered 503, by kind (`timeout`, `refused`).
@@ -71,6 +78,17 @@ impl CollectMetrics {
                 "pulse_collect_minted_message_ids_total",
                 "Calls without a messageId (given a minted one: not deduplicated on retry)",
             ),
+            duplicates: counter(
+                "pulse_collect_duplicate_calls_total",
+                "Calls whose event the broker already had from an earlier request (a retry): not produced again",
+            ),
+            recent_ids: {
+                let g =
+                    IntGauge::new("pulse_collect_recent_ids", "Event ids remembered to answer retries without copies")
+                        .expect("static metric definition");
+                registry.register(Box::new(g.clone())).expect("metric registered once");
+                g
+            },
             duration,
             unavailable: counter_vec(
                 "pulse_collect_unavailable_total",

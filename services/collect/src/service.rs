@@ -29,13 +29,13 @@ use governor::{
     Quota, RateLimiter,
 };
 use pulse_runtime::{
-    batch_producer::{BatchProducer, Record},
+    batch_producer::{BatchError, BatchProducer, Record},
     dlq::{DeadLetter, Origin, Reason, DEFAULT_MAX_ORIGINAL_BYTES},
     http::Readiness,
     kafka::{KafkaConfig, TopicsConfig},
 };
 use serde_json::{json, value::RawValue, Map, Value};
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     auth::{self, AuthError, Sources},
@@ -43,6 +43,7 @@ use crate::{
     config::CollectConfig,
     map::{self, CallType, Output, Rejection},
     metrics::CollectMetrics,
+    recent::{Claim, Key, Recent},
 };
 
 /// What a route takes.
@@ -94,6 +95,8 @@ pub struct Collector {
     cfg: CollectConfig,
     topics: TopicsConfig,
     producer: BatchProducer,
+    /// Ids of events produced lately: retries produce nothing twice.
+    recent: Arc<Recent>,
     sources: Sources,
     /// One per source, when a rate is configured.
     limiters: Vec<Option<Limiter>>,
@@ -101,6 +104,64 @@ pub struct Collector {
     metrics: CollectMetrics,
     ready: Readiness,
     registry: prometheus::Registry,
+}
+
+/// One event to produce: topic (0 usage, 1 crm), key (its account), bytes, recent-id key.
+struct Event {
+    topic: usize,
+    key: String,
+    payload: Vec<u8>,
+    id: Key,
+}
+
+/// One request's records on their way to the broker (owned: it outlives the request
+/// when the request stops waiting).
+struct Flight {
+    producer: BatchProducer,
+    recent: Arc<Recent>,
+    /// usage, crm, dead letters.
+    topics: [String; 3],
+    source: String,
+    events: Vec<Event>,
+    letters: Vec<Vec<u8>>,
+    queue_timeout: Duration,
+}
+
+impl Flight {
+    /// Sends the events and the dead letters, waits for the broker to settle every one
+    /// (at most the producer's `message.timeout.ms`), then settles the events' ids and
+    /// tells the requests waiting on them.
+    async fn fly(self, settled: watch::Sender<bool>) -> Result<(), BatchError> {
+        let mut records: Vec<Record<'_>> = self
+            .events
+            .iter()
+            .map(|e| Record {
+                topic: &self.topics[e.topic],
+                key: Some(e.key.as_bytes()),
+                payload: &e.payload,
+                timestamp: None,
+            })
+            .collect();
+        records.extend(self.letters.iter().map(|payload| Record {
+            topic: &self.topics[2],
+            key: Some(self.source.as_bytes()),
+            payload,
+            timestamp: None,
+        }));
+        let result = self.producer.send_all(&records, self.queue_timeout).await;
+        let mut acked = vec![true; self.events.len()];
+        if let Err(e) = &result {
+            for i in e.indexes() {
+                if let Some(a) = acked.get_mut(i) {
+                    *a = false;
+                }
+            }
+        }
+        let ids: Vec<Key> = self.events.iter().map(|e| e.id).collect();
+        self.recent.settle(&ids, &acked, Instant::now());
+        let _ = settled.send(true);
+        result
+    }
 }
 
 /// A call's outcome, before the broker acknowledged anything.
@@ -165,6 +226,7 @@ impl Collector {
         let metrics = CollectMetrics::new(&registry);
         Ok(Self {
             sources: Sources::new(&cfg.sources),
+            recent: Arc::new(Recent::new(Duration::from_secs(cfg.dedup_window_secs), cfg.dedup_max_ids)),
             cfg,
             topics,
             producer,
@@ -387,19 +449,23 @@ impl Collector {
         };
         let topics = [self.topics.usage.as_str(), self.topics.crm.as_str()];
         let origin_topic = format!("collect:{}", src.name);
-        // (topic index, key, payload) of each produced event; dead letters apart.
-        let mut events: Vec<(usize, String, Vec<u8>)> = Vec::new();
+        // The events to produce (dead letters apart).
+        let mut events: Vec<Event> = Vec::new();
         let mut letters: Vec<Vec<u8>> = Vec::new();
         let mut outcomes = Vec::with_capacity(calls.len());
         for (index, (raw, value)) in calls.into_iter().enumerate() {
             let message_id = value.get("messageId").filter(|m| m.is_string()).cloned().unwrap_or(Value::Null);
             match self.map_one(route, raw, value, batch, &ctx) {
                 Ok((kind, m)) => {
-                    match m.output {
-                        Output::Usage { account, payload } => events.push((0, account, payload)),
-                        Output::Crm { account, payload } => events.push((1, account, payload)),
-                        Output::Acknowledged => {}
-                    }
+                    let (topic, key, payload) = match m.output {
+                        Output::Usage { account, payload } => (0, account, payload),
+                        Output::Crm { account, payload } => (1, account, payload),
+                        Output::Acknowledged => {
+                            outcomes.push(Outcome::Accepted { kind, minted: m.minted_id });
+                            continue;
+                        }
+                    };
+                    events.push(Event { topic, key, payload, id: self.recent.key(topic, &m.event_id) });
                     outcomes.push(Outcome::Accepted { kind, minted: m.minted_id });
                 }
                 Err(r) => {
@@ -417,48 +483,92 @@ impl Collector {
                 }
             }
         }
-        let mut records: Vec<Record<'_>> = events
-            .iter()
-            .map(|(t, key, payload)| Record { topic: topics[*t], key: Some(key.as_bytes()), payload, timestamp: None })
-            .collect();
-        records.extend(letters.iter().map(|payload| Record {
-            topic: &self.topics.dlq,
-            key: Some(src.name.as_bytes()),
-            payload,
-            timestamp: None,
-        }));
-        if !records.is_empty() {
-            let wait = Duration::from_millis(self.cfg.ack_timeout_ms);
-            let kind = match tokio::time::timeout(wait, self.producer.send_all(&records, wait)).await {
-                Ok(Ok(())) => None,
+        // Retries: an event the broker has (or is being given) from an earlier request is
+        // not produced again (see `recent`).
+        let (settled, flight) = watch::channel(false);
+        let keys: Vec<Key> = events.iter().map(|e| e.id).collect();
+        let claims = self.recent.claim(&keys, &flight, Instant::now());
+        let mut send = Vec::with_capacity(events.len());
+        let mut waits = Vec::new();
+        let mut duplicates = 0u64;
+        for (e, claim) in events.into_iter().zip(claims) {
+            match claim {
+                Claim::Produce => send.push(e),
+                Claim::Acked => duplicates += 1,
+                Claim::Wait(f) => {
+                    duplicates += 1;
+                    waits.push((e.id, f));
+                }
+            }
+        }
+        let mut produced = [0u64; 2];
+        for e in &send {
+            produced[e.topic] += 1;
+        }
+        let dead_letters = letters.len() as u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.cfg.ack_timeout_ms);
+        let mut failure = None;
+        let flew = !send.is_empty() || !letters.is_empty();
+        if flew {
+            // A task of its own: when the request gives up waiting (503), the records stay
+            // queued in the producer, and their ids stay in flight until the broker
+            // settles them, so a retry waits for them instead of queueing copies.
+            let flight = Flight {
+                producer: self.producer.clone(),
+                recent: self.recent.clone(),
+                topics: [self.topics.usage.clone(), self.topics.crm.clone(), self.topics.dlq.clone()],
+                source: src.name.clone(),
+                events: send,
+                letters,
+                queue_timeout: Duration::from_millis(self.cfg.ack_timeout_ms),
+            };
+            let mut task = tokio::spawn(flight.fly(settled));
+            failure = match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(e))) => {
+                    tracing::warn!(error = %e, "broker did not acknowledge a request");
+                    Some("refused")
+                }
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, records = records.len(), "broker did not acknowledge a request");
+                    tracing::warn!(error = %e, "producing a request failed");
                     Some("refused")
                 }
                 Err(_) => {
-                    tracing::warn!(records = records.len(), "broker did not acknowledge a request in time");
+                    tracing::warn!("broker did not acknowledge a request in time");
                     Some("timeout")
                 }
             };
-            if let Some(kind) = kind {
-                self.ready.set(false);
-                self.metrics.unavailable.with_label_values(&[kind]).inc();
-                let mut a = Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the broker did not acknowledge the events");
-                a.headers.push(("retry-after", self.cfg.retry_after_secs.to_string()));
-                return a;
-            }
-            self.ready.set(true);
+        } else {
+            drop(settled);
         }
-        let mut produced = [0u64; 2];
-        for (t, _, _) in &events {
-            produced[*t] += 1;
+        for (id, mut f) in waits {
+            if failure.is_some() {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, f.wait_for(|done| *done)).await.is_err() {
+                failure = Some("timeout");
+            } else if !self.recent.acked(id) {
+                failure = Some("refused");
+            }
+        }
+        self.metrics.recent_ids.set(i64::try_from(self.recent.len()).unwrap_or(i64::MAX));
+        if let Some(kind) = failure {
+            self.ready.set(false);
+            self.metrics.unavailable.with_label_values(&[kind]).inc();
+            let mut a = Answer::error(StatusCode::SERVICE_UNAVAILABLE, "the broker did not acknowledge the events");
+            a.headers.push(("retry-after", self.cfg.retry_after_secs.to_string()));
+            return a;
+        }
+        if flew {
+            self.ready.set(true);
         }
         for (t, n) in produced.into_iter().enumerate() {
             if n > 0 {
                 self.metrics.produced.with_label_values(&[topics[t]]).inc_by(n);
             }
         }
-        self.metrics.dead_letters.inc_by(letters.len() as u64);
+        self.metrics.duplicates.inc_by(duplicates);
+        self.metrics.dead_letters.inc_by(dead_letters);
         let mut accepted = 0u64;
         let mut rejected = Vec::new();
         for (index, o) in outcomes.into_iter().enumerate() {

@@ -244,6 +244,17 @@ test("scorecard accuracy: backtest by horizon, misses and false alarms linked to
   assert.equal(await alarms.count(), Math.max(1, a.red_that_renewed.length));
   const listed = [...a.lost_while_green, ...a.red_that_renewed];
   assert.ok(listed.length > 0, "the demo has misses or false alarms");
+  // The last reconcile run (scripts/browser-test runs one; the fixtures have no raw
+  // usage events, so it found differences) is one line, with the API's numbers.
+  const { last_run: run } = await api("/api/v1/reconcile");
+  assert.ok(run && run.differences > 0, "scripts/browser-test ran pulse reconcile over the fixtures");
+  const line = page.locator('[data-testid="reconcile"]');
+  assert.equal(await line.count(), 1);
+  assert.equal(await line.getAttribute("data-differences"), String(run.differences));
+  assert.match(await line.innerText(), /^Stored results differ from the raw events: \d+ differences over \d+ accounts × \d+ days/);
+  assert.equal(await text(page, "reconcile-differences"), String(run.differences));
+  assert.equal(await text(page, "reconcile-accounts"), String(run.accounts));
+  assert.equal(await text(page, "reconcile-days"), String(run.days));
   await page.shot("accuracy");
   const [table, item] = a.lost_while_green.length
     ? ["lost-while-green", a.lost_while_green[0]]

@@ -61,6 +61,7 @@ const DATE_RANGE: &str = r"^(1970-01-(0[2-9]|[12][0-9]|3[01])|1970-(0[2-9]|1[0-2
         routes::alerts::ack,
         routes::renewals::renewals,
         routes::accuracy::accuracy,
+        routes::reconcile::last_run,
     ),
     components(schemas(crate::error::ErrorBody))
 )]
@@ -359,7 +360,7 @@ mod tests {
                 assert!(op["parameters"].is_array(), "{method} {path}");
             }
         }
-        assert_eq!(ops, 17);
+        assert_eq!(ops, 18);
         // Every reference resolves.
         let text = doc.to_string();
         for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

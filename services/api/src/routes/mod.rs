@@ -9,6 +9,7 @@ pub mod alerts;
 pub mod graduation;
 pub mod outcomes;
 pub mod portfolio;
+pub mod reconcile;
 pub mod renewals;
 
 use chrono::NaiveDate;

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod assets;
 pub mod pages;
+pub mod reconcile;
 pub mod renewals;
 pub mod svg;
 

@@ -309,8 +309,11 @@ async fn accuracy_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
     let p = Params::parse(q, accuracy::KEYS)?;
     let scope = crate::routes::scope(&p)?;
     let version = st.scoring.version();
-    let (a, filters) =
-        futures::try_join!(accuracy::query_accuracy(&st.db, &version, &scope), portfolio::query_filters(&st.db))?;
+    let (a, filters, checked) = futures::try_join!(
+        accuracy::query_accuracy(&st.db, &version, &scope),
+        portfolio::query_filters(&st.db),
+        crate::routes::reconcile::query_last_run(&st.db)
+    )?;
     let head = html! {
         div class="title" {
             h1 { "Scorecard accuracy" }
@@ -320,6 +323,7 @@ async fn accuracy_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
             }
         }
         (scope_form("/accuracy", &filters, &scope, html! {}))
+        (super::reconcile::line(&checked))
         div class="explain" {
             p {
                 "Did the health score see renewals coming? For every renewal decided in the past 365 days, we looked up the account's color and score "

@@ -10,5 +10,6 @@ mod common;
 mod escaping;
 mod graduation;
 mod portfolio;
+mod reconcile;
 mod renewals;
 mod security;

@@ -92,7 +92,7 @@ fn every_pulse_command_is_valid() {
         cli_accepts(args).unwrap_or_else(|e| panic!("{origin}: `pulse {}` is not valid:\n{e}", args.join(" ")));
         seen.extend(args.first().cloned());
     }
-    for must in ["ingest", "scorer", "migrate", "topics", "gen", "produce"] {
+    for must in ["ingest", "scorer", "api", "collect", "migrate", "topics", "gen", "produce"] {
         assert!(seen.contains(must), "no deployment runs `pulse {must}`: {seen:?}");
     }
     // The check has teeth: a typo in a subcommand or a flag fails.
@@ -239,7 +239,7 @@ fn ports_agree() {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "expected ingest and scorer in compose and Kubernetes, checked {checked}");
+    assert!(checked >= 8, "expected ingest, scorer, api and collect in compose and Kubernetes, checked {checked}");
 }
 
 #[test]
@@ -294,9 +294,13 @@ fn alert_rules_are_complete_and_name_real_metrics() {
             }
         }
     }
-    for must in
-        ["PulseIngestConsumerLagHigh", "PulseDeadLetterRateHigh", "PulseIngestPaused", "PulseClickHouseInsertErrors"]
-    {
+    for must in [
+        "PulseIngestConsumerLagHigh",
+        "PulseDeadLetterRateHigh",
+        "PulseIngestPaused",
+        "PulseClickHouseInsertErrors",
+        "PulseCollectUnavailable",
+    ] {
         assert!(alerts.contains(must), "missing alert {must}");
     }
     let prometheus = yaml_docs("deploy/prometheus/prometheus.yml").remove(0);

@@ -112,7 +112,7 @@ impl PulseRun {
     /// The long-running service, if this runs one: the subcommand of its only command.
     pub fn service(&self) -> Option<&str> {
         match self.invocations.as_slice() {
-            [one] => one.first().map(String::as_str).filter(|c| ["ingest", "scorer", "api"].contains(c)),
+            [one] => one.first().map(String::as_str).filter(|c| ["ingest", "scorer", "api", "collect"].contains(c)),
             _ => None,
         }
     }
@@ -191,11 +191,17 @@ pub fn compose_runs() -> Vec<PulseRun> {
                 }
             }
         }
+        // A config file given by PULSE_CONFIG must be one the container sees (a mount).
+        let config = env.get("PULSE_CONFIG").map_or_else(String::new, |path| {
+            let local =
+                files.get(path).unwrap_or_else(|| panic!("compose {}: PULSE_CONFIG {path} is not mounted", s(name)));
+            fs::read_to_string(local).unwrap_or_else(|e| panic!("{}: {e}", local.display()))
+        });
         out.push(PulseRun {
             origin: format!("docker-compose.yml service {}", s(name)),
             invocations: invocations(strings(&svc["entrypoint"]), strings(&svc["command"])),
             env,
-            config: String::new(),
+            config,
             files,
             doc: svc.clone(),
         });
@@ -320,6 +326,7 @@ pub fn http_listen(settings: &Settings, service: &str) -> String {
         "ingest" => settings.ingest.http_listen.clone(),
         "scorer" => settings.scorer.http_listen.clone(),
         "api" => settings.api.http_listen.clone(),
+        "collect" => settings.collect.http_listen.clone(),
         other => panic!("teach tests/tests/deploy/model.rs where `pulse {other}` listens"),
     }
 }

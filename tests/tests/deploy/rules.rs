@@ -37,7 +37,7 @@ pub fn cli_accepts(args: &[String]) -> Result<(), String> {
 
 /// The metrics the services register, read from their real registries: each service's
 /// metric set registered into a fresh `Registry` exactly as `pulse ingest`, `pulse
-/// scorer` and `pulse api` do at start-up.
+/// scorer`, `pulse api` and `pulse collect` do at start-up.
 pub struct Registered(Vec<(&'static str, prometheus::Registry)>);
 
 impl std::fmt::Debug for Registered {
@@ -64,7 +64,9 @@ pub fn registered_metrics() -> Registered {
     pulse_scorer::ScorerMetrics::new(&scorer);
     let api = prometheus::Registry::new();
     pulse_api::metrics::ApiMetrics::new(&api);
-    Registered(vec![("ingest", ingest), ("scorer", scorer), ("api", api)])
+    let collect = prometheus::Registry::new();
+    pulse_collect::CollectMetrics::new(&collect);
+    Registered(vec![("ingest", ingest), ("scorer", scorer), ("api", api), ("collect", collect)])
 }
 
 /// Whether `registry` holds a metric family named `name`. `Registry::gather` lists only

@@ -1,4 +1,4 @@
-//! `pulse bench ingest`: ingest throughput against the real local stack, next to the
+//! `pulse bench ingest` (`pulse bench collect`: `bench_collect.rs`): ingest throughput against the real local stack, next to the
 //! practical ceiling, a bare rdkafka consumer (no parsing, no output) reading the same
 //! topic from the same broker in the same run (before and after the ingest runs).
 //! Ingest runs twice over the topic, with overlapped and with sequential writes, each on
@@ -42,6 +42,9 @@ pub enum BenchCmd {
         #[arg(long)]
         sequential_first: bool,
     },
+    /// The HTTP collector (`pulse collect`): events/s per core and request latency at
+    /// saturation and at half of it, next to a bare producer of the same events.
+    Collect(super::bench_collect::CollectBench),
 }
 
 pub async fn run(c: BenchCmd, s: Settings) -> anyhow::Result<()> {
@@ -50,6 +53,7 @@ pub async fn run(c: BenchCmd, s: Settings) -> anyhow::Result<()> {
             let mut cpu = Cpu::new(watch);
             ingest(s, events, partitions, keep, sequential_first, &mut cpu).await
         }
+        BenchCmd::Collect(a) => super::bench_collect::run(a, s).await,
     }
 }
 

@@ -4,6 +4,7 @@ pub mod api;
 pub mod backfill;
 pub mod backtest;
 pub mod bench;
+pub mod bench_collect;
 pub mod collect;
 pub mod consume;
 pub mod gen;

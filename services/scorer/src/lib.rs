@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod notifier;
 pub mod notify;
 pub mod outputs;
+pub mod rebuild;
 pub mod rows;
 pub mod service;
 pub mod snapshot;

@@ -315,16 +315,78 @@ impl Scorer {
                 st
             }
             None => {
-                self.metrics.restores.with_label_values(&["empty"]).inc();
-                tracing::info!(
-                    partition = p,
-                    "no snapshot under this scoring config: partition starts from the beginning of the log"
-                );
-                PartitionState::new(&self.scoring)
+                let old =
+                    self.retry("snapshot_load", io, &mut run.held, stop, || io.store.load_other_config(p)).await?;
+                match old {
+                    Some(old) => self.rebuild(io, run, p, &old, stop).await?,
+                    None => {
+                        self.metrics.restores.with_label_values(&["empty"]).inc();
+                        tracing::info!(
+                            partition = p,
+                            "no snapshot under any scoring config: partition starts from the beginning of the log"
+                        );
+                        PartitionState::new(&self.scoring)
+                    }
+                }
             }
         };
         run.parts.insert(p, st);
         Ok(())
+    }
+
+    /// A scoring-config change: the partition's accounts (those of `old`, its newest
+    /// snapshot under the previous config) are rebuilt under the new config from the raw
+    /// events in ClickHouse, and the log continues where `old` ended (`rebuild`). Every
+    /// rebuilt account is re-evaluated at the next flush, from the earliest day an event
+    /// changed (bounded by `reemit_max_days`), so its results and alerts follow the new
+    /// rules at once; its alert history is carried over.
+    async fn rebuild(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        p: i32,
+        old: &PartitionState,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<PartitionState, Stopped> {
+        let accounts: Vec<String> = old.engine.account_ids().map(str::to_owned).collect();
+        let started = std::time::Instant::now();
+        let (st, rebuilt) = self
+            .retry("rebuild_read", io, &mut run.held, stop, || async {
+                let mut st = PartitionState::new(&self.scoring);
+                let rebuilt = crate::rebuild::from_raw(io.ch, &accounts, &mut st).await?;
+                Ok::<_, clickhouse::error::Error>((st, rebuilt))
+            })
+            .await?;
+        let mut st = st;
+        st.next_offset = old.next_offset;
+        st.last_tick = old.last_tick;
+        // The alert history goes on (as after any restore under a changed config: open
+        // alerts stay open until the new rules resolve them): a fresh tracker would open
+        // every alert that holds again on the first re-evaluated day, beside the one
+        // already open.
+        st.alerts = old.alerts.clone();
+        st.alerts.set_config(&self.scoring);
+        st.held = old.held.clone();
+        st.dirty = true;
+        for (account, day) in rebuilt.touched {
+            let slot = run.touched.entry((p, account)).or_insert(day);
+            *slot = (*slot).min(day);
+        }
+        if run.batch_started.is_none() {
+            run.batch_started = Some(Instant::now());
+        }
+        self.metrics.restores.with_label_values(&["clickhouse"]).inc();
+        tracing::info!(
+            partition = p,
+            accounts = accounts.len(),
+            crm_events = rebuilt.crm_events,
+            usage_events = rebuilt.usage_events,
+            unparsable = rebuilt.unparsable,
+            next_offset = st.next_offset,
+            seconds = started.elapsed().as_secs_f64(),
+            "scoring config changed: partition rebuilt from the raw events in ClickHouse; the log continues where the last snapshot ended"
+        );
+        Ok(st)
     }
 
     async fn handle(

@@ -148,6 +148,51 @@ impl SnapshotStore {
         Ok(restored)
     }
 
+    /// The newest snapshot of `partition` taken under *another* scoring config that
+    /// decodes: after a scoring-config change it tells which accounts the partition holds
+    /// and up to which offset of the log they were scored (`next_offset`), so the
+    /// partition is rebuilt from the raw events in ClickHouse and the log after that
+    /// offset (`rebuild`), not from the start of a log whose retention may have dropped
+    /// the oldest CRM events.
+    pub async fn load_other_config(&self, partition: i32) -> Result<Option<PartitionState>, SnapshotError> {
+        let offsets: Vec<(i64, String)> = self
+            .ch
+            .query(
+                "SELECT next_offset, config_version FROM scorer_snapshots WHERE topic = {topic:String} \
+                 AND partition = {part:Int32} AND config_version != {config_version:String} \
+                 GROUP BY next_offset, config_version ORDER BY max(created_at) DESC, next_offset DESC LIMIT {n:UInt64}",
+            )
+            .param("topic", &self.topic)
+            .param("part", partition)
+            .param("config_version", &self.config_version)
+            .param("n", RESTORE_CANDIDATES)
+            .fetch_all()
+            .await?;
+        for (offset, version) in offsets {
+            let row = self
+                .ch
+                .query(
+                    "SELECT ?fields FROM scorer_snapshots WHERE topic = {topic:String} AND partition = {part:Int32} \
+                     AND config_version = {config_version:String} AND next_offset = {offset:Int64} \
+                     ORDER BY created_at DESC LIMIT 1",
+                )
+                .param("topic", &self.topic)
+                .param("part", partition)
+                .param("config_version", &version)
+                .param("offset", offset)
+                .fetch_optional::<SnapshotRow>()
+                .await?;
+            let Some(row) = row else { continue };
+            match decode(&row.state) {
+                Ok(state) => return Ok(Some(state)),
+                Err(reason) => {
+                    tracing::warn!(partition, offset, config_version = %version, %reason, "snapshot under another config does not decode; trying an older one")
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Stores `state` (the bytes of [`encode`], covering the log up to `next_offset`)
     /// as the newest snapshot of `partition`. The row borrows `state`: no copy of the
     /// (tens of megabytes of) encoded state is made.

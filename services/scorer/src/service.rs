@@ -262,7 +262,9 @@ impl Scorer {
             // may already have restored an older snapshot, and replays the difference).
             self.flush(io, run, stop).await?;
             for p in &revoked {
-                if let Some(st) = run.parts.get(p) {
+                if let Some(st) = run.parts.get_mut(p) {
+                    st.saves += 1;
+                    let st = &*st;
                     let now = self.now_secs();
                     let saved = match off_loop(|| snapshot::encode(st)) {
                         Ok(bytes) => io.store.save(*p, st.next_offset, &bytes, now).await,
@@ -769,7 +771,9 @@ impl Scorer {
         let dirty: Vec<i32> = run.parts.iter().filter(|(_, s)| s.dirty).map(|(p, _)| *p).collect();
         for p in dirty {
             let now = self.now_secs();
-            let Some(st) = run.parts.get(&p) else { continue };
+            let Some(st) = run.parts.get_mut(&p) else { continue };
+            st.saves += 1;
+            let st = &*st;
             // Encoded in place (no copy of the state), off the async workers.
             let next_offset = st.next_offset;
             let started = Instant::now();

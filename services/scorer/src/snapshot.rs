@@ -118,31 +118,39 @@ impl SnapshotStore {
             .await?;
         let mut restored = Restored::default();
         for offset in offsets {
-            let row = self
+            // Every snapshot at this offset (not yet merged away): the one saved last
+            // wins, by its save count (see `PartitionState::saves`).
+            let rows = self
                 .ch
                 .query(
                     "SELECT ?fields FROM scorer_snapshots WHERE topic = {topic:String} AND partition = {part:Int32} \
-                     AND config_version = {config_version:String} AND next_offset = {offset:Int64} \
-                     ORDER BY created_at DESC LIMIT 1",
+                     AND config_version = {config_version:String} AND next_offset = {offset:Int64}",
                 )
                 .param("topic", &self.topic)
                 .param("part", partition)
                 .param("config_version", &self.config_version)
                 .param("offset", offset)
-                .fetch_optional::<SnapshotRow>()
+                .fetch_all::<SnapshotRow>()
                 .await?;
-            let Some(row) = row else { continue };
-            match decode(&row.state) {
-                Ok(mut state) => {
-                    state.alerts.set_config(&self.config);
-                    restored.state = Some(state);
-                    break;
+            let mut best: Option<PartitionState> = None;
+            for row in rows {
+                match decode(&row.state) {
+                    Ok(state) => {
+                        if best.as_ref().is_none_or(|b| state.saves >= b.saves) {
+                            best = Some(state);
+                        }
+                    }
+                    Err(reason) => {
+                        let e = SnapshotError::Decode { partition, offset, reason };
+                        tracing::error!(error = %e, "snapshot skipped: it does not decode; trying another");
+                        restored.undecodable.push((offset, e.to_string()));
+                    }
                 }
-                Err(reason) => {
-                    let e = SnapshotError::Decode { partition, offset, reason };
-                    tracing::error!(error = %e, "snapshot skipped: it does not decode; trying an older one");
-                    restored.undecodable.push((offset, e.to_string()));
-                }
+            }
+            if let Some(mut state) = best {
+                state.alerts.set_config(&self.config);
+                restored.state = Some(state);
+                break;
             }
         }
         Ok(restored)

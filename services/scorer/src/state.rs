@@ -20,6 +20,13 @@ pub struct PartitionState {
     /// does not lose them.
     #[serde(default)]
     pub held: crate::notify::Held,
+    /// How many snapshots of this partition were taken (this one included): among
+    /// snapshots at the same `next_offset` (a daily re-evaluation or a release of held
+    /// notifications changes the state without consuming), the restore takes the one
+    /// with the highest count, not an arbitrary one (`created_at` has whole seconds, and
+    /// the same value under a fixed clock).
+    #[serde(default)]
+    pub saves: u64,
     /// Changed since the last snapshot.
     #[serde(skip)]
     pub dirty: bool,
@@ -37,6 +44,7 @@ impl PartitionState {
             last_tick: None,
             held: crate::notify::Held::default(),
             next_offset: 0,
+            saves: 0,
             dirty: false,
             last_published: HashMap::new(),
         }

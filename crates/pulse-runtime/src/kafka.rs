@@ -340,6 +340,23 @@ pub async fn create_topics(
     Ok(created)
 }
 
+/// Sends a dead letter to `topic` (keyed like the message it stands for) and waits for
+/// the broker's acknowledgement: the one way every service writes its dead letters.
+pub async fn send_dead_letter(
+    producer: &rdkafka::producer::FutureProducer,
+    topic: &str,
+    key: Option<&[u8]>,
+    letter: &crate::dlq::DeadLetter,
+) -> Result<(), rdkafka::error::KafkaError> {
+    let payload = letter.to_json();
+    let mut rec: rdkafka::producer::FutureRecord<'_, [u8], Vec<u8>> =
+        rdkafka::producer::FutureRecord::to(topic).payload(&payload);
+    if let Some(k) = key {
+        rec = rec.key(k);
+    }
+    producer.send(rec, std::time::Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| e)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,43 @@ pub struct Backoff {
     pub max: Duration,
 }
 
+impl Backoff {
+    /// The delay after `delay`: doubled, at most `max`.
+    pub fn next(&self, delay: Duration) -> Duration {
+        (delay * 2).min(self.max)
+    }
+}
+
+/// Runs `op` until it succeeds or `stop` is set, backing off between attempts, without
+/// touching a consumer: for work that runs beside the poll loop (the notifier's dead
+/// letters), where the loop keeps polling and bounds memory itself.
+pub async fn retry_until_ok<T, E, F, Fut>(
+    stage: &'static str,
+    backoff: Backoff,
+    stop: &watch::Receiver<bool>,
+    mut on_failure: impl FnMut(&'static str, &E, Duration),
+    mut op: F,
+) -> Result<T, Stopped>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut delay = backoff.initial;
+    let mut stop = stop.clone();
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) => on_failure(stage, &e, delay),
+        }
+        tokio::select! {
+            biased;
+            () = stopped(&mut stop) => return Err(Stopped),
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = backoff.next(delay);
+    }
+}
+
 /// The service is stopping: the retry gave up without success.
 #[derive(Debug)]
 pub struct Stopped;
@@ -100,7 +137,7 @@ where
                     // A rebalance runs inside `recv`: pause what it assigned.
                     pause_new(consumer, &mut paused);
                 }
-                delay = (delay * 2).min(backoff.max);
+                delay = backoff.next(delay);
             }
         }
     }

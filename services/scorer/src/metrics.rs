@@ -18,6 +18,8 @@ pub struct ScorerMetrics {
     /// before it could poll the consumer again: librdkafka leaves the group when this
     /// exceeds `max.poll.interval.ms`.
     pub poll_gap_seconds: Histogram,
+    /// The same, of the notifier's poll loop (its own consumer).
+    pub notify_poll_gap_seconds: Histogram,
     pub event_to_publish_seconds: Histogram,
     pub published: IntCounterVec,
     pub alerts: IntCounterVec,
@@ -81,6 +83,13 @@ impl ScorerMetrics {
             poll_gap_seconds: h(
                 "pulse_scorer_poll_gap_seconds",
                 "Time between one wake-up of the poll loop and its next poll of the consumer",
+                0.0001,
+                2.0,
+                20,
+            ),
+            notify_poll_gap_seconds: h(
+                "pulse_notifier_poll_gap_seconds",
+                "Time between one wake-up of the notifier's poll loop and its next poll of its consumer",
                 0.0001,
                 2.0,
                 20,

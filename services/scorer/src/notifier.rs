@@ -36,20 +36,20 @@ use std::{
 use chrono::{Days, NaiveDate};
 use pulse_core::{alerts::TransitionKind, AlertRule, AlertState, AlertTransition};
 use pulse_runtime::{
-    consumer::RejoinWatchdog,
+    consumer::{self, Batcher, LoopMetrics, LoopSettings, Step},
     dlq::{DeadLetter, Origin, Reason},
     http::Readiness,
-    kafka::{KafkaConfig, TopicsConfig},
-    retry::stopped,
+    kafka::{send_dead_letter, KafkaConfig, TopicsConfig},
+    retry::{retry_until_ok, Backoff},
 };
 use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureProducer,
     ClientContext, Message, Offset, TopicPartitionList,
 };
-use tokio::sync::watch;
+use tokio::{sync::watch, time::Instant};
 
 use crate::{
     clock::Clock,
@@ -214,7 +214,9 @@ struct Done {
 
 impl Notifier {
     /// Runs until `shutdown` resolves; then commits what was finished. Without a webhook
-    /// URL it returns at once.
+    /// URL it returns at once. The poll loop is the shared one (`pulse_runtime::consumer`:
+    /// the rejoin watchdog, the poll-gap histogram, the graceful stop), driven by
+    /// [`NotifyLoop`].
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), KafkaError> {
         let Some(url) = self.cfg.webhook.url.clone() else {
             tracing::info!("no scorer.webhook.url: the notifier has nothing to do");
@@ -232,88 +234,46 @@ impl Notifier {
             .create_with_context(NotifierContext { revoked: Mutex::new(Revocations::default()) })?;
         consumer.subscribe(&[self.topics.alerts.as_str()])?;
         let producer = self.kafka.producer()?;
-        let (stop_tx, mut stop) = watch::channel(false);
+        let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
         });
         tracing::info!(topic = %self.topics.alerts, group = %group, "notifier started");
         self.ready.set(true);
-
-        let mut ledger = Ledger::default();
-        let mut queue: VecDeque<Job> = VecDeque::new();
-        // The delivery in progress: one at a time, so the commit order is the read order.
-        let mut inflight: Option<Pin<Box<dyn Future<Output = Done> + Send>>> = None;
-        let mut paused = false;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        let mut idle = RejoinWatchdog::new(self.cfg.rejoin_when_idle_secs);
-        loop {
-            if inflight.is_none() {
-                if let Some(job) = queue.pop_front() {
-                    inflight =
-                        Some(Box::pin(self.process(job, url.clone(), client.clone(), producer.clone(), stop.clone())));
-                }
-            }
-            let full = queue.len() >= MAX_QUEUED;
-            if full != paused {
-                if let Ok(assigned) = consumer.assignment() {
-                    let r = if full { consumer.pause(&assigned) } else { consumer.resume(&assigned) };
-                    if let Err(e) = r {
-                        tracing::warn!(error = %e, "pause/resume failed");
-                    }
-                }
-                paused = full;
-            }
-            tokio::select! {
-                biased;
-                () = stopped(&mut stop) => break,
-                d = async {
-                    match inflight.as_mut() {
-                        Some(f) => f.await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    inflight = None;
-                    self.metrics.webhook.with_label_values(&[d.result]).inc();
-                    ledger.finish(d.partition, d.offset);
-                    self.commit(&consumer, &mut ledger, CommitMode::Async);
-                }
-                _ = tick.tick() => {
-                    self.revoke(&consumer, &mut ledger, &mut queue);
-                    let held = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-                    if idle.due(held, std::time::Instant::now()) {
-                        // The scorer's watchdog, for the same reason: a coordinator that drops
-                        // a killed member without a rebalance leaves the rest idle.
-                        tracing::warn!("notifier holds no partition: rejoining the consumer group");
-                        self.metrics.rejoins.inc();
-                        consumer.unsubscribe();
-                        if let Err(e) = consumer.subscribe(&[self.topics.alerts.as_str()]) {
-                            tracing::warn!(error = %e, "resubscribe failed");
-                        }
-                    }
-                }
-                msg = consumer.recv() => match msg {
-                    Ok(m) => {
-                        let m = m.detach();
-                        self.revoke(&consumer, &mut ledger, &mut queue);
-                        self.read(&m, &mut ledger, &mut queue, &producer, &stop).await;
-                        self.commit(&consumer, &mut ledger, CommitMode::Async);
-                    }
-                    Err(e) => {
-                        self.metrics.errors.with_label_values(&["notify_consume", "kafka"]).inc();
-                        tracing::warn!(error = %e, "consume error");
-                    }
-                },
-            }
-        }
-        // Stop: a delivery in flight is abandoned (read again after a restart, same key).
-        drop(inflight);
-        self.commit(&consumer, &mut ledger, CommitMode::Sync);
+        let settings = LoopSettings {
+            max_wait: Duration::from_secs(1),
+            tick: Duration::from_secs(1),
+            grace: Duration::from_secs(10),
+            rejoin_when_idle_secs: self.cfg.rejoin_when_idle_secs,
+            topics: vec![self.topics.alerts.clone()],
+        };
+        let loop_metrics = LoopMetrics {
+            poll_gap: self.metrics.notify_poll_gap_seconds.clone(),
+            rejoins: self.metrics.rejoins.clone(),
+        };
+        let mut batcher = NotifyLoop {
+            n: &self,
+            consumer: &consumer,
+            producer,
+            url,
+            client,
+            stop: stop.clone(),
+            ledger: Ledger::default(),
+            queue: VecDeque::new(),
+            inflight: None,
+            done: None,
+            paused: false,
+        };
+        let ended = consumer::run(&consumer, &mut batcher, &settings, &loop_metrics, stop).await;
+        let queued = batcher.queue.len();
         self.ready.set(false);
-        tracing::info!(
-            queued = queue.len(),
-            "notifier stopped; undelivered notifications are read again at the next start"
-        );
+        match ended {
+            Ok(_) => {
+                tracing::info!(queued, "notifier stopped; undelivered notifications are read again at the next start")
+            }
+            Err(never) => match never {},
+        }
         Ok(())
     }
 
@@ -399,8 +359,11 @@ impl Notifier {
         }
     }
 
-    fn backoff(&self) -> (Duration, Duration) {
-        (Duration::from_millis(self.cfg.retry_initial_ms), Duration::from_millis(self.cfg.retry_max_ms))
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            initial: Duration::from_millis(self.cfg.retry_initial_ms),
+            max: Duration::from_millis(self.cfg.retry_max_ms),
+        }
     }
 
     /// Delivers one job (retrying) or dead-letters it; the task's result says which.
@@ -419,7 +382,9 @@ impl Notifier {
         let backoff = self.backoff();
         async move {
             let d = &job.delivery;
-            let mut delay = Duration::from_millis(200);
+            // Between delivery attempts: 200 ms doubling up to 30 s.
+            let attempts = Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(30) };
+            let mut delay = attempts.initial;
             let mut failure = (Reason::WebhookFailed, String::new());
             for attempt in 1..=max_attempts {
                 match webhook::post(&client, url.expose(), &d.key, &d.body).await {
@@ -436,7 +401,7 @@ impl Notifier {
                 if attempt < max_attempts {
                     metrics.webhook.with_label_values(&["retried"]).inc();
                     tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(30));
+                    delay = attempts.next(delay);
                 }
             }
             let (reason, detail) = failure;
@@ -482,33 +447,150 @@ impl Notifier {
     }
 }
 
-/// Sends `letter` to the DLQ topic, retrying with backoff until the broker acknowledges
+/// The notifier's steps in the shared poll loop: a message is read into the queue
+/// (or skipped, withdrawn, dead-lettered); one delivery runs at a time beside the loop
+/// ([`Batcher::ready`] resolves when it finished, [`Batcher::settle`] books it and starts
+/// the next), so offsets are committed in read order; the tick acts on revocations.
+pub struct NotifyLoop<'a> {
+    n: &'a Notifier,
+    consumer: &'a StreamConsumer<NotifierContext>,
+    producer: FutureProducer,
+    url: pulse_runtime::Secret,
+    client: reqwest::Client,
+    stop: watch::Receiver<bool>,
+    ledger: Ledger,
+    queue: VecDeque<Job>,
+    /// The delivery in progress.
+    inflight: Option<Pin<Box<dyn Future<Output = Done> + Send>>>,
+    /// A delivery finished and not yet booked.
+    done: Option<Done>,
+    paused: bool,
+}
+
+impl NotifyLoop<'_> {
+    fn start_next(&mut self) {
+        if self.inflight.is_some() || self.done.is_some() {
+            return;
+        }
+        if let Some(job) = self.queue.pop_front() {
+            self.inflight = Some(Box::pin(self.n.process(
+                job,
+                self.url.clone(),
+                self.client.clone(),
+                self.producer.clone(),
+                self.stop.clone(),
+            )));
+        }
+    }
+
+    /// Pauses the partitions while [`MAX_QUEUED`] messages wait, resumes below it.
+    fn pause_when_full(&mut self) {
+        let full = self.queue.len() >= MAX_QUEUED;
+        if full == self.paused {
+            return;
+        }
+        if let Ok(assigned) = self.consumer.assignment() {
+            let r = if full { self.consumer.pause(&assigned) } else { self.consumer.resume(&assigned) };
+            if let Err(e) = r {
+                tracing::warn!(error = %e, "pause/resume failed");
+            }
+        }
+        self.paused = full;
+    }
+}
+
+impl Batcher for NotifyLoop<'_> {
+    type Fatal = std::convert::Infallible;
+
+    async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        self.n.revoke(self.consumer, &mut self.ledger, &mut self.queue);
+        self.n.read(&m, &mut self.ledger, &mut self.queue, &self.producer, &self.stop).await;
+        self.n.commit(self.consumer, &mut self.ledger, CommitMode::Async);
+        self.start_next();
+        self.pause_when_full();
+        Ok(())
+    }
+
+    /// Nothing is batched: each message is handled as it arrives.
+    fn started(&self) -> Option<Instant> {
+        None
+    }
+
+    fn full(&self) -> bool {
+        false
+    }
+
+    async fn flush(&mut self, _stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        Ok(())
+    }
+
+    /// Cancel-safe: the delivery stays in `inflight` while it runs; once it finished
+    /// its result is moved to `done` within the same poll.
+    async fn ready(&mut self) {
+        if self.done.is_some() {
+            return;
+        }
+        self.start_next();
+        match self.inflight.as_mut() {
+            Some(f) => {
+                let d = f.await;
+                self.inflight = None;
+                self.done = Some(d);
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn settle(&mut self, _stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        if let Some(d) = self.done.take() {
+            self.n.metrics.webhook.with_label_values(&[d.result]).inc();
+            self.ledger.finish(d.partition, d.offset);
+            self.n.commit(self.consumer, &mut self.ledger, CommitMode::Async);
+        }
+        self.start_next();
+        self.pause_when_full();
+        Ok(())
+    }
+
+    async fn tick(&mut self, _stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        self.n.revoke(self.consumer, &mut self.ledger, &mut self.queue);
+        Ok(())
+    }
+
+    /// A delivery in flight is abandoned (read again after a restart, same key); what
+    /// finished is committed.
+    async fn finish(&mut self, _stop: &watch::Receiver<bool>) -> bool {
+        self.inflight = None;
+        if let Some(d) = self.done.take() {
+            self.ledger.finish(d.partition, d.offset);
+        }
+        self.n.commit(self.consumer, &mut self.ledger, CommitMode::Sync);
+        self.queue.is_empty()
+    }
+
+    fn consume_error(&self, e: &KafkaError) {
+        self.n.metrics.errors.with_label_values(&["notify_consume", "kafka"]).inc();
+        tracing::warn!(error = %e, "consume error");
+    }
+}
+
+/// Sends `letter` to the DLQ topic (`pulse_runtime::kafka::send_dead_letter`), retried
+/// with backoff (`pulse_runtime::retry::retry_until_ok`) until the broker acknowledges
 /// it; `false` when stopped first.
 async fn dead_letter(
     producer: &FutureProducer,
     dlq: &str,
     key: Option<&[u8]>,
     letter: &DeadLetter,
-    (initial, max): (Duration, Duration),
-    mut stop: watch::Receiver<bool>,
+    backoff: Backoff,
+    stop: watch::Receiver<bool>,
 ) -> bool {
-    let payload = letter.to_json();
-    let mut delay = initial;
-    loop {
-        let mut rec: FutureRecord<'_, [u8], Vec<u8>> = FutureRecord::to(dlq).payload(&payload);
-        if let Some(k) = key {
-            rec = rec.key(k);
-        }
-        match producer.send(rec, Duration::from_secs(30)).await {
-            Ok(_) => return true,
-            Err((e, _)) => tracing::warn!(error = %e, "dead letter not acknowledged; retrying"),
-        }
-        tokio::select! {
-            () = stopped(&mut stop) => return false,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(max);
-    }
+    let on_failure = |_stage, e: &KafkaError, retry_in: Duration| {
+        tracing::warn!(error = %e, retry_in_ms = retry_in.as_millis() as u64, "dead letter not acknowledged; retrying");
+    };
+    retry_until_ok("notify_dlq", backoff, &stop, on_failure, || send_dead_letter(producer, dlq, key, letter))
+        .await
+        .is_ok()
 }
 
 #[cfg(test)]

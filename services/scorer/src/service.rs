@@ -38,7 +38,7 @@ use rdkafka::{
     consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::KafkaError,
     message::OwnedMessage,
-    producer::{FutureProducer, FutureRecord},
+    producer::FutureProducer,
     statistics::Statistics,
     ClientContext, Message, Offset, TopicPartitionList,
 };
@@ -453,14 +453,9 @@ impl Scorer {
                     self.clock.now(),
                     pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
                 );
-                let payload = letter.to_json();
                 let dlq = self.topics.dlq.clone();
-                self.retry("dlq", io, &mut run.held, stop, || async {
-                    let mut rec = FutureRecord::<[u8], _>::to(&dlq).payload(&payload);
-                    if let Some(k) = m.key() {
-                        rec = rec.key(k);
-                    }
-                    io.producer.send(rec, Duration::from_secs(30)).await.map_err(|(e, _)| e)
+                self.retry("dlq", io, &mut run.held, stop, || {
+                    pulse_runtime::kafka::send_dead_letter(io.producer, &dlq, m.key(), &letter)
                 })
                 .await?;
                 return Ok(());

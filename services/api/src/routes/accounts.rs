@@ -1,6 +1,7 @@
 //! Accounts: the filtered, sortable list; one account's current health (measures,
-//! reasons, metrics), its daily history, and its readiness scorecard. Detail views
-//! parse the stored result JSON into the core's own types.
+//! reasons, metrics), its daily history (with the days the scorecard changed), and its
+//! readiness scorecard. Detail views parse the stored result JSON into the core's own
+//! types.
 
 use axum::{
     extract::{Path, State},
@@ -313,6 +314,34 @@ pub struct HistoryPoint {
     pub wau_pct: Option<f64>,
     pub mau_pct: Option<f64>,
     pub wau_change_pct: Option<f64>,
+    /// Version (hash) of the scoring config that produced this result.
+    pub config_version: String,
+    /// The version of the account's previous result where it differs from this one:
+    /// the scorecard changed on this day, so a jump in the score may come from the new
+    /// rules rather than from the customer. Null on every other day and on the
+    /// account's first result.
+    pub scorecard_changed_from: Option<String>,
+}
+
+impl HistoryPoint {
+    fn from_row(r: crate::queries::HistoryRow) -> Self {
+        let changed = !r.previous_config_version.is_empty() && r.previous_config_version != r.config_version;
+        Self {
+            as_of: r.as_of,
+            score: r.score,
+            color: r.color.as_str(),
+            seats: r.seats,
+            dau: r.dau,
+            wau: r.wau,
+            mau: r.mau,
+            dau_pct: r.dau_pct,
+            wau_pct: r.wau_pct,
+            mau_pct: r.mau_pct,
+            wau_change_pct: r.wau_change_pct,
+            scorecard_changed_from: changed.then_some(r.previous_config_version),
+            config_version: r.config_version,
+        }
+    }
 }
 
 /// Lines the charts draw: the color bands and the account's usage targets.
@@ -344,8 +373,8 @@ pub struct History {
     operation_id = "accounts_history",
     get,
     path = "/api/v1/accounts/{id}/history",
-    summary = "Daily score, color and active-user counts and shares, with the chart thresholds",
-    description = "`days` and `from` exclude each other, `from` must not be after `to`, and the range is at most api.max_range_days days; otherwise 400.",
+    summary = "Daily score, color, active-user counts and shares and scorecard version, with the chart thresholds",
+    description = "`days` and `from` exclude each other, `from` must not be after `to`, and the range is at most api.max_range_days days; otherwise 400. Each point carries the version of the scoring config that produced it; `scorecard_changed_from` is set on the days it differs from the previous result's (the scorecard changed).",
     params(super::AccountPath, HistoryQuery),
     responses((status = 200, description = "OK", body = History))
 )]
@@ -400,7 +429,7 @@ async fn history_of(st: &AppState, id: &str, q: HistoryQuery) -> ApiResult<Histo
             "the range {from}..={to} is longer than {max} days (api.max_range_days)"
         )));
     }
-    let rows = read::history(&st.db.read, id, from, to).await?;
+    let rows = crate::queries::account_history(&st.db.read, id, from, to).await?;
     let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
     let thresholds = Thresholds {
         green: eff.bands.green,
@@ -409,22 +438,7 @@ async fn history_of(st: &AppState, id: &str, q: HistoryQuery) -> ApiResult<Histo
         low_engagement_pct: eff.low_engagement_pct,
         primary: share_name(eff.primary).to_owned(),
     };
-    let points = rows
-        .into_iter()
-        .map(|r| HistoryPoint {
-            as_of: r.as_of,
-            score: r.score,
-            color: r.color.as_str(),
-            seats: r.seats,
-            dau: r.dau,
-            wau: r.wau,
-            mau: r.mau,
-            dau_pct: r.dau_pct,
-            wau_pct: r.wau_pct,
-            mau_pct: r.mau_pct,
-            wau_change_pct: r.wau_change_pct,
-        })
-        .collect();
+    let points = rows.into_iter().map(HistoryPoint::from_row).collect();
     Ok(History { account_id: id.to_owned(), from, to, usage_profile: health.usage_profile, thresholds, points })
 }
 

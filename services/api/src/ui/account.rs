@@ -18,7 +18,7 @@ use crate::{
     params::Params,
     routes::{
         account_id,
-        accounts::{self, AccountDetail, History},
+        accounts::{self, AccountDetail, History, HistoryPoint},
         alerts,
     },
     state::AppState,
@@ -46,6 +46,21 @@ fn source_label(d: &DimensionResult) -> &'static str {
 fn charts(h: &History) -> Markup {
     let labels: Vec<String> = h.points.iter().map(|p| p.as_of.to_string()).collect();
     let t = &h.thresholds;
+    // The days the scorecard changed: a jump there may be the new rules, not the customer.
+    let changes: Vec<(usize, &HistoryPoint, &str)> = h
+        .points
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.scorecard_changed_from.as_deref().map(|old| (i, p, old)))
+        .collect();
+    let markers: Vec<svg::Marker> = changes
+        .iter()
+        .map(|(i, p, old)| svg::Marker {
+            index: *i,
+            label: "new scorecard".into(),
+            title: format!("{}: scorecard changed: {old} → {}", p.as_of, p.config_version),
+        })
+        .collect();
     let score = svg::line_chart(
         "Health score by day",
         &labels,
@@ -54,6 +69,7 @@ fn charts(h: &History) -> Markup {
             svg::Threshold { value: t.green, label: format!("green ≥ {}", t.green), class: "t-green" },
             svg::Threshold { value: t.yellow, label: format!("yellow ≥ {}", t.yellow), class: "t-yellow" },
         ],
+        &markers,
         100.0,
     );
     let shares = [
@@ -79,13 +95,27 @@ fn charts(h: &History) -> Markup {
     });
     let series: Vec<svg::Series<'_>> =
         shares.iter().map(|(name, class, v)| svg::Series { name, class, values: v.clone() }).collect();
-    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, y_max);
+    let usage = svg::line_chart("Active users as a share of seats", &labels, &series, &thresholds, &[], y_max);
     html! {
         div class="two" {
             section class="panel" {
                 h2 { "Health score" }
                 (score)
-                ul class="legend" { li class="s-score" { "score" } }
+                ul class="legend" {
+                    li class="s-score" { "score" }
+                    @if !changes.is_empty() { li class="marker" { "scorecard changed" } }
+                }
+                @if !changes.is_empty() {
+                    ul class="scorecard-changes" data-testid="scorecard-changes" {
+                        @for (_, p, old) in &changes {
+                            li data-day=(p.as_of) {
+                                span class="date" { (p.as_of) } ": scorecard changed: "
+                                code { (old) } " → " code { (p.config_version) }
+                            }
+                        }
+                    }
+                    p class="muted" { "Score changes on these days may come from the new scoring rules, not from the customer." }
+                }
             }
             "\n"
             section class="panel" {

@@ -19,6 +19,17 @@ pub struct Threshold {
     pub class: &'static str,
 }
 
+/// A vertical line at one x position (e.g. the day the scorecard changed), with a
+/// short label at the top and a tooltip.
+pub struct Marker {
+    /// Index into the chart's labels.
+    pub index: usize,
+    /// Written at the top of the line.
+    pub label: String,
+    /// The tooltip (`<title>`).
+    pub title: String,
+}
+
 /// Line charts sit in half-width panels (~560 CSS pixels), so text keeps its size.
 const W: f64 = 560.0;
 const H: f64 = 250.0;
@@ -68,12 +79,13 @@ fn x_label(x: f64, label: &str) -> Markup {
 }
 
 /// A line chart over `labels` (x positions, e.g. dates) with a y axis from 0 to
-/// `y_max` and dashed threshold lines labelled at the right.
+/// `y_max`, dashed threshold lines labelled at the right and vertical `markers`.
 pub fn line_chart(
     title: &str,
     labels: &[String],
     series: &[Series<'_>],
     thresholds: &[Threshold],
+    markers: &[Marker],
     y_max: f64,
 ) -> Markup {
     let n = labels.len().max(1);
@@ -112,6 +124,14 @@ pub fn line_chart(
             @for (t, yy, ly) in placed {
                 line class={ "threshold " (t.class) } x1=(LEFT) x2=(c1(W - RIGHT)) y1=(c1(yy)) y2=(c1(yy)) {}
                 text class={ "tlabel " (t.class) } x=(c1(W - RIGHT + 6.0)) y=(c1(ly)) { (t.label) }
+            }
+            @for m in markers.iter().filter(|m| m.index < labels.len()) {
+                @let mx = c1(x(m.index));
+                g class="marker" data-marker=(labels[m.index]) {
+                    title { (m.title) }
+                    line x1=(mx) x2=(mx) y1=(c1(TOP)) y2=(c1(H - BOTTOM)) {}
+                    text x=(c1(x(m.index) + 3.0)) y=(c1(TOP + 9.0)) { (m.label) }
+                }
             }
             @for se in series {
                 g class={ "series " (se.class) } data-series=(se.name) {
@@ -283,9 +303,15 @@ mod tests {
                 values: vec![Some(10.0), None, Some(30.0), Some(40.0), Some(50.0)],
             }],
             &[Threshold { value: 70.0, label: "green 70".into(), class: "t-green" }],
+            &[
+                Marker { index: 2, label: "<new>".into(), title: "a -> b".into() },
+                Marker { index: 9, label: "out of range".into(), title: String::new() },
+            ],
             100.0,
         )
         .into_string();
+        assert_eq!(svg.matches("data-marker=").count(), 1, "a marker past the labels is left out: {svg}");
+        assert!(svg.contains(r#"data-marker="2026-11-03""#) && svg.contains("&lt;new&gt;"));
         assert!(svg.contains("&lt;score&gt;") && !svg.contains("<score>"));
         assert_eq!(svg.matches("<polyline").count(), 1, "{svg}");
         assert!(svg.contains("<circle cx="), "single point drawn as a dot");

@@ -182,3 +182,67 @@ async fn readiness_shows_sources_and_blockers() {
     }
     assert!(seen_assessment && seen_computed && seen_blocker);
 }
+
+/// Issue 20 item 2: the days the scoring config changed are marked. One account of a
+/// small fixture gets its results from 2026-11-15 on rewritten under another config
+/// version (newer rows, as the scorer writes after a config change); the history
+/// carries each day's version and names the change day, also when that day opens the
+/// requested range, and the account page marks it on the score chart and in a line.
+#[tokio::test]
+async fn history_marks_the_day_the_scorecard_changed() {
+    const NEW: &str = "0123456789ab";
+    let env = loaded(2, 12).await;
+    let api = spawn(&env).await;
+    let ids = strs(api.ok("/api/v1/accounts?sort=name").await["items"].as_array().expect("items"), "account_id");
+    let (id, other) = (&ids[0], &ids[1]);
+    env.ch()
+        .query(
+            "INSERT INTO account_health SELECT * REPLACE ({v:String} AS config_version, computed_at + 1 AS computed_at) \
+             FROM account_health FINAL WHERE account_id = {id:String} AND as_of >= '2026-11-15'",
+        )
+        .param("v", NEW)
+        .param("id", id)
+        .execute()
+        .await
+        .expect("rewrite under a new config version");
+    let old = pulse_core::ScoringConfig::default().version();
+    let changed = |h: &Value| -> Vec<(String, Value)> {
+        let pts = h["points"].as_array().cloned().expect("points");
+        pts.iter()
+            .filter(|p| !p["scorecard_changed_from"].is_null())
+            .map(|p| (p["as_of"].as_str().expect("as_of").to_owned(), p["scorecard_changed_from"].clone()))
+            .collect()
+    };
+    let h = api.ok(&format!("/api/v1/accounts/{id}/history")).await;
+    assert_eq!(changed(&h), [("2026-11-15".to_owned(), Value::from(old.clone()))], "{h}");
+    for p in h["points"].as_array().expect("points") {
+        let want = if p["as_of"].as_str() >= Some("2026-11-15") { NEW } else { old.as_str() };
+        assert_eq!(p["config_version"], want, "{p}");
+    }
+    let from_change = api.ok(&format!("/api/v1/accounts/{id}/history?from=2026-11-15&to=2026-11-17")).await;
+    assert_eq!(changed(&from_change), [("2026-11-15".to_owned(), Value::from(old.clone()))], "range opens on it");
+    let after = api.ok(&format!("/api/v1/accounts/{id}/history?from=2026-11-16")).await;
+    assert_eq!(changed(&after), [], "no change after the day");
+    let unchanged = api.ok(&format!("/api/v1/accounts/{other}/history")).await;
+    assert_eq!(changed(&unchanged), [], "the other account kept its version");
+
+    let page = |path: String| {
+        let api = &api;
+        async move {
+            let r = api.raw(&path, Some(&format!("Bearer {}", api.token))).await;
+            assert_eq!(r.status().as_u16(), 200, "GET {path}");
+            r.text().await.expect("html")
+        }
+    };
+    let html = page(format!("/accounts/{id}")).await;
+    assert_eq!(html.matches("data-marker=").count(), 1, "one marker on the score chart");
+    assert!(html.contains(r#"data-marker="2026-11-15""#), "the marker sits on the change day");
+    assert!(
+        html.contains(&format!(
+            r#"<li data-day="2026-11-15"><span class="date">2026-11-15</span>: scorecard changed: <code>{old}</code> → <code>{NEW}</code></li>"#
+        )),
+        "the history line: {html}"
+    );
+    let html = page(format!("/accounts/{other}")).await;
+    assert!(!html.contains("data-marker=") && !html.contains("scorecard changed:"), "no marker without a change");
+}

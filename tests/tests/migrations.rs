@@ -3,8 +3,9 @@
 //! killed right after an exchange is resumed by the next one.
 //!
 //! Each test starts from a database at version 4 (the layouts before 005 and 006, which
-//! rebuild `health_alerts`, `usage_events` and `crm_events`), with rows in them, and
-//! writes old-layout rows the way the previous release's services do.
+//! rebuild `health_alerts`, `usage_events` and `crm_events`; 007 rebuilds the last two
+//! again), with rows in them, and writes old-layout rows the way the previous release's
+//! services do. One more test: 007 ranks the rows stored before it as ingest ranks new ones.
 
 use std::{
     sync::{
@@ -110,7 +111,7 @@ async fn assert_complete(db: &clickhouse::Client, want_per_kind: u64) {
     let leftovers = count(
         db,
         "SELECT count() FROM system.tables WHERE database = currentDatabase() \
-         AND (name LIKE '%\\_v2' OR name = 'schema_migration_lock')",
+         AND (name LIKE '%\\_v2' OR name LIKE '%\\_v3' OR name = 'schema_migration_lock')",
     )
     .await;
     assert_eq!(leftovers, 0, "no built-beside table or lock left");
@@ -144,11 +145,12 @@ async fn rows_written_during_a_copy_step_reach_the_new_tables() {
         let (db, written, hook_writes) = (db.clone(), written.clone(), hook_writes.clone());
         let hook: Hook = Arc::new(move |version: u32, index: usize, sql: &str| {
             // The first copy into the table built beside (not the catch-up copy back).
-            let copy =
-                sql.lines().next().is_some_and(|l| l.starts_with("INSERT INTO") && l.trim_end().ends_with("_v2"));
+            let copy = sql.lines().next().is_some_and(|l| {
+                l.starts_with("INSERT INTO") && (l.trim_end().ends_with("_v2") || l.trim_end().ends_with("_v3"))
+            });
             let (db, written, hook_writes) = (db.clone(), written.clone(), hook_writes.clone());
             Box::pin(async move {
-                if copy && matches!(version, 5 | 6) {
+                if copy && matches!(version, 5..=7) {
                     write_old_rows(&db, &format!("hook{version}.{index}-"), 30)
                         .await
                         .expect("write between copy and exchange");
@@ -164,8 +166,8 @@ async fn rows_written_during_a_copy_step_reach_the_new_tables() {
     migrate_with(&cfg, now(), &run).await.expect("migrate while writers run");
     stop.store(true, Ordering::SeqCst);
     writer.await.expect("writer");
-    // 005 copies health_alerts; 006 copies usage_events and crm_events.
-    assert_eq!(hook_writes.load(Ordering::SeqCst), 3, "the hook saw the three copy steps");
+    // 005 copies health_alerts; 006 and 007 copy usage_events and crm_events.
+    assert_eq!(hook_writes.load(Ordering::SeqCst), 5, "the hook saw the five copy steps");
     assert_complete(&db, written.load(Ordering::SeqCst)).await;
     cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
 }
@@ -194,7 +196,7 @@ async fn two_migrators_racing_end_with_every_row_and_the_new_schema() {
     };
     let (a, b) = (a.await.expect("a"), b.await.expect("b"));
     let (a, b) = (a.expect("first migrator"), b.expect("second migrator"));
-    assert_eq!(a.len() + b.len(), 2, "5 and 6 applied once between them: {a:?} {b:?}");
+    assert_eq!(a.len() + b.len(), 3, "5, 6 and 7 applied once between them: {a:?} {b:?}");
     assert_complete(&db, 500).await;
     cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
 }
@@ -233,8 +235,95 @@ async fn a_migrator_killed_after_an_exchange_is_resumed_by_the_next() {
         // The lock is still held by the dead migrator: the next one takes it over after
         // the lease and finishes the migration without exchanging back.
         let resumed = migrate_with(&cfg, now(), &opts()).await.expect("resume");
-        assert_eq!(resumed, vec![6], "forget_done={forget_done}");
+        assert_eq!(resumed, vec![6, 7], "forget_done={forget_done}");
         assert_complete(&db, 540).await;
         cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
     }
+}
+
+/// Events whose copies 007 must rank in SQL as ingest ranks them: microsecond and
+/// offset timestamps (and nanoseconds, which the core truncates), non-ASCII ids,
+/// usage without a feature, a Segment `track`, and every CRM type with floats, escapes
+/// and optional fields.
+const OLD_LINES: &[&str] = &[
+    r#"{"type":"usage","event_id":"u1","account_id":"acme","user_id":"u-42","event":"report.viewed","feature":"reports","timestamp":"2026-11-02T10:15:00.123456Z"}"#,
+    r#"{"type":"usage","event_id":"u2","account_id":"acme","user_id":"u-43","event":"x","timestamp":"2026-11-02T12:15:00.000900+02:00","extra":1}"#,
+    r#"{"type":"usage","event_id":"u3","account_id":"acmé","user_id":"ü-é😀","event":"x","feature":"béta","timestamp":"2026-11-02T10:15:00.123456789Z"}"#,
+    r#"{"type":"usage","event_id":"u4","account_id":"acme","user_id":"x","event":"x","feature":"","timestamp":"2026-11-02T10:15:00Z"}"#,
+    r#"{"type":"track","messageId":"u5","userId":"u-9","event":"x","timestamp":"2026-11-02T10:15:00.5Z","context":{"groupId":"acme"},"properties":{"feature":"alerts"}}"#,
+    r#"{"type":"account","event_id":"c1","account_id":"acme","timestamp":"2026-11-01T08:00:00.000500Z","licensed_seats":10,"arr":5000,"name":"A \"q\" co","csm":"b"}"#,
+    r#"{"type":"account","event_id":"c2","account_id":"acme","timestamp":"2026-11-01T08:00:00.000100+01:00","arr":12.5,"usage_profile":"daily","lifecycle_stage":"adoption","segment":null}"#,
+    r#"{"type":"assessment","event_id":"c3","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","dimension":"value","score":7,"author":"c","note":"line\nbreak"}"#,
+    r#"{"type":"ticket","event_id":"c4","account_id":"acme","timestamp":"2026-11-01T08:00:00.9Z","ticket_id":"t-1","severity":"critical","status":"open"}"#,
+    r#"{"type":"kpi","event_id":"c5","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","kpi":"hours","baseline":0.1,"target":1000000,"value":3.25,"confirmed":true,"unit":"h"}"#,
+    r#"{"type":"renewal","event_id":"c6","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","outcome":"renewed","renewal_on":"2026-12-01","arr_before":100,"arr_after":120.5}"#,
+    r#"{"type":"stakeholder","event_id":"c7","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","role":"champion","person":"Zoë","status":"left"}"#,
+    r#"{"type":"milestone","event_id":"c8","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","item":"sso_configured","status":"done"}"#,
+    r#"{"type":"training","event_id":"c9","account_id":"acme","timestamp":"2026-11-01T08:00:00Z","user_id":"u-1","module":"basics","score_pct":80}"#,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_stored_before_007_are_ranked_as_ingest_ranks_them() {
+    use pulse_ingest::rows::{raw_row, storage_time, RawRow, Source};
+    let cfg = fresh_db();
+    migrate_with(&cfg, now(), &MigrateOptions { up_to: Some(6), ..opts() }).await.expect("migrate to version 6");
+    let db = cfg.client();
+    let source = Source { topic: "pulse.usage", partition: 0, offset: 0 };
+    let mut expected = std::collections::BTreeMap::new();
+    for line in OLD_LINES {
+        let ev = pulse_core::parse_event(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+        let ms = storage_time(&ev).expect("storable");
+        // The columns 006's writers fill; copy_rank as 006 ranked it (any value: 007 recomputes it).
+        let sql = match raw_row(&ev, line.as_bytes(), &source, now(), ms) {
+            RawRow::Usage(r) => {
+                expected.insert(r.event_id.clone(), r.copy_rank.to_string());
+                db.query(
+                    "INSERT INTO usage_events (event_id, account_id, user_id, event, feature, timestamp, properties, raw, \
+                     source_topic, source_partition, source_offset, ingested_at, copy_rank) \
+                     VALUES (?, ?, ?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'), ?, ?, 'pulse.usage', 0, 0, now(), 1)",
+                )
+                .bind(r.event_id)
+                .bind(r.account_id)
+                .bind(r.user_id)
+                .bind(r.event)
+                .bind(r.feature)
+                .bind(ms)
+                .bind(r.properties)
+                .bind(r.raw)
+            }
+            RawRow::Crm(r) => {
+                expected.insert(r.event_id.clone(), r.copy_rank.to_string());
+                db.query(
+                    "INSERT INTO crm_events (event_id, account_id, type, timestamp, payload, raw, source_topic, \
+                     source_partition, source_offset, ingested_at, copy_rank) \
+                     VALUES (?, ?, ?, fromUnixTimestamp64Milli(toInt64(?), 'UTC'), ?, ?, 'pulse.crm', 0, 0, now(), 1)",
+                )
+                .bind(r.event_id)
+                .bind(r.account_id)
+                .bind(ev.type_name())
+                .bind(ms)
+                .bind(r.payload)
+                .bind(r.raw)
+            }
+        };
+        sql.execute().await.unwrap_or_else(|e| panic!("insert {line}: {e}"));
+    }
+    let done = migrate_with(&cfg, now(), &opts()).await.expect("migrate to the latest");
+    assert_eq!(done.first(), Some(&7), "{done:?}");
+    let got: Vec<(String, String)> = db
+        .query(
+            "SELECT event_id, toString(copy_rank) FROM usage_events FINAL \
+             UNION ALL SELECT event_id, toString(copy_rank) FROM crm_events FINAL ORDER BY 1",
+        )
+        .fetch_all()
+        .await
+        .expect("ranks");
+    let got: std::collections::BTreeMap<String, String> = got.into_iter().collect();
+    cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
+    let wrong: Vec<String> = expected
+        .iter()
+        .filter(|(id, rank)| got.get(*id) != Some(*rank))
+        .map(|(id, rank)| format!("{id}: ingest ranks {rank}, 007 ranked {:?}", got.get(id)))
+        .collect();
+    assert!(wrong.is_empty(), "old rows ranked otherwise than ingest ranks them:\n{}", wrong.join("\n"));
 }

@@ -44,6 +44,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::CopyKey;
 use crate::hash::IdentityBuild;
 use crate::num::Day;
 
@@ -73,7 +74,7 @@ pub(crate) struct UsageTouch {
     pub day: Day,
     pub user: u64,
     pub feature: Option<usize>,
-    /// [`crate::hash::hash_str`] of the feature; 0 = none (ties between copies).
+    /// [`crate::event::feature_key`]; 0 = none (ties between copies).
     pub feature_key: u64,
 }
 
@@ -110,9 +111,10 @@ impl Serialize for Contribution {
 const WINDOW_SPAN: i64 = LOOKBACK_DAYS as i64 - 1;
 
 impl Contribution {
-    /// Which of two copies of an event id wins: the smaller key (SPEC v3 §1).
-    fn key(&self) -> (i64, u64, u64) {
-        (self.ts_us, self.user, self.feature_key)
+    /// Which of two copies of an event id wins: the smaller key (SPEC v3 §1), the one
+    /// the raw tables' `copy_rank` is made of.
+    fn key(&self) -> CopyKey {
+        CopyKey::usage(self.ts_us, self.user, self.feature_key)
     }
 }
 

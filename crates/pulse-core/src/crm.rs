@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
+use crate::event::copy::crm_order;
 use crate::event::*;
 use crate::num::{day_of, Day};
 
@@ -31,8 +32,10 @@ pub(crate) struct CrmLog {
 /// Order of two versions of the same `event_id` that differ (a producer bug): the
 /// earlier timestamp (to the microsecond) wins, then the smaller canonical JSON (SPEC v3
 /// §1), so the survivor depends neither on which copy arrived first nor on the config.
-fn sort_key(e: &Event) -> (i64, String) {
-    (e.timestamp().timestamp_micros(), canonical_json(e))
+/// The [`CopyKey`] first, the raw tables' `copy_rank`, so the copy ClickHouse keeps is
+/// this one (see [`crate::event::copy_key`]).
+fn sort_key(e: &Event) -> (CopyKey, String) {
+    crm_order(e)
 }
 
 impl CrmLog {

@@ -82,7 +82,7 @@ pub struct UsageKey {
     user: u64,
     ts_us: i64,
     feature: Option<u8>,
-    /// [`hash_str`] of the feature, 0 without one: the tie key of repeats (SPEC v3 §1),
+    /// [`crate::event::feature_key`], 0 without one: the tie key of repeats (SPEC v3 §1),
     /// independent of the configured core features.
     feature_key: u64,
 }
@@ -93,12 +93,12 @@ impl UsageKey {
     pub fn new(config: &ScoringConfig, event_id: &str, user_id: &str, feature: Option<&str>, ts_us: i64) -> Self {
         // Bounds repeat validation so an unvalidated config cannot overflow a
         // bitmask: features past the 64th are ignored.
-        let feature_key = feature.map_or(0, hash_str);
+        let feature_key = crate::event::feature_key(feature);
         let feature = feature
             .and_then(|f| config.core_features.iter().position(|c| c == f))
             .filter(|&i| i < MAX_CORE_FEATURES)
             .map(|i| i as u8);
-        UsageKey { id: hash_str(event_id), user: hash_str(user_id), ts_us, feature, feature_key }
+        UsageKey { id: hash_str(event_id), user: crate::event::user_key(user_id), ts_us, feature, feature_key }
     }
 
     pub fn of(config: &ScoringConfig, u: &UsageEvent) -> Self {

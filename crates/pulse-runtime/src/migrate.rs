@@ -60,6 +60,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "raw_events_v2",
         sql: include_str!("../../../schemas/clickhouse/006_raw_events_v2.sql"),
     },
+    Migration {
+        version: 7,
+        name: "copy_rank_u256",
+        sql: include_str!("../../../schemas/clickhouse/007_copy_rank_u256.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,9 +1,11 @@
 //! The raw event tables `usage_events` and `crm_events`
-//! (`schemas/clickhouse/006_raw_events_v2.sql`), written by ingest (and by the API's
-//! fixtures, for renewal outcomes) through [`raw_row`], read by the API's forecast.
+//! (`schemas/clickhouse/006_raw_events_v2.sql`, `copy_rank` widened by
+//! `007_copy_rank_u256.sql`), written by ingest (and by the API's fixtures, for renewal
+//! outcomes) through [`raw_row`], read by the API's forecast.
 
 use chrono::{DateTime, Utc};
-use pulse_core::Event;
+use clickhouse::types::UInt256;
+use pulse_core::{event::copy_key, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{millis, CrmType};
@@ -36,7 +38,7 @@ pub struct UsageRow {
     #[serde(with = "clickhouse::serde::chrono::datetime")]
     pub ingested_at: DateTime<Utc>,
     /// Which copy of a repeated event id wins: see [`copy_rank`].
-    pub copy_rank: u64,
+    pub copy_rank: UInt256,
 }
 
 /// One row of `crm_events`.
@@ -57,7 +59,8 @@ pub struct CrmRow {
     pub source_offset: i64,
     #[serde(with = "clickhouse::serde::chrono::datetime")]
     pub ingested_at: DateTime<Utc>,
-    pub copy_rank: u64,
+    /// Which copy of a repeated event id wins: see [`copy_rank`].
+    pub copy_rank: UInt256,
 }
 
 /// A row for one of the two raw tables.
@@ -80,15 +83,23 @@ pub fn storage_time(ev: &Event) -> Option<i64> {
     (-MS_1900_TO_EPOCH..MS_END_2299).contains(&ms).then_some(ms)
 }
 
-/// The ReplacingMergeTree version of one copy of an event (SPEC §1: of copies under one
-/// event id, the earliest `timestamp` wins, ties go to the smaller serialized copy).
-/// ReplacingMergeTree keeps the largest version, so the rank is inverted:
-/// `u64::MAX - (ms since 1900 << 20 | min(len, 2^20 - 1))`. 2300 is 1.3e13 ms after 1900,
-/// which needs 44 bits: with 20 bits for the length it fits in 64.
-pub fn copy_rank(timestamp_ms: i64, raw_len: usize) -> u64 {
-    let since_1900 = u64::try_from(timestamp_ms + MS_1900_TO_EPOCH).unwrap_or(0);
-    let len = u64::try_from(raw_len.min((1 << 20) - 1)).unwrap_or(0);
-    u64::MAX - ((since_1900 << 20) | len)
+/// The ReplacingMergeTree version of one copy of an event: the copy pulse-core scores
+/// wins (SPEC v3 §1: the earliest `timestamp` to the microsecond; ties: usage by user key
+/// then feature key, CRM by canonical JSON; "the raw tables keep the copy that was
+/// scored"). It is [`pulse_core::event::CopyKey`], the core's own order, inverted because
+/// ReplacingMergeTree keeps the largest version: `UInt256::MAX - key`. A usage key's
+/// last word is free, so it holds `raw_len`: copies the core treats as equal (another
+/// `event` name or `properties`) keep the shorter raw. A CRM key holds 24 bytes of
+/// canonical JSON: copies equal in their microsecond and in those bytes keep an
+/// arbitrary one of them (the core decides on the whole JSON).
+pub fn copy_rank(ev: &Event, raw_len: usize) -> UInt256 {
+    let mut key = copy_key(ev);
+    if ev.is_usage() {
+        key.0[3] = u64::try_from(raw_len).unwrap_or(u64::MAX);
+    }
+    let mut le = key.to_be_bytes();
+    le.reverse();
+    UInt256::from_le_bytes(le.map(|b| !b))
 }
 
 /// The `crm_events.type` of a CRM event (`None` for usage events).
@@ -109,7 +120,7 @@ pub fn crm_type(ev: &Event) -> Option<CrmType> {
 /// Builds the raw-table row for a validated event; `timestamp` is its
 /// [`storage_time`] (ms since the epoch), `ingested_at` seconds since the epoch.
 pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, timestamp: i64) -> RawRow {
-    let copy_rank = copy_rank(timestamp, raw.len());
+    let copy_rank = copy_rank(ev, raw.len());
     // A parsed event's bytes are UTF-8 (JSON), so the lossy scan is only a fallback.
     let raw = match std::str::from_utf8(raw) {
         Ok(s) => s.to_owned(),
@@ -154,14 +165,63 @@ pub fn raw_row(ev: &Event, raw: &[u8], source: &Source<'_>, ingested_at: u32, ti
 mod tests {
     use super::*;
 
+    fn event(line: &str) -> Event {
+        pulse_core::parse_event(line.as_bytes()).expect("valid test event")
+    }
+
+    fn usage(ts: &str, user: &str, feature: &str) -> Event {
+        event(&format!(
+            r#"{{"type":"usage","event_id":"e","account_id":"a","user_id":"{user}","event":"x","feature":"{feature}","timestamp":"{ts}"}}"#
+        ))
+    }
+
     #[test]
-    fn earlier_copies_rank_higher_and_ties_go_to_the_smaller_copy() {
-        let t = 1_790_000_000_000; // 2026-09
-        assert!(copy_rank(t, 100) > copy_rank(t + 1, 100), "earlier timestamp wins");
-        assert!(copy_rank(t, 100) > copy_rank(t, 101), "same time: smaller copy wins");
-        assert!(copy_rank(t, 1 << 30) > copy_rank(t + 1, 0), "length never outweighs a millisecond");
-        assert!(copy_rank(-MS_1900_TO_EPOCH, 0) > copy_rank(MS_END_2299 - 1, (1 << 20) - 1));
-        assert!(copy_rank(MS_END_2299 - 1, (1 << 20) - 1) > 0, "the whole range fits");
+    fn the_rank_is_the_cores_key_inverted() {
+        let t = "2026-09-01T10:00:00.000500Z";
+        let a = usage(t, "u-1", "reports");
+        let rank = copy_rank(&a, 77).to_le_bytes();
+        let mut key = copy_key(&a);
+        key.0[3] = 77;
+        let mut be = key.to_be_bytes();
+        be.reverse();
+        assert!(rank.iter().zip(be).all(|(r, k)| *r == !k), "MAX - key");
+        assert!(copy_rank(&a, 1 << 40) > copy_rank(&usage("2026-09-01T10:00:00.000501Z", "u-1", "reports"), 0));
+        assert!(copy_rank(&a, 100) > copy_rank(&a, 101), "copies equal to the core: the shorter raw");
+        let crm = event(
+            r#"{"type":"account","event_id":"s","account_id":"a","timestamp":"2026-09-01T10:00:00.000500Z","licensed_seats":10}"#,
+        );
+        assert_eq!(copy_rank(&crm, 5), copy_rank(&crm, 500), "no length in a CRM rank");
+    }
+
+    /// Copies the core orders one way are ranked the other way round (the largest rank
+    /// is kept), whatever their lengths: the shared key decides, the length only ties.
+    #[test]
+    fn the_copy_the_core_scores_has_the_largest_rank() {
+        let ms = "2026-09-01T10:00:00.000";
+        let mut copies = Vec::new();
+        for us in ["100", "500", "900"] {
+            for user in ["u-a", "u-b", "u-p", "u-q"] {
+                for feature in ["", "reports", "alerts"] {
+                    copies.push(usage(&format!("{ms}{us}Z"), user, feature));
+                }
+            }
+        }
+        for seats in [10, 20, 100] {
+            for us in ["100", "500"] {
+                copies.push(event(&format!(
+                    r#"{{"type":"account","event_id":"e","account_id":"a","timestamp":"{ms}{us}Z","licensed_seats":{seats}}}"#
+                )));
+            }
+        }
+        for (i, a) in copies.iter().enumerate() {
+            for (j, b) in copies.iter().enumerate() {
+                if a.is_usage() != b.is_usage() || copy_key(a) == copy_key(b) {
+                    continue;
+                }
+                let (la, lb) = (1000 + i, 1000 - j);
+                assert_eq!(copy_rank(a, la).cmp(&copy_rank(b, lb)), copy_key(b).cmp(&copy_key(a)), "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

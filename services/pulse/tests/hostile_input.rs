@@ -589,7 +589,6 @@ async fn hostile_input_is_dead_lettered_once_each_while_services_stay_ready_and_
 /// what the scores count". Hostile repeats differ within one millisecond, the copy SPEC §1
 /// picks being the longer one; the stored copy must still be the scored one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 21 item 2 (open): copy_rank orders copies by (ms, raw length), not by the scored key"]
 async fn repeats_differing_within_a_millisecond_are_stored_as_they_are_scored() {
     let env = TestEnv::new(1).await;
     let day = chrono::Utc::now().date_naive() - chrono::Days::new(1);

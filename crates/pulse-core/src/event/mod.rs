@@ -103,12 +103,14 @@
 //!   the earlier one. Outcomes never change a score; they are what the backtest and
 //!   the renewal forecast measure the score against.
 
+pub(crate) mod copy;
 mod parse;
 mod wire;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use copy::{copy_json, copy_key, feature_key, user_key, CopyKey};
 pub use parse::{check_skew, parse_event};
 
 /// Maximum length (chars) of `event_id`, `account_id` and `user_id` (SPEC §1).
@@ -150,13 +152,21 @@ pub const MAX_DATE: NaiveDate = match NaiveDate::from_ymd_opt(2149, 6, 6) {
 /// their shortest round-trip form. Written by hand rather than through `serde_json::Map`,
 /// whose key order depends on a cargo feature another crate may turn on.
 pub fn canonical_json(ev: &Event) -> String {
-    fn write(v: &serde_json::Value, top: bool, out: &mut String) {
+    canonical_json_without(ev, &[])
+}
+
+/// [`canonical_json`] less the top-level members named in `skip`.
+pub(crate) fn canonical_json_without(ev: &Event, skip: &[&str]) -> String {
+    fn write(v: &serde_json::Value, top: Option<&[&str]>, out: &mut String) {
         use serde_json::Value as V;
         match v {
             V::Object(map) => {
                 let mut keys: Vec<&String> = map
                     .iter()
-                    .filter(|(k, v)| !(top && (k.as_str() == "timestamp" || v.is_null())))
+                    .filter(|(k, v)| match top {
+                        Some(skip) => !(k.as_str() == "timestamp" || v.is_null() || skip.contains(&k.as_str())),
+                        None => true,
+                    })
                     .map(|(k, _)| k)
                     .collect();
                 keys.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
@@ -168,7 +178,7 @@ pub fn canonical_json(ev: &Event) -> String {
                     out.push_str(&V::String(k.clone()).to_string());
                     out.push(':');
                     if let Some(v) = map.get(k) {
-                        write(v, false, out);
+                        write(v, None, out);
                     }
                 }
                 out.push('}');
@@ -179,7 +189,7 @@ pub fn canonical_json(ev: &Event) -> String {
                     if i > 0 {
                         out.push(',');
                     }
-                    write(x, false, out);
+                    write(x, None, out);
                 }
                 out.push(']');
             }
@@ -194,7 +204,7 @@ pub fn canonical_json(ev: &Event) -> String {
     }
     let mut out = String::new();
     if let Ok(v) = serde_json::to_value(ev) {
-        write(&v, true, &mut out);
+        write(&v, Some(skip), &mut out);
     }
     out
 }

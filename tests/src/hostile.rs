@@ -751,9 +751,10 @@ pub enum Measure {
     Seats,
 }
 
-/// An account whose only repeated event has copies that differ in a way the raw tables'
-/// `copy_rank` (milliseconds, then raw length) and SPEC §1 (microseconds; ties: the user
-/// key, or the canonical JSON of a CRM copy) may decide differently.
+/// An account whose only repeated event has copies that differ in a way a raw-table rank
+/// other than SPEC §1's (microseconds; ties: the user key, or the canonical JSON of a CRM
+/// copy) would decide differently: 006's `copy_rank` (milliseconds, then raw length) did;
+/// since 007 `copy_rank` is the core's own key (`pulse_core::event::CopyKey`).
 #[derive(Debug, Clone)]
 pub struct RepeatProbe {
     pub account: &'static str,

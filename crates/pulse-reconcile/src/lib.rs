@@ -14,7 +14,9 @@
 //!
 //! What the SQL counts (SPEC §1-2): a user is active on a day when one of its usage
 //! events is dated that day (UTC); `dau` = distinct users of D, `wau` of D-6..D, `mau`
-//! of D-27..D. `usage_events FINAL` keeps one copy per event id, the earliest, which is
+//! of D-27..D. `usage_events FINAL` keeps one copy per event id, the earliest (by the
+//! core's own order, `pulse_core::event::CopyKey`: to the microsecond, ties by user and
+//! feature key, so copies within one millisecond keep the scored one too), which is
 //! the copy the per-day rule (for D, the earliest copy dated within D-55..D) picks for
 //! every day whose windows read it, as long as the copies of an id lie less than 29
 //! days apart: a later copy wins a day D only when the earliest is older than D-55, and

@@ -555,10 +555,17 @@ fn diff(
     // "withdrawn", not at "open".
     retractions.sort_by_key(|t| std::cmp::Reverse((t.as_of, t.retracts == Some(TransitionKind::Resolved), t.rule)));
     out.extend(retractions);
+    let changed = |t: &AlertTransition| was.get(&key(t)).is_none_or(|w| *w != t);
+    // An opening emitted again (new, or re-derived with other numbers) is followed by its
+    // alert's resolution when that still holds, even unchanged: a store that keeps one
+    // row per alert, newest emission first (`alerts_current`), would otherwise read the
+    // re-emitted opening as "open" again although the alert stays resolved.
+    let reopened: std::collections::BTreeSet<(AlertRule, NaiveDate)> =
+        after.iter().filter(|t| t.state == AlertState::Opened && changed(t)).map(|t| (t.rule, t.opened_on)).collect();
     out.extend(
         after
             .iter()
-            .filter(|t| was.get(&key(t)).is_none_or(|w| *w != *t))
+            .filter(|t| changed(t) || (t.state == AlertState::Resolved && reopened.contains(&(t.rule, t.opened_on))))
             .map(|t| AlertTransition { seq: retracted.seq(t), ..t.clone() }),
     );
 }

@@ -504,3 +504,35 @@ fn a_transition_that_holds_again_after_its_retraction_is_numbered() {
     let v = serde_json::to_value(&withdrawn[0]).expect("json");
     assert_eq!(v["seq"], 4);
 }
+
+/// Issue 20 item 4, the `alerts_backlog` finding: late data that changes the numbers of a
+/// resolved alert's opening day (but not whether it opens, nor its resolution) re-emits
+/// the opening; a one-row-per-alert store (`alerts_current`) read the re-emitted opening
+/// as "open" again. The resolution that still holds is emitted after it.
+#[test]
+fn a_re_emitted_opening_of_a_resolved_alert_leaves_it_resolved_in_a_one_row_per_alert_store() {
+    let cfg = ScoringConfig::default();
+    let mut t = AlertTracker::new(&cfg);
+    let b = base();
+    let day = |i: i64, change: f64| {
+        let mut ev = b.clone();
+        ev.health.as_of = d(i);
+        ev.readiness.as_of = ev.health.as_of;
+        ev.health.metrics.wau_change_pct = Some(change);
+        ev
+    };
+    let mut emitted = Vec::new();
+    for i in 0..20 {
+        let change = if (10..15).contains(&i) { -50.0 } else { 0.0 };
+        emitted.extend(t.update(&day(i, change)));
+    }
+    assert_eq!(current(&emitted).get(&(AlertRule::UsageDeclining, d(10))), Some(&"resolved"), "{emitted:#?}");
+    // Late data: day 10 declined by 60%, not 50%: the opening's numbers change.
+    let late = t.update(&day(10, -60.0));
+    assert!(
+        late.iter().any(|x| x.rule == AlertRule::UsageDeclining && x.state == O && x.as_of == d(10)),
+        "the opening is re-emitted with its new numbers: {late:#?}"
+    );
+    emitted.extend(late);
+    assert_eq!(current(&emitted).get(&(AlertRule::UsageDeclining, d(10))), Some(&"resolved"), "{emitted:#?}");
+}

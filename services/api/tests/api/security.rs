@@ -23,6 +23,7 @@ const GETS: &[&str] = &[
     "/api/v1/alerts/summary",
     "/api/v1/renewals",
     "/api/v1/accuracy",
+    "/api/v1/reconcile",
     "/",
     "/accounts",
     "/accounts/{id}",

@@ -6,8 +6,7 @@
 //! (the read and write clients), one module per concept under `routes` (requests
 //! parsed, the queries of `pulse_storage::read` run, rows shaped into JSON), `ui`
 //! (HTML pages and SVG charts over the same results), `auth`, `metrics`, `service`
-//! (router and server), `openapi` (the document, derived with utoipa), `queries` (SQL
-//! waiting to move into `pulse_storage::read`), `fixtures` (scored demo data for tests and benches,
+//! (router and server), `openapi` (the document, derived with utoipa), `fixtures` (scored demo data for tests and benches,
 //! written through `pulse_storage`'s rows).
 
 pub mod config;
@@ -15,7 +14,6 @@ pub mod db;
 pub mod error;
 pub mod fixtures;
 pub mod params;
-pub mod queries;
 
 pub use config::ApiConfig;
 pub mod auth;

@@ -179,7 +179,7 @@ pub async fn scores_on(ch: &clickhouse::Client, id: &str, days: Vec<NaiveDate>) 
     past.query(ch).fetch_all().await
 }
 
-/// One day of an account's health history.
+/// One day of an account's health history, with the config version behind it.
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
 pub struct HistoryRow {
     #[serde(with = "clickhouse::serde::chrono::date")]
@@ -194,19 +194,25 @@ pub struct HistoryRow {
     pub wau_pct: Option<f64>,
     pub mau_pct: Option<f64>,
     pub wau_change_pct: Option<f64>,
+    pub config_version: String,
+    /// The config version of the account's result before this one (`''` for its first
+    /// result), before `from` too: a change on the range's first day is still seen.
+    pub previous_config_version: String,
 }
 
-/// The account's daily health in `from ..= to`, oldest first.
+/// The account's daily health in `from ..= to`, oldest first. The window runs over the
+/// account's results up to `to` (one account's days: hundreds of rows, not more), so
+/// the first day of the range has its predecessor (issue 20 item 2: the account page
+/// marks the days the scoring config changed).
 pub async fn history(ch: &clickhouse::Client, id: &str, from: NaiveDate, to: NaiveDate) -> Result<Vec<HistoryRow>> {
-    let mut sql = Sql::new(
-        "SELECT as_of, score, color, seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct \
-         FROM account_health FINAL",
+    let mut inner = Sql::new(
+        "SELECT as_of, score, color, seats, dau, wau, mau, dau_pct, wau_pct, mau_pct, wau_change_pct, config_version, \
+         lagInFrame(config_version) OVER (ORDER BY as_of ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) \
+         AS previous_config_version FROM account_health FINAL",
     );
-    sql.arg(" PREWHERE account_id = {id:String}", "id", id).arg(" WHERE as_of >= {from:Date}", "from", from).arg(
-        " AND as_of <= {to:Date}",
-        "to",
-        to,
-    );
+    inner.arg(" PREWHERE account_id = {id:String}", "id", id).arg(" WHERE as_of <= {to:Date}", "to", to);
+    let mut sql = Sql::wrapped("SELECT * FROM (", &inner, ")");
+    sql.arg(" WHERE as_of >= {from:Date}", "from", from);
     sql.push(" ORDER BY as_of");
     sql.query(ch).fetch_all().await
 }

@@ -324,7 +324,7 @@ pub struct HistoryPoint {
 }
 
 impl HistoryPoint {
-    fn from_row(r: crate::queries::HistoryRow) -> Self {
+    fn from_row(r: pulse_storage::read::accounts::HistoryRow) -> Self {
         let changed = !r.previous_config_version.is_empty() && r.previous_config_version != r.config_version;
         Self {
             as_of: r.as_of,
@@ -429,7 +429,7 @@ async fn history_of(st: &AppState, id: &str, q: HistoryQuery) -> ApiResult<Histo
             "the range {from}..={to} is longer than {max} days (api.max_range_days)"
         )));
     }
-    let rows = crate::queries::account_history(&st.db.read, id, from, to).await?;
+    let rows = pulse_storage::read::accounts::history(&st.db.read, id, from, to).await?;
     let eff = st.scoring.effective(health.segment.as_deref(), health.usage_profile);
     let thresholds = Thresholds {
         green: eff.bands.green,

@@ -44,6 +44,12 @@ pub struct DimensionResult {
     pub note: Option<String>,
     /// Human explanation of the score.
     pub detail: String,
+    /// The newest input behind the score (SPEC v3 §10); null when none.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+    /// `ok` | `missing` (unassessed) | `stale` (input older than its limit).
+    #[serde(default)]
+    pub state: crate::quality::InputState,
 }
 
 impl DimensionResult {

@@ -96,6 +96,8 @@ fn from_assessment(a: &AssessmentEvent, source: Source, weight: f64) -> Dimensio
         expires_on: a.expires_on,
         note: a.note.clone(),
         detail: format!("assessed {} by {}", a.score, a.author),
+        as_of: None,
+        state: crate::quality::InputState::Ok,
     }
 }
 

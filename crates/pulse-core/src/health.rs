@@ -9,6 +9,7 @@ use crate::event::{Dimension, UsageProfile};
 use crate::facts::Facts;
 use crate::metrics::{Metrics, RedFlag};
 use crate::num::{date_from_day, round};
+use crate::quality::{DataStatus, InputState};
 
 /// Health band. Ordered worst to best, so "got worse" is `new < old`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -42,6 +43,13 @@ pub struct MeasureResult {
     /// Effective percent weight after spreading the weight of measures without data
     /// (the weights listed sum to 100).
     pub weight: f64,
+    /// The newest input behind the measure (SPEC v3 §10); null when none.
+    #[serde(default)]
+    pub as_of: Option<NaiveDate>,
+    /// `ok`, or `stale` when scored from an input older than its limit (a measure
+    /// without a value is not listed here but in `missing_measures`).
+    #[serde(default)]
+    pub state: InputState,
 }
 
 /// One health line (SPEC §7 `kind: health`, without `kind`).
@@ -70,6 +78,13 @@ pub struct HealthResult {
     /// kept, it opens no alerts and is left out of the portfolio.
     #[serde(default)]
     pub former: bool,
+    /// SPEC v3 §10: `ok` | `partial` | `stale` | `insufficient`.
+    #[serde(default)]
+    pub data_status: DataStatus,
+    /// Configured weight of the measures whose state is `ok` over that of all
+    /// applicable measures, 0..1, four decimals.
+    #[serde(default = "crate::quality::full_coverage")]
+    pub coverage: f64,
 }
 
 /// Score of `trend`: 100 at or above `full`, 0 at or below `zero`, linear between.
@@ -173,7 +188,14 @@ pub(crate) fn build(f: &Facts<'_>, previous_color: Option<Color>) -> HealthResul
         if s < f.cfg.health.reason_below {
             reasons.push(format!("{} {s}: {why}", m.as_str()));
         }
-        measures.push(MeasureResult { name: m, value: round(v, 2), score: s, weight: round(eff_w, 2) });
+        measures.push(MeasureResult {
+            name: m,
+            value: round(v, 2),
+            score: s,
+            weight: round(eff_w, 2),
+            as_of: None,
+            state: InputState::Ok,
+        });
     }
     if measures.is_empty() {
         reasons.push("no measure has data (no usage in 28 days and no assessments)".to_owned());
@@ -195,5 +217,7 @@ pub(crate) fn build(f: &Facts<'_>, previous_color: Option<Color>) -> HealthResul
         segment: f.view.attrs.segment.map(str::to_owned),
         config_version: f.version.to_owned(),
         former: false,
+        data_status: DataStatus::Ok,
+        coverage: 1.0,
     }
 }

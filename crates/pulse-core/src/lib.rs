@@ -10,7 +10,7 @@
 //! Modules, in data-flow order: [`event`] (parse and validate input), [`engine`]
 //! (state and evaluation; internally `activity` for usage bitmasks, `crm` for the
 //! CRM log, `facts`/`evidence` for derived values), [`metrics`] (SPEC §2),
-//! [`readiness`] (§3), [`health`] (§4), [`alerts`] (§5), [`backtest`] and [`forecast`]
+//! [`readiness`] (§3), [`health`] (§4), [`quality`] (v3 §10: coverage, data status), [`alerts`] (§5), [`backtest`] and [`forecast`]
 //! (§8: did the score predict renewals, and what it forecasts), [`config`].
 
 pub mod alerts;
@@ -21,6 +21,7 @@ pub mod event;
 pub mod forecast;
 pub mod health;
 pub mod metrics;
+pub mod quality;
 pub mod readiness;
 
 mod activity;
@@ -37,4 +38,5 @@ pub use engine::{AccountAttributes, ApplyOutcome, Engine, Evaluation};
 pub use event::{check_skew, parse_event, Event, InvalidEvent, InvalidReason};
 pub use health::{Color, HealthResult};
 pub use metrics::{Metrics, RedFlag};
+pub use quality::{DataStatus, InputState};
 pub use readiness::{ReadinessResult, Verdict};

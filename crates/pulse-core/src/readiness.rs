@@ -99,6 +99,12 @@ pub struct ReadinessResult {
     /// A former customer on this day (SPEC v3 §8).
     #[serde(default)]
     pub former: bool,
+    /// SPEC v3 §10 (informs only: the verdict keeps §3's rules).
+    #[serde(default)]
+    pub data_status: crate::quality::DataStatus,
+    /// Configured weight of the dimensions whose state is `ok` over all, 0..1.
+    #[serde(default = "crate::quality::full_coverage")]
+    pub coverage: f64,
 }
 
 fn flag_blocker(f: &Facts<'_>, flag: RedFlag) -> Blocker {
@@ -233,5 +239,7 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         recovery_plan_needed,
         config_version: f.version.to_owned(),
         former: false,
+        data_status: crate::quality::DataStatus::Ok,
+        coverage: 1.0,
     }
 }

@@ -65,6 +65,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "copy_rank_u256",
         sql: include_str!("../../../schemas/clickhouse/007_copy_rank_u256.sql"),
     },
+    Migration {
+        version: 9,
+        name: "system_alerts",
+        sql: include_str!("../../../schemas/clickhouse/009_system_alerts.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

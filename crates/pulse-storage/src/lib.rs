@@ -31,6 +31,7 @@ pub mod read;
 pub mod scores;
 pub mod snapshots;
 pub mod sql;
+pub mod system_alerts;
 pub mod tables;
 pub mod types;
 
@@ -38,6 +39,7 @@ pub use alerts::{AckRow, AlertRow};
 pub use raw::{CrmRow, UsageRow};
 pub use scores::{Attributes, HealthRow, ReadinessRow};
 pub use snapshots::{SnapshotRef, SnapshotRow};
+pub use system_alerts::SystemAlertRow;
 pub use types::{AlertStatus, Color, CrmType, Transition, TransitionState, Verdict};
 
 use clickhouse::{RowOwned, RowWrite};

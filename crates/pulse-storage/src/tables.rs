@@ -19,6 +19,8 @@ pub const HEALTH_ALERTS: &str = "health_alerts";
 pub const ALERTS_CURRENT: &str = "alerts_current";
 /// Acknowledgements of alerts ([`crate::AckRow`]).
 pub const ALERT_ACKS: &str = "alert_acks";
+/// System alerts, today `source_stalled` ([`crate::SystemAlertRow`]).
+pub const SYSTEM_ALERTS: &str = "system_alerts";
 /// Scorer partition snapshots ([`crate::SnapshotRow`], [`crate::SnapshotRef`]).
 pub const SCORER_SNAPSHOTS: &str = "scorer_snapshots";
 /// Migrations applied ([`crate::migrations::MigrationRow`]).

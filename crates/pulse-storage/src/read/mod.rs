@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod graduation;
 pub mod outcomes;
 pub mod portfolio;
+pub mod sources;
 
 use chrono::NaiveDate;
 use serde::Serialize;

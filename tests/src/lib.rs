@@ -260,6 +260,10 @@ pub fn scorer_config(env: &TestEnv) -> pulse_scorer::ScorerConfig {
         snapshot_interval_secs: 1,
         retry_initial_ms: 100,
         retry_max_ms: 1000,
+        // Stalled-source detection off: test histories are dated days or months before
+        // the (pinned or real) clock, which is a stalled feed by the default limits.
+        // tests/tests/feed_outage.rs turns it on.
+        stall: pulse_scorer::sources::StallConfig { usage_limit_secs: 0, crm_limit_secs: 0 },
         ..pulse_scorer::ScorerConfig::default()
     }
 }
@@ -452,6 +456,9 @@ impl ServiceProcess {
             .env("PULSE__SCORER__BATCH_MAX_WAIT_MS", "100")
             .env("PULSE__SCORER__RETRY_MAX_MS", "1000")
             .env("PULSE__SCORER__REJOIN_WHEN_IDLE_SECS", "5")
+            // Stall detection off (see `scorer_config`).
+            .env("PULSE__SCORER__STALL__USAGE_LIMIT_SECS", "0")
+            .env("PULSE__SCORER__STALL__CRM_LIMIT_SECS", "0")
             .env("PULSE__INGEST__RETRY_MAX_MS", "1000")
             .env("PULSE__INGEST__REJOIN_WHEN_IDLE_SECS", "5")
             .env("RUST_LOG", "info")

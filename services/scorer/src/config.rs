@@ -69,6 +69,10 @@ pub struct ScorerConfig {
     /// transitions go out (a backlog reaches the events topic in ingest's batches, with
     /// pauses between them). Live notifications are not delayed while it stays caught up.
     pub notify_settle_secs: u64,
+    /// When an input source counts as stalled (SPEC v3 §10): while it is, results are
+    /// published `stale` with the color of the day before the stall, per-account alerts
+    /// are held, and one `source_stalled` system alert is open.
+    pub stall: crate::sources::StallConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +117,7 @@ impl Default for ScorerConfig {
             notify_max_lag: 1_000,
             notify_max_event_age_secs: 900,
             notify_settle_secs: 10,
+            stall: crate::sources::StallConfig::default(),
         }
     }
 }
@@ -162,6 +167,14 @@ impl ScorerConfig {
         ensure(self.notify_http_listen.parse::<std::net::SocketAddr>().is_ok(), "scorer.notify_http_listen", || {
             format!("`{}` is not an ip:port address", self.notify_http_listen)
         })?;
+        for (key, v) in [
+            ("scorer.stall.usage_limit_secs", self.stall.usage_limit_secs),
+            ("scorer.stall.crm_limit_secs", self.stall.crm_limit_secs),
+        ] {
+            ensure(v <= crate::sources::MAX_LIMIT_SECS, key, || {
+                format!("{v} is out of range 0..={} (0 disables the check)", crate::sources::MAX_LIMIT_SECS)
+            })?;
+        }
         ensure((1..=100).contains(&self.webhook.max_attempts), "scorer.webhook.max_attempts", || {
             format!("{} is out of range 1..=100", self.webhook.max_attempts)
         })?;
@@ -229,6 +242,8 @@ mod tests {
             (|c| c.notify_max_event_age_secs = 40 * 86_400, "scorer.notify_max_event_age_secs"),
             (|c| c.notify_settle_secs = 3_601, "scorer.notify_settle_secs"),
             (|c| c.retry_initial_ms = 0, "scorer.retry_initial_ms"),
+            (|c| c.stall.usage_limit_secs = u64::MAX, "scorer.stall.usage_limit_secs"),
+            (|c| c.stall.crm_limit_secs = 400 * 86_400, "scorer.stall.crm_limit_secs"),
             (|c| c.retry_max_ms = u64::MAX, "scorer.retry_max_ms"),
             (|c| c.rejoin_when_idle_secs = u64::MAX, "scorer.rejoin_when_idle_secs"),
             (|c| c.webhook.max_attempts = u32::MAX, "scorer.webhook.max_attempts"),

@@ -24,6 +24,7 @@ pub mod rebuild;
 pub mod rows;
 pub mod service;
 pub mod snapshot;
+pub mod sources;
 pub mod state;
 pub mod webhook;
 

@@ -46,6 +46,10 @@ pub struct ScorerMetrics {
     /// Partitions held whose notifications wait until they catch up.
     pub partitions_catching_up: IntGauge,
     pub rejoins: IntCounter,
+    /// Per input source: wall clock minus its newest event time (SPEC v3 §10).
+    pub source_lag_seconds: prometheus::GaugeVec,
+    /// Per input source: 1 while it is stalled (past `scorer.stall.*_limit_secs`).
+    pub source_stalled: IntGaugeVec,
 }
 
 #[allow(clippy::expect_used)] // static metric definitions: a failure is a programming error
@@ -151,6 +155,25 @@ impl ScorerMetrics {
                 "Partitions held whose alert notifications wait until they catch up",
             ),
             rejoins: c("pulse_scorer_group_rejoins_total", "Consumer-group rejoins after holding no partition too long"),
+            source_lag_seconds: reg(
+                r,
+                prometheus::GaugeVec::new(
+                    Opts::new(
+                        "pulse_source_lag_seconds",
+                        "Wall clock minus the newest event time applied from each input source (event times ahead of receipt count as received)",
+                    ),
+                    &["source"],
+                )
+                .expect("metric"),
+            ),
+            source_stalled: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("pulse_scorer_source_stalled", "1 while an input source lags past its scorer.stall limit"),
+                    &["source"],
+                )
+                .expect("metric"),
+            ),
         }
     }
 }

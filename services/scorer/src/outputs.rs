@@ -42,6 +42,9 @@ pub struct Outputs {
     /// Each with the partition whose state derived it (notifications are gated per
     /// partition, see `notify`).
     pub transitions: Vec<(i32, AlertTransition)>,
+    /// System alerts (`source_stalled`), for `system_alerts` (their messages are in
+    /// `messages` as [`Kind::System`]).
+    pub system: Vec<pulse_storage::SystemAlertRow>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +52,9 @@ pub enum Kind {
     Health,
     Readiness,
     Alert,
+    /// A system alert, published on the alerts topic (never notified by the webhook:
+    /// `"notify": false`; operators alert on `pulse_source_lag_seconds`).
+    System,
 }
 
 impl Outputs {
@@ -85,6 +91,55 @@ impl Outputs {
         }
         self.messages.push((Kind::Alert, t.account_id.clone(), v.to_string().into_bytes()));
         self.transitions.push((partition, t));
+    }
+}
+
+impl Outputs {
+    /// Adds one transition of a `source_stalled` system alert (SPEC v3 §10) at `now_ms`:
+    /// a `system_alerts` row and a message on the alerts topic with `account_id` null.
+    pub fn push_system_alert(
+        &mut self,
+        stall: &crate::sources::Stall,
+        opened: bool,
+        message: &str,
+        now_ms: i64,
+        newest_ms: Option<i64>,
+    ) {
+        use crate::sources::millis_to_datetime as at;
+        let source = stall.source.as_str();
+        let opened_at = at(stall.opened_at_ms());
+        let when = if opened { opened_at } else { at(now_ms) };
+        let lag = (now_ms.saturating_sub(newest_ms.unwrap_or(stall.since_ms)) as f64 / 1000.0).max(0.0);
+        let rule = pulse_storage::system_alerts::SOURCE_STALLED;
+        self.system.push(pulse_storage::SystemAlertRow {
+            rule: rule.to_owned(),
+            source: source.to_owned(),
+            opened_at,
+            transition: if opened { types::Transition::Opened } else { types::Transition::Resolved },
+            at: when,
+            since: at(stall.since_ms),
+            lag_seconds: lag,
+            limit_seconds: stall.limit_secs as f64,
+            message: message.to_owned(),
+            emitted_at: at(now_ms),
+        });
+        let v = serde_json::json!({
+            "alert_id": format!("system/{rule}/{source}/{}", opened_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            "account_id": null,
+            "rule": rule,
+            "source": source,
+            "state": if opened { "opened" } else { "resolved" },
+            "as_of": when.date_naive(),
+            "opened_on": opened_at.date_naive(),
+            "opened_at": opened_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "since": at(stall.since_ms).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "lag_seconds": lag,
+            "limit_seconds": stall.limit_secs,
+            "severity": "critical",
+            "message": message,
+            "notify": false,
+        });
+        self.messages.push((Kind::System, format!("{rule}/{source}"), v.to_string().into_bytes()));
     }
 }
 
@@ -182,11 +237,12 @@ pub async fn write(
     let mut letters = insert_isolating(ch, tables::ACCOUNT_HEALTH, &out.health).await?;
     letters.extend(insert_isolating(ch, tables::GRADUATION_READINESS, &out.readiness).await?);
     letters.extend(insert_isolating(ch, tables::HEALTH_ALERTS, &out.alerts).await?);
+    insert(ch, tables::SYSTEM_ALERTS, &out.system).await?;
     let sends = out.messages.iter().map(|(kind, key, payload)| {
         let topic = match kind {
             Kind::Health => &topics.health,
             Kind::Readiness => &topics.readiness,
-            Kind::Alert => &topics.alerts,
+            Kind::Alert | Kind::System => &topics.alerts,
         };
         (topic, key, payload)
     });

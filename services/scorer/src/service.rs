@@ -53,6 +53,7 @@ use crate::{
     outputs::{self, tagged, Kind, OutputTopics, Outputs},
     rows::{alert_id, next_version, Attributes},
     snapshot::{self, SnapshotStore},
+    sources::{self, Source, StallChange, StallMonitor, Watermarks},
     state::PartitionState,
 };
 
@@ -152,6 +153,23 @@ struct Run {
     /// Per partition: the newest event time (Unix seconds) applied since the last check
     /// of its notification gate.
     newest_event: HashMap<i32, i64>,
+    /// The input sources stalled now (SPEC v3 §10), judged on every flush and tick.
+    stalls: StallMonitor,
+}
+
+/// What the open stalls mean for one evaluation pass: results of days from `stale_from`
+/// are published `stale`, with the color of the day before.
+#[derive(Debug, Clone, Copy, Default)]
+struct StallView {
+    stale_from: Option<NaiveDate>,
+    usage: bool,
+    crm: bool,
+}
+
+impl StallView {
+    fn of(m: &StallMonitor) -> Self {
+        Self { stale_from: m.held_from(), usage: m.is_stalled(Source::Usage), crm: m.is_stalled(Source::Crm) }
+    }
 }
 
 impl Scorer {
@@ -220,6 +238,7 @@ impl Scorer {
             snapshot_bytes: HashMap::new(),
             notify: HashMap::new(),
             newest_event: HashMap::new(),
+            stalls: StallMonitor::default(),
         };
         let settings = LoopSettings {
             max_wait: Duration::from_millis(self.cfg.batch_max_wait_ms),
@@ -369,6 +388,8 @@ impl Scorer {
         st.alerts = old.alerts.clone();
         st.alerts.set_config(&self.scoring);
         st.held = old.held.clone();
+        st.watermarks = old.watermarks;
+        st.alerts_held_from = old.alerts_held_from;
         st.dirty = true;
         for (account, day) in rebuilt.touched {
             let slot = run.touched.entry((p, account)).or_insert(day);
@@ -462,6 +483,7 @@ impl Scorer {
             }
         };
         let ts = ev.timestamp().timestamp();
+        st.watermarks.observe(Source::of(&ev), ev.timestamp().timestamp_millis(), self.clock.now().timestamp_millis());
         run.newest_event.entry(p).and_modify(|t| *t = (*t).max(ts)).or_insert(ts);
         let outcome = st.engine.apply(&ev);
         self.metrics.events.with_label_values(&[outcome.as_str()]).inc();
@@ -485,6 +507,11 @@ impl Scorer {
     /// and `to` itself only when it changed, then feeds those days' results to the alert
     /// tracker at once: it re-derives the account's alerts from the earliest changed day
     /// and returns retractions and new transitions (SPEC §5).
+    ///
+    /// While a source is stalled (`stalls`), results of the days from the stall's start
+    /// are published `stale` with the color of the day before it, and the days from
+    /// the partition's `alerts_held_from` are not fed to the tracker (SPEC v3 §10: the
+    /// alert rules are held); `release_held` feeds them once the source flows again.
     #[allow(clippy::too_many_arguments)]
     fn evaluate_days(
         &self,
@@ -494,15 +521,35 @@ impl Scorer {
         from: NaiveDate,
         to: NaiveDate,
         now: u32,
+        stalls: StallView,
         out: &mut Outputs,
     ) {
         let mut d = from;
         let mut evs = Vec::new();
+        let hold_from = st.alerts_held_from;
+        // The color of the last day before the stall, computed once per account.
+        let mut before_stall: Option<Option<pulse_core::Color>> = None;
         while d <= to {
-            if let Some(ev) = st.engine.evaluate(account, d) {
+            if let Some(mut ev) = st.engine.evaluate(account, d) {
                 self.metrics.evaluations.inc();
-                self.publish(st, &ev, d == to, now, out);
-                evs.push(ev);
+                let held = hold_from.is_some_and(|h| d >= h);
+                match stalls.stale_from.filter(|f| d >= *f) {
+                    Some(f) => {
+                        let color = *before_stall.get_or_insert_with(|| {
+                            f.pred_opt().and_then(|y| st.engine.evaluate(account, y)).map(|e| e.health.color)
+                        });
+                        let fresh = (!held).then(|| ev.clone());
+                        mark_stale(&mut ev, color, stalls);
+                        self.publish(st, &ev, d == to, now, out);
+                        evs.extend(fresh);
+                    }
+                    None => {
+                        self.publish(st, &ev, d == to, now, out);
+                        if !held {
+                            evs.push(ev);
+                        }
+                    }
+                }
             }
             d = match d.checked_add_days(Days::new(1)) {
                 Some(n) => n,
@@ -513,6 +560,79 @@ impl Scorer {
         for t in st.alerts.update_many(&evs) {
             self.metrics.alerts.with_label_values(&[t.rule.as_str(), t.state.as_str()]).inc();
             out.push_transition(p, t, now_us);
+        }
+    }
+
+    /// Judges the input sources against the wall clock (SPEC v3 §10): updates
+    /// `pulse_source_lag_seconds`, adds a `source_stalled` system alert to `out` for each
+    /// stall that opened or resolved, marks every partition's alerts held from the
+    /// stall's first day, and once every source flows again releases what was held:
+    /// each account of a partition is re-evaluated from its held day and those days are
+    /// fed to the tracker at once, so the alert history becomes what it would have been
+    /// without the stall (and the results lose their `stale` mark).
+    fn check_sources(&self, run: &mut Run, out: &mut Outputs) {
+        if run.parts.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let now_ms = now.timestamp_millis();
+        let wm = Watermarks::merged(run.parts.values().map(|s| &s.watermarks));
+        for s in Source::ALL {
+            if let Some(w) = wm.get(s) {
+                let lag = (now_ms.saturating_sub(w) as f64 / 1000.0).max(0.0);
+                self.metrics.source_lag_seconds.with_label_values(&[s.as_str()]).set(lag);
+            }
+        }
+        for change in run.stalls.check(&wm, now_ms, &self.cfg.stall) {
+            let (stall, opened) = match change {
+                StallChange::Opened(s) => (s, true),
+                StallChange::Resolved(s) => (s, false),
+            };
+            let source = stall.source.as_str();
+            self.metrics.source_stalled.with_label_values(&[source]).set(i64::from(opened));
+            let message = if opened {
+                sources::describe(stall.source, stall.since_ms, now_ms)
+            } else {
+                format!(
+                    "{source} feed flows again (it had stopped at {} UTC)",
+                    sources::millis_to_datetime(stall.since_ms).format("%Y-%m-%d %H:%M")
+                )
+            };
+            if opened {
+                tracing::warn!(source, since = %sources::millis_to_datetime(stall.since_ms), limit_secs = stall.limit_secs, "input source stalled: results are published stale and account alerts held until it flows again");
+            } else {
+                tracing::info!(source, "input source flows again: held alert days are re-derived");
+            }
+            out.push_system_alert(&stall, opened, &message, now_ms, wm.get(stall.source));
+        }
+        let held = run.stalls.held_from();
+        let today = self.today();
+        let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
+        let secs = self.now_secs();
+        for (p, st) in run.parts.iter_mut() {
+            match (held, st.alerts_held_from) {
+                (Some(h), cur) => {
+                    let next = Some(cur.map_or(h, |c| c.min(h)));
+                    if next != cur {
+                        st.alerts_held_from = next;
+                        st.dirty = true;
+                    }
+                }
+                (None, Some(from)) => {
+                    st.alerts_held_from = None;
+                    st.dirty = true;
+                    let from = from.clamp(earliest, today);
+                    let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
+                    ids.sort_unstable();
+                    tracing::info!(partition = p, from = %from, accounts = ids.len(), "releasing alert days held during a stall");
+                    off_loop(|| {
+                        for id in ids {
+                            self.evaluate_days(*p, st, &id, from, today, secs, StallView::default(), out);
+                        }
+                    });
+                }
+                (None, None) => {}
+            }
         }
     }
 
@@ -544,13 +664,15 @@ impl Scorer {
         let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
         let now = self.now_secs();
         let mut out = Outputs::default();
+        self.check_sources(run, &mut out);
+        let stalls = StallView::of(&run.stalls);
         let touched = std::mem::take(&mut run.touched);
         let parts = &mut run.parts;
         off_loop(|| {
             for ((p, account), day) in touched {
                 let Some(st) = parts.get_mut(&p) else { continue };
                 let from = day.clamp(earliest, today);
-                self.evaluate_days(p, st, &account, from, today, now, &mut out);
+                self.evaluate_days(p, st, &account, from, today, now, stalls, &mut out);
             }
         });
         self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
@@ -731,6 +853,8 @@ impl Scorer {
         let earliest = today.checked_sub_days(Days::new(u64::from(self.cfg.reemit_max_days))).unwrap_or(today);
         let now = self.now_secs();
         let mut out = Outputs::default();
+        self.check_sources(run, &mut out);
+        let stalls = StallView::of(&run.stalls);
         let mut accounts = 0usize;
         let parts = &mut run.parts;
         off_loop(|| {
@@ -743,7 +867,7 @@ impl Scorer {
                 accounts += ids.len();
                 for id in ids {
                     st.last_published.remove(&id); // the daily row is always written
-                    self.evaluate_days(*p, st, &id, from, today, now, &mut out);
+                    self.evaluate_days(*p, st, &id, from, today, now, stalls, &mut out);
                 }
                 st.last_tick = Some(tick_day);
                 st.dirty = true;
@@ -827,6 +951,19 @@ impl Scorer {
 
     fn on_retry(&self, ev: RetryEvent<'_>) {
         pulse_runtime::retry::observe(ev, &self.metrics.errors, &self.metrics.paused, &self.ready);
+    }
+}
+
+/// Publishes a result of a day under a stalled source (SPEC v3 §10): computed as usual,
+/// marked `stale`, with the color of the last day before the stall (`None`: the account
+/// had no result then; its own color stays).
+/// What that does to the result is the core's ([`pulse_core::quality::mark_stalled`]):
+/// the inputs resting on each stalled source become `stale`, coverage drops.
+fn mark_stale(ev: &mut Evaluation, color_before: Option<pulse_core::Color>, stalls: StallView) {
+    for (stalled, feed) in [(stalls.usage, Source::Usage), (stalls.crm, Source::Crm)] {
+        if stalled {
+            pulse_core::quality::mark_stalled(feed.feed(), &mut ev.health, &mut ev.readiness, color_before);
+        }
     }
 }
 
@@ -917,8 +1054,11 @@ impl Batcher for ScorerLoop<'_> {
         }
         // Idle: partitions that caught up send what they held. (With a batch pending, its
         // flush checks, after evaluating it.)
+        // Idle, sources are judged here too (a stall shows no events at all).
         if run.batch_events == 0 && run.touched.is_empty() {
-            svc.write(io, run, Outputs::default(), stop).await?;
+            let mut out = Outputs::default();
+            svc.check_sources(run, &mut out);
+            svc.write(io, run, out, stop).await?;
         }
         Ok(())
     }

@@ -27,6 +27,15 @@ pub struct PartitionState {
     /// the same value under a fixed clock).
     #[serde(default)]
     pub saves: u64,
+    /// Per input source, the newest event time applied (`sources`): snapshotted, so a
+    /// restart judges stalls as before it.
+    #[serde(default)]
+    pub watermarks: crate::sources::Watermarks,
+    /// While a source is stalled (and after, until released): the first day whose
+    /// results the alert tracker has not been fed. When every source flows again the
+    /// accounts are re-evaluated from here and fed to the tracker at once.
+    #[serde(default)]
+    pub alerts_held_from: Option<NaiveDate>,
     /// Changed since the last snapshot.
     #[serde(skip)]
     pub dirty: bool,
@@ -45,6 +54,8 @@ impl PartitionState {
             held: crate::notify::Held::default(),
             next_offset: 0,
             saves: 0,
+            watermarks: crate::sources::Watermarks::default(),
+            alerts_held_from: None,
             dirty: false,
             last_published: HashMap::new(),
         }

@@ -172,6 +172,22 @@ pub(crate) struct Window {
     pub mau_prev_month: u32,
     /// Bit `i` set when core feature `i` was used in `D-27..D`.
     pub features_used: u64,
+    /// Bit `k` set when any user was active on `D - k`, for `k` in `0..56` (the days
+    /// the windows read): how old the newest usage behind a measure is (SPEC v3 §10).
+    pub active_days: u64,
+}
+
+/// The days the windows read, as a mask of `Window::active_days` bits.
+const READ_DAYS: u128 = (1 << 56) - 1;
+
+impl Window {
+    /// The newest day with usage among the `days` days ending at `d` (the window's own
+    /// day), `days` at most 56; `None` when nobody was active in them.
+    pub(crate) fn newest_active(&self, d: Day, days: u32) -> Option<Day> {
+        let mask = if days >= 64 { u64::MAX } else { (1u64 << days) - 1 };
+        let m = self.active_days & mask;
+        (m != 0).then(|| d - m.trailing_zeros() as Day)
+    }
 }
 
 const WEEK: u128 = 0x7f;
@@ -432,6 +448,7 @@ impl Activity {
                 win.wau_prev_week += u32::from((x >> 7) & WEEK != 0);
                 win.mau += u32::from(x & MONTH != 0);
                 win.mau_prev_month += u32::from((x >> 28) & MONTH != 0);
+                win.active_days |= (x & READ_DAYS) as u64;
             }
         };
         if self.repeats.is_empty() {
@@ -509,6 +526,35 @@ mod tests {
         assert_eq!(w1.dau, [1, 0, 0, 0, 0, 0, 0]);
         assert_eq!((w1.wau, w1.wau_prev_week, w1.mau), (1, 1, 4));
         assert_eq!(w1.mau_prev_month, 2);
+    }
+
+    #[test]
+    fn newest_active_day_within_the_days_read() {
+        let mut a = Activity::default();
+        let d = 100;
+        // activity on D-8 and D-56 only (D-56 is read by D-1's windows, not D's)
+        record(&mut a, d - 8, 1, None, 60);
+        record(&mut a, d - 56, 2, None, 60);
+        let [w0, w1] = a.windows(d);
+        let cases = [
+            (w0, d, 7, None),
+            (w0, d, 8, None),
+            (w0, d, 9, Some(d - 8)),
+            (w0, d, 56, Some(d - 8)),
+            (w1, d - 1, 7, None),
+            (w1, d - 1, 8, Some(d - 8)),
+        ];
+        for (w, day, days, want) in cases {
+            assert_eq!(w.newest_active(day, days), want, "day {day}, {days} days");
+        }
+        let [w0, _] = Activity::default().windows(d);
+        assert_eq!(w0.newest_active(d, 56), None, "no usage at all");
+        // only D-56: outside D's windows
+        let mut b = Activity::default();
+        record(&mut b, d - 56, 2, None, 60);
+        record(&mut b, d, 3, None, 60);
+        let [w0, w1] = b.windows(d);
+        assert_eq!((w0.active_days.count_ones(), w1.active_days.count_ones()), (1, 1), "D-56 is read by D-1 only");
     }
 
     #[test]

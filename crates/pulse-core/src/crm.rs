@@ -137,6 +137,7 @@ impl CrmLog {
                     v.milestones.insert(m.item.as_str(), m);
                 }
                 Event::Training(t) => {
+                    v.training_as_of = Some(day_of(t.timestamp));
                     let best = v.training.entry((t.user_id.as_str(), t.module.as_str())).or_insert(None);
                     *best = match (*best, t.score_pct) {
                         (Some(a), Some(b)) => Some(a.max(b)),
@@ -179,6 +180,11 @@ pub(crate) struct CrmView<'a> {
     /// (day, seats) of every account event that set `licensed_seats`, in order:
     /// the seat denominator of an earlier day in the window.
     pub seat_changes: Vec<(Day, u64)>,
+    /// Day of the newest `account` event of any content: how current the attributes
+    /// are (SPEC v3 §10; the log is in time order, so the last applied).
+    pub account_as_of: Option<Day>,
+    /// Day of the newest `training` event (the knowledge evidence's age).
+    pub training_as_of: Option<Day>,
     /// Latest unexpired assessment per dimension (by `Dimension::index`).
     pub assessments: [Option<&'a AssessmentEvent>; 5],
     pub milestones: BTreeMap<&'a str, &'a MilestoneEvent>,
@@ -191,6 +197,7 @@ pub(crate) struct CrmView<'a> {
 
 impl<'a> CrmView<'a> {
     fn apply_account(&mut self, a: &'a AccountEvent) {
+        self.account_as_of = Some(day_of(a.timestamp));
         let t = &mut self.attrs;
         if let Some(x) = &a.name {
             t.name = Some(x);
@@ -229,6 +236,17 @@ impl<'a> CrmView<'a> {
     /// the end of `d`); `None` when never set.
     pub(crate) fn seats_on(&self, d: Day) -> Option<u64> {
         self.seat_changes.iter().rev().find(|(day, _)| *day <= d).map(|(_, s)| *s)
+    }
+
+    /// The first day of the current stretch without usable seats (unknown or 0) on
+    /// day `d`: the day of the first of the trailing settings to 0, or `first_day`
+    /// (the account's first event) when seats were never set above 0 before them.
+    pub(crate) fn seats_unknown_since(&self, d: Day, first_day: Day) -> Day {
+        let set: Vec<&(Day, u64)> = self.seat_changes.iter().filter(|(day, _)| *day <= d).collect();
+        match set.iter().rposition(|(_, s)| *s > 0) {
+            Some(i) => set.get(i + 1).map_or(first_day, |(day, _)| *day),
+            None => first_day,
+        }
     }
 
     /// Open critical tickets, by id.

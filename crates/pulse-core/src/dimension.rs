@@ -44,10 +44,15 @@ pub struct DimensionResult {
     pub note: Option<String>,
     /// Human explanation of the score.
     pub detail: String,
-    /// The newest input behind the score (SPEC v3 §10); null when none.
+    /// The newest input behind the score (SPEC v3 §10); null when none (unassessed):
+    /// an assessment's or override's day; evidence: the newest event it is derived from
+    /// (milestones of the checklist, training, KPIs, stakeholder events); usage computed
+    /// from telemetry: the newest `account` event (the attributes behind seats).
     #[serde(default)]
     pub as_of: Option<NaiveDate>,
-    /// `ok` | `missing` (unassessed) | `stale` (input older than its limit).
+    /// `ok` | `missing` (unassessed) | `stale` (input older than its limit,
+    /// `quality.stale_after_days`; or, set by the services, resting on a stalled
+    /// source). Stale still counts in the total: it only lowers `coverage`.
     #[serde(default)]
     pub state: crate::quality::InputState,
 }

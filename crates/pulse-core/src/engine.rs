@@ -294,10 +294,18 @@ impl Engine {
         }
         let [today, yesterday] = acct.activity.windows(d);
         let previous_color = (d > acct.first_day).then(|| {
-            let f = facts::compute(&self.config, &self.version, key, d - 1, &yesterday, acct.crm.view(d - 1));
+            let f = facts::compute(
+                &self.config,
+                &self.version,
+                key,
+                d - 1,
+                acct.first_day,
+                &yesterday,
+                acct.crm.view(d - 1),
+            );
             health::build(&f, None).color
         });
-        let f = facts::compute(&self.config, &self.version, key, d, &today, acct.crm.view(d));
+        let f = facts::compute(&self.config, &self.version, key, d, acct.first_day, &today, acct.crm.view(d));
         let former = acct.crm.former_on(d);
         let mut health = health::build(&f, previous_color);
         let mut readiness = readiness::build(&f);

@@ -11,7 +11,7 @@
 use crate::config::ScoringConfig;
 use crate::crm::CrmView;
 use crate::event::{MilestoneStatus, Sentiment, StakeholderRole, StakeholderStatus};
-use crate::num::round;
+use crate::num::{day_of, round, Day};
 
 /// A derived score with its explanation and, when below green, what would raise it.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +19,15 @@ pub(crate) struct Derived {
     pub score: f64,
     pub detail: String,
     pub to_raise: String,
+    /// Day of the newest evidence event the score is derived from (SPEC v3 §10);
+    /// `None` when none counts (a configured checklist none of whose items was reported).
+    pub as_of: Option<Day>,
+}
+
+/// The newest of some events' days (the evidence maps keep each key's latest event, so
+/// the newest kept is the newest received).
+fn newest(days: impl Iterator<Item = Day>) -> Option<Day> {
+    days.max()
 }
 
 fn list(items: &[&str]) -> String {
@@ -46,7 +55,11 @@ pub(crate) fn technical(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived>
         checklist.iter().copied().filter(|i| status(i) == Some(MilestoneStatus::Blocked)).collect();
     let open: Vec<&str> = checklist.iter().copied().filter(|i| status(i) != Some(MilestoneStatus::Done)).collect();
     let score = round(10.0 * done.len() as f64 / checklist.len() as f64, 1);
+    // The items the checklist reads: with a configured checklist, reported items
+    // outside it do not count (and do not refresh it).
+    let as_of = newest(checklist.iter().filter_map(|i| v.milestones.get(i)).map(|m| day_of(m.timestamp)));
     Some(Derived {
+        as_of,
         score,
         detail: format!("{} of {} checklist items done; blocked: {}", done.len(), checklist.len(), list(&blocked)),
         to_raise: format!("complete checklist items: {}", list(&open)),
@@ -65,6 +78,7 @@ pub(crate) fn knowledge(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived>
     let passed = v.training.values().filter(|s| s.is_some_and(|x| x >= pass)).count();
     let unscored = v.training.values().filter(|s| s.is_none()).count();
     Some(Derived {
+        as_of: v.training_as_of,
         score: round(10.0 * passed as f64 / total as f64, 1),
         detail: format!(
             "{passed} of {total} training completions passed the knowledge check (>= {pass}%); {unscored} without a score"
@@ -116,6 +130,7 @@ pub(crate) fn value(v: &CrmView<'_>, cfg: &ScoringConfig) -> Option<Derived> {
         to_raise.push(format!("customer confirmation of {}", unconfirmed.join(", ")));
     }
     Some(Derived {
+        as_of: newest(v.kpis.values().map(|k| day_of(k.timestamp))),
         score: round(sum / v.kpis.len() as f64, 1),
         detail: parts.join("; "),
         to_raise: to_raise.join("; "),
@@ -155,6 +170,7 @@ pub(crate) fn stakeholder(v: &CrmView<'_>) -> Option<Derived> {
         }
     }
     Some(Derived {
+        as_of: newest(v.stakeholders.values().map(|s| day_of(s.timestamp))),
         score: champion + sponsor,
         detail: format!("champion {champion}/5, executive sponsor {sponsor}/5"),
         to_raise: to_raise.join("; "),

@@ -10,7 +10,8 @@ use crate::dimension::{DimensionResult, Source};
 use crate::event::{AssessmentEvent, Dimension};
 use crate::evidence::{self, Derived};
 use crate::metrics::{self, Extra, Metrics, RedFlag};
-use crate::num::{round, Day};
+use crate::num::{date_from_day, day_from_date, round, Day};
+use crate::quality::{self, InputState};
 
 /// The usage dimension computed from telemetry (SPEC §3).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,11 @@ pub(crate) struct Facts<'a> {
     pub version: &'a str,
     pub account_id: &'a str,
     pub day: Day,
+    /// The account's first day (its earliest event of any type).
+    pub first_day: Day,
     pub view: CrmView<'a>,
+    /// The usage activity windows of `day` (how old the newest usage is, SPEC v3 §10).
+    pub window: Window,
     pub eff: Effective,
     pub metrics: Metrics,
     pub extra: Extra,
@@ -96,8 +101,8 @@ fn from_assessment(a: &AssessmentEvent, source: Source, weight: f64) -> Dimensio
         expires_on: a.expires_on,
         note: a.note.clone(),
         detail: format!("assessed {} by {}", a.score, a.author),
-        as_of: None,
-        state: crate::quality::InputState::Ok,
+        as_of: Some(a.timestamp.date_naive()),
+        state: InputState::Ok,
     }
 }
 
@@ -108,6 +113,7 @@ fn from_derived(d: &Option<Derived>, weight: f64, none_detail: &str) -> Dimensio
             source: Source::Evidence,
             weight,
             detail: d.detail.clone(),
+            as_of: d.as_of.map(date_from_day),
             ..DimensionResult::unassessed(weight, String::new())
         },
         None => DimensionResult::unassessed(weight, none_detail.to_owned()),
@@ -143,11 +149,26 @@ fn derived(d: Dimension, view: &CrmView<'_>, cfg: &ScoringConfig, w: f64, reasse
     (from_derived(&e, w, none_detail), raise)
 }
 
+/// How current each dimension's input is (SPEC v3 §10): `missing` without a score,
+/// else `stale` when its input is dated more than the dimension's limit before `day`.
+/// Usage computed from telemetry is judged by its CRM side (the newest `account`
+/// event); its usage side is never stale in the core (silence is a signal).
+fn judge_dimensions(dims: &mut [DimensionResult; 5], cfg: &ScoringConfig, day: Day) {
+    for d in Dimension::ALL {
+        let r = &mut dims[d.index()];
+        r.state = match r.score {
+            None => InputState::Missing,
+            Some(_) => quality::judge(r.as_of.map(day_from_date), day, cfg.quality.dimension_limit(d)),
+        };
+    }
+}
+
 pub(crate) fn compute<'a>(
     cfg: &'a ScoringConfig,
     version: &'a str,
     account_id: &'a str,
     day: Day,
+    first_day: Day,
     window: &Window,
     view: CrmView<'a>,
 ) -> Facts<'a> {
@@ -182,6 +203,7 @@ pub(crate) fn compute<'a>(
                         source: Source::Computed,
                         computed_score: Some(s),
                         detail: usage_detail(&usage, &eff),
+                        as_of: view.account_as_of.map(date_from_day),
                         ..DimensionResult::unassessed(w, String::new())
                     },
                     usage_to_raise(&usage, green),
@@ -199,6 +221,7 @@ pub(crate) fn compute<'a>(
         dims[i] = res;
         to_raise[i] = raise;
     }
+    judge_dimensions(&mut dims, cfg, day);
 
     let critical_tickets = view.open_critical_tickets();
     let champions_left = view.champions_left();
@@ -224,7 +247,9 @@ pub(crate) fn compute<'a>(
         version,
         account_id,
         day,
+        first_day,
         view,
+        window: *window,
         eff,
         metrics,
         extra,

@@ -9,6 +9,7 @@ use crate::event::{Dimension, LifecycleStage, UsageProfile};
 use crate::facts::Facts;
 use crate::metrics::RedFlag;
 use crate::num::{date_from_day, day_from_date, round};
+use crate::quality::InputState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Dimensions {
@@ -27,6 +28,16 @@ impl Dimensions {
             Dimension::Usage => &self.usage,
             Dimension::Value => &self.value,
             Dimension::Stakeholder => &self.stakeholder,
+        }
+    }
+
+    pub fn get_mut(&mut self, d: Dimension) -> &mut DimensionResult {
+        match d {
+            Dimension::Technical => &mut self.technical,
+            Dimension::Knowledge => &mut self.knowledge,
+            Dimension::Usage => &mut self.usage,
+            Dimension::Value => &mut self.value,
+            Dimension::Stakeholder => &mut self.stakeholder,
         }
     }
 }
@@ -99,10 +110,14 @@ pub struct ReadinessResult {
     /// A former customer on this day (SPEC v3 §8).
     #[serde(default)]
     pub former: bool,
-    /// SPEC v3 §10 (informs only: the verdict keeps §3's rules).
+    /// SPEC v3 §10 (informs only: the verdict keeps §3's rules): `insufficient` when
+    /// `coverage` < 0.6, else `partial` when a dimension of weight above 0 is missing
+    /// (unassessed) or stale, else `ok`; `stale` only from the services (a stalled
+    /// source).
     #[serde(default)]
     pub data_status: crate::quality::DataStatus,
-    /// Configured weight of the dimensions whose state is `ok` over all, 0..1.
+    /// Weight of the dimensions whose state is `ok` over that of all dimensions of
+    /// weight above 0, 0..1, four decimals.
     #[serde(default = "crate::quality::full_coverage")]
     pub coverage: f64,
 }
@@ -221,7 +236,7 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         overdue && days_past_target.is_some_and(|n| n >= i64::from(cfg.readiness.recovery_after_days));
 
     let [technical, knowledge, usage, value, stakeholder] = f.dims.clone();
-    ReadinessResult {
+    let mut r = ReadinessResult {
         account_id: f.account_id.to_owned(),
         as_of: date_from_day(f.day),
         total,
@@ -241,5 +256,10 @@ pub(crate) fn build(f: &Facts<'_>) -> ReadinessResult {
         former: false,
         data_status: crate::quality::DataStatus::Ok,
         coverage: 1.0,
-    }
+    };
+    r.coverage = crate::quality::readiness_coverage(&r);
+    let all_ok =
+        Dimension::ALL.iter().map(|d| r.dimensions.get(*d)).all(|x| x.weight <= 0.0 || x.state == InputState::Ok);
+    r.data_status = crate::quality::status_of(r.coverage, all_ok);
+    r
 }

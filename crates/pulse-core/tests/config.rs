@@ -65,6 +65,16 @@ fn validation() {
         ("[[overrides]]\nprofile = \"daily\"\nusage_thresholds = { wau_pct = 70, foo = 1 }", Err("overrides[0].usage_thresholds.foo: unknown measure `foo`")),
         ("[[overrides]]\nprofile = \"hourly\"", Err("invalid scoring config")),
         ("[[overrides]]\nsegment = \"smb\"\nprofile = \"weekly\"\nusage_thresholds = { mau_pct = 60 }\nlow_engagement_pct = 40\nstickiness_target = 0.3", Ok(())),
+        ("[quality]\nstale_after_days = 0", Err("quality.stale_after_days: 0 is out of range 1..=3650 days")),
+        ("[quality]\nstale_after_days = 3651", Err("quality.stale_after_days: 3651 is out of range")),
+        ("[quality]\nstale_after_days = 3650", Ok(())),
+        ("[quality.measures]\nsentiment = 30\nadoption = 1", Ok(())),
+        ("[quality.measures]\ntrend = 30", Err("quality.measures.trend: `trend` is fed by usage and never stale from age")),
+        ("[quality.measures]\nmood = 30", Err("quality.measures.mood: unknown measure `mood`")),
+        ("[quality.dimensions]\ntechnical = 180\nstakeholder = 30", Ok(())),
+        ("[quality.dimensions]\nvibes = 30", Err("quality.dimensions.vibes: unknown dimension `vibes`")),
+        ("[quality.dimensions]\nvalue = 0", Err("quality.dimensions.value: 0 is out of range")),
+        ("[quality]\nstale_days = 90", Err("unknown field `stale_days`")),
         ("horizon = 60", Err("unknown field `horizon`")),
         ("[health]\nweigths = {}", Err("unknown field `weigths`")),
         ("horizon_days = \"60\"", Err("invalid scoring config")),
@@ -91,6 +101,20 @@ fn version_hashes_the_effective_config() {
     assert_eq!(ScoringConfig::from_toml_str(DEFAULT_FILE).expect("valid").version(), v);
     let changed = ScoringConfig::from_toml_str("[health.bands]\ngreen = 75").expect("valid");
     assert_ne!(changed.version(), v);
+    // SPEC v3 §10: the staleness limits are part of the version, each of them
+    let limits = [
+        "[quality]\nstale_after_days = 60",
+        "[quality.measures]\nsentiment = 60",
+        "[quality.dimensions]\ntechnical = 60",
+    ];
+    let versions: std::collections::BTreeSet<String> =
+        limits.iter().map(|t| ScoringConfig::from_toml_str(t).expect("valid").version()).chain([v.clone()]).collect();
+    assert_eq!(versions.len(), limits.len() + 1, "each limit changes the version");
+    assert_eq!(
+        ScoringConfig::from_toml_str("[quality]\nstale_after_days = 90").expect("valid").version(),
+        v,
+        "the default limit written out is the default"
+    );
 }
 
 #[test]

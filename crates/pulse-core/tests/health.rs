@@ -190,7 +190,14 @@ fn no_data_at_all_is_red() {
     let h = e.eval("acme", D).health;
     assert_eq!((h.score, h.color), (0.0, Color::Red));
     assert!(h.measures.is_empty());
-    assert_eq!(h.reasons.len(), 1);
+    // SPEC v3 §10: nothing applicable has a value, so the data is insufficient too
+    assert_eq!(h.reasons.len(), 2, "{:#?}", h.reasons);
+    assert_eq!(
+        h.reasons[1],
+        "data insufficient: coverage 0 (seats unknown since 2026-11-01, trend without comparison data, \
+         stickiness without monthly active users, sentiment unassessed)"
+    );
+    assert_eq!((h.coverage, h.data_status), (0.0, pulse_core::DataStatus::Insufficient));
 }
 
 #[test]

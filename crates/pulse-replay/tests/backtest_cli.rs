@@ -4,7 +4,8 @@
 //! The scenario is built so every color is certain without knowing the formula's
 //! details: a "full" account has every licensed seat active every day (score 100,
 //! green); a "silent" account has seats and no usage at all (adoption 0, the only
-//! measure with data: score 0, red from its first day).
+//! measure with data: score 0, red from its first day). The full accounts' CRM syncs
+//! monthly, so their data stays current (SPEC v3 §10: green needs coverage >= 0.6).
 
 use chrono::{Days, NaiveDate};
 use pulse_core::config::ScoringConfig;
@@ -34,6 +35,13 @@ impl Events {
             }
         }
     }
+    /// The CRM's monthly sync of the account (seats restated): its attributes stay
+    /// current (SPEC v3 §10: an account event older than 90 days is stale data).
+    fn sync(&mut self, id: &str, from: NaiveDate, to: NaiveDate) {
+        for day in from.iter_days().step_by(30).take_while(|x| *x <= to) {
+            self.account(id, day, "");
+        }
+    }
     fn renewal(&mut self, id: &str, on: NaiveDate, outcome: &str) {
         let after = if outcome == "churned" { 0 } else { 1000 };
         self.0.push(format!(
@@ -59,11 +67,13 @@ fn scenario() -> Events {
     e.account("g1", before(june, 150), r#","lifecycle_stage":"onboarding""#);
     e.account("g1", d("2026-03-01"), r#","lifecycle_stage":"adoption""#);
     e.full_usage("g1", before(june, 150), june);
+    e.sync("g1", before(june, 149), june);
     e.renewal("g1", june, "renewed");
     e.account("r1", before(june, 100), "");
     e.renewal("r1", june, "churned");
     e.account("g2", before(sept, 150), "");
     e.full_usage("g2", before(sept, 150), sept);
+    e.sync("g2", before(sept, 149), sept);
     e.renewal("g2", sept, "churned");
     e.account("r2", before(sept, 100), "");
     e.renewal("r2", sept, "renewed");

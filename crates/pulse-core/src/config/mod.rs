@@ -72,6 +72,8 @@ pub struct ScoringConfig {
     pub red_flags: RedFlagConfig,
     pub health: HealthConfig,
     pub alerts: AlertsConfig,
+    /// Data quality (SPEC v3 §10): how old a CRM-fed input may be before it is stale.
+    pub quality: QualityConfig,
     /// Per-segment / per-profile overrides, applied in file order (later wins).
     pub overrides: Vec<Override>,
 }
@@ -87,6 +89,7 @@ impl Default for ScoringConfig {
             red_flags: RedFlagConfig::default(),
             health: HealthConfig::default(),
             alerts: AlertsConfig::default(),
+            quality: QualityConfig::default(),
             overrides: Vec::new(),
         }
     }
@@ -277,6 +280,49 @@ pub struct TrendConfig {
 impl Default for TrendConfig {
     fn default() -> Self {
         Self { full_at_pct: 0.0, zero_at_pct: -30.0 }
+    }
+}
+
+/// Staleness limits of the CRM-fed inputs (SPEC v3 §10). An input is stale at the end
+/// of day D when it is dated more than its limit before D: with the default 90, an
+/// input of D-90 is still `ok`, one of D-91 is `stale`. A stale measure is still
+/// scored; it only lowers `coverage`. Usage-fed measures (`trend`, `breadth`,
+/// `stickiness`, and `adoption`'s usage side) have no limit: an account that went
+/// silent is a signal, not missing data (SPEC §4); only the services mark them stale,
+/// while the usage source is stalled. Part of the config version: changing a limit
+/// changes the version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityConfig {
+    /// Days, for every CRM-fed measure and dimension not listed below. 1..=3650.
+    pub stale_after_days: u32,
+    /// Per health measure fed by the CRM: `adoption` (the account attributes behind
+    /// seats, as of the newest `account` event of any content; or the usage assessment
+    /// that overrides telemetry) and `sentiment` (the stakeholder dimension's
+    /// assessment or stakeholder events).
+    pub measures: BTreeMap<String, u32>,
+    /// Per readiness dimension (`technical`, `knowledge`, `usage`, `value`,
+    /// `stakeholder`): its assessment, or the evidence it is derived from (milestones,
+    /// training, KPIs, stakeholder events); `usage` computed from telemetry: the
+    /// account attributes behind seats.
+    pub dimensions: BTreeMap<String, u32>,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        Self { stale_after_days: 90, measures: BTreeMap::new(), dimensions: BTreeMap::new() }
+    }
+}
+
+impl QualityConfig {
+    /// The staleness limit of a CRM-fed health measure, in days.
+    pub fn measure_limit(&self, m: Measure) -> u32 {
+        self.measures.get(m.as_str()).copied().unwrap_or(self.stale_after_days)
+    }
+
+    /// The staleness limit of a readiness dimension's input, in days.
+    pub fn dimension_limit(&self, d: crate::event::Dimension) -> u32 {
+        self.dimensions.get(d.as_str()).copied().unwrap_or(self.stale_after_days)
     }
 }
 

@@ -29,6 +29,7 @@ pub(super) fn validate(c: &ScoringConfig) -> R {
     red_flags(&c.red_flags)?;
     health(&c.health)?;
     alerts(&c.alerts)?;
+    quality(&c.quality)?;
     for (i, o) in c.overrides.iter().enumerate() {
         override_(&format!("overrides[{i}]"), o)?;
     }
@@ -203,6 +204,52 @@ fn health(h: &HealthConfig) -> R {
         ));
     }
     range("health.reason_below", h.reason_below, 0.0, 100.0)
+}
+
+/// Longest staleness limit: ten years.
+const MAX_STALE_DAYS: u32 = 3650;
+
+fn stale_days(path: &str, days: u32) -> R {
+    if !(1..=MAX_STALE_DAYS).contains(&days) {
+        return Err(ConfigError::invalid(path, format!("{days} is out of range 1..={MAX_STALE_DAYS} days")));
+    }
+    Ok(())
+}
+
+fn quality(q: &QualityConfig) -> R {
+    stale_days("quality.stale_after_days", q.stale_after_days)?;
+    for (k, v) in &q.measures {
+        let path = format!("quality.measures.{k}");
+        match Measure::parse(k) {
+            Some(m) if crate::quality::crm_fed(m) => stale_days(&path, *v)?,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!(
+                    "`{k}` is fed by usage and never stale from age (SPEC v3 §10); limits apply to adoption, sentiment"
+                ),
+                ))
+            }
+            None => {
+                return Err(ConfigError::invalid(
+                    path,
+                    format!("unknown measure `{k}`, expected adoption or sentiment"),
+                ))
+            }
+        }
+    }
+    let known = dimension_names();
+    for (k, v) in &q.dimensions {
+        let path = format!("quality.dimensions.{k}");
+        if !known.contains(&k.as_str()) {
+            return Err(ConfigError::invalid(
+                path,
+                format!("unknown dimension `{k}`, expected one of {}", known.join(", ")),
+            ));
+        }
+        stale_days(&path, *v)?;
+    }
+    Ok(())
 }
 
 fn alerts(a: &AlertsConfig) -> R {

@@ -264,3 +264,40 @@ pub(crate) async fn insert<R: RowOwned + RowWrite>(
 ) -> Result<(), clickhouse::error::Error> {
     pulse_storage::insert(ch, table, rows, rows.len()).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sources::{Source, Stall};
+
+    /// The message on the alerts topic has exactly the fields
+    /// `schemas/events/system-alert.schema.json` lists (its examples are validated by the
+    /// schema tests), with `account_id` null and `notify` false.
+    #[test]
+    fn a_system_alert_message_has_the_documented_fields() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/events/system-alert.schema.json");
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("schema JSON");
+        let documented: std::collections::BTreeSet<&str> =
+            schema["properties"].as_object().expect("properties").keys().map(String::as_str).collect();
+        let required: std::collections::BTreeSet<&str> =
+            schema["required"].as_array().expect("required").iter().filter_map(|v| v.as_str()).collect();
+        let stall = Stall { source: Source::Usage, since_ms: 1_765_000_000_000, limit_secs: 7200 };
+        for opened in [true, false] {
+            let mut out = Outputs::default();
+            out.push_system_alert(&stall, opened, "usage feed 2 h behind", 1_765_007_300_000, Some(1_765_000_000_000));
+            let (kind, key, payload) = &out.messages[0];
+            assert_eq!((*kind, key.as_str()), (Kind::System, "source_stalled/usage"));
+            let v: serde_json::Value = serde_json::from_slice(payload).expect("JSON");
+            let fields: std::collections::BTreeSet<&str> =
+                v.as_object().expect("object").keys().map(String::as_str).collect();
+            assert_eq!(fields, documented, "fields of the message");
+            assert!(required.is_subset(&fields));
+            assert!(v["account_id"].is_null() && v["notify"] == false);
+            assert_eq!(v["state"], if opened { "opened" } else { "resolved" });
+            assert_eq!(v["limit_seconds"], 7200);
+            assert_eq!(out.system.len(), 1);
+            assert_eq!(out.system[0].opened_at.timestamp_millis(), stall.opened_at_ms());
+        }
+    }
+}

@@ -196,7 +196,8 @@ async fn two_migrators_racing_end_with_every_row_and_the_new_schema() {
     };
     let (a, b) = (a.await.expect("a"), b.await.expect("b"));
     let (a, b) = (a.expect("first migrator"), b.expect("second migrator"));
-    assert_eq!(a.len() + b.len(), 3, "5, 6 and 7 applied once between them: {a:?} {b:?}");
+    let after_4 = MIGRATIONS.iter().filter(|m| m.version > 4).count();
+    assert_eq!(a.len() + b.len(), after_4, "5 and later applied once between them: {a:?} {b:?}");
     assert_complete(&db, 500).await;
     cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
 }

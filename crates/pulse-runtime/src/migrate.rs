@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../schemas/clickhouse/007_copy_rank_u256.sql"),
     },
     Migration {
+        version: 8,
+        name: "result_quality",
+        sql: include_str!("../../../schemas/clickhouse/008_result_quality.sql"),
+    },
+    Migration {
         version: 9,
         name: "system_alerts",
         sql: include_str!("../../../schemas/clickhouse/009_system_alerts.sql"),
@@ -348,6 +353,33 @@ async fn await_earlier_inserts(db: &clickhouse::Client, version: u32, wait: Dura
 mod tests {
     use super::*;
 
+    /// `ALTER TABLE t ADD COLUMN IF NOT EXISTS ..., ADD COLUMN IF NOT EXISTS ...`: every
+    /// clause guarded, so a second run changes nothing.
+    fn is_add_columns(s: &str) -> bool {
+        let Some(rest) = s.strip_prefix("ALTER TABLE ") else { return false };
+        rest.contains("ADD COLUMN")
+            && rest.matches("ADD COLUMN").count() == rest.matches("ADD COLUMN IF NOT EXISTS").count()
+            && !rest.contains("DROP")
+            && !rest.contains("MODIFY")
+    }
+
+    /// `ALTER TABLE view MODIFY QUERY SELECT ...`: sets the view's query, the same again
+    /// on a second run.
+    fn is_modify_query(s: &str) -> bool {
+        let words: Vec<&str> = s.split_whitespace().take(5).collect();
+        matches!(words.as_slice(), ["ALTER", "TABLE", _, "MODIFY", "QUERY"])
+    }
+
+    #[test]
+    fn add_columns_and_modify_query_are_recognized() {
+        assert!(is_add_columns("ALTER TABLE t ADD COLUMN IF NOT EXISTS a UInt8, ADD COLUMN IF NOT EXISTS b String"));
+        assert!(!is_add_columns("ALTER TABLE t ADD COLUMN IF NOT EXISTS a UInt8, ADD COLUMN b String"));
+        assert!(!is_add_columns("ALTER TABLE t ADD COLUMN IF NOT EXISTS a UInt8, DROP COLUMN b"));
+        assert!(!is_add_columns("ALTER TABLE t DELETE WHERE 1"));
+        assert!(is_modify_query("ALTER TABLE v MODIFY QUERY SELECT 1"));
+        assert!(!is_modify_query("ALTER TABLE v MODIFY COLUMN a UInt8"));
+    }
+
     #[test]
     fn every_migration_statement_is_rerunnable() {
         for m in MIGRATIONS {
@@ -357,7 +389,9 @@ mod tests {
                 let ok = (s.starts_with("CREATE") && s.contains("IF NOT EXISTS"))
                     || s.starts_with("DROP TABLE IF EXISTS")
                     || matches!(Statement::parse(&s), Statement::Exchange { .. })
-                    || s.starts_with("INSERT INTO");
+                    || s.starts_with("INSERT INTO")
+                    || is_add_columns(&s)
+                    || is_modify_query(&s);
                 assert!(ok, "migration {}: not re-runnable: {s}", m.version);
             }
         }

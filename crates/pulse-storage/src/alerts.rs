@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use pulse_core::AlertTransition;
+use pulse_core::{alerts::TransitionReason, AlertTransition};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{name_of, Transition, TransitionState};
@@ -32,6 +32,9 @@ pub struct AlertRow {
     /// `DateTime64(3, 'UTC')`.
     #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
     pub emitted_at: DateTime<Utc>,
+    /// Why a resolve is not the rule's own: `churned` (SPEC v3 §8); `''` (none) otherwise.
+    #[serde(with = "crate::types::reason")]
+    pub reason: Option<TransitionReason>,
 }
 
 impl AlertRow {
@@ -49,6 +52,7 @@ impl AlertRow {
             details: t.details.to_string(),
             version,
             emitted_at,
+            reason: t.reason,
         }
     }
 

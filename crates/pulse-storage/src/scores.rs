@@ -5,7 +5,7 @@
 //! `computed_at` of each (account, day).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use pulse_core::{Evaluation, HealthResult, ReadinessResult};
+use pulse_core::{DataStatus, Evaluation, HealthResult, InputState, ReadinessResult};
 use serde::{Deserialize, Serialize};
 
 use crate::types::{name_of, Color, Verdict};
@@ -62,6 +62,18 @@ pub struct HealthRow {
     /// The row's version (ReplacingMergeTree): the newest computation wins.
     #[serde(with = "clickhouse::serde::chrono::datetime")]
     pub computed_at: DateTime<Utc>,
+    /// A former customer on this day (SPEC v3 §8).
+    pub former: bool,
+    /// SPEC v3 §10.
+    #[serde(with = "crate::types::data_status")]
+    pub data_status: DataStatus,
+    pub coverage: f64,
+    /// Per measure (parallel to `measure_names`): the newest input behind it.
+    #[serde(with = "crate::types::dates")]
+    pub measure_as_of: Vec<Option<NaiveDate>>,
+    /// Per measure: `ok` or `stale` (measures without a value are not listed).
+    #[serde(with = "crate::types::states")]
+    pub measure_states: Vec<InputState>,
 }
 
 impl HealthRow {
@@ -104,6 +116,11 @@ impl HealthRow {
             config_version: h.config_version.clone(),
             result,
             computed_at,
+            former: h.former,
+            data_status: h.data_status,
+            coverage: h.coverage,
+            measure_as_of: h.measures.iter().map(|x| x.as_of).collect(),
+            measure_states: h.measures.iter().map(|x| x.state).collect(),
         }
     }
 }
@@ -139,6 +156,33 @@ pub struct ReadinessRow {
     pub result: String,
     #[serde(with = "clickhouse::serde::chrono::datetime")]
     pub computed_at: DateTime<Utc>,
+    /// A former customer on this day (SPEC v3 §8).
+    pub former: bool,
+    /// SPEC v3 §10 (informs only: the verdict keeps its rules).
+    #[serde(with = "crate::types::data_status")]
+    pub data_status: DataStatus,
+    pub coverage: f64,
+    /// Per dimension: the newest input behind it, and `ok` | `missing` | `stale`.
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub technical_as_of: Option<NaiveDate>,
+    #[serde(with = "crate::types::state")]
+    pub technical_state: InputState,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub knowledge_as_of: Option<NaiveDate>,
+    #[serde(with = "crate::types::state")]
+    pub knowledge_state: InputState,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub usage_as_of: Option<NaiveDate>,
+    #[serde(with = "crate::types::state")]
+    pub usage_state: InputState,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub value_as_of: Option<NaiveDate>,
+    #[serde(with = "crate::types::state")]
+    pub value_state: InputState,
+    #[serde(with = "clickhouse::serde::chrono::date::option")]
+    pub stakeholder_as_of: Option<NaiveDate>,
+    #[serde(with = "crate::types::state")]
+    pub stakeholder_state: InputState,
 }
 
 impl ReadinessRow {
@@ -169,6 +213,19 @@ impl ReadinessRow {
             config_version: r.config_version.clone(),
             result,
             computed_at,
+            former: r.former,
+            data_status: r.data_status,
+            coverage: r.coverage,
+            technical_as_of: d.technical.as_of,
+            technical_state: d.technical.state,
+            knowledge_as_of: d.knowledge.as_of,
+            knowledge_state: d.knowledge.state,
+            usage_as_of: d.usage.as_of,
+            usage_state: d.usage.state,
+            value_as_of: d.value.as_of,
+            value_state: d.value.state,
+            stakeholder_as_of: d.stakeholder.as_of,
+            stakeholder_state: d.stakeholder.state,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! DDL's values, so the wire value is the enum's discriminant) and the conversions from
 //! and to the core's own enums.
 
-use chrono::{DateTime, Utc};
-use pulse_core::alerts::{AlertState, TransitionKind};
+use chrono::{DateTime, NaiveDate, Utc};
+use pulse_core::alerts::{AlertState, TransitionKind, TransitionReason};
+use pulse_core::{DataStatus, InputState};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_repr::{Deserialize_repr, Serialize_repr};
 
 /// `Enum8('green' = 1, 'yellow' = 2, 'red' = 3)` (`account_health.color`).
@@ -171,5 +173,96 @@ pub(crate) fn name_of<T: serde::Serialize>(v: &T) -> String {
     match serde_json::to_value(v) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),
+    }
+}
+
+// The core's quality enums in `LowCardinality(String)` columns, by their snake_case
+// names (`#[serde(with = ...)]` on the row fields): the names are the core's own
+// (`as_str`), so the column, the topics and the API say the same word.
+
+/// A `data_status` column: `ok` | `partial` | `stale` | `insufficient`.
+pub mod data_status {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &DataStatus, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DataStatus, D::Error> {
+        let v = String::deserialize(d)?;
+        DataStatus::parse(&v).ok_or_else(|| de::Error::custom(format!("unknown data_status `{v}`")))
+    }
+}
+
+/// The [`InputState`] named `v`.
+pub fn input_state(v: &str) -> Option<InputState> {
+    [InputState::Ok, InputState::Missing, InputState::Stale].into_iter().find(|s| s.as_str() == v)
+}
+
+/// A measure's or dimension's `*_state` column: `ok` | `missing` | `stale`.
+pub mod state {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &InputState, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<InputState, D::Error> {
+        let v = String::deserialize(d)?;
+        input_state(&v).ok_or_else(|| de::Error::custom(format!("unknown state `{v}`")))
+    }
+}
+
+/// `measure_states`: `Array(LowCardinality(String))` of [`state`]s.
+pub mod states {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct One(#[serde(with = "super::state")] InputState);
+
+    pub fn serialize<S: Serializer>(v: &[InputState], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|x| One(*x)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<InputState>, D::Error> {
+        Ok(Vec::<One>::deserialize(d)?.into_iter().map(|o| o.0).collect())
+    }
+}
+
+/// `measure_as_of`: `Array(Nullable(Date))`.
+pub mod dates {
+    use super::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct One(#[serde(with = "clickhouse::serde::chrono::date::option")] Option<NaiveDate>);
+
+    pub fn serialize<S: Serializer>(v: &[Option<NaiveDate>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|x| One(*x)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Option<NaiveDate>>, D::Error> {
+        Ok(Vec::<One>::deserialize(d)?.into_iter().map(|o| o.0).collect())
+    }
+}
+
+/// An alert's `reason` column: the core's reason name, `''` for none.
+pub mod reason {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Option<TransitionReason>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.as_ref().map_or("", TransitionReason::as_str))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<TransitionReason>, D::Error> {
+        let v = String::deserialize(d)?;
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let known = [TransitionReason::Churned];
+        known
+            .into_iter()
+            .find(|r| r.as_str() == v)
+            .map(Some)
+            .ok_or_else(|| de::Error::custom(format!("unknown alert reason `{v}`")))
     }
 }

@@ -62,6 +62,7 @@ const DATE_RANGE: &str = r"^(1970-01-(0[2-9]|[12][0-9]|3[01])|1970-(0[2-9]|1[0-2
         routes::renewals::renewals,
         routes::accuracy::accuracy,
         routes::reconcile::last_run,
+        routes::sources::sources,
     ),
     components(schemas(crate::error::ErrorBody))
 )]
@@ -129,8 +130,8 @@ pub async fn document(State(st): State<AppState>) -> Json<Value> {
 // counts as absent, so every schema also admits "".
 
 fn schema(v: Value) -> RefOr<Schema> {
-    serde_json::from_value(v).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "a parameter schema does not deserialize");
+    serde_json::from_value(v.clone()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, schema = %v, "a parameter schema does not deserialize");
         RefOr::T(Schema::default())
     })
 }
@@ -309,6 +310,14 @@ pub fn usage_pairs() -> RefOr<Schema> {
     schema(json!({"type": "array", "items": {"type": "array", "prefixItems": [
         {"type": "string", "enum": ["dau_pct", "wau_pct", "mau_pct"]}, {"type": "number"}], "minItems": 2, "maxItems": 2}}))
 }
+/// SPEC v3 §10's data status of a result.
+pub fn data_status() -> RefOr<Schema> {
+    schema(json!({"type": "string", "enum": ["ok", "partial", "stale", "insufficient"]}))
+}
+/// Why an alert resolved other than by its rule (SPEC v3 §8), or null.
+pub fn alert_reason() -> RefOr<Schema> {
+    schema(json!({"oneOf": [{"type": "string", "enum": ["churned"]}, {"type": "null"}]}))
+}
 /// The alert's details as the scorer stored them (null if unreadable).
 pub fn any_json() -> RefOr<Schema> {
     schema(json!({"description": "The rule's details, as the scorer stored them; null if unreadable."}))
@@ -360,7 +369,7 @@ mod tests {
                 assert!(op["parameters"].is_array(), "{method} {path}");
             }
         }
-        assert_eq!(ops, 18);
+        assert_eq!(ops, 19);
         // Every reference resolves.
         let text = doc.to_string();
         for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

@@ -82,7 +82,8 @@ impl App {
             .route("/api/v1/alerts/ack", post(routes::alerts::ack))
             .route("/api/v1/renewals", get(routes::renewals::renewals))
             .route("/api/v1/accuracy", get(routes::accuracy::accuracy))
-            .route("/api/v1/reconcile", get(routes::reconcile::last_run));
+            .route("/api/v1/reconcile", get(routes::reconcile::last_run))
+            .route("/api/v1/sources", get(routes::sources::sources));
         let pages = Router::new()
             .route("/", get(ui::pages::portfolio))
             .route("/accounts", get(ui::pages::accounts))

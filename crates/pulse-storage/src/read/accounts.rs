@@ -2,9 +2,10 @@
 //! on given days and its daily history.
 
 use chrono::NaiveDate;
+use pulse_core::DataStatus;
 use serde::Deserialize;
 
-use super::{page, strings, Paging, Result, Rows, Scope};
+use super::{strings, DataStatusCounts, Paging, Result, Rows, Scope, DATA_STATUS_COUNTS};
 use crate::{
     sql::Sql,
     types::{Color, Verdict},
@@ -28,6 +29,8 @@ pub struct AccountFilter {
     pub stages: Vec<&'static str>,
     pub verdicts: Vec<&'static str>,
     pub red_flag: Option<&'static str>,
+    /// Data statuses (SPEC v3 §10): any of; empty for all.
+    pub data_statuses: Vec<DataStatus>,
     /// In the name or id, case-insensitive.
     pub q: Option<String>,
 }
@@ -56,6 +59,18 @@ pub struct AccountRow {
     pub readiness_total: Option<f64>,
     /// Score change since `since`; null without a result that day.
     pub change: Option<f64>,
+    pub former: bool,
+    #[serde(with = "crate::types::data_status")]
+    pub data_status: DataStatus,
+    pub coverage: f64,
+}
+
+/// One page of a list of accounts, and how many of all those listed are stale and
+/// insufficient (SPEC v3 §10).
+#[derive(Debug, Clone)]
+pub struct AccountRows {
+    pub rows: Rows<AccountRow>,
+    pub data_status: DataStatusCounts,
 }
 
 /// One page of the accounts of `filter`, with their score change since `since`.
@@ -65,7 +80,7 @@ pub async fn list(
     since: NaiveDate,
     sort: AccountSort,
     paging: Paging,
-) -> Result<Rows<AccountRow>> {
+) -> Result<AccountRows> {
     // Readiness and the score `change_days` ago are optional: their subqueries select
     // them as Nullable, so an account without one gets NULL from the outer join. Both
     // right sides are unique per account (FINAL; GROUP BY).
@@ -74,9 +89,11 @@ pub async fn list(
          h.lifecycle_stage AS lifecycle_stage, h.arr AS arr, h.renewal_on AS renewal_on, h.as_of AS as_of, \
          h.score AS score, h.color AS color, h.previous_color AS previous_color, h.red_flags AS red_flags, \
          h.wau_pct AS wau_pct, h.mau_pct AS mau_pct, r.verdict AS verdict, r.total AS readiness_total, \
-         round(h.score - p.score, 1) AS change \
+         round(h.score - p.score, 1) AS change, h.former AS former, h.data_status AS data_status, \
+         h.coverage AS coverage \
          FROM (SELECT account_id, name, segment, csm, lifecycle_stage, arr, renewal_on, as_of, score, color, \
-         previous_color, red_flags, wau_pct, mau_pct FROM account_health_latest FINAL WHERE 1",
+         previous_color, red_flags, wau_pct, mau_pct, former, data_status, coverage \
+         FROM account_health_latest FINAL WHERE 1",
     );
     filter.scope.push(&mut inner);
     if !filter.colors.is_empty() {
@@ -87,6 +104,10 @@ pub async fn list(
     }
     if let Some(f) = filter.red_flag {
         inner.arg(" AND has(red_flags, {red_flag:String})", "red_flag", f);
+    }
+    if !filter.data_statuses.is_empty() {
+        let names: Vec<String> = filter.data_statuses.iter().map(|d| d.as_str().to_owned()).collect();
+        inner.arg(" AND data_status IN {data_statuses:Array(String)}", "data_statuses", names);
     }
     if let Some(q) = &filter.q {
         inner.arg(
@@ -110,7 +131,7 @@ pub async fn list(
     if !filter.verdicts.is_empty() {
         inner.arg(" AND r.verdict IN {verdicts:Array(String)}", "verdicts", strings(&filter.verdicts));
     }
-    let count = Sql::wrapped("SELECT count() FROM (", &inner, ")");
+    let count = Sql::wrapped(&format!("SELECT count() AS total, {DATA_STATUS_COUNTS} FROM ("), &inner, ")");
     let order = match sort {
         AccountSort::Score => "score",
         AccountSort::Change => "change",
@@ -121,7 +142,19 @@ pub async fn list(
     let mut items = inner;
     items.push(&format!(" ORDER BY {order} {} NULLS LAST, account_id ASC", paging.dir()));
     paging.push(&mut items);
-    page(ch, items, count).await
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Count {
+        total: u64,
+        ok: u64,
+        partial: u64,
+        stale: u64,
+        insufficient: u64,
+    }
+    let (items, c) =
+        futures::future::try_join(items.query(ch).fetch_all::<AccountRow>(), count.query(ch).fetch_one::<Count>())
+            .await?;
+    let data_status = DataStatusCounts { ok: c.ok, partial: c.partial, stale: c.stale, insufficient: c.insufficient };
+    Ok(AccountRows { rows: Rows { items, total: c.total }, data_status })
 }
 
 /// An account's newest health row: attributes and the stored result JSON.
@@ -143,6 +176,26 @@ pub async fn latest(ch: &clickhouse::Client, id: &str) -> Result<Option<LatestRo
     );
     h.arg(" PREWHERE account_id = {id:String} LIMIT 1", "id", id);
     h.query(ch).fetch_optional().await
+}
+
+/// The first day of the account's current run of former-customer days (SPEC v3 §8):
+/// the day after its last result as a customer; `None` if its newest result is not
+/// former.
+pub async fn former_since(ch: &clickhouse::Client, id: &str) -> Result<Option<NaiveDate>> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Since {
+        days: u64,
+        #[serde(with = "clickhouse::serde::chrono::date")]
+        since: NaiveDate,
+    }
+    let mut sql = Sql::new("SELECT count() AS days, min(as_of) AS since FROM account_health FINAL");
+    sql.arg(" PREWHERE account_id = {id:String}", "id", id);
+    sql.push(
+        " WHERE former AND as_of > (SELECT maxIf(as_of, NOT former) FROM account_health FINAL \
+         PREWHERE account_id = {id:String})",
+    );
+    let r: Since = sql.query(ch).fetch_one().await?;
+    Ok((r.days > 0).then_some(r.since))
 }
 
 /// The newest stored health result (JSON) of an account.

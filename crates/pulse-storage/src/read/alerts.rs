@@ -3,6 +3,7 @@
 //! an acknowledgement needs.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use pulse_core::alerts::TransitionReason;
 use serde::{Deserialize, Serialize};
 
 use super::{page, strings, Paging, Result, Rows, Scope};
@@ -60,6 +61,9 @@ pub struct AlertItemRow {
     pub acknowledged_at: DateTime<Utc>,
     /// Days open, to `reference` or to its resolution.
     pub age_days: i64,
+    /// Why a resolved alert resolved, when not by its rule: `churned` (SPEC v3 §8).
+    #[serde(with = "crate::types::reason")]
+    pub reason: Option<TransitionReason>,
 }
 
 /// One row per alert from `alerts_current` (its current state, kept by a materialized
@@ -67,7 +71,7 @@ pub struct AlertItemRow {
 /// up on `alert_acks`' sort key for just the alerts selected. `{reference:Date}` is the
 /// day ages are counted to. Withdrawn alerts (their opening was retracted) never show.
 const ALERTS_SQL: &str = "WITH cur AS (SELECT alert_id, account_id, rule, severity, opened_on, resolved_on, \
-     status, message, details FROM alerts_current FINAL";
+     status, message, details, reason FROM alerts_current FINAL";
 
 /// The rest of [`ALERTS_SQL`], after the filters on `alerts_current`.
 const ALERTS_JOIN_SQL: &str = ") SELECT a.alert_id AS alert_id, a.account_id AS account_id, a.rule AS rule, \
@@ -75,7 +79,7 @@ const ALERTS_JOIN_SQL: &str = ") SELECT a.alert_id AS alert_id, a.account_id AS 
      a.message AS message, a.details AS details, h.name AS name, h.csm AS csm, \
      k.acknowledged_by AS acknowledged_by, k.note AS note, k.acknowledged_at AS acknowledged_at, \
      toInt64(dateDiff('day', a.opened_on, if(a.status = 'resolved', assumeNotNull(a.resolved_on), {reference:Date}))) \
-     AS age_days FROM cur AS a \
+     AS age_days, a.reason AS reason FROM cur AS a \
      LEFT JOIN (SELECT account_id, name, csm FROM account_health_latest FINAL) AS h ON h.account_id = a.account_id \
      LEFT JOIN (SELECT alert_id, toNullable(acknowledged_by) AS acknowledged_by, note, acknowledged_at \
      FROM alert_acks FINAL WHERE alert_id IN (SELECT alert_id FROM cur)) AS k ON k.alert_id = a.alert_id WHERE 1";
@@ -99,8 +103,9 @@ fn alerts_sql(filter: &AlertFilter, reference: NaiveDate) -> Sql {
     if !filter.severities.is_empty() {
         sql.arg(" AND severity IN {severities:Array(String)}", "severities", strings(&filter.severities));
     }
-    if !filter.scope.is_empty() {
-        // Accounts of the segment / CSM, on alerts_current's sort key (account_id first).
+    if !filter.scope.is_all() {
+        // Accounts of the segment / CSM, customers now unless former ones are included,
+        // on alerts_current's sort key (account_id first).
         sql.push(" AND account_id IN (SELECT account_id FROM account_health_latest FINAL WHERE 1");
         filter.scope.push(&mut sql);
         sql.push(")");

@@ -56,7 +56,7 @@ pub async fn list(
         "SELECT g.account_id AS account_id, h.name AS name, h.segment AS segment, h.csm AS csm, h.arr AS arr, \
          g.total AS total, g.verdict AS verdict, g.days_in_stage AS days_in_stage, g.overdue AS overdue, \
          g.recovery_plan_needed AS recovery_plan_needed, length(g.blockers) AS blocker_count FROM (\
-         SELECT account_id, total, verdict, days_in_stage, overdue, recovery_plan_needed, blockers \
+         SELECT account_id, total, verdict, days_in_stage, overdue, recovery_plan_needed, blockers, former \
          FROM graduation_readiness_latest FINAL WHERE lifecycle_stage = 'onboarding'",
     );
     if !filter.verdicts.is_empty() {
@@ -76,7 +76,7 @@ pub async fn list(
         ") AS g LEFT JOIN (SELECT account_id, name, segment, csm, arr FROM account_health_latest FINAL) AS h \
          ON h.account_id = g.account_id WHERE 1",
     );
-    filter.scope.push_columns(&mut inner, "h.segment", "h.csm");
+    filter.scope.push_columns(&mut inner, "h.segment", "h.csm", "g.former");
     if let Some(q) = &filter.q {
         inner.arg(
             " AND (positionCaseInsensitiveUTF8(h.name, {q:String}) > 0 \
@@ -132,10 +132,10 @@ pub async fn counts(ch: &clickhouse::Client, scope: &Scope) -> Result<Counts> {
          countIf(g.verdict = 'not_ready') AS not_ready, sum(g.overdue) AS overdue, \
          sum(g.recovery_plan_needed) AS recovery_plan_needed, \
          round(ifNull(avg(g.days_in_stage), 0), 1) AS avg_days_in_stage FROM (\
-         SELECT account_id, verdict, overdue, recovery_plan_needed, days_in_stage FROM graduation_readiness_latest FINAL \
+         SELECT account_id, verdict, overdue, recovery_plan_needed, days_in_stage, former FROM graduation_readiness_latest FINAL \
          WHERE lifecycle_stage = 'onboarding') AS g LEFT JOIN (SELECT account_id, segment, csm \
          FROM account_health_latest FINAL) AS h ON h.account_id = g.account_id WHERE 1",
     );
-    scope.push_columns(&mut sql, "h.segment", "h.csm");
+    scope.push_columns(&mut sql, "h.segment", "h.csm", "g.former");
     sql.query(ch).fetch_one().await
 }

@@ -28,35 +28,70 @@ use crate::sql::Sql;
 
 pub type Result<T> = std::result::Result<T, clickhouse::error::Error>;
 
-/// The scope filters shared by portfolio-level queries: segment and CSM.
+/// The scope filters shared by portfolio-level queries: segment, CSM, and whether
+/// former customers (SPEC v3 §8) count. By default they do not: a former account is
+/// left out of the portfolio's counts and ARR, the lists, the forward forecast and the
+/// graduation page.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Scope {
     pub segment: Option<String>,
     pub csm: Option<String>,
+    /// Former customers are counted and listed too.
+    pub include_former: bool,
 }
 
 impl Scope {
     /// ` AND segment = {segment:String} AND csm = {csm:String}` for the filters that are
-    /// set (columns of the health tables).
+    /// set, and ` AND NOT former` unless former customers are included (columns of the
+    /// health and readiness tables).
     pub fn push(&self, sql: &mut Sql) {
-        self.push_columns(sql, "segment", "csm");
+        self.push_columns(sql, "segment", "csm", "former");
     }
 
     /// [`Scope::push`] on other column names (fixed identifiers, never request data).
-    pub fn push_columns(&self, sql: &mut Sql, segment: &'static str, csm: &'static str) {
+    pub fn push_columns(&self, sql: &mut Sql, segment: &'static str, csm: &'static str, former: &'static str) {
         if let Some(s) = &self.segment {
             sql.arg(&format!(" AND {segment} = {{segment:String}}"), "segment", s.as_str());
         }
         if let Some(c) = &self.csm {
             sql.arg(&format!(" AND {csm} = {{csm:String}}"), "csm", c.as_str());
         }
+        if !self.include_former {
+            sql.push(&format!(" AND NOT {former}"));
+        }
     }
 
+    /// No segment or CSM filter (former customers may still be left out).
     pub fn is_empty(&self) -> bool {
         self.segment.is_none() && self.csm.is_none()
     }
+
+    /// Every account in scope is listed: no segment, no CSM, former customers included.
+    pub fn is_all(&self) -> bool {
+        self.is_empty() && self.include_former
+    }
+
+    /// This scope with former customers included (what the past is judged on).
+    pub fn with_former(&self) -> Scope {
+        Scope { include_former: true, ..self.clone() }
+    }
 }
+
+/// How many of the accounts counted have each data status (SPEC v3 §10).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, clickhouse::Row)]
+pub struct DataStatusCounts {
+    pub ok: u64,
+    pub partial: u64,
+    pub stale: u64,
+    pub insufficient: u64,
+}
+
+/// The [`DataStatusCounts`] columns over rows with a `data_status` column.
+pub(crate) const DATA_STATUS_COUNTS: &str = "countIf(data_status = 'ok') AS ok, \
+     countIf(data_status = 'partial') AS partial, countIf(data_status = 'stale') AS stale, \
+     countIf(data_status = 'insufficient') AS insufficient";
 
 /// One page of a list: `LIMIT` and `OFFSET`, and the direction of its sort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -39,6 +39,9 @@ pub struct Current {
     pub renewal_on: Option<NaiveDate>,
     pub score: f64,
     pub color: Color,
+    /// A former customer now (SPEC v3 §8): its renewals are outcomes of the past, never
+    /// due in the forward forecast.
+    pub former: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
@@ -73,7 +76,8 @@ pub struct Inputs {
     pub history: StoredHistory,
     /// The config versions that computed the stored results the backtest read.
     pub stored_config_versions: Vec<String>,
-    /// Accounts in scope as they stand now, by id.
+    /// Accounts in scope as they stand now, by id, former customers included (the
+    /// forecast leaves them out itself; the backtest judges their past).
     pub accounts: HashMap<String, Current>,
 }
 
@@ -87,9 +91,11 @@ pub async fn load(
     let Some(today) = latest_day(ch).await? else { return Ok(None) };
     let since = since(today);
     let mut current = Sql::new(
-        "SELECT account_id, name, segment, csm, arr, renewal_on, score, color FROM account_health_latest FINAL WHERE 1",
+        "SELECT account_id, name, segment, csm, arr, renewal_on, score, color, former \
+         FROM account_health_latest FINAL WHERE 1",
     );
-    scope.push(&mut current);
+    // Former customers' renewals are exactly the outcomes the backtest learns from.
+    scope.with_former().push(&mut current);
     let events = Sql::new("SELECT payload FROM crm_events FINAL WHERE type = 'renewal'");
     let (current, payloads) =
         futures::future::try_join(current.query(ch).fetch_all::<Current>(), events.query(ch).fetch_all::<String>())

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::{latest_day, page, Paging, Result, Rows, Scope};
+use super::{latest_day, page, DataStatusCounts, Paging, Result, Rows, Scope, DATA_STATUS_COUNTS};
 use crate::{sql::Sql, types::Color};
 
 /// Accounts, colors, ARR and the mean score of the accounts in scope, now.
@@ -20,17 +20,28 @@ pub struct SummaryRow {
     pub arr_red: f64,
     /// Rounded to one decimal; 0 without accounts.
     pub avg_score: f64,
+    /// By data status (SPEC v3 §10), counted in their colors too.
+    pub ok: u64,
+    pub partial: u64,
+    pub stale: u64,
+    pub insufficient: u64,
+}
+
+impl SummaryRow {
+    pub fn data_status(&self) -> DataStatusCounts {
+        DataStatusCounts { ok: self.ok, partial: self.partial, stale: self.stale, insufficient: self.insufficient }
+    }
 }
 
 /// [`SummaryRow`] of `scope`, with the newest day with results.
 pub async fn summary(ch: &clickhouse::Client, scope: &Scope) -> Result<(SummaryRow, Option<NaiveDate>)> {
-    let mut sql = Sql::new(
+    let mut sql = Sql::new(&format!(
         "SELECT count() AS accounts, countIf(color = 'green') AS green, countIf(color = 'yellow') AS yellow, \
          countIf(color = 'red') AS red, sum(ifNull(arr, 0)) AS arr_total, \
          sumIf(ifNull(arr, 0), color = 'green') AS arr_green, \
          sumIf(ifNull(arr, 0), color = 'yellow') AS arr_yellow, sumIf(ifNull(arr, 0), color = 'red') AS arr_red, \
-         round(avg(score), 1) AS avg_score FROM account_health_latest FINAL WHERE 1",
-    );
+         round(avg(score), 1) AS avg_score, {DATA_STATUS_COUNTS} FROM account_health_latest FINAL WHERE 1",
+    ));
     scope.push(&mut sql);
     futures::future::try_join(sql.query(ch).fetch_one::<SummaryRow>(), latest_day(ch)).await
 }
@@ -65,6 +76,10 @@ pub struct BreakdownItem {
     pub arr: f64,
     pub arr_at_risk: f64,
     pub avg_score: f64,
+    /// Of the accounts counted: how many rest on a stalled source, how many on too
+    /// little current data (SPEC v3 §10).
+    pub stale: u64,
+    pub insufficient: u64,
 }
 
 /// Accounts in scope grouped by segment or CSM, one page.
@@ -90,7 +105,8 @@ pub async fn breakdown(
     let mut items = Sql::new(&format!(
         "SELECT {key} AS key, count() AS accounts, countIf(color = 'green') AS green, \
          countIf(color = 'yellow') AS yellow, countIf(color = 'red') AS red, sum(ifNull(l.arr, 0)) AS arr, \
-         sumIf(ifNull(l.arr, 0), color != 'green') AS arr_at_risk, round(avg(score), 1) AS avg_score \
+         sumIf(ifNull(l.arr, 0), color != 'green') AS arr_at_risk, round(avg(score), 1) AS avg_score, \
+         countIf(data_status = 'stale') AS stale, countIf(data_status = 'insufficient') AS insufficient \
          FROM account_health_latest AS l FINAL WHERE 1"
     ));
     scope.push(&mut items);
@@ -122,11 +138,12 @@ pub async fn trend(ch: &clickhouse::Client, scope: &Scope, days: &[NaiveDate]) -
          countIf(c = 'red') AS red, sumIf(a, c != 'green') AS arr_at_risk \
          FROM (SELECT as_of, account_id, argMax(color, computed_at) AS c, \
          argMax(ifNull(arr, 0), computed_at) AS a, argMax(segment, computed_at) AS seg, \
-         argMax(csm, computed_at) AS cs FROM account_health",
+         argMax(csm, computed_at) AS cs, argMax(former, computed_at) AS f FROM account_health",
     );
     sql.arg(" WHERE as_of IN {days:Array(Date)}", "days", days.to_vec());
     sql.push(" GROUP BY as_of, account_id) WHERE 1");
-    scope.push_columns(&mut sql, "seg", "cs");
+    // Former customers as they were on each day (SPEC v3 §8: the past as it was).
+    scope.push_columns(&mut sql, "seg", "cs", "f");
     sql.push(" GROUP BY as_of ORDER BY as_of");
     sql.query(ch).fetch_all().await
 }

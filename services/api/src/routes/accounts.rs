@@ -8,20 +8,25 @@ use axum::{
     Json,
 };
 use chrono::{Days, NaiveDate};
-use pulse_core::{config::Share, event::UsageProfile, HealthResult, ReadinessResult};
+use pulse_core::{config::Share, event::UsageProfile, DataStatus, HealthResult, ReadinessResult};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use pulse_storage::{
-    read::accounts::{self as read, AccountFilter, AccountSort as ListSort},
+    read::{
+        accounts::{self as read, AccountFilter, AccountSort as ListSort},
+        DataStatusCounts,
+    },
     Color, Verdict,
 };
 
-use super::{account_id, latest_day, page_of, paging, scope_of, Colors, Page, RedFlags, Stages, Verdicts};
+use super::{
+    account_id, latest_day, page_of, paging, scope_of, Colors, DataStatuses, Page, RedFlags, Stages, Verdicts,
+};
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{self, choices, Count, Day, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
+    params::{self, choices, Count, Day, Flag, List, NoParams, One, PageNumber, Params, Query, SortParam, Text},
     state::AppState,
 };
 
@@ -41,6 +46,7 @@ pub type ColorList = List<Colors>;
 pub type StageList = List<Stages>;
 pub type VerdictList = List<Verdicts>;
 pub type RedFlagParam = One<RedFlags>;
+pub type DataStatusList = List<DataStatuses>;
 pub type ListSortParam = SortParam<ListSorts>;
 
 /// The query of `GET /api/v1/accounts` (and the accounts page).
@@ -65,6 +71,12 @@ pub struct ListQuery {
     /// Only accounts with this red flag.
     #[param(inline)]
     pub red_flag: Option<RedFlagParam>,
+    /// Data statuses (comma-separated list of ok, partial, stale, insufficient; SPEC v3 section 10).
+    #[param(inline)]
+    pub data_status: Option<DataStatusList>,
+    /// Former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Case-insensitive search in account name and id.
     #[param(inline)]
     pub q: Option<Text>,
@@ -93,8 +105,21 @@ pub struct ListRequest {
     pub page: params::PageReq,
 }
 
-pub const LIST_KEYS: &[&str] =
-    &["color", "segment", "csm", "stage", "verdict", "red_flag", "q", "change_days", "sort", "page", "page_size"];
+pub const LIST_KEYS: &[&str] = &[
+    "color",
+    "segment",
+    "csm",
+    "stage",
+    "verdict",
+    "red_flag",
+    "data_status",
+    "include_former",
+    "q",
+    "change_days",
+    "sort",
+    "page",
+    "page_size",
+];
 
 impl ListRequest {
     pub fn parse(p: &Params, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
@@ -104,11 +129,12 @@ impl ListRequest {
     pub fn from_query(q: ListQuery, max_page_size: u32, max_range_days: u32) -> ApiResult<Self> {
         Ok(Self {
             filter: AccountFilter {
-                scope: scope_of(q.segment, q.csm),
+                scope: scope_of(q.segment, q.csm, q.include_former),
                 colors: params::list(q.color),
                 stages: params::list(q.stage),
                 verdicts: params::list(q.verdict),
                 red_flag: params::one(q.red_flag),
+                data_statuses: params::list(q.data_status),
                 q: q.q.map(|t| t.0),
             },
             change_days: Count::within(q.change_days, "change_days", i64::from(max_range_days), 7)? as u32,
@@ -143,35 +169,46 @@ pub struct AccountItem {
     /// Graduation verdict and readiness total (null without a readiness result).
     pub verdict: Option<&'static str>,
     pub readiness_total: Option<f64>,
+    /// A former customer (listed only with `include_former=true`).
+    pub former: bool,
+    /// SPEC v3 §10: `ok` | `partial` | `stale` | `insufficient`.
+    #[schema(schema_with = crate::openapi::data_status)]
+    pub data_status: DataStatus,
+    /// Share of the configured weight resting on current data, 0..1.
+    pub coverage: f64,
+}
+
+/// A page of accounts, and how many of all the accounts listed (every page) are
+/// stale and insufficient (SPEC v3 §10).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AccountsPage {
+    #[serde(flatten)]
+    pub page: Page<AccountItem>,
+    pub data_status: DataStatusCounts,
 }
 
 #[utoipa::path(
     operation_id = "accounts_list",
     get,
     path = "/api/v1/accounts",
-    summary = "Accounts, filtered and sorted",
+    summary = "Accounts, filtered and sorted; former customers only with include_former=true (SPEC v3 section 8); `data_status` counts how many of all accounts listed are stale and insufficient (SPEC v3 section 10)",
     params(ListQuery),
-    responses((status = 200, description = "OK", body = Page<AccountItem>))
+    responses((status = 200, description = "OK", body = AccountsPage))
 )]
-pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<Page<AccountItem>>> {
+pub async fn list(State(st): State<AppState>, Query(q): Query<ListQuery>) -> ApiResult<Json<AccountsPage>> {
     let req = ListRequest::from_query(q, st.cfg.max_page_size, st.cfg.max_range_days)?;
     Ok(Json(query_list(&st.db, &req).await?))
 }
 
-pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountItem>> {
+pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<AccountsPage> {
     let Some(latest) = latest_day(db).await? else {
         let pg = req.page;
-        return Ok(Page {
-            items: Vec::new(),
-            page: pg.page,
-            page_size: pg.page_size,
-            total: 0,
-            sort: req.sort_label(),
-        });
+        let page = Page { items: Vec::new(), page: pg.page, page_size: pg.page_size, total: 0, sort: req.sort_label() };
+        return Ok(AccountsPage { page, data_status: DataStatusCounts::default() });
     };
     let since = latest.checked_sub_days(Days::new(u64::from(req.change_days))).unwrap_or(latest);
-    let rows = read::list(&db.read, &req.filter, since, req.sort.key, paging(req.page, &req.sort)).await?;
-    Ok(page_of(rows, req.page, req.sort_label(), |r| AccountItem {
+    let found = read::list(&db.read, &req.filter, since, req.sort.key, paging(req.page, &req.sort)).await?;
+    let page = page_of(found.rows, req.page, req.sort_label(), |r| AccountItem {
         account_id: r.account_id,
         name: r.name,
         segment: r.segment,
@@ -189,7 +226,11 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<Page<AccountIte
         mau_pct: r.mau_pct,
         verdict: r.verdict.map(Verdict::as_str),
         readiness_total: r.readiness_total,
-    }))
+        former: r.former,
+        data_status: r.data_status,
+        coverage: r.coverage,
+    });
+    Ok(AccountsPage { page, data_status: found.data_status })
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -223,6 +264,9 @@ pub struct AccountDetail {
     /// The current readiness scorecard; null without one.
     #[schema(schema_with = crate::openapi::readiness_or_null)]
     pub readiness: Option<ReadinessResult>,
+    /// A former customer (SPEC v3 §8): the first day of its current run of former days
+    /// (the day it churned); null for a customer.
+    pub former_since: Option<NaiveDate>,
     /// Scores 7 and 30 days before `as_of`, where known.
     pub past_scores: Vec<PastScore>,
     pub open_alerts: Vec<super::alerts::Alert>,
@@ -232,7 +276,7 @@ pub struct AccountDetail {
     operation_id = "accounts_detail",
     get,
     path = "/api/v1/accounts/{id}",
-    summary = "One account: attributes, current health (metrics, measures, reasons, red flags), readiness, scores 7 and 30 days ago, open alerts",
+    summary = "One account: attributes, current health (metrics, measures with their as_of and state, reasons, red flags, data_status, coverage), readiness, former customer since when, scores 7 and 30 days ago, open alerts. A former customer is served like any other",
     params(super::AccountPath),
     responses((status = 200, description = "OK", body = AccountDetail))
 )]
@@ -272,7 +316,14 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
     };
     let as_of = health.as_of;
     let back = |n: u64| as_of.checked_sub_days(Days::new(n)).unwrap_or(as_of);
-    let rows = read::scores_on(&db.read, id, vec![back(7), back(30)]).await?;
+    let (rows, former_since) =
+        futures::future::try_join(read::scores_on(&db.read, id, vec![back(7), back(30)]), async {
+            match health.former {
+                true => read::former_since(&db.read, id).await,
+                false => Ok(None),
+            }
+        })
+        .await?;
     let past_scores = rows
         .into_iter()
         .map(|r| PastScore {
@@ -296,6 +347,7 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
         },
         health,
         readiness,
+        former_since,
         past_scores,
         open_alerts: open.items,
     })

@@ -54,10 +54,10 @@ pub struct Accuracy {
     get,
     path = "/api/v1/accuracy",
     summary = "Scorecard accuracy (SPEC section 8): the backtest of the stored daily results over the renewals of the trailing 365 days, per horizon (30, 60, 90 days): by color, precision and recall, AUC, median lead days; the graduation backtest; outcomes lost while green and red outcomes that renewed",
-    params(super::ScopeQuery),
+    params(super::SegmentQuery),
     responses((status = 200, description = "OK", body = Accuracy))
 )]
-pub async fn accuracy(State(st): State<AppState>, Query(q): Query<super::ScopeQuery>) -> ApiResult<Json<Accuracy>> {
+pub async fn accuracy(State(st): State<AppState>, Query(q): Query<super::SegmentQuery>) -> ApiResult<Json<Accuracy>> {
     Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &q.scope()).await?))
 }
 

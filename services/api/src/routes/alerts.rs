@@ -8,6 +8,7 @@ use axum::{
     Extension, Json,
 };
 use chrono::{DateTime, NaiveDate, Utc};
+use pulse_core::alerts::TransitionReason;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -76,6 +77,9 @@ pub struct AlertsQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Alerts of former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Sort key, `-` prefix for descending (default `-age`).
     #[param(inline)]
     pub sort: Option<AlertSortParam>,
@@ -129,8 +133,19 @@ pub struct AlertsRequest {
     pub page: PageReq,
 }
 
-pub const LIST_KEYS: &[&str] =
-    &["state", "rule", "severity", "account_id", "acknowledged", "segment", "csm", "sort", "page", "page_size"];
+pub const LIST_KEYS: &[&str] = &[
+    "state",
+    "rule",
+    "severity",
+    "account_id",
+    "acknowledged",
+    "segment",
+    "csm",
+    "include_former",
+    "sort",
+    "page",
+    "page_size",
+];
 
 impl AlertsRequest {
     pub fn parse(p: &Params, max_page_size: u32) -> ApiResult<Self> {
@@ -148,13 +163,14 @@ impl AlertsRequest {
             severities: params::list(q.severity),
             account_id,
             acknowledged: params::one(q.acknowledged),
-            scope: scope_of(q.segment, q.csm),
+            scope: scope_of(q.segment, q.csm, q.include_former),
             sort: SortParam::or(q.sort, (AlertSort::Age, true)),
             page: params::page(q.page, q.page_size, max_page_size)?,
         })
     }
 
-    /// Every open alert of one account, oldest first.
+    /// Every open alert of one account, oldest first (a former customer's too: its
+    /// page keeps working).
     pub fn open_for(id: &str) -> Self {
         Self {
             state: StateFilter::Open,
@@ -162,7 +178,7 @@ impl AlertsRequest {
             severities: Vec::new(),
             account_id: Some(id.to_owned()),
             acknowledged: None,
-            scope: Scope::default(),
+            scope: Scope { include_former: true, ..Scope::default() },
             sort: Sort { key: AlertSort::Age, desc: true },
             page: PageReq { page: 1, page_size: 100 },
         }
@@ -214,13 +230,17 @@ pub struct Alert {
     #[schema(schema_with = crate::openapi::any_json)]
     pub details: serde_json::Value,
     pub acknowledged: Option<Acknowledgement>,
+    /// Why a resolved alert resolved when not by its rule: `churned`, the account
+    /// became a former customer that day (SPEC v3 §8); null otherwise.
+    #[schema(schema_with = crate::openapi::alert_reason)]
+    pub reason: Option<TransitionReason>,
 }
 
 #[utoipa::path(
     operation_id = "alerts_list",
     get,
     path = "/api/v1/alerts",
-    summary = "Alert feed",
+    summary = "Alert feed; alerts of former customers only with include_former=true (SPEC v3 section 8; their open alerts resolved with reason churned)",
     params(AlertsQuery),
     responses((status = 200, description = "OK", body = Page<Alert>))
 )]
@@ -251,6 +271,7 @@ pub async fn for_account(
         acknowledged: q.acknowledged,
         segment: None,
         csm: None,
+        include_former: None,
         sort: q.sort,
         page: q.page,
         page_size: q.page_size,
@@ -258,6 +279,8 @@ pub async fn for_account(
     let mut req = AlertsRequest::from_query(feed, st.cfg.max_page_size)?;
     req.account_id = Some(account_id(&id)?);
     req.state = state;
+    // One account's alerts, a former customer's too (its history stays readable).
+    req.scope.include_former = true;
     Ok(Json(query_alerts(&st.db, &req).await?))
 }
 
@@ -283,6 +306,7 @@ fn alert(r: AlertItemRow) -> Alert {
         message: r.message,
         details: serde_json::from_str(&r.details).unwrap_or(serde_json::Value::Null),
         acknowledged: r.acknowledged_by.map(|by| Acknowledgement { by, at: rfc3339(r.acknowledged_at), note: r.note }),
+        reason: if resolved { r.reason } else { None },
     }
 }
 

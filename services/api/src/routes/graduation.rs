@@ -53,6 +53,9 @@ pub struct GradQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Case-insensitive search in account name and id.
     #[param(inline)]
     pub q: Option<Text>,
@@ -78,8 +81,18 @@ pub struct GradRequest {
     pub page: PageReq,
 }
 
-pub const LIST_KEYS: &[&str] =
-    &["verdict", "overdue", "recovery_plan_needed", "segment", "csm", "q", "sort", "page", "page_size"];
+pub const LIST_KEYS: &[&str] = &[
+    "verdict",
+    "overdue",
+    "recovery_plan_needed",
+    "segment",
+    "csm",
+    "include_former",
+    "q",
+    "sort",
+    "page",
+    "page_size",
+];
 
 impl GradRequest {
     pub fn parse(p: &Params, max_page_size: u32) -> ApiResult<Self> {
@@ -88,7 +101,7 @@ impl GradRequest {
 
     pub fn from_query(q: GradQuery, max_page_size: u32) -> ApiResult<Self> {
         Ok(Self {
-            scope: scope_of(q.segment, q.csm),
+            scope: scope_of(q.segment, q.csm, q.include_former),
             verdicts: params::list(q.verdict),
             overdue: params::one(q.overdue),
             recovery_plan_needed: params::one(q.recovery_plan_needed),

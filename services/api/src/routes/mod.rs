@@ -11,6 +11,7 @@ pub mod outcomes;
 pub mod portfolio;
 pub mod reconcile;
 pub mod renewals;
+pub mod sources;
 
 use chrono::NaiveDate;
 use pulse_storage::read::Paging;
@@ -22,7 +23,7 @@ pub use pulse_storage::read::Scope;
 use crate::{
     db::Db,
     error::{ApiError, ApiResult},
-    params::{check_text, choices, PageReq, Params, Sort, Text},
+    params::{check_text, choices, Flag, PageReq, Params, Sort, Text},
 };
 
 /// One page of a list.
@@ -37,7 +38,7 @@ pub struct Page<T> {
     pub sort: String,
 }
 
-/// `segment` and `csm`: the scope of portfolio-level requests.
+/// `segment`, `csm` and `include_former`: the scope of portfolio-level requests.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ScopeQuery {
@@ -47,11 +48,35 @@ pub struct ScopeQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Count and list former customers too (SPEC v3 §8; default false: an account
+    /// that churned is left out); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
 }
 
 impl ScopeQuery {
     pub fn scope(self) -> Scope {
-        Scope { segment: self.segment.map(|t| t.0), csm: self.csm.map(|t| t.0) }
+        scope_of(self.segment, self.csm, self.include_former)
+    }
+}
+
+/// `segment` and `csm` only: the scope of what judges the past as it was (the
+/// accuracy page), where former customers always count.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SegmentQuery {
+    /// Only accounts of this segment.
+    #[param(inline)]
+    pub segment: Option<Text>,
+    /// Only accounts of this CSM.
+    #[param(inline)]
+    pub csm: Option<Text>,
+}
+
+impl SegmentQuery {
+    /// The scope, former customers included.
+    pub fn scope(self) -> Scope {
+        ScopeQuery { segment: self.segment, csm: self.csm, include_former: None }.scope().with_former()
     }
 }
 
@@ -64,14 +89,21 @@ pub struct AccountPath {
     pub id: Text,
 }
 
-/// The scope filters of a request: `segment` and `csm`.
+/// The parameters of [`ScopeQuery`] (the portfolio page's).
+pub const SCOPE_KEYS: &[&str] = &["segment", "csm", "include_former"];
+
+/// The scope filters of a request: `segment`, `csm` and `include_former`.
 pub fn scope(p: &Params) -> ApiResult<Scope> {
     Ok(p.decode::<ScopeQuery>()?.scope())
 }
 
-/// The scope of two optional free-text values.
-pub fn scope_of(segment: Option<Text>, csm: Option<Text>) -> Scope {
-    ScopeQuery { segment, csm }.scope()
+/// The scope of two optional free-text values and `include_former`.
+pub fn scope_of(segment: Option<Text>, csm: Option<Text>, include_former: Option<Flag>) -> Scope {
+    Scope {
+        segment: segment.map(|t| t.0),
+        csm: csm.map(|t| t.0),
+        include_former: crate::params::one(include_former).unwrap_or(false),
+    }
 }
 
 /// The newest day with results (the portfolio's "now"); `None` before any data.
@@ -112,6 +144,15 @@ pub fn page_of<R, T>(
 choices!(
     /// Health colors.
     Colors: &'static str = [("green", "green"), ("yellow", "yellow"), ("red", "red")]
+);
+choices!(
+    /// Data statuses (SPEC v3 §10).
+    DataStatuses: pulse_core::DataStatus = [
+        ("ok", pulse_core::DataStatus::Ok),
+        ("partial", pulse_core::DataStatus::Partial),
+        ("stale", pulse_core::DataStatus::Stale),
+        ("insufficient", pulse_core::DataStatus::Insufficient),
+    ]
 );
 choices!(
     /// Graduation verdicts.
@@ -167,6 +208,7 @@ mod tests {
         assert_eq!(super::alerts::LIST_KEYS, fields::<super::alerts::AlertsQuery>());
         assert_eq!(super::graduation::LIST_KEYS, fields::<super::graduation::GradQuery>());
         assert_eq!(super::renewals::KEYS, fields::<super::renewals::RenewalsQuery>());
-        assert_eq!(super::accuracy::KEYS, fields::<super::ScopeQuery>());
+        assert_eq!(super::accuracy::KEYS, fields::<super::SegmentQuery>());
+        assert_eq!(super::SCOPE_KEYS, fields::<super::ScopeQuery>());
     }
 }

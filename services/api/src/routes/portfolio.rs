@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use pulse_storage::read::portfolio as read;
+use pulse_storage::read::{portfolio as read, DataStatusCounts};
 
 pub use read::{BreakdownItem, By, Direction};
 
@@ -14,7 +14,7 @@ use super::{latest_day, names, page_of, paging, scope_of, Page, Scope, ScopeQuer
 use crate::{
     db::Db,
     error::ApiResult,
-    params::{self, choices, Count, Day, NoParams, One, PageNumber, Params, Query, SortParam, Text},
+    params::{self, choices, Count, Day, Flag, NoParams, One, PageNumber, Params, Query, SortParam, Text},
     state::AppState,
 };
 
@@ -75,13 +75,16 @@ pub struct Summary {
     pub arr_by_color: ArrByColor,
     /// Mean health score; null without accounts.
     pub avg_score: Option<f64>,
+    /// The same accounts by data status (SPEC v3 §10): each is counted in its color
+    /// too; `stale` rest on a stalled source, `insufficient` on too little current data.
+    pub data_status: DataStatusCounts,
 }
 
 #[utoipa::path(
     operation_id = "portfolio_summary",
     get,
     path = "/api/v1/portfolio",
-    summary = "Accounts by color now, ARR total and ARR at risk (red and yellow)",
+    summary = "Accounts by color now, ARR total and ARR at risk (red and yellow), and how many are stale or insufficient (SPEC v3 section 10); former customers only with include_former=true",
     params(ScopeQuery),
     responses((status = 200, description = "OK", body = Summary))
 )]
@@ -100,6 +103,7 @@ pub async fn query_summary(db: &Db, scope: &Scope) -> ApiResult<Summary> {
         arr_at_risk: r.arr_yellow + r.arr_red,
         arr_by_color: ArrByColor { green: r.arr_green, yellow: r.arr_yellow, red: r.arr_red },
         avg_score: (r.accounts > 0).then_some(r.avg_score),
+        data_status: r.data_status(),
     })
 }
 
@@ -124,6 +128,9 @@ pub struct BreakdownQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Sort key, `-` prefix for descending (default `-arr_at_risk`).
     #[param(inline)]
     pub sort: Option<BreakdownSortParam>,
@@ -156,7 +163,7 @@ pub async fn query_breakdown(db: &Db, p: &Params, by: By, max_page_size: u32) ->
 }
 
 async fn breakdown_of(db: &Db, q: BreakdownQuery, by: By, max_page_size: u32) -> ApiResult<Page<BreakdownItem>> {
-    let scope = scope_of(q.segment, q.csm);
+    let scope = scope_of(q.segment, q.csm, q.include_former);
     let pg = params::page(q.page, q.page_size, max_page_size)?;
     let sort = SortParam::or(q.sort, (BreakdownSort::ArrAtRisk, true));
     let rows = read::breakdown(&db.read, &scope, by, sort.key, paging(pg, &sort)).await?;
@@ -197,6 +204,9 @@ pub struct TrendQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
 }
 
 #[utoipa::path(
@@ -222,7 +232,7 @@ pub fn max_weeks(max_range_days: u32) -> i64 {
 
 /// Colors on the last day of each of the last `weeks` weeks (default 12).
 async fn trend_of(db: &Db, q: TrendQuery, max_range_days: u32) -> ApiResult<Trend> {
-    let scope = scope_of(q.segment, q.csm);
+    let scope = scope_of(q.segment, q.csm, q.include_former);
     let max_weeks = max_weeks(max_range_days);
     let weeks = Count::within(q.weeks, "weeks", max_weeks, 12.min(max_weeks))? as u32;
     let to = match q.to {
@@ -294,6 +304,9 @@ pub struct MoversQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Former customers too (SPEC v3 §8; default false); `1`, `0` also accepted.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Sort key, `-` prefix for descending (default `change for down, -change for up, -abs_change for any`).
     #[param(inline)]
     pub sort: Option<MoverSortParam>,
@@ -323,7 +336,7 @@ pub async fn query_movers(db: &Db, p: &Params, max_page_size: u32, max_range_day
 
 /// Score change between the newest day and `window` days before it (default 7).
 async fn movers_of(db: &Db, q: MoversQuery, max_page_size: u32, max_range_days: u32) -> ApiResult<Movers> {
-    let scope = scope_of(q.segment, q.csm);
+    let scope = scope_of(q.segment, q.csm, q.include_former);
     let window = Count::within(q.window, "window", i64::from(max_range_days), 7)? as u32;
     let direction = params::one(q.direction).unwrap_or(Direction::Down);
     let pg = params::page(q.page, q.page_size, max_page_size)?;
@@ -364,6 +377,7 @@ pub struct Filters {
     pub verdicts: Vec<&'static str>,
     pub red_flags: Vec<&'static str>,
     pub rules: Vec<&'static str>,
+    pub data_statuses: Vec<&'static str>,
 }
 
 /// Values the filters accept (segments and CSMs as found in the data).
@@ -371,7 +385,7 @@ pub struct Filters {
     operation_id = "portfolio_filters",
     get,
     path = "/api/v1/filters",
-    summary = "Values the filters accept (segments and CSMs found in the data, stages, colors, verdicts, red flags, rules)",
+    summary = "Values the filters accept (segments and CSMs found in the data, stages, colors, verdicts, red flags, rules, data statuses)",
     params(),
     responses((status = 200, description = "OK", body = Filters))
 )]
@@ -393,5 +407,6 @@ pub async fn query_filters(db: &Db) -> ApiResult<Filters> {
         verdicts: names::<super::Verdicts>(),
         red_flags: names::<super::RedFlags>(),
         rules: names::<super::Rules>(),
+        data_statuses: names::<super::DataStatuses>(),
     })
 }

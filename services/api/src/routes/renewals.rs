@@ -20,14 +20,14 @@ use super::{
 use crate::{
     db::Db,
     error::ApiResult,
-    params::{Int, Params, Query, Text},
+    params::{Flag, Int, Params, Query, Text},
     state::AppState,
 };
 
 /// The forecast windows (days from today), SPEC §8.
 pub const WINDOWS: [u32; 2] = [90, 180];
 
-pub const KEYS: &[&str] = &["segment", "csm", "quarters"];
+pub const KEYS: &[&str] = &["segment", "csm", "include_former", "quarters"];
 
 #[derive(Debug, Clone)]
 pub struct RenewalsRequest {
@@ -49,6 +49,11 @@ pub struct RenewalsQuery {
     /// Only accounts of this CSM.
     #[param(inline)]
     pub csm: Option<Text>,
+    /// Renewals of former customers due in the windows too (SPEC v3 §8; default false).
+    /// The calibration and the back-cast always judge the past as it was, former
+    /// customers included.
+    #[param(inline)]
+    pub include_former: Option<Flag>,
     /// Past calendar quarters back-cast (default 4).
     #[param(inline)]
     pub quarters: Option<Quarters>,
@@ -60,7 +65,10 @@ impl RenewalsRequest {
     }
 
     pub fn from_query(q: RenewalsQuery) -> Self {
-        Self { scope: super::scope_of(q.segment, q.csm), quarters: q.quarters.map_or(4, |n| n.0 as u32) }
+        Self {
+            scope: super::scope_of(q.segment, q.csm, q.include_former),
+            quarters: q.quarters.map_or(4, |n| n.0 as u32),
+        }
     }
 }
 
@@ -230,6 +238,8 @@ fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renew
     let calibration = calibration_table(&cal, scored.len() as u64, lost);
     let mut due: Vec<Due> = accounts
         .values()
+        // A former customer has no renewal ahead (SPEC v3 §8), unless asked for.
+        .filter(|a| req.scope.include_former || !a.former)
         .filter_map(|a| {
             let renewal_on = a.renewal_on?;
             (renewal_on >= today && !decided.contains(&(a.account_id.clone(), renewal_on))).then(|| Due {

@@ -9,9 +9,9 @@ use maud::{html, Markup};
 use pulse_core::readiness::{DimensionResult, Source};
 
 use super::{
-    badge, money, num1,
-    pages::{ack_cell, or_dash, respond},
-    pct, signed, svg, verdict_badge,
+    badge, former_badge, money, num1,
+    pages::{ack_cell, alert_state, or_dash, respond},
+    pct, quality_badge, signed, svg, verdict_badge,
 };
 use crate::{
     error::ApiResult,
@@ -30,7 +30,7 @@ pub async fn account(State(st): State<AppState>, Path(id): Path<String>, RawQuer
         Ok((name, _)) => name.clone(),
         Err(_) => "Account".to_owned(),
     };
-    respond(r.map(|(_, b)| b), &title, "/accounts")
+    respond(&st, r.map(|(_, b)| b), &title, "/accounts").await
 }
 
 fn source_label(d: &DimensionResult) -> &'static str {
@@ -131,6 +131,11 @@ fn charts(h: &History) -> Markup {
     }
 }
 
+/// "as of" a measure's or dimension's newest input (SPEC v3 §10), `—` without one.
+fn as_of_cell(d: Option<chrono::NaiveDate>) -> String {
+    d.map_or_else(|| "no input".to_owned(), |d| format!("as of {d}"))
+}
+
 /// A class for a row that falls short (`low`), none otherwise.
 fn low(is_low: bool) -> Option<&'static str> {
     is_low.then_some("low")
@@ -145,7 +150,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
         accounts::query_history(st, &id, &p),
         alerts::query_alerts(&st.db, &history_req),
     )?;
-    let AccountDetail { attributes: a, health: h, readiness, past_scores, open_alerts, .. } = &d;
+    let AccountDetail { attributes: a, health: h, readiness, past_scores, open_alerts, former_since, .. } = &d;
     let name = if a.name.is_empty() { id.clone() } else { a.name.clone() };
     let mut facts: Vec<(String, String, String)> = vec![("As of".into(), d.as_of.to_string(), "as-of".into())];
     for ps in past_scores {
@@ -190,7 +195,21 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
             h1 data-testid="name" { (name) }
             span class="muted" { (id) } " "
             (badge(h.color.as_str())) " "
-            span class="big" data-testid="score" { (num1(Some(h.score))) }
+            span class="big" data-testid="score" { (num1(Some(h.score))) } " "
+            (former_badge(h.former)) " "
+            span data-testid="data-status" data-status=(h.data_status.as_str()) {
+                (quality_badge(h.data_status.as_str()))
+            } " "
+            span class="muted" data-testid="coverage" title="share of the configured weight resting on current data" {
+                "coverage " (format!("{:.0}%", h.coverage * 100.0))
+            }
+        }
+        @if h.former {
+            p class="former-note" data-testid="former-since" {
+                "Former customer"
+                @if let Some(since) = former_since { " since " (since) }
+                ". Its history and results are kept; it opens no alerts and is left out of the portfolio, the lists, the forecast and the graduation page."
+            }
         }
         dl class="facts" {
             @for (k, v, testid) in &facts {
@@ -203,14 +222,22 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
             section class="panel" {
                 h2 { "Why this score" }
                 table data-testid="measures" {
-                    thead { tr { th { "Measure" } th { "Value" } th { "Score" } th { "Weight" } } }
+                    thead { tr { th { "Measure" } th { "Value" } th { "Score" } th { "Weight" } th { "Data" } } }
                     tbody {
                         @for ms in &h.measures {
-                            tr class=[low(ms.score < 70.0)] {
+                            tr class=[low(ms.score < 70.0)] data-measure=(ms.name.as_str()) data-state=(ms.state.as_str()) {
                                 td { (ms.name.as_str()) }
                                 td class="num" { (num1(Some(ms.value))) }
                                 td class="num" { (num1(Some(ms.score))) }
                                 td class="num" { (num1(Some(ms.weight))) "%" }
+                                td class="date" { (as_of_cell(ms.as_of)) " " (quality_badge(ms.state.as_str())) }
+                            }
+                        }
+                        @for mm in &h.missing_measures {
+                            tr data-measure=(mm.as_str()) data-state="missing" {
+                                td { (mm.as_str()) }
+                                td class="num" { "—" } td class="num" { "—" } td class="num" { "—" }
+                                td { (quality_badge("missing")) }
                             }
                         }
                     }
@@ -261,7 +288,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
                 }
                 table data-testid="dimensions" {
                     thead {
-                        tr { th { "Dimension" } th { "Score" } th { "Weight" } th { "Source" } th { "By" } th { "Evidence / detail" } }
+                        tr { th { "Dimension" } th { "Score" } th { "Weight" } th { "Source" } th { "By" } th { "Data" } th { "Evidence / detail" } }
                     }
                     tbody {
                         @for (dim, dr) in [
@@ -271,7 +298,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
                             ("value", &r.dimensions.value),
                             ("stakeholder", &r.dimensions.stakeholder),
                         ] {
-                            tr class=[low(dr.score.is_none_or(|s| s < 7.0))] data-dimension=(dim) {
+                            tr class=[low(dr.score.is_none_or(|s| s < 7.0))] data-dimension=(dim) data-state=(dr.state.as_str()) {
                                 td { (dim) }
                                 td class="num" { (num1(dr.score)) }
                                 td class="num" { (num1(Some(dr.weight))) "%" }
@@ -283,6 +310,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
                                         _ => { "—" }
                                     }
                                 }
+                                td class="date" { (as_of_cell(dr.as_of)) " " (quality_badge(dr.state.as_str())) }
                                 td {
                                     (dr.detail)
                                     @if let Some(n) = &dr.note { " — “" (n) "”" }
@@ -335,7 +363,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
                     @for a in &history.items {
                         tr data-history-alert=(a.alert_id) {
                             td { (a.rule.replace('_', " ")) }
-                            td { (a.state) }
+                            td { (alert_state(a)) }
                             td class="date" { (a.opened_on) }
                             td class="date" { (or_dash(a.resolved_on)) }
                             td class="num" { (a.age_days) }

@@ -17,7 +17,7 @@ use axum::{
 };
 use maud::{html, Escaper, Markup, Render, DOCTYPE};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, routes::sources::SourceStall};
 
 /// Text that echoes the request (the search box, an error naming a parameter's value):
 /// escaped by maud, and `'` as `&#39;` as well. maud leaves `'` as it is, which is safe
@@ -69,6 +69,23 @@ pub fn badge(color: &str) -> Markup {
         _ => "none",
     };
     html! { span class={ "badge " (c) } { (color) } }
+}
+
+/// A data-quality badge (SPEC v3 §10) for anything but `ok`: a result's data status
+/// (`partial`, `stale`, `insufficient`) or an input's state (`missing`, `stale`).
+pub fn quality_badge(status: &str) -> Markup {
+    match status {
+        "ok" => html! {},
+        "partial" | "stale" | "insufficient" | "missing" => {
+            html! { span class={ "dq " (status) } data-testid="quality" { (status) } }
+        }
+        _ => html! { span class="dq" { (status) } },
+    }
+}
+
+/// The `former customer` badge (SPEC v3 §8).
+pub fn former_badge(former: bool) -> Markup {
+    html! { @if former { span class="badge former" data-testid="former" { "former" } } }
 }
 
 pub fn verdict_badge(v: Option<&str>) -> Markup {
@@ -124,6 +141,25 @@ const NAV: [(&str, &str); 6] = [
 
 /// The page frame: header with navigation, then `body`.
 pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
+    layout_with(title, active, &[], body)
+}
+
+/// One banner per stalled source (SPEC v3 §10), above every page's content.
+pub fn stalled_banners(stalled: &[SourceStall]) -> Markup {
+    html! {
+        @for s in stalled {
+            div class="banner stalled" role="alert" data-testid="stalled-source" data-source=(s.source.source) {
+                (s.message)
+                span class="muted" {
+                    " · results since then are marked stale, keep the color of the day before the stall, and hold their alerts"
+                }
+            }
+        }
+    }
+}
+
+/// [`layout`] with a banner per stalled source.
+pub fn layout_with(title: &str, active: &str, stalled: &[SourceStall], body: Markup) -> Markup {
     html! {
         (DOCTYPE) "\n"
         html lang="en" {
@@ -154,7 +190,7 @@ pub fn layout(title: &str, active: &str, body: Markup) -> Markup {
                     a class="api-link" href="/api/openapi.json" { "API" }
                 }
                 "\n"
-                main { (body) }
+                main { (stalled_banners(stalled)) (body) }
             }
         }
     }

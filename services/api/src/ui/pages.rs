@@ -8,8 +8,8 @@ use axum::{
 use maud::{html, Markup};
 
 use super::{
-    badge, error_page, layout, link, money, num1, pager, pairs, path_segment, select, signed, sort_th, svg,
-    verdict_badge, Reflected,
+    badge, error_page, former_badge, layout_with, link, money, num1, pager, pairs, path_segment, quality_badge, select,
+    signed, sort_th, svg, verdict_badge, Reflected,
 };
 use crate::{
     error::ApiResult,
@@ -24,9 +24,19 @@ use crate::{
     state::AppState,
 };
 
-pub(crate) fn respond(r: ApiResult<Markup>, title: &str, active: &str) -> Response {
+/// The page, with a banner per stalled source (SPEC v3 §10), or the error page.
+pub(crate) async fn respond(st: &AppState, r: ApiResult<Markup>, title: &str, active: &str) -> Response {
     match r {
-        Ok(body) => layout(title, active, body).into_response(),
+        Ok(body) => {
+            let stalled = match crate::routes::sources::query_sources(&st.db, chrono::Utc::now()).await {
+                Ok(s) => s.stalled,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stalled sources unreadable: page shown without banners");
+                    Vec::new()
+                }
+            };
+            layout_with(title, active, &stalled, body).into_response()
+        }
         Err(e) => error_page(e),
     }
 }
@@ -43,6 +53,16 @@ pub(crate) fn scope_form(action: &str, f: &portfolio::Filters, scope: &Scope, ex
             (select("csm", "CSM", &f.csms, scope.csm.as_deref()))
             (extra)
             button type="submit" { "Apply" }
+        }
+    }
+}
+
+/// The "include former customers" box of a page's filters (SPEC v3 §8).
+pub(crate) fn former_box(scope: &Scope) -> Markup {
+    html! {
+        label class="check" {
+            "Former customers"
+            span { input type="checkbox" name="include_former" value="true" checked[scope.include_former]; " include" }
         }
     }
 }
@@ -66,11 +86,11 @@ fn owned(v: &[&str]) -> Vec<String> {
 }
 
 pub async fn portfolio(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(portfolio_body(&st, q.as_deref()).await, "Portfolio", "/")
+    respond(&st, portfolio_body(&st, q.as_deref()).await, "Portfolio", "/").await
 }
 
 async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
-    let p = Params::parse(q, &["segment", "csm"])?;
+    let p = Params::parse(q, crate::routes::SCOPE_KEYS)?;
     let scope = crate::routes::scope(&p)?;
     let db = &st.db;
     let p_trend = p.with(&[("weeks", "12")]);
@@ -87,6 +107,9 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
         portfolio::query_filters(db),
     )?;
     let c = &summary.colors;
+    // Links to the account list keep `include_former`.
+    let scope_pairs: Vec<(String, String)> =
+        if scope.include_former { vec![("include_former".into(), "true".into())] } else { Vec::new() };
     let bars: Vec<(String, [u64; 3])> =
         trend.points.iter().map(|p| (p.week_ending.to_string(), [p.green, p.yellow, p.red])).collect();
     Ok(html! {
@@ -94,12 +117,14 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
             h1 { "Portfolio" }
             span class="asof" { "as of " b data-testid="as-of" { (or_dash(summary.as_of)) } }
         }
-        (scope_form("/", &filters, &scope, html! {}))
+        (scope_form("/", &filters, &scope, former_box(&scope)))
         section class="cards" {
             (card("Accounts", &summary.accounts.to_string(), "accounts", ""))
             (card("Green", &c.green.to_string(), "green", "green"))
             (card("Yellow", &c.yellow.to_string(), "yellow", "yellow"))
             (card("Red", &c.red.to_string(), "red", "red"))
+            (card("Stale data (source stalled)", &summary.data_status.stale.to_string(), "stale", "dq-stale"))
+            (card("Insufficient data", &summary.data_status.insufficient.to_string(), "insufficient", "dq-insufficient"))
             (card("ARR", &money(Some(summary.arr_total)), "arr-total", ""))
             (card("ARR at risk (red + yellow)", &money(Some(summary.arr_at_risk)), "arr-at-risk", "risk"))
         }
@@ -140,7 +165,8 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
                 table data-testid=(testid) {
                     thead {
                         tr {
-                            th {} th { "Accounts" } th { "Green" } th { "Yellow" } th { "Red" } th { "Avg score" }
+                            th {} th { "Accounts" } th { "Green" } th { "Yellow" } th { "Red" }
+                            th { "Stale" } th { "Insufficient" } th { "Avg score" }
                             th { "ARR" } th { "ARR at risk" }
                         }
                     }
@@ -148,11 +174,13 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
                         @for r in &page.items {
                             @let filter = if testid == "by-segment" { "segment" } else { "csm" };
                             tr {
-                                td { a href=(link("/accounts", &[], &[(filter, Some(&r.key))])) { (if r.key.is_empty() { "(none)" } else { r.key.as_str() }) } }
+                                td { a href=(link("/accounts", &scope_pairs, &[(filter, Some(&r.key))])) { (if r.key.is_empty() { "(none)" } else { r.key.as_str() }) } }
                                 td { (r.accounts) }
                                 td { (r.green) }
                                 td { (r.yellow) }
                                 td { (r.red) }
+                                td { (r.stale) }
+                                td { (r.insufficient) }
                                 td { (num1(Some(r.avg_score))) }
                                 td { (money(Some(r.arr))) }
                                 td { (money(Some(r.arr_at_risk))) }
@@ -166,7 +194,7 @@ async fn portfolio_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
 }
 
 pub async fn accounts(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(accounts_body(&st, q.as_deref()).await, "Accounts", "/accounts")
+    respond(&st, accounts_body(&st, q.as_deref()).await, "Accounts", "/accounts").await
 }
 
 async fn accounts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
@@ -189,13 +217,21 @@ async fn accounts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
             (select("stage", "Stage", &owned(&filters.stages), p.raw("stage")))
             (select("verdict", "Verdict", &owned(&filters.verdicts), p.raw("verdict")))
             (select("red_flag", "Red flag", &owned(&filters.red_flags), p.raw("red_flag")))
+            (select("data_status", "Data", &owned(&filters.data_statuses), p.raw("data_status")))
+            (former_box(&req.filter.scope))
             button type="submit" { "Apply" }
+        }
+        p class="muted" data-testid="data-status-counts" {
+            "Of the " (page.page.total) " accounts listed: "
+            b data-testid="list-stale" { (page.data_status.stale) } " stale (source stalled), "
+            b data-testid="list-insufficient" { (page.data_status.insufficient) } " insufficient data"
         }
         table class="list" data-testid="accounts" {
             thead {
                 tr {
                     (th("name", "Account", false))
                     th { "Color" }
+                    th { "Data" }
                     (th("score", "Score", false))
                     (th("change", "Change 7d", false))
                     th { "Segment" } th { "CSM" } th { "Stage" } th { "Verdict" } th { "Red flags" }
@@ -204,10 +240,11 @@ async fn accounts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
                 }
             }
             tbody {
-                @for a in &page.items {
+                @for a in &page.page.items {
                     tr data-account=(a.account_id) {
-                        td { (account_link(&a.account_id, &a.name)) }
+                        td { (account_link(&a.account_id, &a.name)) " " (former_badge(a.former)) }
                         td { (badge(a.color)) }
+                        td title={ "coverage " (format!("{:.0}%", a.coverage * 100.0)) } { (quality_badge(a.data_status.as_str())) }
                         td class="num" { (num1(Some(a.score))) }
                         td class={ "num " (if a.change.is_some_and(|c| c < 0.0) { "neg" } else { "" }) } { (signed(a.change)) }
                         td { (a.segment) }
@@ -219,19 +256,19 @@ async fn accounts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
                         td { (or_dash(a.renewal_on)) }
                     }
                 }
-                @if page.items.is_empty() {
-                    tr { td colspan="11" class="muted" { "no accounts match" } }
+                @if page.page.items.is_empty() {
+                    tr { td colspan="12" class="muted" { "no accounts match" } }
                 }
             }
         }
-        (pager("/accounts", &cur, page.page, page.page_size, page.total))
+        (pager("/accounts", &cur, page.page.page, page.page.page_size, page.page.total))
     })
 }
 
 pub use super::account::account;
 
 pub async fn graduation(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(graduation_body(&st, q.as_deref()).await, "Graduation", "/graduation")
+    respond(&st, graduation_body(&st, q.as_deref()).await, "Graduation", "/graduation").await
 }
 
 async fn graduation_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
@@ -249,6 +286,7 @@ async fn graduation_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
         (select("verdict", "Verdict", &owned(&filters.verdicts), p.raw("verdict")))
         (select("overdue", "Overdue", &yes_no, p.raw("overdue")))
         (select("recovery_plan_needed", "Recovery plan", &yes_no, p.raw("recovery_plan_needed")))
+        (former_box(&req.scope))
     };
     let sort = req.sort_label();
     let th = |key: &str, label: &str, desc_first: bool| sort_th("/graduation", &cur, &sort, key, label, desc_first);
@@ -321,7 +359,7 @@ async fn graduation_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
 }
 
 pub async fn alerts(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(alerts_body(&st, q.as_deref()).await, "Alerts", "/alerts")
+    respond(&st, alerts_body(&st, q.as_deref()).await, "Alerts", "/alerts").await
 }
 
 /// An alert's acknowledgement, or the form to acknowledge it (`pulse.js` posts it).
@@ -344,6 +382,17 @@ pub(crate) fn ack_cell(a: &alerts::Alert) -> Markup {
     }
 }
 
+/// An alert's state, with the reason of a resolve that is not its rule's own
+/// ("resolved (churned)", SPEC v3 §8).
+pub(crate) fn alert_state(a: &alerts::Alert) -> Markup {
+    html! {
+        (a.state)
+        @if let Some(r) = &a.reason {
+            " " span class="reason" data-testid="alert-reason" { "(" (r.as_str()) ")" }
+        }
+    }
+}
+
 async fn alerts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
     let p = Params::parse(q, alerts::LIST_KEYS)?;
     let req = AlertsRequest::parse(&p, st.cfg.max_page_size)?;
@@ -358,6 +407,7 @@ async fn alerts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
         (select("rule", "Rule", &owned(&filters.rules), p.raw("rule")))
         (select("severity", "Severity", &owned(&["info", "warning", "critical"]), p.raw("severity")))
         (select("acknowledged", "Acknowledged", &owned(&["true", "false"]), p.raw("acknowledged")))
+        (former_box(&req.scope))
     };
     let sort = req.sort_label();
     let th = |key: &str, label: &str, desc_first: bool| sort_th("/alerts", &cur, &sort, key, label, desc_first);
@@ -410,7 +460,7 @@ async fn alerts_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
                         td { (account_link(&a.account_id, &a.name)) }
                         td { (a.rule.replace('_', " ")) }
                         td { span class={ "sev " (a.severity) } { (a.severity) } }
-                        td { (a.state) }
+                        td { (alert_state(a)) }
                         td class="date" { (a.opened_on) }
                         td class="num" { (a.age_days) }
                         td { (a.message) }

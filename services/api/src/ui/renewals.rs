@@ -62,7 +62,7 @@ fn versions_note(live: &str, stored: &[String]) -> Markup {
 }
 
 pub async fn renewals(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(renewals_body(&st, q.as_deref()).await, "Renewal forecast", "/renewals")
+    respond(&st, renewals_body(&st, q.as_deref()).await, "Renewal forecast", "/renewals").await
 }
 
 async fn renewals_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
@@ -76,7 +76,7 @@ async fn renewals_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
             h1 { "Renewal forecast" }
             span class="asof" { "as of " b data-testid="as-of" { (or_dash(r.as_of)) } }
         }
-        (scope_form("/renewals", &filters, &req.scope, html! {}))
+        (scope_form("/renewals", &filters, &req.scope, super::pages::former_box(&req.scope)))
         div class="explain" {
             p {
                 "How much of the annual recurring revenue (ARR) coming up for renewal we expect to keep.\n\
@@ -302,12 +302,12 @@ fn backcast_panel(r: &Renewals) -> Markup {
 }
 
 pub async fn accuracy(State(st): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    respond(accuracy_body(&st, q.as_deref()).await, "Scorecard accuracy", "/accuracy")
+    respond(&st, accuracy_body(&st, q.as_deref()).await, "Scorecard accuracy", "/accuracy").await
 }
 
 async fn accuracy_body(st: &AppState, q: Option<&str>) -> ApiResult<Markup> {
     let p = Params::parse(q, accuracy::KEYS)?;
-    let scope = crate::routes::scope(&p)?;
+    let scope = p.decode::<crate::routes::SegmentQuery>()?.scope();
     let version = st.scoring.version();
     let (a, filters, checked) = futures::try_join!(
         accuracy::query_accuracy(&st.db, &version, &scope),

@@ -7,7 +7,7 @@ async fn pipeline_counts_onboarding_verdicts() {
     let expected = expected(ACCOUNTS, DAYS);
     let onboarding: Vec<&serde_json::Value> = expected
         .iter()
-        .filter(|((_, k), v)| k == "readiness" && v["lifecycle_stage"] == "onboarding")
+        .filter(|((_, k), v)| k == "readiness" && v["lifecycle_stage"] == "onboarding" && v["former"] != true)
         .map(|(_, v)| v)
         .collect();
     let p = api.ok("/api/v1/graduation").await;

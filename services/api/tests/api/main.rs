@@ -10,6 +10,7 @@ mod common;
 mod escaping;
 mod graduation;
 mod portfolio;
+mod quality;
 mod reconcile;
 mod renewals;
 mod security;

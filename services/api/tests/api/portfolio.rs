@@ -6,7 +6,10 @@ async fn summary_counts_colors_as_the_core_does() {
     let api = spawn(env).await;
     let s = api.ok("/api/v1/portfolio").await;
     let expected = expected(ACCOUNTS, DAYS);
-    let count = |c: &str| expected.iter().filter(|((_, k), v)| k == "health" && v["color"] == c).count() as u64;
+    // Former customers (SPEC v3 §8) are left out of the portfolio.
+    let count = |c: &str| {
+        expected.iter().filter(|((_, k), v)| k == "health" && v["color"] == c && v["former"] != true).count() as u64
+    };
     assert_eq!(s["as_of"], end().to_string());
     assert_eq!(s["accounts"], u64::from(ACCOUNTS));
     for c in ["green", "yellow", "red"] {

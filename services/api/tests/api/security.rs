@@ -24,6 +24,7 @@ const GETS: &[&str] = &[
     "/api/v1/renewals",
     "/api/v1/accuracy",
     "/api/v1/reconcile",
+    "/api/v1/sources",
     "/",
     "/accounts",
     "/accounts/{id}",

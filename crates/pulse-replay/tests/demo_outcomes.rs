@@ -169,9 +169,9 @@ fn stories_show_in_the_history_before_the_renewal() {
         let ctx = format!("{} ({:?}, {:?}, renewal {})", a.account_id, a.cohort, p.story, p.renewal_on);
         match p.story {
             // Steady accounts were green before their renewal (the seat-unknown and
-            // low-usage cohorts aside).
+            // low-usage cohorts aside; seats never synced is never green: SPEC v3 §10).
             Story::Renewed | Story::Expanded | Story::BudgetContracted | Story::ChurnedBudgetCut
-                if !matches!(a.cohort, Cohort::SeatsUnknown | Cohort::Churning) =>
+                if !matches!(a.cohort, Cohort::SeatsUnknown | Cohort::Churning | Cohort::SeatsNeverSynced) =>
             {
                 assert_eq!(color(a, 60), Some(Color::Green), "{ctx}");
                 assert_eq!(color(a, 30), Some(Color::Green), "{ctx}");
@@ -180,6 +180,10 @@ fn stories_show_in_the_history_before_the_renewal() {
                 assert_ne!(color(a, 30), Some(Color::Green), "{ctx}");
             }
             _ => {}
+        }
+        if a.cohort == Cohort::SeatsNeverSynced {
+            // insufficient data all along: yellow at best, whatever the usage
+            assert!(![color(a, 60), color(a, 30)].contains(&Some(Color::Green)), "{ctx}");
         }
         // After a churn there is no usage at all.
         if p.outcome == RenewalOutcome::Churned {

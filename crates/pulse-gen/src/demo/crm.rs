@@ -90,13 +90,19 @@ impl Gen {
             Cohort::SeatExpansion => [Some(8.0), Some(7.5), Some(8.0), Some(8.0)],
             Cohort::SeatsUnknown => [Some(8.0), Some(8.0), Some(7.5), Some(8.0)],
             Cohort::Churning => [Some(5.0), Some(4.0), Some(3.0), Some(3.0)],
+            Cohort::SeatsNeverSynced => [Some(8.0), Some(8.0), Some(8.0), Some(9.0)],
+            Cohort::StaleAssessments => [Some(8.0), Some(8.0), Some(8.5), Some(8.0)],
             // Former customers returned above.
             Cohort::FormerDeclined | Cohort::FormerBudgetCut => [None; 4],
         };
         let dims = [Dimension::Technical, Dimension::Knowledge, Dimension::Value, Dimension::Stakeholder];
         for (dim, score) in dims.into_iter().zip(scores) {
             let Some(score) = score else { continue };
-            let back = self.rng.random_range(10..=24);
+            // The CSM of the stale cohort last assessed about 200 days ago.
+            let back = match a.cohort {
+                Cohort::StaleAssessments => self.rng.random_range(195..=209),
+                _ => self.rng.random_range(10..=24),
+            };
             let day = self.day(back);
             let ts = at(day, self.rng.random_range(9 * 3600..18 * 3600));
             self.assessment(a, ts, dim, score, note(a.cohort, dim), self.end + Days::new(90))?;
@@ -338,6 +344,29 @@ impl Gen {
 }
 
 impl Gen {
+    /// The CRM connector's weekly sync (SPEC v3 §10: account attributes older than 90
+    /// days are stale): an `account` event restating the name and CSM every 7 days from
+    /// the account's first day, until the end date or, for a former customer, its churn
+    /// date. Ids and times come from the account and the day, not from the RNGs.
+    pub(super) fn sync(&mut self, i: usize, a: &DemoAccount) -> Result<(), GenError> {
+        let start = a.since.map_or(self.first, |s| s.max(self.first));
+        let until = if a.cohort.is_former() { a.renewal_on.min(self.end) } else { self.end };
+        let mut day = start + Days::new(7);
+        while day <= until {
+            let ev = AccountEvent {
+                event_id: format!("crm-sync-{}-{day}", a.account_id),
+                account_id: a.account_id.clone(),
+                timestamp: at(day, 2 * 3600 + i as u32),
+                name: Some(a.name.clone()),
+                csm: Some(a.csm.to_string()),
+                ..empty_account()
+            };
+            self.push_event(&Event::Account(ev))?;
+            day = day + Days::new(7);
+        }
+        Ok(())
+    }
+
     /// The trailing year's renewal, when it falls inside the data: the `renewal`
     /// outcome on the contract date, then the `account` upsert it leads to (new ARR,
     /// seats and next contract date; a churned account's ARR goes to 0 and its

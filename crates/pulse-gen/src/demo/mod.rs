@@ -8,8 +8,19 @@
 //! day, what users do, and which lines arrive late or twice. CRM lines use the
 //! core's event types (`pulse_core::event`), so they are valid by construction.
 //!
-//! Cohorts are dealt in a fixed cycle of [`COHORT_CYCLE`]: with 15 accounts or
+//! Cohorts are dealt in a fixed cycle of [`COHORT_CYCLE`]: with 17 accounts or
 //! more every cohort is present (the default 60 is three full cycles).
+//!
+//! # Data quality (SPEC v3 §10)
+//!
+//! The CRM syncs every account weekly (an `account` event restating its name and CSM,
+//! as a connector's full sync does), so the attributes behind adoption stay current;
+//! former customers are synced until they churn. Two cohorts show what incomplete CRM
+//! data does: [`Cohort::SeatsNeverSynced`] (no seat count ever arrives: adoption has no
+//! value, coverage 0.53, health `insufficient`, yellow at best, the reason saying
+//! "seats unknown since" its first day) and [`Cohort::StaleAssessments`] (the CSM's
+//! last assessments are about 200 days old: sentiment is stale, health `partial`;
+//! readiness `insufficient`, which only informs).
 //!
 //! # A year of renewals (SPEC §8)
 //!
@@ -126,6 +137,13 @@ pub enum Cohort {
     ChampionLeft,
     /// Good usage with an unresolved critical ticket.
     CriticalTicket,
+    /// Healthy weekly usage, but the CRM never sent a seat count (and the CSM set no
+    /// usage assessment): adoption has no value, the data is insufficient (SPEC v3 §10):
+    /// yellow at best, whatever the usage.
+    SeatsNeverSynced,
+    /// Healthy weekly usage; the CSM's last assessments are about 200 days old: stale,
+    /// still scored (health `partial`).
+    StaleAssessments,
     /// Seats raised from 40 to 90 three weeks ago; new users still arriving.
     SeatExpansion,
     /// No licensed seats on record: percentages null, seats_unknown; the CSM set an
@@ -141,7 +159,7 @@ pub enum Cohort {
 }
 
 impl Cohort {
-    pub const ALL: [Cohort; 17] = [
+    pub const ALL: [Cohort; 19] = [
         Cohort::PowerDaily,
         Cohort::SteadyWeekly,
         Cohort::Periodic,
@@ -157,6 +175,8 @@ impl Cohort {
         Cohort::SeatExpansion,
         Cohort::SeatsUnknown,
         Cohort::Churning,
+        Cohort::SeatsNeverSynced,
+        Cohort::StaleAssessments,
         Cohort::FormerDeclined,
         Cohort::FormerBudgetCut,
     ];
@@ -178,6 +198,8 @@ impl Cohort {
             Cohort::SeatExpansion => "seat_expansion",
             Cohort::SeatsUnknown => "seats_unknown",
             Cohort::Churning => "churning",
+            Cohort::SeatsNeverSynced => "seats_never_synced",
+            Cohort::StaleAssessments => "stale_assessments",
             Cohort::FormerDeclined => "former_declined",
             Cohort::FormerBudgetCut => "former_budget_cut",
         }
@@ -215,7 +237,7 @@ impl Cohort {
 /// Not [`Cohort::ALL`] (which it resembles): the order accounts are dealt in, with healthy
 /// cohorts repeated, while `ALL` lists each cohort once for exhaustive checks.
 /// Accounts are dealt cohorts in this order, cycling: every cohort once in the
-/// first 15, healthy ones more often after that.
+/// first 17, healthy ones more often after that.
 pub const COHORT_CYCLE: [Cohort; 20] = [
     Cohort::PowerDaily,
     Cohort::SteadyWeekly,
@@ -232,8 +254,8 @@ pub const COHORT_CYCLE: [Cohort; 20] = [
     Cohort::SeatExpansion,
     Cohort::SeatsUnknown,
     Cohort::Churning,
-    Cohort::PowerDaily,
-    Cohort::SteadyWeekly,
+    Cohort::StaleAssessments,
+    Cohort::SeatsNeverSynced,
     Cohort::SteadyWeekly,
     Cohort::PowerDaily,
     Cohort::Periodic,
@@ -394,7 +416,8 @@ pub struct DemoAccount {
     pub segment: &'static str,
     pub arr: f64,
     pub csm: &'static str,
-    /// Seats at the end date (`None` for [`Cohort::SeatsUnknown`]).
+    /// Seats at the end date (`None` for [`Cohort::SeatsUnknown`] and
+    /// [`Cohort::SeatsNeverSynced`]).
     pub seats: Option<u64>,
     /// The next contract date (after the end date), or for a former customer the
     /// date it churned at.
@@ -542,6 +565,7 @@ pub fn plan(spec: &DemoSpec) -> Vec<DemoAccount> {
             } as f64;
             let (seats, users) = match cohort {
                 Cohort::SeatsUnknown => (None, 30),
+                Cohort::SeatsNeverSynced => (None, seats as u32),
                 Cohort::SeatExpansion => (Some(90), 80),
                 _ => (Some(seats), seats as u32),
             };
@@ -696,6 +720,11 @@ pub fn write_demo<W: Write>(spec: &DemoSpec, out: W) -> Result<DemoStats, GenErr
     for (i, account) in accounts.iter().enumerate() {
         g.crm(i, account)?;
         g.usage(account)?;
+    }
+    // After every account's own lines, and drawing nothing from the RNGs: the lines
+    // above do not depend on the sync.
+    for (i, account) in accounts.iter().enumerate() {
+        g.sync(i, account)?;
     }
     if spec.malformed {
         g.malformed(&accounts);

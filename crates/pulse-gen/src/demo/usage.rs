@@ -148,7 +148,11 @@ impl Gen {
 fn schedule(cohort: Cohort) -> Schedule {
     let share: fn(i64) -> f64 = match cohort {
         Cohort::PowerDaily | Cohort::CriticalTicket => |_| 0.95,
-        Cohort::SteadyWeekly | Cohort::ChampionLeft | Cohort::SeatsUnknown => |_| 0.9,
+        Cohort::SteadyWeekly
+        | Cohort::ChampionLeft
+        | Cohort::SeatsUnknown
+        | Cohort::SeatsNeverSynced
+        | Cohort::StaleAssessments => |_| 0.9,
         Cohort::Periodic => |_| 0.75,
         Cohort::SlowDecline => |back| ramp(back, 28, 0.92, 0.40),
         Cohort::SuddenDrop => |back| if back <= 8 { 0.10 } else { 0.95 },

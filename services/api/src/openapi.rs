@@ -320,7 +320,14 @@ pub fn alert_reason() -> RefOr<Schema> {
 }
 /// The alert's details as the scorer stored them (null if unreadable).
 pub fn any_json() -> RefOr<Schema> {
-    schema(json!({"description": "The rule's details, as the scorer stored them; null if unreadable."}))
+    // Any value: no `type` (a JSON `{}` with only a description does not deserialize
+    // into utoipa's schema, so it is built).
+    RefOr::T(Schema::Object(
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+            .description(Some("The rule's details, as the scorer stored them; null if unreadable."))
+            .build(),
+    ))
 }
 
 schema_impl!(
@@ -376,6 +383,26 @@ mod tests {
             let name = r.split('"').next().unwrap_or_default();
             assert!(schemas.contains_key(name), "unresolved reference {name}");
         }
+    }
+
+    /// Every hand-written schema is one (`schema` falls back to an empty one, logged).
+    #[test]
+    fn hand_written_schemas_deserialize() {
+        let fallback = serde_json::to_value(RefOr::T(Schema::default())).expect("json");
+        for (name, s) in [
+            ("readiness_or_null", readiness_or_null()),
+            ("blockers", blockers()),
+            ("color_forecasts", color_forecasts()),
+            ("quarter_backcasts", quarter_backcasts()),
+            ("horizon_reports", horizon_reports()),
+            ("usage_pairs", usage_pairs()),
+            ("data_status", data_status()),
+            ("alert_reason", alert_reason()),
+        ] {
+            assert_ne!(serde_json::to_value(s).expect("json"), fallback, "{name}");
+        }
+        let any = serde_json::to_value(any_json()).expect("json");
+        assert!(any.get("type").is_none() && any["description"].is_string(), "{any}");
     }
 
     /// The configured bounds are the ones the document states.

@@ -7,7 +7,8 @@
 //
 // Environment: PULSE_API_URL (e.g. http://127.0.0.1:18080), PULSE_API_USER,
 // PULSE_API_TOKEN, PULSE_SCREENSHOTS (default ../../test-output/browser),
-// CHROMIUM (default /usr/bin/chromium).
+// CHROMIUM (default /usr/bin/chromium), PULSE_CH_URL and PULSE_CH_DATABASE (the API's
+// ClickHouse: the stalled-source test writes into it, so it runs last).
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -17,6 +18,8 @@ import path from "node:path";
 import { chromium } from "playwright-core";
 
 const BASE = process.env.PULSE_API_URL ?? "http://127.0.0.1:8080";
+const CH = process.env.PULSE_CH_URL ?? "http://127.0.0.1:8123";
+const CH_DB = process.env.PULSE_CH_DATABASE ?? "";
 const USER = process.env.PULSE_API_USER ?? "browser";
 const TOKEN = process.env.PULSE_API_TOKEN ?? "";
 const SHOTS = path.resolve(process.env.PULSE_SCREENSHOTS ?? new URL("../../test-output/browser", import.meta.url).pathname);
@@ -137,7 +140,9 @@ test("account detail tells the story: score, charts with thresholds, readiness, 
   assert.ok(labels.includes("green ≥ 70") && labels.includes("yellow ≥ 40"), labels.join(", "));
   assert.ok(labels.some((l) => l.startsWith("low engagement")), labels.join(", "));
   assert.equal(await page.locator("svg.chart g.s-score polyline").count(), 1);
-  assert.equal(await page.locator('[data-testid="measures"] tbody tr').count(), d.health.measures.length);
+  // Measures with data, then those without (SPEC v3 section 10: `missing`).
+  assert.equal(await page.locator('[data-testid="measures"] tbody tr').count(),
+    d.health.measures.length + d.health.missing_measures.length);
   assert.equal(await page.locator('[data-testid="reasons"] li').count(), d.health.reasons.length);
   assert.equal(await text(page, "readiness-total"), d.readiness.total.toFixed(2));
   assert.equal(await page.locator('[data-testid="blockers"] li').count(), Math.max(1, d.readiness.blockers.length));
@@ -264,6 +269,84 @@ test("scorecard accuracy: backtest by horizon, misses and false alarms linked to
   assert.equal(new URL(page.url()).pathname, `/accounts/${encodeURIComponent(item.account_id)}`);
   assert.equal(await text(page, "name"), item.name || item.account_id);
   await page.close();
+});
+
+test("an account with insufficient data shows its status, coverage and each input's date", async () => {
+  const list = await api("/api/v1/accounts?data_status=insufficient&page_size=1");
+  assert.ok(list.items.length > 0, "the demo has accounts with insufficient data");
+  const id = list.items[0].account_id;
+  const d = await api(`/api/v1/accounts/${encodeURIComponent(id)}`);
+  assert.equal(d.health.data_status, "insufficient");
+  assert.notEqual(d.health.color, "green", "an insufficient result is never green (SPEC v3 section 10)");
+  const page = await open(`/accounts/${encodeURIComponent(id)}`);
+  assert.equal(await page.locator('[data-testid="data-status"]').getAttribute("data-status"), "insufficient");
+  assert.ok(await page.locator('[data-testid="data-status"] .dq.insufficient').isVisible(), "insufficient badge");
+  assert.equal(await text(page, "coverage"), `coverage ${Math.round(d.health.coverage * 100)}%`);
+  const measures = page.locator('[data-testid="measures"] tbody tr');
+  assert.equal(await measures.count(), d.health.measures.length + d.health.missing_measures.length);
+  for (const m of d.health.measures) {
+    const row = page.locator(`[data-testid="measures"] tr[data-measure="${m.name}"]`);
+    assert.equal(await row.getAttribute("data-state"), m.state, m.name);
+    assert.match(await row.innerText(), m.as_of ? new RegExp(`as of ${m.as_of}`) : /no input/, m.name);
+  }
+  for (const m of d.health.missing_measures) {
+    assert.ok(await page.locator(`[data-testid="measures"] tr[data-measure="${m}"] .dq.missing`).isVisible(), `${m} missing`);
+  }
+  for (const [dim, r] of Object.entries(d.readiness.dimensions)) {
+    const row = page.locator(`[data-testid="dimensions"] tr[data-dimension="${dim}"]`);
+    assert.equal(await row.getAttribute("data-state"), r.state, dim);
+    if (r.as_of) assert.match(await row.innerText(), new RegExp(`as of ${r.as_of}`), dim);
+  }
+  await page.shot("account-insufficient");
+  await page.close();
+});
+
+/** Runs one statement on the API's ClickHouse database. */
+async function clickhouse(sql) {
+  const r = await fetch(`${CH}/?database=${encodeURIComponent(CH_DB)}`, { method: "POST", body: sql });
+  assert.equal(r.status, 200, `${sql}: ${await r.text()}`);
+}
+
+// Writes into the database: runs after every test that reads the fixtures as loaded.
+test("a stalled source: a banner on every page, stale results counted and badged", async () => {
+  assert.ok(CH_DB, "PULSE_CH_DATABASE must be set");
+  // The usage feed stopped 6 h 12 min ago; the scorer noticed 4 h ago and, as it does
+  // while a source is stalled, published the newest day's results as stale.
+  await clickhouse(
+    "INSERT INTO system_alerts SELECT 'source_stalled', 'usage', now64(3) - INTERVAL 4 HOUR, 'opened', " +
+      "now64(3) - INTERVAL 4 HOUR, now64(3) - INTERVAL 372 MINUTE, 8280, 7200, 'usage feed stalled', now64(3)",
+  );
+  await clickhouse(
+    "INSERT INTO account_health SELECT * REPLACE (CAST('stale', 'LowCardinality(String)') AS data_status, " +
+      "replaceRegexpOne(result, '\"data_status\":\"[a-z]+\"', '\"data_status\":\"stale\"') AS result, " +
+      "computed_at + 1 AS computed_at) FROM account_health FINAL WHERE as_of = (SELECT max(as_of) FROM account_health)",
+  );
+  const sources = await api("/api/v1/sources");
+  assert.equal(sources.stalled.length, 1);
+  assert.match(sources.stalled[0].message, /^usage feed 6 h behind since /);
+  const s = await api("/api/v1/portfolio");
+  assert.equal(s.data_status.stale, s.accounts, "every result of the day rests on the stalled feed");
+  for (const p of ["/", "/accounts", "/graduation", "/alerts", "/renewals", "/accuracy"]) {
+    const page = await open(p);
+    const banner = page.locator('[data-testid="stalled-source"]');
+    assert.equal(await banner.count(), 1, `${p}: one banner`);
+    assert.ok(await banner.isVisible(), `${p}: banner visible`);
+    assert.match(await banner.innerText(), new RegExp(sources.stalled[0].message), p);
+    if (p === "/") {
+      assert.equal(await text(page, "stale"), String(s.data_status.stale));
+      await page.shot("portfolio-stalled-source");
+    }
+    if (p === "/accounts") {
+      const badge = page.locator('[data-testid="accounts"] tbody tr .dq.stale').first();
+      assert.ok(await badge.isVisible(), "a stale badge in the list");
+      assert.equal(await text(page, "list-stale"), String(s.data_status.stale));
+      await Promise.all([page.waitForNavigation(), page.locator('[data-testid="accounts"] tbody tr a').first().click()]);
+      assert.ok(await page.locator('[data-testid="data-status"] .dq.stale').isVisible(), "the account's stale badge");
+      assert.equal(await page.locator('[data-testid="stalled-source"]').count(), 1, "the account page's banner");
+      await page.shot("account-stale");
+    }
+    await page.close();
+  }
 });
 
 test("without credentials the dashboard answers 401", async () => {

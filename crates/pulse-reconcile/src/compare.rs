@@ -51,6 +51,7 @@ pub struct Difference {
 }
 
 /// Differences by measure.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ByMeasure {
     pub seats: u64,
@@ -61,6 +62,7 @@ pub struct ByMeasure {
 
 /// What a run compared and found: the last line of `pulse reconcile`, and what
 /// `reconcile_runs` keeps.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Always `summary`.

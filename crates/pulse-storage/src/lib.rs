@@ -40,7 +40,7 @@ pub use raw::{CrmRow, UsageRow};
 pub use scores::{Attributes, HealthRow, ReadinessRow};
 pub use snapshots::{SnapshotRef, SnapshotRow};
 pub use system_alerts::SystemAlertRow;
-pub use types::{AlertStatus, Color, CrmType, Transition, TransitionState, Verdict};
+pub use types::{AlertStatus, CrmType, Transition, TransitionState, Verdict};
 
 use clickhouse::{RowOwned, RowWrite};
 

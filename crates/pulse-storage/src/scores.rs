@@ -5,10 +5,10 @@
 //! `computed_at` of each (account, day).
 
 use chrono::{DateTime, NaiveDate, Utc};
-use pulse_core::{DataStatus, Evaluation, HealthResult, InputState, ReadinessResult};
+use pulse_core::{Color, DataStatus, Evaluation, HealthResult, InputState, ReadinessResult};
 use serde::{Deserialize, Serialize};
 
-use crate::types::{name_of, Color, Verdict};
+use crate::types::{name_of, Verdict};
 
 /// Account attributes shown next to results (from the CRM `account` events).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -32,7 +32,9 @@ pub struct HealthRow {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub as_of: NaiveDate,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
+    #[serde(with = "crate::types::color::option")]
     pub previous_color: Option<Color>,
     pub seats: Option<u32>,
     pub dau: u32,
@@ -90,8 +92,8 @@ impl HealthRow {
             account_id: h.account_id.clone(),
             as_of: h.as_of,
             score: h.score,
-            color: h.color.into(),
-            previous_color: h.previous_color.map(Color::from),
+            color: h.color,
+            previous_color: h.previous_color,
             seats: m.seats.map(|s| u32::try_from(s).unwrap_or(u32::MAX)),
             dau: m.dau,
             wau: m.wau,
@@ -284,7 +286,7 @@ mod tests {
         let at = crate::types::seconds(1_000);
         let (h, r) = evaluation_rows(&ev, &attrs, at);
         assert_eq!((h.as_of, r.as_of, h.computed_at), (day, day, at));
-        assert_eq!(h.color, Color::from(ev.health.color));
+        assert_eq!(h.color, ev.health.color);
         assert_eq!(r.verdict, Verdict::from(ev.readiness.verdict));
         assert_eq!((h.name.as_str(), h.csm.as_str(), h.arr), ("Acme", "Dana", Some(1000.0)));
         assert_eq!((h.lifecycle_stage.as_str(), r.lifecycle_stage.as_str()), ("onboarding", "onboarding"));

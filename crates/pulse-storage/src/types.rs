@@ -8,41 +8,51 @@ use pulse_core::{DataStatus, InputState};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_repr::{Deserialize_repr, Serialize_repr};
 
-/// `Enum8('green' = 1, 'yellow' = 2, 'red' = 3)` (`account_health.color`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize_repr, Deserialize_repr)]
-#[repr(i8)]
-pub enum Color {
-    Green = 1,
-    Yellow = 2,
-    Red = 3,
-}
+/// `Enum8('green' = 1, 'yellow' = 2, 'red' = 3)` columns (`color`, `previous_color`):
+/// the row fields hold the core's [`pulse_core::Color`] (`#[serde(with = ...)]`), and
+/// this is the one place its Enum8 value, the wire encoding, is decided.
+pub mod color {
+    use super::*;
+    use pulse_core::Color;
 
-impl Color {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Color::Green => "green",
-            Color::Yellow => "yellow",
-            Color::Red => "red",
+    /// The DDL's value of a color.
+    pub fn code(c: Color) -> i8 {
+        match c {
+            Color::Green => 1,
+            Color::Yellow => 2,
+            Color::Red => 3,
         }
     }
-}
 
-impl From<pulse_core::Color> for Color {
-    fn from(c: pulse_core::Color) -> Self {
-        match c {
-            pulse_core::Color::Green => Color::Green,
-            pulse_core::Color::Yellow => Color::Yellow,
-            pulse_core::Color::Red => Color::Red,
-        }
+    pub fn from_code(v: i8) -> Option<Color> {
+        [Color::Green, Color::Yellow, Color::Red].into_iter().find(|c| code(*c) == v)
     }
-}
 
-impl From<Color> for pulse_core::Color {
-    fn from(c: Color) -> Self {
-        match c {
-            Color::Green => pulse_core::Color::Green,
-            Color::Yellow => pulse_core::Color::Yellow,
-            Color::Red => pulse_core::Color::Red,
+    pub fn serialize<S: Serializer>(c: &Color, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i8(code(*c))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Color, D::Error> {
+        let v = i8::deserialize(d)?;
+        from_code(v).ok_or_else(|| de::Error::custom(format!("unknown color value {v}")))
+    }
+
+    /// `Nullable(Enum8(...))`.
+    pub mod option {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(c: &Option<Color>, s: S) -> Result<S::Ok, S::Error> {
+            match c {
+                Some(c) => s.serialize_some(&code(*c)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Color>, D::Error> {
+            match Option::<i8>::deserialize(d)? {
+                Some(v) => from_code(v).map(Some).ok_or_else(|| de::Error::custom(format!("unknown color value {v}"))),
+                None => Ok(None),
+            }
         }
     }
 }
@@ -264,5 +274,20 @@ pub mod reason {
             .find(|r| r.as_str() == v)
             .map(Some)
             .ok_or_else(|| de::Error::custom(format!("unknown alert reason `{v}`")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_have_the_ddl_values() {
+        use pulse_core::Color;
+        assert_eq!([Color::Green, Color::Yellow, Color::Red].map(color::code), [1, 2, 3]);
+        for c in [Color::Green, Color::Yellow, Color::Red] {
+            assert_eq!(color::from_code(color::code(c)), Some(c));
+        }
+        assert_eq!(color::from_code(0), None);
     }
 }

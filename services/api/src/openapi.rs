@@ -310,9 +310,17 @@ pub fn usage_pairs() -> RefOr<Schema> {
     schema(json!({"type": "array", "items": {"type": "array", "prefixItems": [
         {"type": "string", "enum": ["dau_pct", "wau_pct", "mau_pct"]}, {"type": "number"}], "minItems": 2, "maxItems": 2}}))
 }
-/// SPEC v3 §10's data status of a result.
+/// SPEC v3 §10's data status of a result (the health topic's).
 pub fn data_status() -> RefOr<Schema> {
-    schema(json!({"type": "string", "enum": ["ok", "partial", "stale", "insufficient"]}))
+    schema(json!({"$ref": "#/components/schemas/health.data_status"}))
+}
+/// A health color (the topics').
+pub fn color() -> RefOr<Schema> {
+    schema(json!({"$ref": "#/components/schemas/common.color"}))
+}
+/// A health color, or null.
+pub fn color_or_null() -> RefOr<Schema> {
+    schema(json!({"oneOf": [{"$ref": "#/components/schemas/common.color"}, {"type": "null"}]}))
 }
 /// Why an alert resolved other than by its rule (SPEC v3 §8), or null.
 pub fn alert_reason() -> RefOr<Schema> {
@@ -397,6 +405,8 @@ mod tests {
             ("horizon_reports", horizon_reports()),
             ("usage_pairs", usage_pairs()),
             ("data_status", data_status()),
+            ("color", color()),
+            ("color_or_null", color_or_null()),
             ("alert_reason", alert_reason()),
         ] {
             assert_ne!(serde_json::to_value(s).expect("json"), fallback, "{name}");

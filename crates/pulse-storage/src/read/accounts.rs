@@ -2,14 +2,11 @@
 //! on given days and its daily history.
 
 use chrono::NaiveDate;
-use pulse_core::DataStatus;
+use pulse_core::{Color, DataStatus};
 use serde::Deserialize;
 
 use super::{strings, DataStatusCounts, Paging, Result, Rows, Scope, DATA_STATUS_COUNTS};
-use crate::{
-    sql::Sql,
-    types::{Color, Verdict},
-};
+use crate::{sql::Sql, types::Verdict};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountSort {
@@ -24,8 +21,8 @@ pub enum AccountSort {
 #[derive(Debug, Clone, Default)]
 pub struct AccountFilter {
     pub scope: Scope,
-    /// Colors (`green`, ...), lifecycle stages and verdicts: any of; empty for all.
-    pub colors: Vec<&'static str>,
+    /// Colors, lifecycle stages and verdicts: any of; empty for all.
+    pub colors: Vec<Color>,
     pub stages: Vec<&'static str>,
     pub verdicts: Vec<&'static str>,
     pub red_flag: Option<&'static str>,
@@ -49,7 +46,9 @@ pub struct AccountRow {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub as_of: NaiveDate,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
+    #[serde(with = "crate::types::color::option")]
     pub previous_color: Option<Color>,
     pub red_flags: Vec<String>,
     pub wau_pct: Option<f64>,
@@ -97,7 +96,8 @@ pub async fn list(
     );
     filter.scope.push(&mut inner);
     if !filter.colors.is_empty() {
-        inner.arg(" AND color IN {colors:Array(String)}", "colors", strings(&filter.colors));
+        let names: Vec<&str> = filter.colors.iter().map(Color::as_str).collect();
+        inner.arg(" AND color IN {colors:Array(String)}", "colors", strings(&names));
     }
     if !filter.stages.is_empty() {
         inner.arg(" AND lifecycle_stage IN {stages:Array(String)}", "stages", strings(&filter.stages));
@@ -218,6 +218,7 @@ pub struct ScoreRow {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub as_of: NaiveDate,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
 }
 
@@ -238,6 +239,7 @@ pub struct HistoryRow {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub as_of: NaiveDate,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
     pub seats: Option<u32>,
     pub dau: u32,

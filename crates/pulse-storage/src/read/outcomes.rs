@@ -22,7 +22,9 @@ use pulse_core::{
 use serde::Deserialize;
 
 use super::{latest_day, Result, Scope};
-use crate::{sql::Sql, types::Color};
+use pulse_core::Color;
+
+use crate::sql::Sql;
 
 /// Horizons (days before `renewal_on`) of the backtest and the calibration.
 pub const HORIZONS: [u32; 3] = backtest::DEFAULT_HORIZONS;
@@ -38,6 +40,7 @@ pub struct Current {
     #[serde(with = "clickhouse::serde::chrono::date::option")]
     pub renewal_on: Option<NaiveDate>,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
     /// A former customer now (SPEC v3 §8): its renewals are outcomes of the past, never
     /// due in the forward forecast.
@@ -50,6 +53,7 @@ struct HealthPoint {
     #[serde(with = "clickhouse::serde::chrono::date")]
     as_of: NaiveDate,
     score: f64,
+    #[serde(with = "crate::types::color")]
     color: Color,
     config_version: String,
 }
@@ -181,7 +185,7 @@ async fn load_history(ch: &clickhouse::Client, outcomes: &[Outcome]) -> Result<(
     let mut map = HashMap::with_capacity(rows.len());
     for r in rows {
         versions.insert(r.config_version);
-        map.insert((r.account_id, r.as_of), Sample { score: r.score, color: r.color.into() });
+        map.insert((r.account_id, r.as_of), Sample { score: r.score, color: r.color });
     }
     Ok((StoredHistory(map), versions.into_iter().collect()))
 }

@@ -5,7 +5,9 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::{latest_day, page, DataStatusCounts, Paging, Result, Rows, Scope, DATA_STATUS_COUNTS};
-use crate::{sql::Sql, types::Color};
+use pulse_core::Color;
+
+use crate::sql::Sql;
 
 /// Accounts, colors, ARR and the mean score of the accounts in scope, now.
 #[derive(Debug, Clone, clickhouse::Row, Deserialize)]
@@ -173,8 +175,10 @@ pub struct MoverRow {
     pub csm: String,
     pub arr: Option<f64>,
     pub score: f64,
+    #[serde(with = "crate::types::color")]
     pub color: Color,
     pub previous_score: f64,
+    #[serde(with = "crate::types::color")]
     pub previous_color: Color,
     pub change: f64,
 }

@@ -8,7 +8,7 @@ use axum::{
     Json,
 };
 use chrono::{Days, NaiveDate};
-use pulse_core::{config::Share, event::UsageProfile, DataStatus, HealthResult, ReadinessResult};
+use pulse_core::{config::Share, event::UsageProfile, Color, DataStatus, HealthResult, ReadinessResult};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,7 +17,7 @@ use pulse_storage::{
         accounts::{self as read, AccountFilter, AccountSort as ListSort},
         DataStatusCounts,
     },
-    Color, Verdict,
+    Verdict,
 };
 
 use super::{
@@ -159,8 +159,10 @@ pub struct AccountItem {
     pub renewal_on: Option<NaiveDate>,
     pub as_of: NaiveDate,
     pub score: f64,
-    pub color: &'static str,
-    pub previous_color: Option<&'static str>,
+    #[schema(schema_with = crate::openapi::color)]
+    pub color: Color,
+    #[schema(schema_with = crate::openapi::color_or_null)]
+    pub previous_color: Option<Color>,
     /// Score change over `change_days`; null without a result that day.
     pub change: Option<f64>,
     pub red_flags: Vec<String>,
@@ -218,8 +220,8 @@ pub async fn query_list(db: &Db, req: &ListRequest) -> ApiResult<AccountsPage> {
         renewal_on: r.renewal_on,
         as_of: r.as_of,
         score: r.score,
-        color: r.color.as_str(),
-        previous_color: r.previous_color.map(Color::as_str),
+        color: r.color,
+        previous_color: r.previous_color,
         change: r.change,
         red_flags: r.red_flags,
         wau_pct: r.wau_pct,
@@ -250,7 +252,8 @@ pub struct PastScore {
     pub days_ago: u32,
     pub as_of: NaiveDate,
     pub score: f64,
-    pub color: &'static str,
+    #[schema(schema_with = crate::openapi::color)]
+    pub color: Color,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -330,7 +333,7 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
             days_ago: (as_of - r.as_of).num_days().max(0) as u32,
             as_of: r.as_of,
             score: r.score,
-            color: r.color.as_str(),
+            color: r.color,
         })
         .collect();
     Ok(AccountDetail {
@@ -357,7 +360,8 @@ pub async fn query_detail(db: &Db, id: &str) -> ApiResult<AccountDetail> {
 pub struct HistoryPoint {
     pub as_of: NaiveDate,
     pub score: f64,
-    pub color: &'static str,
+    #[schema(schema_with = crate::openapi::color)]
+    pub color: Color,
     pub seats: Option<u32>,
     pub dau: u32,
     pub wau: u32,
@@ -381,7 +385,7 @@ impl HistoryPoint {
         Self {
             as_of: r.as_of,
             score: r.score,
-            color: r.color.as_str(),
+            color: r.color,
             seats: r.seats,
             dau: r.dau,
             wau: r.wau,

@@ -142,8 +142,12 @@ pub fn page_of<R, T>(
 }
 
 choices!(
-    /// Health colors.
-    Colors: &'static str = [("green", "green"), ("yellow", "yellow"), ("red", "red")]
+    /// Health colors (the core's; their names are `Color::as_str`, checked below).
+    Colors: pulse_core::Color = [
+        ("green", pulse_core::Color::Green),
+        ("yellow", pulse_core::Color::Yellow),
+        ("red", pulse_core::Color::Red),
+    ]
 );
 choices!(
     /// Data statuses (SPEC v3 §10).
@@ -200,6 +204,19 @@ pub fn names<C: crate::params::Choices>() -> Vec<&'static str> {
 #[cfg(test)]
 mod tests {
     use crate::params::fields;
+
+    /// The parameter names of the core's enums are the names the core gives them.
+    #[test]
+    fn choice_names_are_the_core_names() {
+        use crate::params::Choices;
+        for (name, c) in super::Colors::ALL {
+            assert_eq!(*name, c.as_str());
+        }
+        for (name, d) in super::DataStatuses::ALL {
+            assert_eq!(*name, d.as_str());
+        }
+        assert_eq!(super::DataStatuses::ALL.len(), pulse_core::DataStatus::ALL.len());
+    }
 
     /// The pages parse with these key lists: they must be the request structs' fields.
     #[test]

@@ -15,18 +15,6 @@ pub use pulse_storage::read::outcomes::{Current, Inputs, StoredHistory, HORIZONS
 use super::Scope;
 use crate::{db::Db, error::ApiResult};
 
-pub fn core_color(c: pulse_storage::Color) -> pulse_core::Color {
-    c.into()
-}
-
-pub fn color_str(c: pulse_core::Color) -> &'static str {
-    match c {
-        pulse_core::Color::Green => "green",
-        pulse_core::Color::Yellow => "yellow",
-        pulse_core::Color::Red => "red",
-    }
-}
-
 /// Loads the inputs; `None` before any results. `since`: the earliest `renewal_on`
 /// any caller will score (older outcomes are not loaded).
 pub async fn load(db: &Db, scope: &Scope, since: impl Fn(NaiveDate) -> NaiveDate) -> ApiResult<Option<Inputs>> {
@@ -54,7 +42,8 @@ pub struct OutcomeAccount {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AtHorizon {
     pub horizon_days: u32,
-    pub color: Option<&'static str>,
+    #[schema(schema_with = crate::openapi::color_or_null)]
+    pub color: Option<pulse_core::Color>,
     pub score: Option<f64>,
 }
 
@@ -74,11 +63,7 @@ pub fn outcome_account(s: &backtest::ScoredOutcome, accounts: &HashMap<String, C
         at: HORIZONS
             .iter()
             .zip(&s.at)
-            .map(|(h, x)| AtHorizon {
-                horizon_days: *h,
-                color: x.map(|x| color_str(x.color)),
-                score: x.map(|x| x.score),
-            })
+            .map(|(h, x)| AtHorizon { horizon_days: *h, color: x.map(|x| x.color), score: x.map(|x| x.score) })
             .collect(),
         first_red: s.first_red,
     }

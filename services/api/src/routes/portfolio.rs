@@ -272,10 +272,12 @@ pub struct Mover {
     pub csm: String,
     pub arr: Option<f64>,
     pub score: f64,
-    pub color: &'static str,
+    #[schema(schema_with = crate::openapi::color)]
+    pub color: pulse_core::Color,
     /// Score and color `window` days before the newest day.
     pub previous_score: f64,
-    pub previous_color: &'static str,
+    #[schema(schema_with = crate::openapi::color)]
+    pub previous_color: pulse_core::Color,
     pub change: f64,
 }
 
@@ -360,9 +362,9 @@ async fn movers_of(db: &Db, q: MoversQuery, max_page_size: u32, max_range_days: 
         csm: r.csm,
         arr: r.arr,
         score: r.score,
-        color: r.color.as_str(),
+        color: r.color,
         previous_score: r.previous_score,
-        previous_color: r.previous_color.as_str(),
+        previous_color: r.previous_color,
         change: (r.change * 10.0).round() / 10.0,
     });
     Ok(Movers { as_of, window_days: window, compared_to: Some(compared_to), page })

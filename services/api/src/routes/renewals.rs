@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    outcomes::{self, core_color, Inputs, HORIZONS},
+    outcomes::{self, Inputs, HORIZONS},
     Scope,
 };
 use crate::{
@@ -246,7 +246,7 @@ fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renew
                 account_id: a.account_id.clone(),
                 renewal_on,
                 arr: a.arr.unwrap_or(0.0),
-                color: core_color(a.color),
+                color: a.color,
                 score: a.score,
             })
         })

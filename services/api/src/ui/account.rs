@@ -194,7 +194,7 @@ async fn body(st: &AppState, raw_id: &str, q: Option<&str>) -> ApiResult<(String
         div class="title" {
             h1 data-testid="name" { (name) }
             span class="muted" { (id) } " "
-            (badge(h.color.as_str())) " "
+            (badge(h.color)) " "
             span class="big" data-testid="score" { (num1(Some(h.score))) } " "
             (former_badge(h.former)) " "
             span data-testid="data-status" data-status=(h.data_status.as_str()) {

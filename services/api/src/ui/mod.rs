@@ -63,12 +63,9 @@ pub fn signed(v: Option<f64>) -> String {
 }
 
 /// A color badge (`green` / `yellow` / `red`).
-pub fn badge(color: &str) -> Markup {
-    let c = match color {
-        "green" | "yellow" | "red" => color,
-        _ => "none",
-    };
-    html! { span class={ "badge " (c) } { (color) } }
+pub fn badge(color: pulse_core::Color) -> Markup {
+    let c = color.as_str();
+    html! { span class={ "badge " (c) } { (c) } }
 }
 
 /// A data-quality badge (SPEC v3 §10) for anything but `ok`: a result's data status

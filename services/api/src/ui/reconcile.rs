@@ -48,12 +48,13 @@ mod tests {
     use chrono::{DateTime, NaiveDate, Utc};
 
     use super::*;
-    use crate::routes::reconcile::{ReconcileByMeasure, ReconcileRun};
+    use crate::routes::reconcile::{ByMeasure, Summary};
 
     fn status(differences: u64) -> ReconcileStatus {
         let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap_or_default();
         ReconcileStatus {
-            last_run: Some(ReconcileRun {
+            last_run: Some(Summary {
+                kind: "summary".into(),
                 run_at: DateTime::<Utc>::UNIX_EPOCH,
                 from: day(1),
                 to: day(6),
@@ -62,7 +63,7 @@ mod tests {
                 rows_compared: 26_873,
                 differences,
                 missing_rows: 0,
-                by_measure: ReconcileByMeasure { seats: 0, dau: differences, wau: 0, mau: 0 },
+                by_measure: ByMeasure { seats: 0, dau: differences, wau: 0, mau: 0 },
                 elapsed_ms: 1,
             }),
         }

@@ -7,7 +7,10 @@ use axum::{
     response::Response,
 };
 use maud::{html, Markup};
-use pulse_core::backtest::{ColorStats, HorizonReport};
+use pulse_core::{
+    backtest::{ColorStats, HorizonReport},
+    Color,
+};
 
 use super::{
     badge, money, num1,
@@ -19,7 +22,7 @@ use crate::{
     params::Params,
     routes::{
         accuracy::{self, Accuracy},
-        outcomes::{color_str, OutcomeAccount},
+        outcomes::OutcomeAccount,
         portfolio,
         renewals::{self, ColorRate, Renewals, RenewalsRequest, Window},
     },
@@ -134,7 +137,7 @@ fn window_panel(w: &Window) -> Markup {
                 tbody {
                     @for c in &w.by_color {
                         tr {
-                            td { (badge(color_str(c.color))) }
+                            td { (badge(c.color)) }
                             td class="num" { (c.renewals) }
                             td class="num" { (dollars(c.arr_due)) }
                             td class="num" { (dollars(c.expected_retained_arr)) }
@@ -173,7 +176,7 @@ fn accounts_table(r: &Renewals) -> Markup {
                             td { (account_link(&f.due.account_id, &a.name)) }
                             td class="date" { (f.due.renewal_on) }
                             td class="num" { (f.days_left) }
-                            td { (badge(color_str(f.due.color))) }
+                            td { (badge(f.due.color)) }
                             td class="num" { (num1(Some(f.due.score))) }
                             td class="num" { (if a.arr_unknown { "—".to_owned() } else { dollars(f.due.arr) }) }
                             td class="num" title={ "horizon " (f.horizon_days) " days" } { (percent(Some(f.p_lost))) }
@@ -222,10 +225,10 @@ fn calibration_panel(r: &Renewals) -> Markup {
                 }
                 tbody {
                     @for h in &cal.horizons {
-                        @for (name, c) in [("green", &h.green), ("yellow", &h.yellow), ("red", &h.red)] {
-                            tr data-horizon=(h.horizon_days) data-color=(name) {
+                        @for (color, c) in [(Color::Green, &h.green), (Color::Yellow, &h.yellow), (Color::Red, &h.red)] {
+                            tr data-horizon=(h.horizon_days) data-color=(color.as_str()) {
                                 td { (h.horizon_days) }
-                                td { (badge(name)) }
+                                td { (badge(color)) }
                                 (rate_cells(c))
                             }
                         }

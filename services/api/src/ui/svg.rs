@@ -3,6 +3,7 @@
 //! classes in `pulse.css`; no inline styles or scripts, so the pages keep a strict CSP.
 
 use maud::{html, Markup};
+use pulse_core::Color;
 
 pub struct Series<'a> {
     pub name: &'a str,
@@ -193,7 +194,7 @@ pub fn color_bars(title: &str, bars: &[(String, [u64; 3])]) -> Markup {
         .map(|(i, (label, counts))| {
             let mut base = TOP + plot_h;
             let mut segs = Vec::new();
-            for (c, class) in counts.iter().zip(["green", "yellow", "red"]) {
+            for (c, class) in counts.iter().zip(COLORS.map(|c| c.as_str())) {
                 let h = plot_h * (*c as f64) / max;
                 if h > 0.0 {
                     segs.push((base - h, h, *c, class));
@@ -261,6 +262,9 @@ pub fn grouped_bars(title: &str, labels: &[String], series: &[Series<'_>], fmt: 
     )
 }
 
+/// The order of color counts (`[green, yellow, red]`): classes are the core's names.
+const COLORS: [Color; 3] = [Color::Green, Color::Yellow, Color::Red];
+
 /// A one-line proportional bar of color counts (the portfolio "now").
 pub fn color_strip(counts: [u64; 3]) -> Markup {
     let total: u64 = counts.iter().sum();
@@ -270,7 +274,7 @@ pub fn color_strip(counts: [u64; 3]) -> Markup {
     let mut x = 0.0;
     let rects: Vec<(f64, f64, &str)> = counts
         .iter()
-        .zip(["green", "yellow", "red"])
+        .zip(COLORS.map(|c| c.as_str()))
         .map(|(c, class)| {
             let w = 100.0 * (*c as f64) / (total as f64);
             let start = x;

@@ -49,7 +49,7 @@ async fn the_latest_reconcile_run_is_served_and_shown_on_the_accuracy_page() {
     let v = api.ok("/api/v1/reconcile").await;
     assert_eq!(
         v["last_run"],
-        json!({"run_at": "2026-12-06T10:00:00.500Z", "from": "2025-08-04", "to": "2026-12-06", "accounts": 60,
+        json!({"kind": "summary", "run_at": "2026-12-06T10:00:00.500Z", "from": "2025-08-04", "to": "2026-12-06", "accounts": 60,
                "days": 490, "rows_compared": 29400, "differences": 0, "missing_rows": 0,
                "by_measure": {"seats": 0, "dau": 0, "wau": 0, "mau": 0}, "elapsed_ms": 2480})
     );

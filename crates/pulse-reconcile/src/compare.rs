@@ -62,7 +62,7 @@ pub struct ByMeasure {
 
 /// What a run compared and found: the last line of `pulse reconcile`, and what
 /// `reconcile_runs` keeps.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ReconcileSummary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     /// Always `summary`.

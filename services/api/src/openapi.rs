@@ -385,6 +385,10 @@ mod tests {
             }
         }
         assert_eq!(ops, 19);
+        // Types of one name in two crates would share one component (the contract test
+        // caught the portfolio's and reconcile's `Summary`).
+        assert!(schemas["Summary"]["properties"]["colors"].is_object(), "{}", schemas["Summary"]);
+        assert!(schemas["ReconcileSummary"]["properties"]["rows_compared"].is_object());
         // Every reference resolves.
         let text = doc.to_string();
         for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {

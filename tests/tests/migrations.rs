@@ -236,7 +236,8 @@ async fn a_migrator_killed_after_an_exchange_is_resumed_by_the_next() {
         // The lock is still held by the dead migrator: the next one takes it over after
         // the lease and finishes the migration without exchanging back.
         let resumed = migrate_with(&cfg, now(), &opts()).await.expect("resume");
-        assert_eq!(resumed, vec![6, 7], "forget_done={forget_done}");
+        let from_6: Vec<u32> = MIGRATIONS.iter().map(|m| m.version).filter(|v| *v >= 6).collect();
+        assert_eq!(resumed, from_6, "forget_done={forget_done}");
         assert_complete(&db, 540).await;
         cfg.server_client().query(&format!("DROP DATABASE IF EXISTS {}", cfg.database)).execute().await.ok();
     }

@@ -6,16 +6,35 @@
 --   SET param_from = '2026-01-01', param_to = '2026-12-31';
 -- Days are UTC days (the tables' timestamps are UTC).
 WITH
-    -- Each (account, user, day) with a usage event in the days the windows of
-    -- from..to read. FINAL: one copy per event id, the one that was scored.
+    -- Every stored copy dated in the days the windows of from..to read (D-55..D), with
+    -- the day of the previous stored copy of its event id. FINAL: one copy per event id
+    -- and UTC day, the earliest of that day (the only one of its day that can count).
+    copies AS
+    (
+        SELECT
+            account_id,
+            user_id,
+            toDate(timestamp) AS day,
+            lagInFrame(toNullable(toDate(timestamp))) OVER (
+                PARTITION BY account_id, event_id ORDER BY timestamp ASC
+                ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS prev_day
+        FROM usage_events FINAL
+        WHERE toDate(timestamp) BETWEEN {from:Date} - 55 AND {to:Date}
+    ),
+    -- For day D the earliest copy of an id dated within D-55..D counts (SPEC section 2),
+    -- so a copy dated X counts for the days D >= X whose D-55 is past its id's previous
+    -- copy: from X, or from that copy's day + 56 when later. Each (account, user, day)
+    -- with the first day D its activity counts for.
     active AS
     (
-        SELECT DISTINCT account_id, user_id, toDate(timestamp) AS day
-        FROM usage_events FINAL
-        WHERE toDate(timestamp) BETWEEN {from:Date} - 27 AND {to:Date}
+        SELECT account_id, user_id, day,
+               min(if(prev_day IS NULL, day, greatest(day, prev_day + 56))) AS counts_from
+        FROM copies
+        WHERE day >= {from:Date} - 27
+        GROUP BY account_id, user_id, day
     ),
     -- A user active on day X counts in the dau of X, the wau of X..X+6 and the mau of
-    -- X..X+27 (wau reads D-6..D, mau D-27..D).
+    -- X..X+27 (wau reads D-6..D, mau D-27..D), from `counts_from` on.
     recomputed AS
     (
         SELECT
@@ -26,7 +45,7 @@ WITH
             uniqExact(user_id) AS mau
         FROM active
         ARRAY JOIN range(28) AS k
-        WHERE as_of BETWEEN {from:Date} AND {to:Date}
+        WHERE as_of BETWEEN {from:Date} AND {to:Date} AND as_of >= counts_from
         GROUP BY account_id, as_of
     ),
     stored AS

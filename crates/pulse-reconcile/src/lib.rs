@@ -14,14 +14,13 @@
 //!
 //! What the SQL counts (SPEC §1-2): a user is active on a day when one of its usage
 //! events is dated that day (UTC); `dau` = distinct users of D, `wau` of D-6..D, `mau`
-//! of D-27..D. `usage_events FINAL` keeps one copy per event id, the earliest (by the
-//! core's own order, `pulse_core::event::CopyKey`: to the microsecond, ties by user and
-//! feature key, so copies within one millisecond keep the scored one too), which is
-//! the copy the per-day rule (for D, the earliest copy dated within D-55..D) picks for
-//! every day whose windows read it, as long as the copies of an id lie less than 29
-//! days apart: a later copy wins a day D only when the earliest is older than D-55, and
-//! counts in D's windows only when it is within D-27..D. Copies further apart than that
-//! are beyond what one stored copy can tell, and a reconcile reports those days.
+//! of D-27..D. `usage_events FINAL` keeps one copy per event id and UTC day, the earliest
+//! of the day (by the core's own order, `pulse_core::event::CopyKey`: to the
+//! microsecond, ties by user and feature key), since migration 010. SPEC v3 §2 decides
+//! per day (for D, the earliest copy dated within D-55..D wins); copies on different
+//! days are ordered by day, so the copy dated X counts for D exactly when its id's
+//! previous stored copy is older than D-55: the SQL reads that previous day with
+//! `lagInFrame` and counts the copy from X, or from the previous day + 56 when later.
 //! `seats` = `licensed_seats` of the latest `account` event that set it with timestamp
 //! on or before the end of D (event time, ties by `event_id`, as the core applies CRM
 //! upserts); null when none did.

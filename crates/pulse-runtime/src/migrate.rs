@@ -75,6 +75,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "system_alerts",
         sql: include_str!("../../../schemas/clickhouse/009_system_alerts.sql"),
     },
+    Migration {
+        version: 10,
+        name: "usage_copies_per_day",
+        sql: include_str!("../../../schemas/clickhouse/010_usage_copies_per_day.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -13,8 +13,8 @@
 //!
 //! The second test does the same through a backlog, a killed and restarted `pulse
 //! scorer` process and a replayed `pulse backfill` (docs/reconcile.md, "After a
-//! backlog"); the third, ignored, reproduces a finding: a backfill from the raw tables
-//! misses the later copies ClickHouse collapsed.
+//! backlog"); the third checks that a backfill from the raw tables, after a merge, still
+//! counts the later copies SPEC v3's per-day rule counts (migration 010).
 
 use std::{
     collections::BTreeMap,
@@ -468,22 +468,23 @@ async fn a_backlog_a_killed_scorer_and_a_replayed_backfill_reconcile_to_zero() {
     env.drop_database().await;
 }
 
-/// Issue 21 finding, a reproduction (ignored until the raw tables keep what the per-day
-/// rule needs). Ingest writes every copy of a repeated event, but `usage_events` is a
-/// ReplacingMergeTree on (account, event id): copies in one insert are collapsed to the
-/// earliest at once (`optimize_on_insert`, on by default), others by the next merge.
-/// SPEC v3 section 2 counts a later copy on the days D whose D-55 falls between the
-/// copies, and `mau_change_pct` of D reads D-55..D-28, so copies one day apart suffice:
-/// here `e-split` is sent on day X (user early) and X+1 (user late); for D = X+56 only
-/// the late copy is within D-55..D and it counts in mau(D-28). After the merge (forced
-/// with OPTIMIZE, in case the copies came in two inserts) the export of the raw tables
-/// lacks it: a backfill of D from them stores `mau_change_pct` 0 where replay gives -50.
-/// Reconcile cannot see it (dau, wau and mau of D do not read D-55..D-28). The scorer's
-/// rebuild after a config change reads the same tables (services/scorer/src/rebuild.rs,
-/// "every stored copy is read").
+/// Issue 21: the raw tables keep every copy the per-day rule can count (migration 010),
+/// so a backfill or a rebuild from them equals replay and reconcile's SQL counts what the
+/// scores count. SPEC v3 section 2: for day D the earliest copy dated within D-55..D wins.
+/// Three repeated ids, each a user active nowhere else:
+/// - `e-split`, day X (user early) and X+1 (late): for D = X+56 only the late copy is
+///   within D-55..D and counts in mau(D-28), which `mau_change_pct` of D reads;
+/// - `e-near`, X+2 (near-a) and X+12 (near-b): near-b never counts (whenever X+2 has left
+///   D-55..D, X+12 has left D-27..D too), so SQL that counted every stored copy would
+///   count near-b in the dau/wau/mau of X+12..X+39;
+/// - `e-far`, X (far-a) and X+58 (far-b): far-b counts in the dau, wau and mau of X+58..
+///   but a table that kept one copy per id had only far-a.
+/// Ingest stores them, a merge is forced (OPTIMIZE FINAL, as the next background merge
+/// would), every day is backfilled from the export of the raw tables and must equal
+/// replay of the produced events, and reconcile over every day finds 0 differences.
+/// Seen failing before 010 (one row per id after the merge) and with the SQL counting every stored copy (near-b's days).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 21 finding: merges of usage_events drop the later copies a backfill or rebuild from the raw tables needs"]
-async fn a_backfill_from_the_raw_tables_counts_a_later_copy_after_a_merge() {
+async fn a_backfill_from_the_raw_tables_counts_later_copies_after_a_merge() {
     use std::fmt::Write as _;
     let env = TestEnv::new(1).await;
     let end = Utc::now().date_naive().checked_sub_days(Days::new(1)).expect("yesterday");
@@ -504,10 +505,17 @@ async fn a_backfill_from_the_raw_tables_counts_a_later_copy_after_a_merge() {
     for (i, day) in x.iter_days().take_while(|day| *day <= end).enumerate() {
         usage(&mut ndjson, &format!("steady-{i}"), "steady", day);
     }
-    usage(&mut ndjson, "e-split", "early", x);
-    usage(&mut ndjson, "e-split", "late", x + Days::new(1));
+    let copies = [
+        ("e-split", [("early", 0), ("late", 1)]),
+        ("e-near", [("near-a", 2), ("near-b", 12)]),
+        ("e-far", [("far-a", 0), ("far-b", 58)]),
+    ];
+    for (id, pair) in copies {
+        for (user, offset) in pair {
+            usage(&mut ndjson, id, user, x + Days::new(offset));
+        }
+    }
     let ndjson = ndjson.into_bytes();
-    let want = replay_expected(&ndjson, d);
 
     let ingest = env.spawn_ingest(env.ingest_config());
     let produced = env.produce_routed(&ndjson).await as u64;
@@ -518,23 +526,32 @@ async fn a_backfill_from_the_raw_tables_counts_a_later_copy_after_a_merge() {
     }
     ingest.stop().await;
     env.ch().query("OPTIMIZE TABLE usage_events FINAL").execute().await.expect("merge");
-    assert_eq!(
-        env.scalar("SELECT count() FROM usage_events WHERE event_id = 'e-split'").await,
-        1,
-        "merged to one copy"
-    );
+    for (id, _) in copies {
+        assert_eq!(
+            env.scalar(&format!("SELECT count() FROM usage_events WHERE event_id = '{id}'")).await,
+            2,
+            "{id}: both copies (on two days) survive the merge"
+        );
+    }
 
     let (export, _) = export_raw(&env, "merged", |_| false).await;
-    backfill(&env, &export, d, d);
+    backfill(&env, &export, x, end);
     let _ = std::fs::remove_file(export);
-    let (code, lines) = reconcile(&env, d, d);
-    assert_eq!((code, lines.len()), (Some(0), 1), "reconcile's measures are right: {lines:?}");
-    let got = stored_results(&env, d).await.expect("stored results");
-    let metric = |r: &BTreeMap<(String, String), Value>| {
-        r[&("acme".to_owned(), "health".to_owned())]["metrics"]["mau_change_pct"].clone()
-    };
-    assert_eq!(metric(&want), serde_json::json!(-50.0), "replay counts the late copy in mau(D-28)");
-    assert_eq!(metric(&got), metric(&want), "a backfill from the raw tables gives replay's mau_change_pct");
-    assert_same_results(&got, &want);
+    for day in x.iter_days().take_while(|day| *day <= end) {
+        let want = replay_expected(&ndjson, day);
+        let got = stored_results(&env, day).await.expect("stored results");
+        if day == d {
+            let metric = |r: &BTreeMap<(String, String), Value>| {
+                r[&("acme".to_owned(), "health".to_owned())]["metrics"]["mau_change_pct"].clone()
+            };
+            // mau(D-28) reads X+1..X+28: steady, late and near-a; mau(D): steady.
+            assert_eq!(metric(&want), serde_json::json!(-66.67), "replay counts the late copy in mau(D-28)");
+            assert_eq!(metric(&got), metric(&want), "a backfill from the raw tables gives replay's mau_change_pct");
+        }
+        assert_same_results(&got, &want);
+    }
+    let (code, lines) = reconcile(&env, x, end);
+    assert_eq!((code, lines.len()), (Some(0), 1), "reconcile counts what the scores count: {lines:?}");
+    assert_eq!(summary(&lines)["rows_compared"], serde_json::json!(61), "{}", summary(&lines));
     env.drop_database().await;
 }

@@ -372,6 +372,39 @@ pub fn replay_expected_with(
         .collect()
 }
 
+/// One day's results, as (account id, kind) -> JSON value.
+pub type DayResults = std::collections::BTreeMap<(String, String), serde_json::Value>;
+
+/// `pulse replay --from` `from` `--to` `to` (the library function the CLI runs) over
+/// `ndjson` with the default scoring config: the alert lines in the order replay printed
+/// them, and the health and readiness results by day (`as_of`), keyed like
+/// [`replay_expected`].
+pub fn replay_series(
+    ndjson: &[u8],
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> (Vec<serde_json::Value>, std::collections::BTreeMap<String, DayResults>) {
+    let cfg = pulse_core::ScoringConfig::default();
+    let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::series(from, to).expect("window"));
+    let (mut out, mut diag) = (Vec::new(), Vec::new());
+    pulse_replay::replay(ndjson, &cfg, &opts, &mut out, &mut diag).expect("replay");
+    let mut alerts = Vec::new();
+    let mut results: std::collections::BTreeMap<String, DayResults> = std::collections::BTreeMap::new();
+    for l in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(l).expect("replay line is json");
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+        match v["kind"].as_str() {
+            Some("alert") => alerts.push(v),
+            Some(kind) => {
+                let key = (s("account_id"), kind.to_owned());
+                results.entry(s("as_of")).or_default().insert(key, v);
+            }
+            None => panic!("replay line without kind: {v}"),
+        }
+    }
+    (alerts, results)
+}
+
 /// Results stored in ClickHouse for `day` (the `result` column, FINAL), keyed like
 /// [`replay_expected`]. A failing query is an error, never an empty result (which could
 /// equal an empty expectation).

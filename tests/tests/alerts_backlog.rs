@@ -28,7 +28,7 @@ use std::{
 
 use axum::{extract::State, http::StatusCode, routing::post, Json, Router};
 use chrono::{Days, NaiveDate, NaiveTime, Utc};
-use pulse_e2e::{stored_results, CollectTotal, IngestHandle, ScorerHandle, TestEnv};
+use pulse_e2e::{stored_results, CollectTotal, DayResults, IngestHandle, ScorerHandle, TestEnv};
 use pulse_gen::{demo, Cohort, DemoSpec};
 use pulse_runtime::Secret;
 use pulse_scorer::FixedClock;
@@ -111,37 +111,19 @@ fn shuffle<T>(v: &mut [T], seed: u64) {
     }
 }
 
-/// `pulse replay --from D1 --to D2` (the library function the CLI runs): the alert lines
-/// as keys, each with (severity, message), and the health/readiness results per day.
-#[allow(clippy::type_complexity)]
+/// `pulse replay --from D1 --to D2` ([`pulse_e2e::replay_series`]): the alert lines as
+/// keys, each with (severity, message), and the health/readiness results per day.
 fn replay_series(
     ndjson: &[u8],
     from: NaiveDate,
     to: NaiveDate,
-) -> (BTreeMap<Key, (String, String)>, BTreeMap<String, BTreeMap<(String, String), serde_json::Value>>) {
-    let cfg = pulse_core::ScoringConfig::default();
-    let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::series(from, to).expect("window"));
-    let mut out = Vec::new();
-    let mut diag = Vec::new();
-    pulse_replay::replay(ndjson, &cfg, &opts, &mut out, &mut diag).expect("replay");
+) -> (BTreeMap<Key, (String, String)>, BTreeMap<String, DayResults>) {
+    let (lines, results) = pulse_e2e::replay_series(ndjson, from, to);
     let mut alerts = BTreeMap::new();
-    let mut results: BTreeMap<String, BTreeMap<(String, String), serde_json::Value>> = BTreeMap::new();
-    for l in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let v: serde_json::Value = serde_json::from_slice(l).expect("replay line is json");
+    for v in &lines {
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        match v["kind"].as_str() {
-            Some("alert") => {
-                let key = (s("account_id"), s("rule"), s("state"), s("opened_on"), s("as_of"));
-                assert!(
-                    alerts.insert(key.clone(), (s("severity"), s("message"))).is_none(),
-                    "replay printed {key:?} twice"
-                );
-            }
-            Some(kind) => {
-                results.entry(s("as_of")).or_default().insert((s("account_id"), kind.to_owned()), v.clone());
-            }
-            None => panic!("replay line without kind: {v}"),
-        }
+        let key = (s("account_id"), s("rule"), s("state"), s("opened_on"), s("as_of"));
+        assert!(alerts.insert(key.clone(), (s("severity"), s("message"))).is_none(), "replay printed {key:?} twice");
     }
     (alerts, results)
 }

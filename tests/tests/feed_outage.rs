@@ -24,7 +24,7 @@ use std::{
 };
 
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
-use pulse_e2e::{stored_results, CollectTotal, TestEnv};
+use pulse_e2e::{stored_results, CollectTotal, DayResults, TestEnv};
 use pulse_gen::DemoSpec;
 use pulse_scorer::FixedClock;
 
@@ -55,31 +55,15 @@ fn join<'a>(lines: impl IntoIterator<Item = &'a Vec<u8>>) -> Vec<u8> {
 }
 
 /// Replay over `ndjson` from `from` to `to`: alert lines as keys, results per day.
-#[allow(clippy::type_complexity)]
-fn replay_series(
-    ndjson: &[u8],
-    from: NaiveDate,
-    to: NaiveDate,
-) -> (BTreeSet<Key>, BTreeMap<String, BTreeMap<(String, String), serde_json::Value>>) {
-    let cfg = pulse_core::ScoringConfig::default();
-    let opts = pulse_replay::ReplayOptions::new(pulse_replay::Window::series(from, to).expect("window"));
-    let (mut out, mut diag) = (Vec::new(), Vec::new());
-    pulse_replay::replay(ndjson, &cfg, &opts, &mut out, &mut diag).expect("replay");
-    let mut alerts = BTreeSet::new();
-    let mut results: BTreeMap<String, BTreeMap<(String, String), serde_json::Value>> = BTreeMap::new();
-    for l in out.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let v: serde_json::Value = serde_json::from_slice(l).expect("replay line is json");
-        let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
-        match v["kind"].as_str() {
-            Some("alert") => {
-                alerts.insert((s("account_id"), s("rule"), s("state"), s("opened_on"), s("as_of")));
-            }
-            Some(kind) => {
-                results.entry(s("as_of")).or_default().insert((s("account_id"), kind.to_owned()), v.clone());
-            }
-            None => panic!("replay line without kind: {v}"),
-        }
-    }
+fn replay_series(ndjson: &[u8], from: NaiveDate, to: NaiveDate) -> (BTreeSet<Key>, BTreeMap<String, DayResults>) {
+    let (lines, results) = pulse_e2e::replay_series(ndjson, from, to);
+    let alerts = lines
+        .iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            (s("account_id"), s("rule"), s("state"), s("opened_on"), s("as_of"))
+        })
+        .collect();
     (alerts, results)
 }
 

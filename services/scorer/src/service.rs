@@ -563,6 +563,33 @@ impl Scorer {
         }
     }
 
+    /// [`Self::evaluate_days`] for every account of partition `p`, in account id order
+    /// (the daily re-evaluation and the release of held alert days). `rewrite_latest`:
+    /// forget what was last published, so `to`'s row is written even when unchanged.
+    /// Returns the number of accounts.
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate_partition(
+        &self,
+        p: i32,
+        st: &mut PartitionState,
+        from: NaiveDate,
+        to: NaiveDate,
+        now: u32,
+        stalls: StallView,
+        rewrite_latest: bool,
+        out: &mut Outputs,
+    ) -> usize {
+        let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
+        ids.sort_unstable();
+        for id in &ids {
+            if rewrite_latest {
+                st.last_published.remove(id);
+            }
+            self.evaluate_days(p, st, id, from, to, now, stalls, out);
+        }
+        ids.len()
+    }
+
     /// Judges the input sources against the wall clock (SPEC v3 §10): updates
     /// `pulse_source_lag_seconds`, adds a `source_stalled` system alert to `out` for each
     /// stall that opened or resolved, marks every partition's alerts held from the
@@ -622,14 +649,8 @@ impl Scorer {
                     st.alerts_held_from = None;
                     st.dirty = true;
                     let from = from.clamp(earliest, today);
-                    let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
-                    ids.sort_unstable();
-                    tracing::info!(partition = p, from = %from, accounts = ids.len(), "releasing alert days held during a stall");
-                    off_loop(|| {
-                        for id in ids {
-                            self.evaluate_days(*p, st, &id, from, today, secs, StallView::default(), out);
-                        }
-                    });
+                    tracing::info!(partition = p, from = %from, "releasing alert days held during a stall");
+                    off_loop(|| self.evaluate_partition(*p, st, from, today, secs, StallView::default(), false, out));
                 }
                 (None, None) => {}
             }
@@ -862,13 +883,8 @@ impl Scorer {
                 let Some(st) = parts.get_mut(p) else { continue };
                 let from =
                     st.last_tick.unwrap_or_else(|| tick_day.pred_opt().unwrap_or(tick_day)).clamp(earliest, today);
-                let mut ids: Vec<String> = st.engine.account_ids().map(str::to_owned).collect();
-                ids.sort_unstable();
-                accounts += ids.len();
-                for id in ids {
-                    st.last_published.remove(&id); // the daily row is always written
-                    self.evaluate_days(*p, st, &id, from, today, now, stalls, &mut out);
-                }
+                // The daily row is always written.
+                accounts += self.evaluate_partition(*p, st, from, today, now, stalls, true, &mut out);
                 st.last_tick = Some(tick_day);
                 st.dirty = true;
             }

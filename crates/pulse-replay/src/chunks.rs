@@ -63,10 +63,19 @@ impl<R: Read> ChunkReader<R> {
 
     /// The next chunk of whole lines, or `None` at end of input.
     pub fn next_chunk(&mut self) -> io::Result<Option<Chunk>> {
+        self.next_chunk_in(Vec::new())
+    }
+
+    /// Like [`Self::next_chunk`], filling `buf` (cleared first): a buffer of an
+    /// earlier chunk handed back, so that reading does not fault in fresh pages for
+    /// every chunk.
+    pub fn next_chunk_in(&mut self, mut buf: Vec<u8>) -> io::Result<Option<Chunk>> {
         if self.eof && self.carry.is_empty() {
             return Ok(None);
         }
-        let mut buf = std::mem::take(&mut self.carry);
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
         let mut target = self.chunk_bytes.max(buf.len() + 1);
         loop {
             if !self.eof {
@@ -79,7 +88,7 @@ impl<R: Read> ChunkReader<R> {
             // the chunk) grows until the line ends.
             match memchr::memrchr(b'\n', &buf) {
                 Some(nl) => {
-                    self.carry = buf[nl + 1..].to_vec();
+                    self.carry.extend_from_slice(&buf[nl + 1..]);
                     buf.truncate(nl + 1);
                     break;
                 }
@@ -97,27 +106,17 @@ impl<R: Read> ChunkReader<R> {
         Ok(Some(Chunk { buf, first_line }))
     }
 
-    /// Reads until `buf` holds `target` bytes or the input ends.
+    /// Reads until `buf` holds `target` bytes or the input ends. `read_to_end` reads
+    /// into the spare capacity without zeroing it first (for files).
     fn fill(&mut self, buf: &mut Vec<u8>, target: usize) -> io::Result<()> {
-        if buf.capacity() < target {
-            buf.reserve_exact(target - buf.len());
+        let want = target.saturating_sub(buf.len());
+        if want == 0 {
+            return Ok(());
         }
-        while buf.len() < target {
-            let len = buf.len();
-            buf.resize(target, 0);
-            match self.inner.read(&mut buf[len..]) {
-                Ok(0) => {
-                    buf.truncate(len);
-                    self.eof = true;
-                    return Ok(());
-                }
-                Ok(n) => buf.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => buf.truncate(len),
-                Err(e) => {
-                    buf.truncate(len);
-                    return Err(e);
-                }
-            }
+        buf.reserve_exact(want);
+        let got = (&mut self.inner).take(want as u64).read_to_end(buf)?;
+        if got < want {
+            self.eof = true;
         }
         Ok(())
     }

@@ -12,7 +12,6 @@
 //! is tested in `tests` below and in `tests/fast_parse.rs` (random lines and
 //! mutations of them).
 
-use chrono::NaiveDate;
 use pulse_core::event::{MAX_EVENT_NAME_CHARS, MAX_FEATURE_CHARS, MAX_ID_CHARS};
 
 /// The fields of a usage event the engine needs, borrowed from the line.
@@ -383,19 +382,53 @@ fn timestamp_us(t: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
-    let local = date.and_hms_nano_opt(h, m, sec, nanos)?.and_utc();
-    let utc = local - chrono::Duration::seconds(offset_s);
+    let days = days_from_civil(year, month, day)?;
+    let utc_s = days * 86_400 + i64::from(h * 3600 + m * 60 + sec) - offset_s;
     // Outside the storable range (SPEC v3 §1): the slow path reports `out_of_range`.
-    if !pulse_core::event::timestamp_in_range(utc) {
+    if !(FIRST_DAY..=LAST_DAY).contains(&utc_s.div_euclid(86_400)) {
         return None;
     }
-    Some(utc.timestamp_micros())
+    Some(utc_s * 1_000_000 + i64::from(nanos / 1000))
+}
+
+/// [`pulse_core::event::MIN_DATE`] and [`pulse_core::event::MAX_DATE`] as day
+/// numbers (checked in the tests).
+const FIRST_DAY: i64 = 0;
+const LAST_DAY: i64 = match days_from_civil(2149, 6, 6) {
+    Some(d) => d,
+    None => 0,
+};
+
+/// Days since 1970-01-01 of a proleptic Gregorian date, `None` when there is no
+/// such date (month or day out of range, February 29 of a common year): the dates
+/// `NaiveDate::from_ymd_opt` accepts for years 0 to 9999 (H. Hinnant's
+/// `days_from_civil`, checked against chrono in the tests).
+const fn days_from_civil(year: u32, month: u32, day: u32) -> Option<i64> {
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days {
+        return None;
+    }
+    // Years start in March, so that the leap day is the last of its year.
+    let y = year as i64 - if month <= 2 { 1 } else { 0 };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
     use pulse_core::event::Event;
     use pulse_core::parse_event;
 
@@ -451,6 +484,59 @@ mod tests {
                     .collect();
                 assert_eq!(stop(&b), naive(&b), "{b:?}");
             }
+        }
+    }
+
+    #[test]
+    fn days_from_civil_agrees_with_chrono() {
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch");
+        for year in (0..=2400).chain([9999]) {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let chrono = NaiveDate::from_ymd_opt(year as i32, month, day).map(|d| (d - epoch).num_days());
+                    assert_eq!(days_from_civil(year, month, day), chrono, "{year}-{month}-{day}");
+                }
+            }
+        }
+        assert_eq!(NaiveDate::from_ymd_opt(1970, 1, 1), Some(pulse_core::event::MIN_DATE));
+        assert_eq!(epoch.checked_add_signed(chrono::Duration::days(LAST_DAY)), Some(pulse_core::event::MAX_DATE));
+    }
+
+    #[test]
+    fn timestamps_agree_with_chrono() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        for _ in 0..200_000 {
+            let year = [1969, 1970, 2026, 2149, 2150, 2024, 2000, 2100][next(8) as usize] + next(2) as u32;
+            let frac = match next(4) {
+                0 => String::new(),
+                1 => format!(".{}", next(10)),
+                2 => format!(".{:06}", next(1_000_000)),
+                _ => format!(".{:09}", next(1_000_000_000)),
+            };
+            let zone = match next(3) {
+                0 => "Z".to_string(),
+                sign => format!("{}{:02}:{:02}", if sign == 1 { '+' } else { '-' }, next(24), next(60)),
+            };
+            let t = format!(
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}{zone}",
+                1 + next(12),
+                1 + next(31),
+                next(24),
+                next(60),
+                next(60)
+            );
+            let slow = chrono::DateTime::parse_from_rfc3339(&t)
+                .ok()
+                .map(|d| d.with_timezone(&chrono::Utc))
+                .filter(|d| pulse_core::event::timestamp_in_range(*d))
+                .map(|d| d.timestamp_micros());
+            assert_eq!(timestamp_us(&t), slow, "{t}");
         }
     }
 

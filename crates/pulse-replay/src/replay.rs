@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::fast;
-use crate::shard::{shard_of, ApplyCounts, Blocks, EventStore, Item, Routed, ShardedEngine};
+use crate::shard::{account_hash, shard_of, ApplyCounts, Blocks, EventStore, Item, Routed, ShardedEngine};
 
 /// Accounts evaluated and rendered between two writes.
 const EVALUATE_BATCH: usize = 1024;
@@ -175,7 +175,11 @@ pub fn replay<R: Read + Send>(
     if options.window.from == options.window.to {
         let mut loaded = load(input, config, options, diagnostics)?;
         loaded.write(out)?;
-        return Ok(loaded.summary);
+        let Loaded { engine, pool, summary, .. } = loaded;
+        // Freeing the state (one table per account) in parallel, not on this thread
+        // after everything else.
+        pool.install(|| engine.drop_in_parallel());
+        return Ok(summary);
     }
     replay_series(input, config, options, out, diagnostics)
 }
@@ -271,6 +275,14 @@ impl Pool {
         match &self.0 {
             Some(p) => p.install(f),
             None => f(),
+        }
+    }
+
+    /// Runs `op` on this thread; what it spawns runs on the pool's threads.
+    fn in_place_scope<'scope, R>(&self, op: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
+        match &self.0 {
+            Some(p) => p.in_place_scope(op),
+            None => rayon::in_place_scope(op),
         }
     }
 }
@@ -456,11 +468,13 @@ fn read_blocks<R: Read + Send>(
     let group = pool.threads().max(1);
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<io::Result<Chunk>>(group * 2);
+        // Buffers of applied chunks go back to the reader, which refills them.
+        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let chunk_bytes = options.chunk_bytes;
         scope.spawn(move || {
             let mut reader = ChunkReader::new(input, chunk_bytes);
             loop {
-                let next = reader.next_chunk();
+                let next = reader.next_chunk_in(free_rx.try_recv().unwrap_or_default());
                 let stop = !matches!(next, Ok(Some(_)));
                 let sent = match next {
                     Ok(Some(chunk)) => tx.send(Ok(chunk)),
@@ -482,12 +496,17 @@ fn read_blocks<R: Read + Send>(
             let done = chunks.is_empty();
             let previous_group = previous.take();
             let sink = &mut sink;
+            let free_tx = &free_tx;
             let (mut blocks, ()) = pool.install(|| {
                 rayon::join(
                     || parse_group(&chunks, config, shards, cutoff),
                     move || {
                         if let Some((chunks, blocks)) = previous_group {
                             sink(blocks.into_iter().map(|b| (&chunks[b.chunk].buf[..], b.routed)).collect());
+                            for chunk in chunks {
+                                // The reader may be done: then the buffer is dropped.
+                                let _ = free_tx.send(chunk.buf);
+                            }
                         }
                     },
                 )
@@ -588,20 +607,31 @@ fn write_day(
     let with_alerts = alerts.is_some();
     let mut written = 0;
     let mut evaluations = Vec::new();
-    for batch in accounts.chunks(EVALUATE_BATCH) {
-        let rendered = pool.install(|| {
-            engine.evaluate(batch, day, |ev| {
-                let lines = if print { Some(render(ev)) } else { None };
-                (lines, with_alerts.then(|| ev.clone()))
-            })
-        });
-        for (lines, ev) in rendered {
-            if let Some(lines) = lines {
-                out.write_all(&lines?).map_err(ReplayError::Write)?;
-                written += 2;
+    let evaluate = |batch: &[(&str, usize)]| {
+        engine.evaluate(batch, day, |ev| {
+            let lines = if print { Some(render(ev)) } else { None };
+            (lines, with_alerts.then(|| ev.clone()))
+        })
+    };
+    let mut batches = accounts.chunks(EVALUATE_BATCH);
+    let mut current = batches.next().map(|batch| pool.install(|| evaluate(batch)));
+    while let Some(rendered) = current.take() {
+        // The next batch is evaluated on the workers while this thread writes this one.
+        let next_batch = batches.next();
+        let next = &mut current;
+        pool.in_place_scope(|scope| {
+            if let Some(batch) = next_batch {
+                scope.spawn(|_| *next = Some(evaluate(batch)));
             }
-            evaluations.extend(ev);
-        }
+            for (lines, ev) in rendered {
+                if let Some(lines) = lines {
+                    out.write_all(&lines?).map_err(ReplayError::Write)?;
+                    written += 2;
+                }
+                evaluations.extend(ev);
+            }
+            Ok::<(), ReplayError>(())
+        })?;
     }
     if let Some(tracker) = alerts {
         for t in tracker.update_many(&evaluations) {
@@ -690,7 +720,8 @@ fn parse_block(
                     out.after_cutoff += 1;
                 } else {
                     let key = UsageKey::new(config, u.event_id, u.user_id, u.feature, u.ts_us);
-                    out.routed.push(u.account_id, Item::Usage { start, len, key });
+                    let hash = account_hash(u.account_id.as_bytes());
+                    out.routed.push(hash, Item::Usage { start, len, hash, key });
                 }
                 return;
             }
@@ -698,8 +729,8 @@ fn parse_block(
         match parse_event(line) {
             Ok(event) if event.timestamp() >= cutoff => out.after_cutoff += 1,
             Ok(event) => {
-                let s = shard_of(event.account_id(), shards);
-                out.routed.by_shard[s].push(Item::Event(Box::new(event)));
+                let hash = account_hash(event.account_id().as_bytes());
+                out.routed.push(hash, Item::Event(Box::new(event)));
             }
             Err(error) => out.invalid.push((index, error)),
         }

@@ -4,6 +4,7 @@
 //! input order, exactly as a single engine would see them.
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use chrono::NaiveDate;
 use pulse_core::config::ScoringConfig;
@@ -36,25 +37,41 @@ impl ApplyCounts {
 }
 
 /// FNV-1a, then a final mix: stable across runs, platforms and Rust versions
-/// (unlike `DefaultHasher`), so a shard layout is reproducible.
-pub fn shard_of(account_id: &str, shards: usize) -> usize {
+/// (unlike `DefaultHasher`), so a shard layout is reproducible. Computed once per
+/// event while parsing (in parallel): it picks the shard and is the key of the
+/// shard's account table ([`EventStore`]), which compares the id bytes only to
+/// confirm a match.
+#[inline]
+pub fn account_hash(account_id: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in account_id.as_bytes() {
+    for b in account_id {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    (h % shards.max(1) as u64) as usize
+    h
+}
+
+/// The shard of an account hash.
+#[inline]
+pub fn shard_of_hash(hash: u64, shards: usize) -> usize {
+    (hash % shards.max(1) as u64) as usize
+}
+
+/// The shard of an account: [`shard_of_hash`] of its [`account_hash`].
+pub fn shard_of(account_id: &str, shards: usize) -> usize {
+    shard_of_hash(account_hash(account_id.as_bytes()), shards)
 }
 
 /// One parsed event, routed to its shard.
 #[derive(Debug)]
 pub enum Item {
     /// A usage event read by the fast path ([`crate::fast`]): its account id is
-    /// `buf[start..start + len]` of the chunk it was parsed from; no allocation.
-    Usage { start: u32, len: u32, key: UsageKey },
+    /// `buf[start..start + len]` of the chunk it was parsed from (no allocation),
+    /// `hash` its [`account_hash`].
+    Usage { start: u32, len: u32, hash: u64, key: UsageKey },
     /// Any other event (and usage the fast path left to `parse_event`).
     Event(Box<Event>),
 }
@@ -74,9 +91,10 @@ impl Routed {
         Routed { by_shard: (0..shards.max(1)).map(|_| Vec::with_capacity(capacity / shards.max(1) + 8)).collect() }
     }
 
-    /// Adds an event to the shard of its account.
-    pub fn push(&mut self, account_id: &str, item: Item) {
-        let s = shard_of(account_id, self.by_shard.len());
+    /// Adds an event to the shard of its account, given the account's [`account_hash`].
+    #[inline]
+    pub fn push(&mut self, hash: u64, item: Item) {
+        let s = shard_of_hash(hash, self.by_shard.len());
         self.by_shard[s].push(item);
     }
 }
@@ -109,6 +127,12 @@ impl ShardedEngine {
 
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Drops the shards in parallel (on the current rayon pool): freeing millions of
+    /// table entries is otherwise a serial tail of a replay.
+    pub fn drop_in_parallel(self) {
+        self.shards.into_par_iter().for_each(drop);
     }
 
     /// The engine holding `account_id`'s state (its CRM log, outcomes, stages).
@@ -168,18 +192,53 @@ pub struct EventStore {
     kept: usize,
 }
 
+/// One shard's events by account. Gathering touches, per event, the account table
+/// (keyed by the precomputed [`account_hash`]), the account's id bytes and its
+/// usage vector: these are kept in dense arrays of their own (`id_bytes`, `usage`)
+/// so that they stay in cache while 10,000 interleaved accounts are gathered.
 #[derive(Default)]
 struct ShardStore {
-    /// Account id bytes -> index in `accounts` (bytes: no UTF-8 check per event).
-    index: HashMap<Box<[u8]>, u32>,
+    /// Account hash -> index of the first account with that hash; the others with
+    /// the same hash (a collision: never seen in practice, but possible) follow
+    /// through `next`.
+    index: HashMap<u64, u32, BuildHasherDefault<HashIsKey>>,
+    /// The accounts' ids end to end; account `i`'s ends at `id_ends[i]` and starts
+    /// where account `i - 1`'s ends.
+    id_bytes: Vec<u8>,
+    id_ends: Vec<usize>,
+    /// Next account with the same hash, [`NONE`] for none.
+    next: Vec<u32>,
+    /// Each account's usage keys.
+    usage: Vec<Vec<UsageKey>>,
     accounts: Vec<StoredAccount>,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// Hashes a `u64` key to itself: the key is already an [`account_hash`].
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 struct StoredAccount {
     id: Box<str>,
-    usage: Vec<UsageKey>,
     events: Vec<(i64, Event)>,
-    /// How many of `usage` / `events` were fed to the engine.
+    /// How many of its usage keys / `events` were fed to the engine.
     usage_fed: usize,
     events_fed: usize,
 }
@@ -194,23 +253,48 @@ fn day_number(d: NaiveDate) -> i64 {
 }
 
 impl ShardStore {
-    fn account(&mut self, id: &[u8]) -> &mut StoredAccount {
-        let i = match self.index.get(id) {
-            Some(&i) => i as usize,
-            None => {
-                let i = self.accounts.len();
-                self.index.insert(id.into(), i as u32);
-                self.accounts.push(StoredAccount {
-                    id: String::from_utf8_lossy(id).into(),
-                    usage: Vec::new(),
-                    events: Vec::new(),
-                    usage_fed: 0,
-                    events_fed: 0,
-                });
-                i
+    fn id(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.id_ends[i - 1] };
+        &self.id_bytes[start..self.id_ends[i]]
+    }
+
+    /// The index of the account with id `id` and hash `hash` (its
+    /// [`account_hash`]), added on first sight.
+    #[inline]
+    fn account(&mut self, hash: u64, id: &[u8]) -> usize {
+        let head = self.index.get(&hash).copied();
+        let mut at = head.unwrap_or(NONE);
+        while at != NONE {
+            if self.id(at as usize) == id {
+                return at as usize;
             }
-        };
-        &mut self.accounts[i]
+            at = self.next[at as usize];
+        }
+        let i = self.accounts.len();
+        // At most one account per event, and an input's events are counted in
+        // `usize`: an index past `u32` would need over 4 billion accounts in one shard.
+        let i32 = u32::try_from(i).unwrap_or(NONE - 1);
+        match head {
+            // Chained right after the head: the head stays the table's entry.
+            Some(h) => {
+                self.next.push(self.next[h as usize]);
+                self.next[h as usize] = i32;
+            }
+            None => {
+                self.index.insert(hash, i32);
+                self.next.push(NONE);
+            }
+        }
+        self.id_bytes.extend_from_slice(id);
+        self.id_ends.push(self.id_bytes.len());
+        self.usage.push(Vec::new());
+        self.accounts.push(StoredAccount {
+            id: String::from_utf8_lossy(id).into(),
+            events: Vec::new(),
+            usage_fed: 0,
+            events_fed: 0,
+        });
+        i
     }
 }
 
@@ -227,12 +311,15 @@ impl EventStore {
             for (buf, items) in lists {
                 for item in items {
                     match item {
-                        Item::Usage { start, len, key } => {
-                            store.account(&buf[start as usize..(start + len) as usize]).usage.push(key)
+                        Item::Usage { start, len, hash, key } => {
+                            let i = store.account(hash, &buf[start as usize..(start + len) as usize]);
+                            store.usage[i].push(key);
                         }
                         Item::Event(ev) => {
                             let day = day_of_us(ev.timestamp().timestamp_micros());
-                            store.account(ev.account_id().as_bytes()).events.push((day, *ev));
+                            let id = ev.account_id().as_bytes();
+                            let i = store.account(account_hash(id), id);
+                            store.accounts[i].events.push((day, *ev));
                         }
                     }
                 }
@@ -243,10 +330,10 @@ impl EventStore {
     /// Sorts each account's events by day (stable: input order within a day).
     pub fn finish(&mut self) {
         self.shards.par_iter_mut().for_each(|store| {
-            store.index = HashMap::new();
-            for a in &mut store.accounts {
-                a.usage.sort_by_key(|k| day_of_us(k.ts_us()));
-                a.usage.shrink_to_fit();
+            store.index = HashMap::default();
+            for (a, usage) in store.accounts.iter_mut().zip(&mut store.usage) {
+                usage.sort_by_key(|k| day_of_us(k.ts_us()));
+                usage.shrink_to_fit();
                 a.events.sort_by_key(|(day, _)| *day);
             }
         });
@@ -257,9 +344,9 @@ impl EventStore {
         let first = self
             .shards
             .iter()
-            .flat_map(|s| &s.accounts)
-            .flat_map(|a| {
-                a.usage.first().map(|k| day_of_us(k.ts_us())).into_iter().chain(a.events.first().map(|e| e.0))
+            .flat_map(|s| s.accounts.iter().zip(&s.usage))
+            .flat_map(|(a, usage)| {
+                usage.first().map(|k| day_of_us(k.ts_us())).into_iter().chain(a.events.first().map(|e| e.0))
             })
             .min()?;
         NaiveDate::from_ymd_opt(1970, 1, 1)?.checked_add_signed(chrono::Duration::days(first))
@@ -291,12 +378,11 @@ impl EventStore {
         self.kept = 0;
         self.per_shard(engine, |engine, store| {
             let mut counts = ApplyCounts::default();
-            store.index = HashMap::new();
-            for a in std::mem::take(&mut store.accounts) {
+            let taken = std::mem::take(store);
+            for (a, mut usage) in taken.accounts.into_iter().zip(taken.usage) {
                 for (_, ev) in &a.events {
                     counts.count(engine.apply(ev));
                 }
-                let mut usage = a.usage;
                 usage.sort_unstable_by_key(|k| std::cmp::Reverse(day_of_us(k.ts_us())));
                 engine.apply_usage_many(&a.id, &usage, |o| counts.count(o));
             }
@@ -327,7 +413,7 @@ impl EventStore {
         let last = day_number(through);
         self.per_shard(engine, |engine, store| {
             let mut counts = ApplyCounts::default();
-            for a in &mut store.accounts {
+            for (a, usage) in store.accounts.iter_mut().zip(&store.usage) {
                 while let Some((day, ev)) = a.events.get(a.events_fed) {
                     if *day > last {
                         break;
@@ -335,7 +421,7 @@ impl EventStore {
                     counts.count(engine.apply(ev));
                     a.events_fed += 1;
                 }
-                while let Some(key) = a.usage.get(a.usage_fed) {
+                while let Some(key) = usage.get(a.usage_fed) {
                     if day_of_us(key.ts_us()) > last {
                         break;
                     }

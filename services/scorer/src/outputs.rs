@@ -9,7 +9,7 @@
 //! `storage_rejected`, the server's message, the result's JSON as the original, the table
 //! as `source_topic`) and the rest is stored, so one bad row never stops the scorer.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clickhouse::{RowOwned, RowWrite};
 use futures::future::join_all;
@@ -226,34 +226,72 @@ async fn insert_isolating<R: ResultRow>(
     Ok(letters)
 }
 
-/// Inserts every row, then sends every message and waits for all acknowledgements.
-/// Returns how many rows ClickHouse refused (stored as dead letters instead).
-pub async fn write(
+/// What a successful [`write`] did, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    /// Result rows ClickHouse refused for their content (dead-lettered).
+    pub refused: usize,
+    /// When every health and readiness message was acknowledged by the broker: the
+    /// results are on their topics.
+    pub published_at: Instant,
+    /// When every ClickHouse insert was acknowledged: the results are in the tables.
+    pub stored_at: Instant,
+}
+
+/// Writes `out`: the ClickHouse inserts (each table's rows in one insert, the tables
+/// concurrently) and, beside them, the health and readiness messages, so results reach
+/// their topics without waiting for ClickHouse (the freshness a consumer of
+/// `pulse.health` sees). Alert and system-alert messages go out only once the rows are
+/// stored, so a write retried after a failed insert never publishes a transition the
+/// notifier could send twice; dead letters of refused rows likewise. The caller commits
+/// offsets only after this returns, so every insert still precedes the commit; a retried
+/// write may publish health and readiness messages again (idempotent downstream: the
+/// same result under the same key).
+pub async fn write<'a>(
     ch: &clickhouse::Client,
-    producer: &FutureProducer,
-    topics: &OutputTopics,
-    out: &Outputs,
-) -> Result<usize, WriteError> {
-    let mut letters = insert_isolating(ch, tables::ACCOUNT_HEALTH, &out.health).await?;
-    letters.extend(insert_isolating(ch, tables::GRADUATION_READINESS, &out.readiness).await?);
-    letters.extend(insert_isolating(ch, tables::HEALTH_ALERTS, &out.alerts).await?);
-    insert(ch, tables::SYSTEM_ALERTS, &out.system).await?;
-    let sends = out.messages.iter().map(|(kind, key, payload)| {
-        let topic = match kind {
-            Kind::Health => &topics.health,
-            Kind::Readiness => &topics.readiness,
-            Kind::Alert | Kind::System => &topics.alerts,
-        };
-        (topic, key, payload)
-    });
-    let letter_sends = letters.iter().map(|(key, payload)| (&topics.dlq, key, payload));
-    let sends = sends.chain(letter_sends).map(|(topic, key, payload)| {
+    producer: &'a FutureProducer,
+    topics: &'a OutputTopics,
+    out: &'a Outputs,
+) -> Result<Written, WriteError> {
+    let topic_of = |kind: &Kind| match kind {
+        Kind::Health => &topics.health,
+        Kind::Readiness => &topics.readiness,
+        Kind::Alert | Kind::System => &topics.alerts,
+    };
+    let send = |topic: &'a str, key: &'a str, payload: &'a [u8]| {
         producer.send(FutureRecord::to(topic).key(key.as_bytes()).payload(payload), Duration::from_secs(30))
+    };
+    let is_result = |kind: &Kind| matches!(kind, Kind::Health | Kind::Readiness);
+    let publish = async {
+        let sends = out.messages.iter().filter(|(k, _, _)| is_result(k)).map(|(k, key, p)| send(topic_of(k), key, p));
+        for r in join_all(sends).await {
+            r.map_err(|(e, _)| e)?;
+        }
+        Ok::<Instant, KafkaError>(Instant::now())
+    };
+    let store = async {
+        let (mut letters, readiness, alerts) = futures::try_join!(
+            insert_isolating(ch, tables::ACCOUNT_HEALTH, &out.health),
+            insert_isolating(ch, tables::GRADUATION_READINESS, &out.readiness),
+            insert_isolating(ch, tables::HEALTH_ALERTS, &out.alerts),
+        )?;
+        letters.extend(readiness);
+        letters.extend(alerts);
+        insert(ch, tables::SYSTEM_ALERTS, &out.system).await?;
+        Ok::<_, clickhouse::error::Error>((letters, Instant::now()))
+    };
+    let (published, stored) = futures::join!(publish, store);
+    let (letters, stored_at) = stored?;
+    let published_at = published?;
+    let after = out.messages.iter().filter(|(k, _, _)| !is_result(k)).map(|(k, key, p)| send(topic_of(k), key, p));
+    let letter_sends = letters.iter().map(|(key, payload)| {
+        producer.send(FutureRecord::to(&topics.dlq).key(key.as_bytes()).payload(payload), Duration::from_secs(30))
     });
-    for r in join_all(sends).await {
+    let (after, letter_sends) = futures::join!(join_all(after), join_all(letter_sends));
+    for r in after.into_iter().chain(letter_sends) {
         r.map_err(|(e, _)| e)?;
     }
-    Ok(letters.len())
+    Ok(Written { refused: letters.len(), published_at, stored_at })
 }
 
 /// Inserts `rows` into `table` in one insert (nothing for no rows).

@@ -697,10 +697,18 @@ impl Scorer {
             }
         });
         self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
-        self.write(io, run, out, stop).await?;
+        let written = self.write(io, run, out, stop).await?;
+        // Wall-clock times of the acknowledgements (the clock may be a test's).
+        let now = std::time::Instant::now();
         let now_ms = self.clock.now().timestamp_millis();
+        let at_ms = |at: Option<std::time::Instant>| {
+            at.map_or(now_ms, |at| now_ms - i64::try_from(now.saturating_duration_since(at).as_millis()).unwrap_or(0))
+        };
+        let published_ms = at_ms(written.map(|w| w.published_at));
+        let stored_ms = at_ms(written.map(|w| w.stored_at));
         for ts in run.event_times.drain(..) {
-            self.metrics.event_to_publish_seconds.observe(((now_ms - ts).max(0) as f64) / 1000.0);
+            self.metrics.event_to_publish_seconds.observe(((published_ms - ts).max(0) as f64) / 1000.0);
+            self.metrics.event_to_stored_seconds.observe(((stored_ms - ts).max(0) as f64) / 1000.0);
         }
         run.batch_events = 0;
         run.batch_started = None;
@@ -713,15 +721,18 @@ impl Scorer {
         Ok(())
     }
 
+    /// Writes `out` with retries ([`outputs::write`]); what was written and when, `None`
+    /// when there was nothing to write.
     async fn write(
         &self,
         io: &Io<'_>,
         run: &mut Run,
         mut out: Outputs,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), Stopped> {
+    ) -> Result<Option<outputs::Written>, Stopped> {
         // Which transitions may be notified: marked on their messages before publishing.
         self.notify(io, run, &mut out);
+        let mut written = None;
         if !out.is_empty() {
             let topics = OutputTopics {
                 health: self.topics.health.clone(),
@@ -729,9 +740,14 @@ impl Scorer {
                 alerts: self.topics.alerts.clone(),
                 dlq: self.topics.dlq.clone(),
             };
-            let refused = self
+            let started = std::time::Instant::now();
+            let w = self
                 .retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out))
                 .await?;
+            self.metrics.insert_seconds.observe(w.stored_at.saturating_duration_since(started).as_secs_f64());
+            self.metrics.produce_seconds.observe(w.published_at.saturating_duration_since(started).as_secs_f64());
+            let refused = w.refused;
+            written = Some(w);
             if refused > 0 {
                 self.metrics.errors.with_label_values(&["clickhouse_insert", "row_refused"]).inc_by(refused as u64);
             }
@@ -739,7 +755,7 @@ impl Scorer {
             self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
             self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
         }
-        Ok(())
+        Ok(written)
     }
 
     /// Notifications for the present (SPEC §5; the bookkeeping is `notify`'s, delivery is
@@ -890,7 +906,7 @@ impl Scorer {
             }
         });
         tracing::info!(day = %tick_day, partitions = due.len(), accounts, "daily re-evaluation");
-        self.write(io, run, out, stop).await
+        self.write(io, run, out, stop).await.map(drop)
     }
 
     /// Snapshots every changed partition, then commits the offsets the snapshots cover.

@@ -22,6 +22,11 @@ pub struct ApiConfig {
     /// ClickHouse's limit on one query's run time (`max_execution_time`); a request over
     /// it fails with 503.
     pub query_timeout_secs: u32,
+    /// ClickHouse's limit on the rows of one query's result (`max_result_rows`, default
+    /// 200,000): a list or lookup that would return more fails with 503 rather than
+    /// hold the API's memory. The renewal forecast and the accuracy page read the whole
+    /// portfolio in queries under it, however many accounts there are.
+    pub max_result_rows: u64,
     /// Requests served at once; more wait (bounded by `request_timeout_secs`).
     pub max_concurrent_requests: u32,
     /// Whole-request deadline, waiting included; over it the answer is 503.
@@ -46,6 +51,7 @@ impl Default for ApiConfig {
             max_page_size: 200,
             max_range_days: 366,
             query_timeout_secs: 10,
+            max_result_rows: 200_000,
             max_concurrent_requests: 64,
             request_timeout_secs: 15,
             read_user: None,
@@ -113,6 +119,9 @@ impl ApiConfig {
         })?;
         ensure((1..=600).contains(&self.query_timeout_secs), "api.query_timeout_secs", || {
             format!("{} is out of range 1..=600", self.query_timeout_secs)
+        })?;
+        ensure((10..=1_000_000_000).contains(&self.max_result_rows), "api.max_result_rows", || {
+            format!("{} is out of range 10..=1000000000", self.max_result_rows)
         })?;
         ensure((1..=10_000).contains(&self.max_concurrent_requests), "api.max_concurrent_requests", || {
             format!("{} is out of range 1..=10000", self.max_concurrent_requests)

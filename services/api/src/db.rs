@@ -5,13 +5,19 @@
 //! The SQL itself, the row types and every query live in `pulse_storage` (`sql`,
 //! `read`): this module only builds the clients the API runs them with.
 
-/// Read and write clients.
+/// Read and write clients, and what the read side keeps between requests.
 #[derive(Clone)]
 pub struct Db {
-    /// Queries: `readonly = 2`, time-limited.
+    /// Queries: `readonly = 2`, time-limited, results limited to `max_result_rows`.
     pub read: clickhouse::Client,
     /// Acknowledgement inserts.
     pub write: clickhouse::Client,
+    /// The read client's limit on the rows of one query's result (`api.max_result_rows`):
+    /// whole-portfolio reads split themselves into queries under it.
+    pub max_result_rows: u64,
+    /// The renewal forecast's and the accuracy page's inputs and answers, kept while
+    /// the tables they come from are unchanged.
+    pub outcomes: std::sync::Arc<crate::routes::outcomes::Cache>,
 }
 
 impl Db {
@@ -35,9 +41,9 @@ impl Db {
         // so the row types never depend on a server profile's `join_use_nulls`.
         read = read
             .with_setting("max_execution_time", api.query_timeout_secs.to_string())
-            .with_setting("max_result_rows", "200000")
+            .with_setting("max_result_rows", api.max_result_rows.to_string())
             .with_setting("result_overflow_mode", "throw")
             .with_setting("join_use_nulls", "0");
-        Self { read, write }
+        Self { read, write, max_result_rows: api.max_result_rows, outcomes: Default::default() }
     }
 }

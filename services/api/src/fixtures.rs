@@ -17,6 +17,8 @@
 //! still open at the end has its opening retracted afterwards, so `alerts_current` holds
 //! it as `withdrawn` and no page or endpoint may show it.
 
+pub mod scale;
+
 use chrono::{Days, NaiveDate, Utc};
 use pulse_core::{event::RenewalEvent, AlertTracker, Engine, Evaluation, Event, ScoringConfig};
 use pulse_gen::{write_demo, DemoSpec};

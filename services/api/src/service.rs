@@ -111,6 +111,8 @@ impl App {
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // The renewals and accuracy inputs take seconds to load at scale: from the start.
+        tokio::spawn(self.state.db.outcomes.clone().warm(self.state.db.clone()));
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await
     }
 }

@@ -4,7 +4,7 @@
 //! (false alarms). Every number comes from `pulse_core::backtest` on the stored daily
 //! results; this module loads them and shapes the answer.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
@@ -17,7 +17,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{
-    outcomes::{self, outcome_account, OutcomeAccount, HORIZONS},
+    outcomes::{self, outcome_account, OutcomeAccount, Snapshot, HORIZONS},
     Scope,
 };
 use crate::{db::Db, error::ApiResult, params::Query, state::AppState};
@@ -57,14 +57,23 @@ pub struct Accuracy {
     params(super::SegmentQuery),
     responses((status = 200, description = "OK", body = Accuracy))
 )]
-pub async fn accuracy(State(st): State<AppState>, Query(q): Query<super::SegmentQuery>) -> ApiResult<Json<Accuracy>> {
-    Ok(Json(query_accuracy(&st.db, &st.scoring.version(), &q.scope()).await?))
+pub async fn accuracy(
+    State(st): State<AppState>,
+    Query(q): Query<super::SegmentQuery>,
+) -> ApiResult<Json<super::Shared<Accuracy>>> {
+    Ok(Json(super::Shared(query_accuracy(&st.db, &st.scoring.version(), &q.scope()).await?)))
 }
 
-pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> ApiResult<Accuracy> {
-    let since = |today: NaiveDate| today.checked_sub_days(Days::new(365)).unwrap_or(NaiveDate::MIN);
-    let Some(inputs) = outcomes::load(db, scope, since).await? else {
-        return Ok(Accuracy {
+/// The accuracy of `scope`: kept with the inputs it was computed from until they change
+/// (`outcomes::Cache`), computed from the current snapshot otherwise.
+pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> ApiResult<Arc<Accuracy>> {
+    let loaded = db.outcomes.current(db).await?;
+    let key = format!("accuracy|{config_version}|{scope:?}");
+    if let Some(a) = db.outcomes.answer::<Accuracy>(loaded.fingerprint, &key) {
+        return Ok(a);
+    }
+    let answer = match loaded.snapshot {
+        None => Accuracy {
             as_of: None,
             scope: scope.clone(),
             config_version: config_version.to_owned(),
@@ -77,11 +86,23 @@ pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> Api
             graduation: backtest::graduation_report(&[]),
             lost_while_green: Vec::new(),
             red_that_renewed: Vec::new(),
-        });
+        },
+        Some(snap) => {
+            let (version, scope) = (config_version.to_owned(), scope.clone());
+            outcomes::compute(move || compute(&snap, &version, &scope)).await?
+        }
     };
+    let answer = Arc::new(answer);
+    db.outcomes.keep(loaded.fingerprint, key, answer.clone());
+    Ok(answer)
+}
+
+fn compute(snap: &Snapshot, config_version: &str, scope: &Scope) -> Accuracy {
+    let since = snap.today.checked_sub_days(Days::new(365)).unwrap_or(NaiveDate::MIN);
+    let inputs = snap.inputs(scope, since);
     let (cal, scored) =
-        Calibration::measure_scored(&inputs.history, &inputs.outcomes, &HORIZONS, config_version, inputs.today);
-    let graduated = graduation_inputs(db, &scored).await?;
+        Calibration::measure_scored(inputs.history, &inputs.outcomes, &HORIZONS, config_version, inputs.today);
+    let graduated = graduation_inputs(snap, &scored);
     let graduation = backtest::graduation_report(&graduated);
     let pick = |want_lost: bool, color: pulse_core::Color| {
         let mut v: Vec<OutcomeAccount> = scored
@@ -92,7 +113,7 @@ pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> Api
         v.sort_by(|a, b| b.arr_before.total_cmp(&a.arr_before).then_with(|| a.account_id.cmp(&b.account_id)));
         v
     };
-    Ok(Accuracy {
+    Accuracy {
         as_of: Some(inputs.today),
         scope: scope.clone(),
         config_version: config_version.to_owned(),
@@ -105,31 +126,24 @@ pub async fn query_accuracy(db: &Db, config_version: &str, scope: &Scope) -> Api
         red_that_renewed: pick(false, pulse_core::Color::Red),
         horizons: cal.horizons,
         graduation,
-    })
+    }
 }
 
 fn stage(s: &str) -> Option<LifecycleStage> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
 }
 
-/// `(verdict on the last onboarding day, lost)` per outcome renewed after it (SPEC §8).
-/// Reads only the days around each account's stage changes (the first and last day of
-/// each run of one stage), which is all `last_onboarding_day` and the verdict need.
-async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(pulse_core::Verdict, bool)>> {
-    let mut ids: Vec<String> = scored.iter().map(|s| s.outcome.account_id.clone()).collect();
+/// `(verdict on the last onboarding day, lost)` per outcome renewed after it (SPEC §8),
+/// from the readiness rows around each account's stage changes (the first and last day
+/// of each run of one stage), which is all `last_onboarding_day` and the verdict need.
+fn graduation_inputs(snap: &Snapshot, scored: &[ScoredOutcome]) -> Vec<(pulse_core::Verdict, bool)> {
+    let mut ids: Vec<&str> = scored.iter().map(|s| s.outcome.account_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = pulse_storage::read::outcomes::stage_changes(&db.read, ids).await?;
-    let mut by_account: BTreeMap<&str, Vec<&pulse_storage::read::outcomes::StageRow>> = BTreeMap::new();
-    for r in &rows {
-        by_account.entry(r.account_id.as_str()).or_default().push(r);
-    }
     let mut last_day: HashMap<&str, pulse_core::Verdict> = HashMap::new();
     let mut graduated_on: HashMap<&str, NaiveDate> = HashMap::new();
-    for (account, rows) in &by_account {
+    for account in ids {
+        let rows = snap.stage_changes(account);
         let changes: Vec<(NaiveDate, LifecycleStage)> =
             rows.iter().filter_map(|r| stage(&r.stage).map(|s| (r.as_of, s))).collect();
         let Some(d) = backtest::last_onboarding_day(&changes) else { continue };
@@ -138,7 +152,7 @@ async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(
         last_day.insert(account, r.verdict.into());
         graduated_on.insert(account, d);
     }
-    Ok(scored
+    scored
         .iter()
         .filter_map(|s| {
             let id = s.outcome.account_id.as_str();
@@ -146,5 +160,5 @@ async fn graduation_inputs(db: &Db, scored: &[ScoredOutcome]) -> ApiResult<Vec<(
             let verdict = last_day.get(id).copied()?;
             (s.outcome.renewal_on > *d).then_some((verdict, s.outcome.lost()))
         })
-        .collect())
+        .collect()
 }

@@ -201,6 +201,16 @@ pub fn names<C: crate::params::Choices>() -> Vec<&'static str> {
     C::ALL.iter().map(|(n, _)| *n).collect()
 }
 
+/// An answer kept in `outcomes::Cache`, served without copying it (a forecast at scale
+/// lists some 100,000 renewals).
+pub struct Shared<T>(pub std::sync::Arc<T>);
+
+impl<T: Serialize> Serialize for Shared<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::params::fields;

@@ -4,6 +4,8 @@
 //! start of each past quarter against what actually happened. Every number comes from
 //! `pulse_core::forecast`; this module loads its inputs and shapes the answer.
 
+use std::sync::Arc;
+
 use axum::{extract::State, Json};
 use chrono::{Days, NaiveDate};
 use pulse_core::{
@@ -163,9 +165,12 @@ pub struct Renewals {
     params(RenewalsQuery),
     responses((status = 200, description = "OK", body = Renewals))
 )]
-pub async fn renewals(State(st): State<AppState>, Query(q): Query<RenewalsQuery>) -> ApiResult<Json<Renewals>> {
+pub async fn renewals(
+    State(st): State<AppState>,
+    Query(q): Query<RenewalsQuery>,
+) -> ApiResult<Json<super::Shared<Renewals>>> {
     let req = RenewalsRequest::from_query(q);
-    Ok(Json(query_renewals(&st.db, &st.scoring.version(), &req).await?))
+    Ok(Json(super::Shared(query_renewals(&st.db, &st.scoring.version(), &req).await?)))
 }
 
 /// The first day of the oldest quarter back-cast.
@@ -210,14 +215,16 @@ pub fn calibration_table(cal: &Calibration, outcomes: u64, lost: u64) -> Calibra
     }
 }
 
-pub async fn query_renewals(db: &Db, config_version: &str, req: &RenewalsRequest) -> ApiResult<Renewals> {
-    let quarters = req.quarters;
-    let since = move |today: NaiveDate| {
-        let oldest = oldest_quarter(today, quarters).min(today);
-        oldest.checked_sub_days(Days::new(366)).unwrap_or(NaiveDate::MIN)
-    };
-    let Some(inputs) = outcomes::load(db, &req.scope, since).await? else {
-        return Ok(Renewals {
+/// The forecast for `req`: kept with the inputs it was computed from until they change
+/// (`outcomes::Cache`), computed from the current snapshot otherwise.
+pub async fn query_renewals(db: &Db, config_version: &str, req: &RenewalsRequest) -> ApiResult<Arc<Renewals>> {
+    let loaded = db.outcomes.current(db).await?;
+    let key = format!("renewals|{config_version}|{:?}|{}", req.scope, req.quarters);
+    if let Some(r) = db.outcomes.answer::<Renewals>(loaded.fingerprint, &key) {
+        return Ok(r);
+    }
+    let answer = match loaded.snapshot {
+        None => Renewals {
             as_of: None,
             scope: req.scope.clone(),
             config_version: config_version.to_owned(),
@@ -226,14 +233,25 @@ pub async fn query_renewals(db: &Db, config_version: &str, req: &RenewalsRequest
             calibration: None,
             windows: Vec::new(),
             backcast: Vec::new(),
-        });
+        },
+        Some(snap) => {
+            let (version, req) = (config_version.to_owned(), req.clone());
+            outcomes::compute(move || {
+                let oldest = oldest_quarter(snap.today, req.quarters).min(snap.today);
+                let since = oldest.checked_sub_days(Days::new(366)).unwrap_or(NaiveDate::MIN);
+                compute(snap.inputs(&req.scope, since), &version, &req)
+            })
+            .await?
+        }
     };
-    Ok(compute(inputs, config_version, req))
+    let answer = Arc::new(answer);
+    db.outcomes.keep(loaded.fingerprint, key, answer.clone());
+    Ok(answer)
 }
 
-fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renewals {
+fn compute(inputs: Inputs<'_>, config_version: &str, req: &RenewalsRequest) -> Renewals {
     let Inputs { today, outcomes, decided, history, stored_config_versions, accounts } = inputs;
-    let (cal, scored) = Calibration::measure_scored(&history, &outcomes, &HORIZONS, config_version, today);
+    let (cal, scored) = Calibration::measure_scored(history, &outcomes, &HORIZONS, config_version, today);
     let lost = scored.iter().filter(|s| s.outcome.lost()).count() as u64;
     let calibration = calibration_table(&cal, scored.len() as u64, lost);
     let mut due: Vec<Due> = accounts
@@ -242,7 +260,7 @@ fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renew
         .filter(|a| req.scope.include_former || !a.former)
         .filter_map(|a| {
             let renewal_on = a.renewal_on?;
-            (renewal_on >= today && !decided.contains(&(a.account_id.clone(), renewal_on))).then(|| Due {
+            (renewal_on >= today && !decided.contains(&(a.account_id.as_str(), renewal_on))).then(|| Due {
                 account_id: a.account_id.clone(),
                 renewal_on,
                 arr: a.arr.unwrap_or(0.0),
@@ -260,7 +278,7 @@ fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renew
                 .accounts
                 .into_iter()
                 .map(|f| {
-                    let cur = accounts.get(&f.due.account_id);
+                    let cur = accounts.get(f.due.account_id.as_str());
                     RenewalAccount {
                         name: cur.map(|c| c.name.clone()).unwrap_or_default(),
                         segment: cur.map(|c| c.segment.clone()).unwrap_or_default(),
@@ -284,7 +302,7 @@ fn compute(inputs: Inputs, config_version: &str, req: &RenewalsRequest) -> Renew
             }
         })
         .collect();
-    let backcast = forecast::backcast(&history, &outcomes, &HORIZONS, config_version, today, req.quarters);
+    let backcast = forecast::backcast(history, &outcomes, &HORIZONS, config_version, today, req.quarters);
     Renewals {
         as_of: Some(today),
         scope: req.scope.clone(),

@@ -84,8 +84,12 @@ pub struct Api {
 pub const TOKEN_NAME: &str = "tester";
 
 pub async fn spawn(env: &TestEnv) -> Api {
+    spawn_with(env, ApiConfig { max_page_size: 100, max_range_days: 120, ..ApiConfig::default() }).await
+}
+
+/// The in-process API with this configuration.
+pub async fn spawn_with(env: &TestEnv, cfg: ApiConfig) -> Api {
     let token = format!("tok-{}", uuid::Uuid::new_v4().simple());
-    let cfg = ApiConfig { max_page_size: 100, max_range_days: 120, ..ApiConfig::default() };
     let creds = parse_tokens(&format!("{TOKEN_NAME}:{token}")).expect("tokens");
     let app = App::new(cfg, creds, &env.clickhouse, pulse_core::ScoringConfig::default(), prometheus::Registry::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

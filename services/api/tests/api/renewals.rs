@@ -451,6 +451,36 @@ async fn empty_database_answers_with_empty_states() {
     assert!(html.contains(r#"data-testid="no-outcomes""#));
 }
 
+/// The forecast and the accuracy page read every account, every renewal outcome and
+/// the results before each: more rows than one query may return at scale (issue 24:
+/// past 200,000 accounts both answered 503). Under a read limit far below the data,
+/// they read it in pieces and answer exactly what the default limit answers.
+#[tokio::test]
+async fn the_whole_portfolio_is_read_in_pieces_under_the_read_limit() {
+    for env in [scenario().await, loaded(ACCOUNTS, 120).await] {
+        let api = spawn(&env).await;
+        let small =
+            spawn_with(&env, pulse_api::ApiConfig { max_result_rows: 10, ..pulse_api::ApiConfig::default() }).await;
+        let rows: u64 = env.ch().query("SELECT count() FROM account_health_latest").fetch_one().await.expect("count");
+        assert!(rows > 10, "the data must exceed the limit: {rows} accounts");
+        for path in [
+            "/api/v1/renewals",
+            "/api/v1/renewals?quarters=8&include_former=true",
+            "/api/v1/renewals?segment=enterprise",
+            "/api/v1/accuracy",
+            "/api/v1/accuracy?csm=Casey%20CSM",
+        ] {
+            let (status, got) = small.get(path).await;
+            assert_eq!(status, 200, "GET {path} under max_result_rows = 10: {got}");
+            assert_eq!(got, api.ok(path).await, "GET {path}: the same answer under any read limit");
+        }
+        let auth = format!("Bearer {}", small.token);
+        for page in ["/renewals", "/accuracy"] {
+            assert_eq!(small.raw(page, Some(&auth)).await.status().as_u16(), 200, "{page}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn renewal_parameters_are_validated() {
     let env = shared().await;

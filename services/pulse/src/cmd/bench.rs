@@ -4,6 +4,11 @@
 //! Ingest runs twice over the topic, with overlapped and with sequential writes, each on
 //! its own consumer group and throwaway database; `--watch NAME=PID` adds the CPU time of
 //! the broker and ClickHouse per phase, to show where the rest of the time goes.
+//! A bare consume-and-produce passthrough (rdkafka consumer and Pulse's own producer
+//! settings, each message re-sent as it came, acknowledged per batch, offsets committed)
+//! runs over the same topic in the same run: ingest's own CPU per event is compared with
+//! it (issue 24 item 4), since the passthrough is the least any service that reads a topic
+//! and writes another can spend on this broker and client library.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +17,9 @@ use futures::future::join_all;
 use pulse_ingest::{Ingest, IngestMetrics};
 use pulse_runtime::{http::Readiness, kafka::TopicsConfig};
 use rdkafka::{
-    consumer::{BaseConsumer, Consumer},
+    consumer::{BaseConsumer, CommitMode, Consumer},
     producer::FutureRecord,
+    Message as _,
 };
 
 use crate::settings::Settings;
@@ -107,27 +113,51 @@ async fn ingest(
     //    between the two bare runs shows how noisy the machine was.
     cpu.mark();
     let bare_before = bare(&s, events).await?;
-    cpu.report("bare consumer");
+    let bare_cpu = cpu.report("bare consumer");
+    let pass_topic = format!("bench.{tag}.passthrough");
+    pulse_runtime::kafka::create_topics(&s.kafka, &[pass_topic.as_str()], partitions, 1)
+        .await
+        .context("create the passthrough topic")?;
+    cpu.mark();
+    let pass_secs = {
+        let (kafka, from) = (s.kafka.clone(), s.topics.usage.clone());
+        tokio::task::spawn_blocking(move || passthrough(&kafka, &from, &pass_topic, events)).await??
+    };
+    let pass_cpu = cpu.report("passthrough");
     let mut runs = Vec::new();
+    let mut overlapped_cpu = None;
     for overlap in if sequential_first { [false, true] } else { [true, false] } {
         let (name, label) = if overlap { ("overlap", "overlapped") } else { ("seq", "sequential") };
         runs.push((overlap, ingest_run(&s, &tag, name, overlap, events).await?));
-        cpu.report(&format!("ingest, {label} writes"));
+        let used = cpu.report(&format!("ingest, {label} writes"));
+        if overlap {
+            overlapped_cpu = used;
+        }
     }
     let (overlapped, sequential) = match (runs.pop(), runs.pop()) {
         (Some((true, o)), Some((_, q))) | (Some((false, q)), Some((_, o))) => (o, q),
         _ => anyhow::bail!("both ingest runs ran"),
     };
     let bare_after = bare(&s, events).await?;
-    cpu.report("bare consumer");
+    let _ = cpu.report("bare consumer");
     let bare_rate = events as f64 / ((bare_before + bare_after) / 2.0);
     let rate = |secs: f64| events as f64 / secs;
+    // CPU microseconds of this process per event, per phase (setup included).
+    let us = |cpu: Option<f64>| cpu.map_or_else(|| "null".to_owned(), |c| format!("{:.2}", c * 1e6 / events as f64));
+    let cpu_ratio = match (overlapped_cpu, pass_cpu) {
+        (Some(i), Some(p)) if p > 0.0 => format!("{:.2}", i / p),
+        _ => "null".to_owned(),
+    };
     println!(
-        "{{\"events\":{events},\"partitions\":{partitions},\"bare_consumer_per_s\":{bare_rate:.0},\"ingest_per_s\":{:.0},\"ratio\":{:.2},\"ingest_sequential_per_s\":{:.0},\"ratio_sequential\":{:.2}}}",
+        "{{\"events\":{events},\"partitions\":{partitions},\"bare_consumer_per_s\":{bare_rate:.0},\"ingest_per_s\":{:.0},\"ratio\":{:.2},\"ingest_sequential_per_s\":{:.0},\"ratio_sequential\":{:.2},\"passthrough_per_s\":{:.0},\"cpu_us_per_event\":{{\"bare_consumer\":{},\"passthrough\":{},\"ingest\":{}}},\"ingest_cpu_over_passthrough\":{cpu_ratio}}}",
         rate(overlapped.secs),
         rate(overlapped.secs) / bare_rate,
         rate(sequential.secs),
         rate(sequential.secs) / bare_rate,
+        rate(pass_secs),
+        us(bare_cpu),
+        us(pass_cpu),
+        us(overlapped_cpu),
     );
     eprintln!("bare consumer: {:.0}/s before, {:.0}/s after the ingest runs", rate(bare_before), rate(bare_after));
     for (name, r) in [("overlapped writes", &overlapped), ("sequential writes", &sequential)] {
@@ -254,20 +284,21 @@ impl Cpu {
         self.at = Instant::now();
     }
 
-    /// Prints the CPU seconds each process used since the last mark, then marks.
-    fn report(&mut self, phase: &str) {
+    /// Prints the CPU seconds each process used since the last mark, then marks; returns
+    /// this process's.
+    fn report(&mut self, phase: &str) -> Option<f64> {
         let wall = self.at.elapsed().as_secs_f64();
-        let used: Vec<String> = self
+        let used: Vec<Option<f64>> =
+            self.procs.iter().zip(&self.last).map(|((_, path), before)| Some(Self::read(path)? - (*before)?)).collect();
+        let shown: Vec<String> = self
             .procs
             .iter()
-            .zip(&self.last)
-            .map(|((name, path), before)| match (before, Self::read(path)) {
-                (Some(b), Some(a)) => format!("{name} {:.2}", a - b),
-                _ => format!("{name} ?"),
-            })
+            .zip(&used)
+            .map(|((name, _), u)| u.map_or_else(|| format!("{name} ?"), |u| format!("{name} {u:.2}")))
             .collect();
-        eprintln!("cpu-s during {phase} ({wall:.2}s wall, setup included): {}", used.join(", "));
+        eprintln!("cpu-s during {phase} ({wall:.2}s wall, setup included): {}", shown.join(", "));
         self.mark();
+        used.first().copied().flatten()
     }
 }
 
@@ -292,4 +323,52 @@ fn bare_consume(kafka: &pulse_runtime::kafka::KafkaConfig, topic: &str, n: u64) 
         }
     }
     Ok(first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0))
+}
+
+/// Seconds from the first message of a bare consume-and-produce passthrough of `n`
+/// messages from `from` to `to` until every re-sent message is acknowledged and the
+/// offsets are committed: a `BaseConsumer` and Pulse's output producer (the settings of
+/// ingest's, `KafkaConfig::producer`), acknowledgements awaited per 20,000 messages as
+/// ingest awaits a batch's.
+fn passthrough(kafka: &pulse_runtime::kafka::KafkaConfig, from: &str, to: &str, n: u64) -> anyhow::Result<f64> {
+    const BATCH: usize = 20_000;
+    let mut c = kafka.client_config();
+    c.set("group.id", format!("bench-passthrough-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "100");
+    let consumer: BaseConsumer = c.create()?;
+    consumer.subscribe(&[from])?;
+    let producer = kafka.producer()?;
+    let rt = tokio::runtime::Handle::current();
+    let mut pending: Vec<rdkafka::producer::DeliveryFuture> = Vec::with_capacity(BATCH);
+    let settle = |pending: &mut Vec<rdkafka::producer::DeliveryFuture>| -> anyhow::Result<()> {
+        for r in rt.block_on(join_all(pending.drain(..))) {
+            r.context("delivery future dropped")?.map_err(|(e, _)| e).context("passthrough produce")?;
+        }
+        consumer.commit_consumer_state(CommitMode::Async).context("commit")?;
+        Ok(())
+    };
+    let mut count = 0u64;
+    let mut first: Option<Instant> = None;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while count < n {
+        anyhow::ensure!(Instant::now() < deadline, "passthrough timed out at {count}/{n}");
+        let Some(r) = consumer.poll(Duration::from_millis(100)) else { continue };
+        let m = r?;
+        first.get_or_insert_with(Instant::now);
+        let rec = FutureRecord::to(to).key(m.key().unwrap_or_default()).payload(m.payload().unwrap_or_default());
+        match producer.send_result(rec) {
+            Ok(f) => pending.push(f),
+            Err((e, _)) => anyhow::bail!("passthrough enqueue: {e}"),
+        }
+        count += 1;
+        if pending.len() >= BATCH {
+            settle(&mut pending)?;
+        }
+    }
+    settle(&mut pending)?;
+    let secs = first.map(|f| f.elapsed().as_secs_f64()).unwrap_or(0.0);
+    eprintln!("passthrough: {n} messages consumed, re-sent and acknowledged in {secs:.2}s ({:.0}/s)", n as f64 / secs);
+    Ok(secs)
 }

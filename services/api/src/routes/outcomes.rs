@@ -78,9 +78,9 @@ pub struct Loaded {
 impl Cache {
     /// The snapshot of the tables as they are now, loaded when they changed since the
     /// last one (or the previous snapshot, when newer inputs take longer than
-    /// [`WAIT_FOR_NEWER`]). One load runs at a time, as its own task: a request that
-    /// gives up waiting does not cancel it, and writes arriving during a load start one
-    /// more load after it, not one each.
+    /// [`WAIT_FOR_NEWER`], or while a load of older tables runs). One load runs at a
+    /// time, as its own task: a request that gives up waiting does not cancel it, and
+    /// writes arriving during a load start one more load after it, not one each.
     pub async fn current(self: &Arc<Self>, db: &Db) -> ApiResult<Loaded> {
         let fingerprint = pulse_storage::read::outcomes::fingerprint(&db.read).await?;
         let deadline = tokio::time::Instant::now() + WAIT_FOR_NEWER;
@@ -103,6 +103,10 @@ impl Cache {
                 (loading, ours, st.current.clone())
             };
             let done = match &previous {
+                // A load for older tables is still running (a writer keeps writing): it
+                // would not answer this request either, so the previous snapshot does,
+                // now, and the next request after it starts the load of these tables.
+                Some(_) if !ours => None,
                 Some(_) => tokio::time::timeout_at(deadline, loading).await.ok(),
                 None => Some(loading.await),
             };

@@ -10,7 +10,9 @@
 //! outcome arrives. So the inputs are loaded once into a [`Snapshot`] and kept until
 //! the tables they come from change (a [`Fingerprint`] of their parts, checked on every
 //! request in a few milliseconds), and each page's answer is kept with them, per scope.
-//! A request never answers from data older than the check it made.
+//! When the check finds newer tables, one reload runs in the background; a request waits
+//! for it up to [`WAIT_FOR_NEWER`] and otherwise answers from the previous snapshot,
+//! whose `as_of` says how current it is.
 
 use std::{
     collections::HashMap,

@@ -1,9 +1,11 @@
 //! `pulse replay`: NDJSON events in, one `health` and one `readiness` line per
 //! account (per day) out, computed by the same core as the services.
 //!
-//! Pipeline: a reader thread cuts the input into 2 MiB chunks of whole lines; chunks
-//! are taken in groups (one per thread), cut into blocks of about 128 KiB on line
-//! ends, and the blocks parsed in parallel (rayon) while the previous group is
+//! Pipeline: the input is cut into 2 MiB chunks of whole lines: a regular file
+//! ([`replay_file`]) into parts that the workers read themselves, by position
+//! ([`crate::chunks::read_part`]), a stream (stdin, a pipe) by a reader thread.
+//! Chunks are taken in groups (one per thread), cut into blocks of about 128 KiB on
+//! line ends, and the blocks parsed in parallel (rayon) while the previous group is
 //! applied. Compact usage lines take the allocation-free fast path
 //! ([`crate::fast`], the account id left in the chunk, the rest reduced to a
 //! [`UsageKey`]); anything else goes through `pulse_core::parse_event`. Each block
@@ -28,6 +30,8 @@ use pulse_core::{AlertTracker, AlertTransition};
 use rayon::prelude::*;
 use serde::Serialize;
 
+#[cfg(unix)]
+use crate::chunks::{part_count, read_part};
 use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::fast;
 use crate::shard::{account_hash, shard_of, ApplyCounts, Blocks, EventStore, Item, Routed, ShardedEngine};
@@ -172,8 +176,27 @@ pub fn replay<R: Read + Send>(
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
+    replay_input(Input::Stream(input), config, options, out, diagnostics)
+}
+
+/// Where the events are read from.
+enum Input<R> {
+    /// Read in order by a reader thread.
+    Stream(R),
+    /// A regular file: its parts are read by position on the workers.
+    #[cfg(unix)]
+    File(std::fs::File),
+}
+
+fn replay_input<R: Read + Send>(
+    input: Input<R>,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    out: &mut dyn Write,
+    diagnostics: &mut dyn Write,
+) -> Result<ReplaySummary, ReplayError> {
     if options.window.from == options.window.to {
-        let mut loaded = load(input, config, options, diagnostics)?;
+        let mut loaded = load_input(input, config, options, diagnostics)?;
         loaded.write(out)?;
         let Loaded { engine, pool, summary, .. } = loaded;
         // Freeing the state (one table per account) in parallel, not on this thread
@@ -184,7 +207,9 @@ pub fn replay<R: Read + Send>(
     replay_series(input, config, options, out, diagnostics)
 }
 
-/// [`replay`] from a file.
+/// [`replay`] from a file. A regular file is read by the workers themselves, each
+/// its own parts by position (no reader thread beside them); anything else (a pipe,
+/// a device) as a stream.
 pub fn replay_file(
     path: &std::path::Path,
     config: &ScoringConfig,
@@ -193,6 +218,10 @@ pub fn replay_file(
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
     let file = std::fs::File::open(path).map_err(ReplayError::Read)?;
+    #[cfg(unix)]
+    if file.metadata().map_err(ReplayError::Read)?.is_file() {
+        return replay_input(Input::<std::fs::File>::File(file), config, options, out, diagnostics);
+    }
     replay(file, config, options, out, diagnostics)
 }
 
@@ -202,13 +231,13 @@ pub fn replay_file(
 /// applied, then every account evaluated and the day's results and alert
 /// transitions written.
 fn replay_series<R: Read + Send>(
-    input: R,
+    input: Input<R>,
     config: &ScoringConfig,
     options: &ReplayOptions,
     out: &mut dyn Write,
     diagnostics: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut days = DayByDay::load(input, config, options, diagnostics)?;
+    let mut days = DayByDay::load_input(input, config, options, diagnostics)?;
     let mut alerts = AlertTracker::new(config);
     let first = days.first_day().map_or(options.window.from, |d| d.min(options.window.from));
     let window = Window { from: first, to: options.window.to };
@@ -295,6 +324,15 @@ pub fn load<R: Read + Send>(
     options: &ReplayOptions,
     diagnostics: &mut dyn Write,
 ) -> Result<Loaded, ReplayError> {
+    load_input(Input::Stream(input), config, options, diagnostics)
+}
+
+fn load_input<R: Read + Send>(
+    input: Input<R>,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    diagnostics: &mut dyn Write,
+) -> Result<Loaded, ReplayError> {
     let pool = Pool::new(options.threads)?;
     let shards = shard_count(options, &pool);
     let mut engine = ShardedEngine::new(config, shards);
@@ -347,6 +385,15 @@ impl DayByDay {
     /// (later ones are counted in `after_cutoff`); nothing is applied yet.
     pub fn load<R: Read + Send>(
         input: R,
+        config: &ScoringConfig,
+        options: &ReplayOptions,
+        diagnostics: &mut dyn Write,
+    ) -> Result<DayByDay, ReplayError> {
+        Self::load_input(Input::Stream(input), config, options, diagnostics)
+    }
+
+    fn load_input<R: Read + Send>(
+        input: Input<R>,
         config: &ScoringConfig,
         options: &ReplayOptions,
         diagnostics: &mut dyn Write,
@@ -453,6 +500,109 @@ const BLOCK_BYTES: usize = 128 << 10;
 /// parsed. Invalid lines are reported (or end the read when strict) in input order.
 #[allow(clippy::too_many_arguments)]
 fn read_blocks<R: Read + Send>(
+    input: Input<R>,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    shards: usize,
+    pool: &Pool,
+    summary: &mut ReplaySummary,
+    diagnostics: &mut dyn Write,
+    sink: impl FnMut(Blocks<'_>) + Send,
+) -> Result<(), ReplayError> {
+    match input {
+        Input::Stream(input) => read_stream(input, config, options, shards, pool, summary, diagnostics, sink),
+        #[cfg(unix)]
+        Input::File(file) => read_file(&file, config, options, shards, pool, summary, diagnostics, sink),
+    }
+}
+
+/// [`read_blocks`] from a regular file, without a reader thread: each group's parts
+/// ([`read_part`], one per thread) are read by the workers, each into a buffer of an
+/// applied group handed back, and parsed there. The reading (the kernel's copy) is
+/// then part of the parallel work instead of a thread beside the workers.
+#[cfg(unix)]
+#[allow(clippy::too_many_arguments)]
+fn read_file(
+    file: &std::fs::File,
+    config: &ScoringConfig,
+    options: &ReplayOptions,
+    shards: usize,
+    pool: &Pool,
+    summary: &mut ReplaySummary,
+    diagnostics: &mut dyn Write,
+    mut sink: impl FnMut(Blocks<'_>) + Send,
+) -> Result<(), ReplayError> {
+    let cutoff = end_of_day(options.window.to);
+    let group = pool.threads().max(1) as u64;
+    let part_bytes = options.chunk_bytes.max(1);
+    let parts = part_count(file.metadata().map_err(ReplayError::Read)?.len(), part_bytes);
+    let mut next_part = 0;
+    let mut free: Vec<Vec<u8>> = Vec::new();
+    let mut line = 1;
+    let mut previous: Option<(Vec<Chunk>, Vec<Block>)> = None;
+    loop {
+        let first = next_part;
+        next_part = (first + group).min(parts);
+        // `first_line` is not known before the earlier parts are counted; `report`
+        // numbers lines by counting them in order.
+        let mut chunks: Vec<Chunk> =
+            (first..next_part).map(|_| Chunk { buf: free.pop().unwrap_or_default(), first_line: 0 }).collect();
+        let done = chunks.is_empty();
+        let previous_group = previous.take();
+        let sink = &mut sink;
+        let (parsed, recycled) = pool.install(|| {
+            rayon::join(
+                || read_parse_group(file, first, part_bytes, &mut chunks, config, shards, cutoff),
+                move || match previous_group {
+                    Some((chunks, blocks)) => {
+                        sink(blocks.into_iter().map(|b| (&chunks[b.chunk].buf[..], b.routed)).collect());
+                        chunks.into_iter().map(|c| c.buf).collect()
+                    }
+                    None => Vec::new(),
+                },
+            )
+        });
+        free.extend(recycled);
+        let mut blocks = parsed.map_err(ReplayError::Read)?;
+        report(&mut line, &mut blocks, options.strict, summary, diagnostics)?;
+        if done {
+            return Ok(());
+        }
+        previous = Some((chunks, blocks));
+    }
+}
+
+/// Reads parts `first..` of `file` into `chunks` (one each) and parses them, in
+/// parallel: each part is read by the task that then cuts it into blocks.
+#[cfg(unix)]
+fn read_parse_group(
+    file: &std::fs::File,
+    first: u64,
+    part_bytes: usize,
+    chunks: &mut [Chunk],
+    config: &ScoringConfig,
+    shards: usize,
+    cutoff: DateTime<Utc>,
+) -> io::Result<Vec<Block>> {
+    let cutoff_us = cutoff.timestamp_micros();
+    let per_chunk = chunks
+        .par_iter_mut()
+        .enumerate()
+        .map(|(c, chunk)| {
+            read_part(file, first + c as u64, part_bytes, &mut chunk.buf)?;
+            let buf = &chunk.buf[..];
+            Ok(block_ranges(buf)
+                .into_par_iter()
+                .map(|(start, end)| parse_block(c, buf, start, end, config, shards, cutoff, cutoff_us))
+                .collect::<Vec<Block>>())
+        })
+        .collect::<io::Result<Vec<Vec<Block>>>>()?;
+    Ok(per_chunk.into_iter().flatten().collect())
+}
+
+/// [`read_blocks`] from a stream: a reader thread cuts it into chunks.
+#[allow(clippy::too_many_arguments)]
+fn read_stream<R: Read + Send>(
     input: R,
     config: &ScoringConfig,
     options: &ReplayOptions,
@@ -487,6 +637,7 @@ fn read_blocks<R: Read + Send>(
             }
         });
         let mut rx = rx.into_iter();
+        let mut line = 1;
         let mut previous: Option<(Vec<Chunk>, Vec<Block>)> = None;
         loop {
             let mut chunks = Vec::with_capacity(group);
@@ -511,7 +662,7 @@ fn read_blocks<R: Read + Send>(
                     },
                 )
             });
-            report(&chunks, &mut blocks, options.strict, summary, diagnostics)?;
+            report(&mut line, &mut blocks, options.strict, summary, diagnostics)?;
             if done {
                 return Ok(());
             }
@@ -520,32 +671,30 @@ fn read_blocks<R: Read + Send>(
     })
 }
 
-/// Counts the group's lines and reports its invalid ones, in input order.
+/// Counts the group's lines and reports its invalid ones, in input order. `line` is
+/// the number of the group's first line (1 for the first group), advanced past the
+/// group: every line, blank ones included, is in exactly one block, and the groups
+/// and their blocks come in input order, so counting them numbers every line.
 fn report(
-    chunks: &[Chunk],
+    line: &mut u64,
     blocks: &mut [Block],
     strict: bool,
     summary: &mut ReplaySummary,
     diagnostics: &mut dyn Write,
 ) -> Result<(), ReplayError> {
-    let mut line = 0;
-    let mut chunk = usize::MAX;
     for block in blocks {
-        if block.chunk != chunk {
-            chunk = block.chunk;
-            line = chunks[chunk].first_line;
-        }
+        let line0 = *line;
         summary.lines += block.lines;
         summary.after_cutoff += block.after_cutoff;
         summary.invalid += block.invalid.len() as u64;
         for (i, error) in block.invalid.drain(..) {
             if strict {
-                return Err(ReplayError::Invalid { line: line + i, error });
+                return Err(ReplayError::Invalid { line: line0 + i, error });
             }
-            writeln!(diagnostics, "line {}: {}: {}", line + i, error.reason.as_str(), error.detail)
+            writeln!(diagnostics, "line {}: {}: {}", line0 + i, error.reason.as_str(), error.detail)
                 .map_err(ReplayError::Write)?;
         }
-        line += block.raw_lines;
+        *line += block.raw_lines;
     }
     Ok(())
 }
@@ -665,24 +814,30 @@ struct Block {
 fn parse_group(chunks: &[Chunk], config: &ScoringConfig, shards: usize, cutoff: DateTime<Utc>) -> Vec<Block> {
     let mut ranges = Vec::new();
     for (c, chunk) in chunks.iter().enumerate() {
-        let buf = &chunk.buf;
-        let mut start = 0;
-        while start < buf.len() {
-            let target = start + BLOCK_BYTES;
-            let end = if target >= buf.len() {
-                buf.len()
-            } else {
-                memchr::memchr(b'\n', &buf[target..]).map_or(buf.len(), |i| target + i + 1)
-            };
-            ranges.push((c, start, end));
-            start = end;
-        }
+        ranges.extend(block_ranges(&chunk.buf).into_iter().map(|(start, end)| (c, start, end)));
     }
     let cutoff_us = cutoff.timestamp_micros();
     ranges
         .into_par_iter()
         .map(|(c, start, end)| parse_block(c, &chunks[c].buf, start, end, config, shards, cutoff, cutoff_us))
         .collect()
+}
+
+/// `buf` cut into blocks of about [`BLOCK_BYTES`] on line ends: (start, end) pairs.
+fn block_ranges(buf: &[u8]) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::with_capacity(buf.len() / BLOCK_BYTES + 1);
+    let mut start = 0;
+    while start < buf.len() {
+        let target = start + BLOCK_BYTES;
+        let end = if target >= buf.len() {
+            buf.len()
+        } else {
+            memchr::memchr(b'\n', &buf[target..]).map_or(buf.len(), |i| target + i + 1)
+        };
+        ranges.push((start, end));
+        start = end;
+    }
+    ranges
 }
 
 #[allow(clippy::too_many_arguments)]

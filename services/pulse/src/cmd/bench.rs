@@ -302,15 +302,22 @@ impl Cpu {
     }
 }
 
-/// Seconds from the first to the `n`th message of a bare BaseConsumer.
-fn bare_consume(kafka: &pulse_runtime::kafka::KafkaConfig, topic: &str, n: u64) -> anyhow::Result<f64> {
+/// A `BaseConsumer` of a group of its own (`{group}-{pid}`) reading `topic` from its
+/// start, committing only when told: the consumer of the bare and passthrough phases.
+fn bench_consumer(kafka: &pulse_runtime::kafka::KafkaConfig, group: &str, topic: &str) -> anyhow::Result<BaseConsumer> {
     let mut c = kafka.client_config();
-    c.set("group.id", format!("bench-bare-{}", std::process::id()))
+    c.set("group.id", format!("{group}-{}", std::process::id()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100");
     let consumer: BaseConsumer = c.create()?;
     consumer.subscribe(&[topic])?;
+    Ok(consumer)
+}
+
+/// Seconds from the first to the `n`th message of a bare BaseConsumer.
+fn bare_consume(kafka: &pulse_runtime::kafka::KafkaConfig, topic: &str, n: u64) -> anyhow::Result<f64> {
+    let consumer = bench_consumer(kafka, "bench-bare", topic)?;
     let mut count = 0u64;
     let mut first: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -332,13 +339,7 @@ fn bare_consume(kafka: &pulse_runtime::kafka::KafkaConfig, topic: &str, n: u64) 
 /// ingest awaits a batch's.
 fn passthrough(kafka: &pulse_runtime::kafka::KafkaConfig, from: &str, to: &str, n: u64) -> anyhow::Result<f64> {
     const BATCH: usize = 20_000;
-    let mut c = kafka.client_config();
-    c.set("group.id", format!("bench-passthrough-{}", std::process::id()))
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100");
-    let consumer: BaseConsumer = c.create()?;
-    consumer.subscribe(&[from])?;
+    let consumer = bench_consumer(kafka, "bench-passthrough", from)?;
     let producer = kafka.producer()?;
     let rt = tokio::runtime::Handle::current();
     let mut pending: Vec<rdkafka::producer::DeliveryFuture> = Vec::with_capacity(BATCH);

@@ -13,11 +13,7 @@
 //! valid, so they are still forwarded and scored); a setup error (credentials, a missing
 //! table, a row type that does not match) stops ingest with the server's message.
 
-use std::{
-    collections::{HashMap, HashSet},
-    future::Future,
-    time::Duration,
-};
+use std::{collections::HashSet, future::Future, time::Duration};
 
 use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
@@ -32,7 +28,7 @@ use pulse_runtime::{
 use rdkafka::{
     consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer},
     error::KafkaError,
-    message::OwnedMessage,
+    message::{BorrowedMessage, OwnedMessage},
     statistics::Statistics,
     ClientContext, Message, Offset, TopicPartitionList,
 };
@@ -198,8 +194,8 @@ impl Ingest {
         counters.consumed(&self.metrics, topic);
         let processed = process(payload, key, &source, Utc::now(), limits);
         match &processed {
-            crate::batch::Processed::Valid { event, .. } => {
-                counters.valid(&self.metrics, event.type_name());
+            crate::batch::Processed::Valid { type_name, .. } => {
+                counters.valid(&self.metrics, type_name);
             }
             crate::batch::Processed::Invalid(d) => {
                 self.metrics.invalid.with_label_values(&[d.reason.as_str()]).inc();
@@ -450,16 +446,17 @@ struct Outputs {
     crm: Vec<CrmRow>,
     forward: Vec<Forward>,
     dead: Vec<DeadRecord>,
-    offsets: HashMap<(String, i32), i64>,
+    offsets: Vec<((String, i32), i64)>,
     messages: usize,
     /// When the write started.
     started: std::time::Instant,
 }
 
 impl Outputs {
-    /// Empties `batch` into its outputs.
+    /// Empties `batch` into its outputs (the next batch gets room for as many rows).
     fn take(batch: &mut Batch) -> Self {
-        let b = std::mem::take(batch);
+        let room = batch.usage_rows.len();
+        let b = std::mem::replace(batch, Batch::with_capacity(room));
         Self {
             usage: b.usage_rows,
             crm: b.crm_rows,
@@ -556,6 +553,12 @@ impl Batcher for IngestLoop<'_> {
 
     async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
         self.svc.handle(&m, &mut self.batch, &self.counters, &self.limits);
+        Ok(())
+    }
+
+    /// Ingest only reads the message: no copy of it.
+    async fn add_borrowed(&mut self, m: &BorrowedMessage<'_>, _stop: &watch::Receiver<bool>) -> Step<String> {
+        self.svc.handle(m, &mut self.batch, &self.counters, &self.limits);
         Ok(())
     }
 

@@ -105,6 +105,7 @@
 
 pub(crate) mod copy;
 mod parse;
+mod rfc3339;
 mod wire;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -319,6 +320,7 @@ pub struct UsageEvent {
     pub event: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feature: Option<String>,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     #[serde(default = "empty_object")]
     pub properties: serde_json::Value,
@@ -362,6 +364,7 @@ pub enum LifecycleStage {
 pub struct AccountEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -424,6 +427,7 @@ impl std::fmt::Display for Dimension {
 pub struct AssessmentEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub dimension: Dimension,
     pub score: f64,
@@ -447,6 +451,7 @@ pub enum MilestoneStatus {
 pub struct MilestoneEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub item: String,
     pub status: MilestoneStatus,
@@ -460,6 +465,7 @@ pub struct MilestoneEvent {
 pub struct TrainingEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub user_id: String,
     pub module: String,
@@ -472,6 +478,7 @@ pub struct TrainingEvent {
 pub struct KpiEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub kpi: String,
     pub baseline: f64,
@@ -511,6 +518,7 @@ pub enum Sentiment {
 pub struct StakeholderEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub role: StakeholderRole,
     pub person: String,
@@ -540,6 +548,7 @@ pub enum TicketStatus {
 pub struct TicketEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub ticket_id: String,
     pub severity: TicketSeverity,
@@ -581,6 +590,7 @@ impl RenewalOutcome {
 pub struct RenewalEvent {
     pub event_id: String,
     pub account_id: String,
+    #[serde(serialize_with = "rfc3339::serialize")]
     pub timestamp: DateTime<Utc>,
     pub outcome: RenewalOutcome,
     pub renewal_on: NaiveDate,

@@ -5,7 +5,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use pulse_e2e::TestEnv;
-use pulse_runtime::batch_producer::Record;
+use pulse_runtime::batch_producer::{Outgoing, Record};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_record_of_a_batch_is_acknowledged_and_arrives_once() {
@@ -82,4 +82,38 @@ async fn a_record_the_producer_refuses_is_named_and_the_others_are_delivered() {
     let got = env.consume(&env.topics.events, 2, Duration::from_secs(30)).await;
     let payloads: BTreeSet<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
     assert_eq!(payloads, BTreeSet::from([&b"small-1"[..], &b"small-2"[..]]), "the others are delivered");
+}
+
+/// Records sent ahead with `send_now` (ingest's forward as parsed) and the rest by
+/// `finish` form one batch: a record refused on the way is named by its index in the
+/// whole batch, wherever it was sent from, and every other record arrives once. A local
+/// queue too small for the batch leaves the rest to `finish`, which waits for room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_sent_ahead_and_the_rest_form_one_batch() {
+    let env = TestEnv::new(2).await;
+    let mut kafka = env.kafka.clone();
+    kafka.properties.insert("message.max.bytes".into(), "1000".into());
+    kafka.properties.insert("queue.buffering.max.messages".into(), "100".into());
+    let producer = kafka.batch_producer().expect("producer");
+    let big = vec![b'x'; 5_000];
+    let payloads: Vec<Vec<u8>> = (0..1_000).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect();
+    let mut records: Vec<Record<'_>> =
+        payloads.iter().map(|p| Record { topic: &env.topics.events, key: None, payload: p, timestamp: None }).collect();
+    // One refused record among those sent ahead, one among those `finish` sends.
+    records[3].payload = &big;
+    records[900].payload = &big;
+    let mut out = Outgoing::new();
+    for r in &records[..600] {
+        producer.send_now(&mut out, r);
+    }
+    assert!(!out.is_open(), "a 100-message queue cannot take 600 records at once");
+    assert!(out.sent() > 3 && out.sent() < 600, "a prefix went ahead: {}", out.sent());
+    let err = tokio::time::timeout(Duration::from_secs(60), producer.finish(out, &records, Duration::from_secs(30)))
+        .await
+        .expect("ends")
+        .expect_err("the refused records fail");
+    assert_eq!(err.indexes(), [3, 900], "named by their index in the whole batch");
+    let got = env.consume(&env.topics.events, 1_000, Duration::from_secs(30)).await;
+    let distinct: BTreeSet<&[u8]> = got.iter().map(|m| m.payload.as_slice()).collect();
+    assert_eq!((got.len(), distinct.len()), (998, 998), "every other record, once");
 }

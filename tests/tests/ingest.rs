@@ -400,3 +400,33 @@ async fn a_setup_error_stops_ingest_naming_the_problem() {
     assert!(msg.contains("UNKNOWN_TABLE") || msg.contains("usage_events"), "{msg}");
     env.drop_database().await;
 }
+
+/// `ingest.forward_as_parsed` (issue 24 item 3): an event reaches the events topic while
+/// its batch is still open (a window far longer than the test), before any row of it is
+/// stored or any offset committed; the batch is then stored and committed as usual. With
+/// the option off, nothing is forwarded before the batch's write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_forwarded_as_parsed_before_their_batch_is_written() {
+    for as_parsed in [true, false] {
+        let env = TestEnv::new(2).await;
+        let cfg = pulse_ingest::IngestConfig {
+            batch_max_wait_ms: 60_000,
+            forward_as_parsed: as_parsed,
+            ..env.ingest_config()
+        };
+        let ingest = env.spawn_ingest(cfg);
+        let events: Vec<_> = (0..3).map(|i| (None, usage(&format!("fwd-{i}"), "acme", "u-1", 10))).collect();
+        env.produce(&env.topics.usage, &events).await;
+        let wait = if as_parsed { WAIT } else { Duration::from_secs(5) };
+        let early = env.consume(&env.topics.events, 3, wait).await;
+        assert_eq!(ingest.metrics.committed_batches.get(), 0, "the batch is still open");
+        assert_eq!(env.scalar("SELECT count() FROM usage_events").await, 0, "no row stored yet");
+        assert_eq!(early.len(), if as_parsed { 3 } else { 0 }, "forwarded before the write (as_parsed = {as_parsed})");
+        // The final flush stores and commits the batch; every event is on the topic once.
+        ingest.stop().await;
+        assert_eq!(env.scalar("SELECT count() FROM usage_events").await, 3);
+        let all = env.consume(&env.topics.events, 4, Duration::from_secs(5)).await;
+        assert_eq!(all.len(), 3, "each event forwarded once (as_parsed = {as_parsed})");
+        env.drop_database().await;
+    }
+}

@@ -109,6 +109,60 @@ impl ProducerContext for AckContext {
     }
 }
 
+/// A batch being sent: the records [`BatchProducer::send_now`] already queued, which
+/// [`BatchProducer::finish`] completes. Why: ingest forwards each event as soon as it is
+/// parsed, so the scorer sees it while the rest of its batch is still being gathered
+/// (issue 24 item 3); the batch is still acknowledged as a whole before its offsets are
+/// committed.
+pub struct Outgoing {
+    acks: Arc<Acks>,
+    /// How many records (a prefix of the batch) were handed to the producer or refused.
+    sent: usize,
+    /// Records refused before they were queued, by index.
+    refused: Vec<(usize, KafkaError)>,
+    /// False once the local queue was full: the rest waits for `finish`.
+    open: bool,
+}
+
+impl Outgoing {
+    pub fn new() -> Self {
+        // One pending count for the batch itself, released by `finish`.
+        Self {
+            acks: Arc::new(Acks { pending: AtomicUsize::new(1), ..Acks::default() }),
+            sent: 0,
+            refused: Vec::new(),
+            open: true,
+        }
+    }
+
+    /// How many records were sent ahead of [`BatchProducer::finish`].
+    pub fn sent(&self) -> usize {
+        self.sent
+    }
+
+    /// Whether [`BatchProducer::send_now`] still sends (the local queue was never full).
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn base_record<'a>(r: &Record<'a>, acks: &Arc<Acks>) -> BaseRecord<'a, [u8], [u8], Arc<Acks>> {
+    let mut rec = BaseRecord::with_opaque_to(r.topic, acks.clone()).payload(r.payload);
+    if let Some(k) = r.key {
+        rec = rec.key(k);
+    }
+    if let Some(ts) = r.timestamp {
+        rec = rec.timestamp(ts);
+    }
+    rec
+}
+
 /// A Kafka producer that acknowledges whole batches. Cheap to clone.
 #[derive(Clone)]
 pub struct BatchProducer {
@@ -127,16 +181,46 @@ impl BatchProducer {
     /// `queue_timeout`); each record is acknowledged or failed within the producer's
     /// `message.timeout.ms`, so this always ends.
     pub async fn send_all(&self, records: &[Record<'_>], queue_timeout: Duration) -> Result<(), BatchError> {
-        let acks = Arc::new(Acks { pending: AtomicUsize::new(1), ..Acks::default() });
-        let mut refused: Vec<(usize, KafkaError)> = Vec::new();
-        for (i, r) in records.iter().enumerate() {
-            let mut rec = BaseRecord::with_opaque_to(r.topic, acks.clone()).payload(r.payload);
-            if let Some(k) = r.key {
-                rec = rec.key(k);
+        self.finish(Outgoing::new(), records, queue_timeout).await
+    }
+
+    /// Sends `r`, the next record of the batch `out`, right away if the local queue has
+    /// room for it: it goes out while the rest of the batch is still being gathered.
+    /// Records must be sent in the order of the slice [`BatchProducer::finish`] gets; the
+    /// first one that finds the queue full (and every later one) is left to `finish`,
+    /// which waits for room. Never blocks.
+    pub fn send_now(&self, out: &mut Outgoing, r: &Record<'_>) {
+        if !out.open {
+            return;
+        }
+        out.acks.pending.fetch_add(1, Ordering::AcqRel);
+        match self.inner.send(base_record(r, &out.acks)) {
+            Ok(()) => out.sent += 1,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                out.acks.pending.fetch_sub(1, Ordering::AcqRel);
+                out.open = false;
             }
-            if let Some(ts) = r.timestamp {
-                rec = rec.timestamp(ts);
+            Err((e, _)) => {
+                // Refused before it was queued (e.g. over message.max.bytes).
+                out.acks.pending.fetch_sub(1, Ordering::AcqRel);
+                out.refused.push((out.sent, e));
+                out.sent += 1;
             }
+        }
+    }
+
+    /// Sends the records of `records` that [`BatchProducer::send_now`] did not send yet
+    /// (it sent a prefix) and waits for every acknowledgement of the batch: as
+    /// [`BatchProducer::send_all`], with failures indexed in `records`.
+    pub async fn finish(
+        &self,
+        out: Outgoing,
+        records: &[Record<'_>],
+        queue_timeout: Duration,
+    ) -> Result<(), BatchError> {
+        let Outgoing { acks, sent, mut refused, .. } = out;
+        for (i, r) in records.iter().enumerate().skip(sent) {
+            let mut rec = base_record(r, &acks);
             acks.pending.fetch_add(1, Ordering::AcqRel);
             let deadline = tokio::time::Instant::now() + queue_timeout;
             loop {

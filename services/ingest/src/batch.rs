@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use pulse_core::{check_skew, parse_event};
+use pulse_runtime::batch_producer::Outgoing;
 
 use crate::{
     dlq::{self, DeadLetter, Reason},
@@ -123,6 +124,9 @@ pub struct Batch {
     pub messages: usize,
     pub bytes: usize,
     pub started: Option<Instant>,
+    /// The forwarded events already handed to the producer (a prefix of `forward`, with
+    /// `ingest.forward_as_parsed`): the batch's write completes them.
+    pub outgoing: Outgoing,
 }
 
 impl Batch {

@@ -45,6 +45,11 @@ pub struct IngestConfig {
     /// flight, so up to two batches are held in memory; offsets are still committed in
     /// order, each only after its batch is durable.
     pub overlap_writes: bool,
+    /// Forward each event to the events topic as soon as it is parsed, instead of with
+    /// its batch's write: the scorer sees it up to `batch_max_wait_ms` sooner. The
+    /// batch's offsets are still committed only after every forwarded event is
+    /// acknowledged and its rows are stored. Only with `forward`.
+    pub forward_as_parsed: bool,
     /// Rejoin the consumer group after holding no partition for this long (doubling up to
     /// 10 minutes while it stays idle). Guards against a group coordinator that drops a
     /// crashed member without starting a rebalance (seen with the development broker),
@@ -68,6 +73,7 @@ impl Default for IngestConfig {
             forward: true,
             auto_offset_reset: "earliest".into(),
             overlap_writes: true,
+            forward_as_parsed: true,
             rejoin_when_idle_secs: 30,
         }
     }

@@ -18,7 +18,7 @@ use std::{collections::HashSet, future::Future, time::Duration};
 use chrono::Utc;
 use clickhouse::{RowOwned, RowWrite};
 use pulse_runtime::{
-    batch_producer::{BatchError, BatchProducer, Record},
+    batch_producer::{BatchError, BatchProducer, Outgoing, Record},
     clickhouse::{classify, ClickHouseConfig, Failure},
     consumer::{self, Batcher, Ended, Halt, LoopMetrics, LoopSettings, Step},
     http::Readiness,
@@ -218,7 +218,7 @@ impl Ingest {
         stop: &watch::Receiver<bool>,
     ) -> Result<(), FlushError> {
         let Attempt { out, stored, produced } = attempt;
-        let Outputs { usage, crm, forward, mut dead, offsets, messages, started } = out;
+        let Outputs { usage, crm, forward, mut dead, offsets, messages, started, .. } = out;
         let (events_topic, dlq_topic) = (self.topics.events.as_str(), self.topics.dlq.as_str());
         let mut rejected: Vec<DeadRecord> = Vec::new();
         if let Err(e) = stored {
@@ -448,6 +448,8 @@ struct Outputs {
     dead: Vec<DeadRecord>,
     offsets: Vec<((String, i32), i64)>,
     messages: usize,
+    /// The forwarded events already sent (completed by the first attempt).
+    outgoing: Option<Outgoing>,
     /// When the write started.
     started: std::time::Instant,
 }
@@ -464,6 +466,7 @@ impl Outputs {
             dead: b.dead,
             offsets: b.offsets,
             messages: b.messages,
+            outgoing: Some(b.outgoing),
             started: std::time::Instant::now(),
         }
     }
@@ -483,11 +486,12 @@ async fn first_attempt(
     producer: BatchProducer,
     events_topic: String,
     dlq_topic: String,
-    out: Outputs,
+    mut out: Outputs,
 ) -> Attempt {
+    let outgoing = out.outgoing.take().unwrap_or_default();
     let all = records(&events_topic, &out.forward, &dlq_topic, &out.dead);
     let (stored, produced) =
-        tokio::join!(insert_all(&ch, &out.usage, &out.crm), producer.send_all(&all, PRODUCE_QUEUE_TIMEOUT));
+        tokio::join!(insert_all(&ch, &out.usage, &out.crm), producer.finish(outgoing, &all, PRODUCE_QUEUE_TIMEOUT));
     drop(all);
     Attempt { out, stored, produced }
 }
@@ -512,7 +516,23 @@ impl IngestLoop<'_> {
         for m in std::mem::take(&mut self.held) {
             svc.handle(&m, &mut self.batch, &self.counters, &self.limits);
         }
+        self.forward_now();
         Ok(())
+    }
+
+    /// With `ingest.forward_as_parsed`, hands the batch's forwarded events not sent yet
+    /// to the producer now (see `BatchProducer::send_now`); the write sends the rest.
+    fn forward_now(&mut self) {
+        if !self.svc.cfg.forward_as_parsed {
+            return;
+        }
+        let topic = self.svc.topics.events.as_str();
+        let b = &mut self.batch;
+        while b.outgoing.is_open() && b.outgoing.sent() < b.forward.len() {
+            let (key, json, ts) = &b.forward[b.outgoing.sent()];
+            let record = Record { topic, key: Some(key.as_bytes()), payload: json, timestamp: *ts };
+            self.producer.send_now(&mut b.outgoing, &record);
+        }
     }
 
     /// Settles the previous write (at most one is in flight), then writes the pending
@@ -553,12 +573,14 @@ impl Batcher for IngestLoop<'_> {
 
     async fn add(&mut self, m: OwnedMessage, _stop: &watch::Receiver<bool>) -> Step<String> {
         self.svc.handle(&m, &mut self.batch, &self.counters, &self.limits);
+        self.forward_now();
         Ok(())
     }
 
     /// Ingest only reads the message: no copy of it.
     async fn add_borrowed(&mut self, m: &BorrowedMessage<'_>, _stop: &watch::Receiver<bool>) -> Step<String> {
         self.svc.handle(m, &mut self.batch, &self.counters, &self.limits);
+        self.forward_now();
         Ok(())
     }
 

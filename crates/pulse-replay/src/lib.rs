@@ -12,6 +12,7 @@
 pub mod backtest;
 pub mod chunks;
 pub mod fast;
+mod output;
 pub mod replay;
 pub mod shard;
 

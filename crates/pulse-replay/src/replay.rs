@@ -26,18 +26,15 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use pulse_core::config::ScoringConfig;
 use pulse_core::engine::{Evaluation, UsageKey};
 use pulse_core::event::{parse_event, InvalidEvent};
-use pulse_core::{AlertTracker, AlertTransition};
+use pulse_core::AlertTracker;
 use rayon::prelude::*;
-use serde::Serialize;
 
 #[cfg(unix)]
 use crate::chunks::{part_count, read_part};
 use crate::chunks::{Chunk, ChunkReader, DEFAULT_CHUNK_BYTES};
 use crate::fast;
+use crate::output::write_day;
 use crate::shard::{account_hash, shard_of, ApplyCounts, Blocks, EventStore, Item, Routed, ShardedEngine};
-
-/// Accounts evaluated and rendered between two writes.
-const EVALUATE_BATCH: usize = 1024;
 
 /// Which days to evaluate. Events dated after the end of the last day (UTC) are
 /// ignored (and counted in [`ReplaySummary::after_cutoff`]).
@@ -279,10 +276,10 @@ pub fn passes(window: &Window, config: &ScoringConfig) -> Vec<Window> {
 }
 
 /// Where the parallel parts run: rayon's global pool, or a pool of `threads`.
-struct Pool(Option<rayon::ThreadPool>);
+pub(crate) struct Pool(Option<rayon::ThreadPool>);
 
 impl Pool {
-    fn new(threads: Option<usize>) -> Result<Pool, ReplayError> {
+    pub(crate) fn new(threads: Option<usize>) -> Result<Pool, ReplayError> {
         match threads {
             None => Ok(Pool(None)),
             Some(n) => rayon::ThreadPoolBuilder::new()
@@ -300,7 +297,7 @@ impl Pool {
         }
     }
 
-    fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+    pub(crate) fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         match &self.0 {
             Some(p) => p.install(f),
             None => f(),
@@ -308,7 +305,7 @@ impl Pool {
     }
 
     /// Runs `op` on this thread; what it spawns runs on the pool's threads.
-    fn in_place_scope<'scope, R>(&self, op: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
+    pub(crate) fn in_place_scope<'scope, R>(&self, op: impl FnOnce(&rayon::Scope<'scope>) -> R) -> R {
         match &self.0 {
             Some(p) => p.in_place_scope(op),
             None => rayon::in_place_scope(op),
@@ -740,61 +737,6 @@ impl Loaded {
     }
 }
 
-/// Evaluates `accounts` as of `day` and, when `print`, writes their results (in
-/// parallel batches, written in order, so the output never piles up in memory);
-/// with `alerts`, feeds the day's results to the tracker and writes its
-/// transitions after them. Returns the number of lines written.
-fn write_day(
-    engine: &ShardedEngine,
-    pool: &Pool,
-    accounts: &[(&str, usize)],
-    day: NaiveDate,
-    print: bool,
-    alerts: Option<&mut AlertTracker>,
-    out: &mut dyn Write,
-) -> Result<u64, ReplayError> {
-    let with_alerts = alerts.is_some();
-    let mut written = 0;
-    let mut evaluations = Vec::new();
-    let evaluate = |batch: &[(&str, usize)]| {
-        engine.evaluate(batch, day, |ev| {
-            let lines = if print { Some(render(ev)) } else { None };
-            (lines, with_alerts.then(|| ev.clone()))
-        })
-    };
-    let mut batches = accounts.chunks(EVALUATE_BATCH);
-    let mut current = batches.next().map(|batch| pool.install(|| evaluate(batch)));
-    while let Some(rendered) = current.take() {
-        // The next batch is evaluated on the workers while this thread writes this one.
-        let next_batch = batches.next();
-        let next = &mut current;
-        pool.in_place_scope(|scope| {
-            if let Some(batch) = next_batch {
-                scope.spawn(|_| *next = Some(evaluate(batch)));
-            }
-            for (lines, ev) in rendered {
-                if let Some(lines) = lines {
-                    out.write_all(&lines?).map_err(ReplayError::Write)?;
-                    written += 2;
-                }
-                evaluations.extend(ev);
-            }
-            Ok::<(), ReplayError>(())
-        })?;
-    }
-    if let Some(tracker) = alerts {
-        for t in tracker.update_many(&evaluations) {
-            if print {
-                let line = serde_json::to_vec(&AlertLine::of(&t))?;
-                out.write_all(&line).map_err(ReplayError::Write)?;
-                out.write_all(b"\n").map_err(ReplayError::Write)?;
-                written += 1;
-            }
-        }
-    }
-    Ok(written)
-}
-
 /// One parsed block of lines of a chunk.
 struct Block {
     /// Index of the chunk in its group.
@@ -913,61 +855,4 @@ fn end_of_day(day: NaiveDate) -> DateTime<Utc> {
         .and_then(|next| next.and_hms_opt(0, 0, 0))
         .map(|t| t.and_utc())
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
-
-/// One alert line of a series (SPEC §7). Replay sees all data at once, so it only
-/// ever prints live `opened` / `resolved` transitions, never retractions.
-#[derive(Serialize)]
-struct AlertLine<'a> {
-    kind: &'static str,
-    account_id: &'a str,
-    as_of: NaiveDate,
-    rule: &'static str,
-    state: &'static str,
-    opened_on: NaiveDate,
-    severity: pulse_core::config::Severity,
-    message: &'a str,
-    /// Null, or `churned` for a resolve caused by the account becoming former (v3).
-    reason: Option<&'static str>,
-}
-
-impl<'a> AlertLine<'a> {
-    fn of(t: &'a AlertTransition) -> Self {
-        AlertLine {
-            kind: "alert",
-            account_id: &t.account_id,
-            as_of: t.as_of,
-            rule: t.rule.as_str(),
-            state: t.state.as_str(),
-            opened_on: t.opened_on,
-            severity: t.severity,
-            message: &t.message,
-            reason: t.reason.map(|r| r.as_str()),
-        }
-    }
-}
-
-/// The two output lines of one evaluation.
-fn render(ev: &Evaluation) -> Result<Vec<u8>, ReplayError> {
-    let mut out = Vec::with_capacity(2048);
-    push_kinded(&mut out, "health", &ev.health)?;
-    push_kinded(&mut out, "readiness", &ev.readiness)?;
-    Ok(out)
-}
-
-/// Writes `{"kind":"<kind>", <fields of value>}\n`.
-fn push_kinded<T: Serialize>(out: &mut Vec<u8>, kind: &str, value: &T) -> Result<(), ReplayError> {
-    let body = serde_json::to_vec(value)?;
-    let Some((b'{', rest)) = body.split_first() else {
-        return Err(ReplayError::Serialize(serde::ser::Error::custom(format!("{kind} result is not a JSON object"))));
-    };
-    out.extend_from_slice(b"{\"kind\":\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.push(b'"');
-    if rest != b"}" {
-        out.push(b',');
-    }
-    out.extend_from_slice(rest);
-    out.push(b'\n');
-    Ok(())
 }

@@ -170,6 +170,12 @@ impl ShardedEngine {
         ids
     }
 
+    /// Evaluates `account_id`, held by `shard` (from [`Self::sorted_accounts`]), as of
+    /// `day`; `None` if it does not exist yet on `day` (or the shard does not exist).
+    pub fn evaluate_in(&self, shard: usize, account_id: &str, day: NaiveDate) -> Option<Evaluation> {
+        self.shards.get(shard)?.evaluate(account_id, day)
+    }
+
     /// Evaluates `accounts` (from [`Self::sorted_accounts`]) as of `day` in parallel
     /// and renders each evaluation with `render`, keeping their order; accounts
     /// that do not exist yet on `day` are left out.

@@ -19,6 +19,16 @@ pub struct ScorerConfig {
     pub batch_max_events: usize,
     /// ...or when its oldest event has waited this long (keeps results fresh).
     pub batch_max_wait_ms: u64,
+    /// Write a batch's results (ClickHouse inserts, produce to the result and alert
+    /// topics) while the next batch is consumed and evaluated, instead of consuming
+    /// nothing until the write is done: an event that arrives during a write no longer
+    /// waits for the whole write before its own batch starts. At most one write is in
+    /// flight (a flush first finishes the previous one), so writes keep their order; a
+    /// snapshot, and so an offset commit, is taken only after the write in flight is
+    /// done, and a failed write is retried with consumption paused, as without it.
+    /// false = the previous behaviour: each write finishes before the next message is
+    /// read.
+    pub overlap_writes: bool,
     /// How often partition state is snapshotted to ClickHouse; offsets are committed
     /// right after. A crash replays at most this much of the log.
     pub snapshot_interval_secs: u64,
@@ -103,6 +113,7 @@ impl Default for ScorerConfig {
             scoring_config: None,
             batch_max_events: 50_000,
             batch_max_wait_ms: 100,
+            overlap_writes: true,
             snapshot_interval_secs: 30,
             evaluation_hour: 0,
             reemit_max_days: 60,

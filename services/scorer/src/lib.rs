@@ -16,6 +16,7 @@
 pub mod backfill;
 pub mod clock;
 pub mod config;
+mod in_flight;
 pub mod metrics;
 pub mod notifier;
 pub mod notify;

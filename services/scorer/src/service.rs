@@ -6,9 +6,14 @@
 //!   past it (a gap: the committed offset is ahead of the restored snapshot, e.g. after a
 //!   scoring-config change) makes the scorer seek back and replay; a message before it is
 //!   a replay, applied again harmlessly.
-//! - Outputs of a batch are written (retried until acknowledged) before the next batch;
-//!   a snapshot is taken only of state whose outputs are written; a Kafka offset is
-//!   committed only after a snapshot covering it is stored.
+//! - Outputs of a batch are written (retried until acknowledged, with the partitions
+//!   paused) before the next batch's outputs are: with `scorer.overlap_writes` the next
+//!   batch is consumed and evaluated while they are written (`in_flight`), but at most
+//!   one write is in flight and each flush, snapshot, revoke and the final flush first
+//!   settle it. A snapshot is taken only of state whose outputs are written (messages
+//!   read while a write was retried are applied only at the next message, tick or
+//!   flush, never between a flush and its snapshot); a Kafka offset is committed only
+//!   after a snapshot covering it is stored.
 //! - Notifications are for the present and for results that hold: an alert transition is
 //!   published with `"notify": true` only when it is within the notify window and its
 //!   partition is caught up; while it catches up transitions are published with
@@ -47,6 +52,7 @@ use tokio::{sync::watch, time::Instant};
 use crate::{
     clock::Clock,
     config::ScorerConfig,
+    in_flight::{InFlight, Pending},
     metrics::ScorerMetrics,
     notifier::Notifier,
     notify::{Change, Hold, Observation, PartitionNotify},
@@ -145,7 +151,12 @@ struct Run {
     event_times: Vec<i64>,
     batch_events: usize,
     batch_started: Option<Instant>,
+    /// Messages that arrived while a write or a load was retried (partitions paused),
+    /// applied before the next message the loop reads (`Scorer::drain_held`).
     held: Vec<OwnedMessage>,
+    /// The previous batch's write, while the next batch is consumed and evaluated
+    /// (`scorer.overlap_writes`); settled by `Scorer::settle`.
+    in_flight: Option<InFlight>,
     last_snapshot: Instant,
     snapshot_bytes: HashMap<i32, usize>,
     /// Per partition: whether its notifications may go out, and what it holds back.
@@ -234,6 +245,7 @@ impl Scorer {
             batch_events: 0,
             batch_started: None,
             held: Vec::new(),
+            in_flight: None,
             last_snapshot: Instant::now(),
             snapshot_bytes: HashMap::new(),
             notify: HashMap::new(),
@@ -280,6 +292,7 @@ impl Scorer {
             // Publish what is pending for them, snapshot them (best effort: the new owner
             // may already have restored an older snapshot, and replays the difference).
             self.flush(io, run, stop).await?;
+            self.settle(io, run, stop).await?;
             for p in &revoked {
                 if let Some(st) = run.parts.get_mut(p) {
                     st.saves += 1;
@@ -300,6 +313,9 @@ impl Scorer {
                 io.consumer.context().forget_watermark(*p);
                 self.forget_gate(run, *p);
             }
+            // Read while the write above was retried: the new owner reads them again (they
+            // are past the snapshot), here they would restore a partition not held.
+            run.held.retain(|m| !revoked.contains(&m.partition()));
             tracing::info!(partitions = ?revoked, "partitions revoked");
         }
         for p in assigned {
@@ -676,7 +692,13 @@ impl Scorer {
 
     /// Evaluates the batch's touched accounts (from the earliest day an event changed,
     /// so late events re-emit the days they affect) and publishes.
+    ///
+    /// With `scorer.overlap_writes` the write is only started: the previous one is
+    /// settled first (after this batch is evaluated, so evaluating overlaps it too), and
+    /// this one is settled by the loop as soon as it finishes, or by whatever needs it
+    /// written first (the next flush, a snapshot).
     async fn flush(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        self.drain_held(io, run, stop).await?;
         if run.touched.is_empty() && run.batch_events == 0 {
             return Ok(());
         }
@@ -697,7 +719,121 @@ impl Scorer {
             }
         });
         self.metrics.evaluation_seconds.observe(started.elapsed().as_secs_f64());
-        let written = self.write(io, run, out, stop).await?;
+        let event_times = std::mem::take(&mut run.event_times);
+        self.write(io, run, out, event_times, stop).await?;
+        run.batch_events = 0;
+        run.batch_started = None;
+        self.metrics.accounts.set(run.parts.values().map(|s| s.engine.accounts_len() as i64).sum());
+        self.metrics.tracked_users.set(run.parts.values().map(|s| s.engine.tracked_users() as i64).sum());
+        Ok(())
+    }
+
+    /// Applies the messages that arrived while a write or a load was retried with the
+    /// partitions paused. They precede every message the loop reads after them, so this
+    /// runs before a new message is handled, on the tick and at the start of a flush;
+    /// never between a flush and the snapshot after it, which would then cover events
+    /// whose results are not written.
+    async fn drain_held(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        // Handling one may retry and hold more (read after these): they stay for the
+        // next drain.
+        for m in std::mem::take(&mut run.held) {
+            self.handle(io, run, &m, stop).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes `out`, which covers the events produced at `event_times` (ms, for the
+    /// latency histograms): settles the write in flight first (at most one), then
+    /// starts this one as a task when `scorer.overlap_writes`, else writes it to the end
+    /// (retried until acknowledged, [`outputs::write`]).
+    async fn write(
+        &self,
+        io: &Io<'_>,
+        run: &mut Run,
+        mut out: Outputs,
+        event_times: Vec<i64>,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), Stopped> {
+        // Which transitions may be notified: marked on their messages before publishing.
+        self.notify(io, run, &mut out);
+        if out.is_empty() {
+            // Nothing to publish: the events are as fresh as they will get.
+            self.observe_latency(&event_times, None);
+            return Ok(());
+        }
+        self.settle(io, run, stop).await?;
+        let topics = OutputTopics {
+            health: self.topics.health.clone(),
+            readiness: self.topics.readiness.clone(),
+            alerts: self.topics.alerts.clone(),
+            dlq: self.topics.dlq.clone(),
+        };
+        if self.cfg.overlap_writes {
+            run.in_flight = Some(InFlight::spawn(io.ch, io.producer, topics, out, event_times));
+            Ok(())
+        } else {
+            run.in_flight = Some(InFlight::run(io.ch, io.producer, topics, out, event_times).await);
+            self.settle(io, run, stop).await
+        }
+    }
+
+    /// Settles the write in flight, if any: waits for its first attempt, retries it with
+    /// the partitions paused until it is acknowledged when it failed (the retries write
+    /// it all again, as [`outputs::write`] allows), then observes its metrics. A stop
+    /// during the retries leaves it unsettled: nothing after it is snapshotted or
+    /// committed.
+    async fn settle(&self, io: &Io<'_>, run: &mut Run, stop: &watch::Receiver<bool>) -> Result<(), Stopped> {
+        let Some(in_flight) = run.in_flight.take() else { return Ok(()) };
+        let (pending, first) = in_flight.outcome().await;
+        let mut first = match first {
+            Ok(attempted) => Some(attempted),
+            Err(e) => {
+                // Only I/O futures run in the task: a panic there is a bug. What it wrote
+                // is unknown, so the whole write goes again (duplicates are harmless).
+                self.metrics.errors.with_label_values(&["publish", "task_failed"]).inc();
+                tracing::error!(error = %e, "a write task failed; writing its outputs again");
+                None
+            }
+        };
+        let (out, topics) = (&*pending.out, &*pending.topics);
+        let written = self
+            .retry("publish", io, &mut run.held, stop, || {
+                // The first attempt's result counts as the retry loop's first attempt, so
+                // a failure backs off and pauses exactly as a failed write always did.
+                let first = first.take();
+                async move {
+                    match first {
+                        Some(attempted) => attempted,
+                        None => outputs::write(io.ch, io.producer, topics, out).await,
+                    }
+                }
+            })
+            .await?;
+        self.observe_written(&pending, &written);
+        Ok(())
+    }
+
+    /// The metrics of a settled write: insert and produce durations from its start (its
+    /// retries included), refused rows, published results, and the event-to-result
+    /// latencies of the events it covers.
+    fn observe_written(&self, pending: &Pending, w: &outputs::Written) {
+        let m = &self.metrics;
+        m.insert_seconds.observe(w.stored_at.saturating_duration_since(pending.started).as_secs_f64());
+        m.produce_seconds.observe(w.published_at.saturating_duration_since(pending.started).as_secs_f64());
+        if w.refused > 0 {
+            m.errors.with_label_values(&["clickhouse_insert", "row_refused"]).inc_by(w.refused as u64);
+        }
+        let out = &pending.out;
+        m.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
+        m.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
+        m.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
+        self.observe_latency(&pending.event_times, Some(w));
+    }
+
+    /// Event-to-result latencies of events produced at `event_times` (ms): to the
+    /// broker's acknowledgement of their results and to ClickHouse's of their rows
+    /// (`None`: nothing was written for them, both now).
+    fn observe_latency(&self, event_times: &[i64], written: Option<&outputs::Written>) {
         // Wall-clock times of the acknowledgements (the clock may be a test's).
         let now = std::time::Instant::now();
         let now_ms = self.clock.now().timestamp_millis();
@@ -706,56 +842,10 @@ impl Scorer {
         };
         let published_ms = at_ms(written.map(|w| w.published_at));
         let stored_ms = at_ms(written.map(|w| w.stored_at));
-        for ts in run.event_times.drain(..) {
+        for ts in event_times {
             self.metrics.event_to_publish_seconds.observe(((published_ms - ts).max(0) as f64) / 1000.0);
             self.metrics.event_to_stored_seconds.observe(((stored_ms - ts).max(0) as f64) / 1000.0);
         }
-        run.batch_events = 0;
-        run.batch_started = None;
-        self.metrics.accounts.set(run.parts.values().map(|s| s.engine.accounts_len() as i64).sum());
-        self.metrics.tracked_users.set(run.parts.values().map(|s| s.engine.tracked_users() as i64).sum());
-        // Messages that arrived while writes were retried belong to the next batch.
-        for m in std::mem::take(&mut run.held) {
-            self.handle(io, run, &m, stop).await?;
-        }
-        Ok(())
-    }
-
-    /// Writes `out` with retries ([`outputs::write`]); what was written and when, `None`
-    /// when there was nothing to write.
-    async fn write(
-        &self,
-        io: &Io<'_>,
-        run: &mut Run,
-        mut out: Outputs,
-        stop: &watch::Receiver<bool>,
-    ) -> Result<Option<outputs::Written>, Stopped> {
-        // Which transitions may be notified: marked on their messages before publishing.
-        self.notify(io, run, &mut out);
-        let mut written = None;
-        if !out.is_empty() {
-            let topics = OutputTopics {
-                health: self.topics.health.clone(),
-                readiness: self.topics.readiness.clone(),
-                alerts: self.topics.alerts.clone(),
-                dlq: self.topics.dlq.clone(),
-            };
-            let started = std::time::Instant::now();
-            let w = self
-                .retry("publish", io, &mut run.held, stop, || outputs::write(io.ch, io.producer, &topics, &out))
-                .await?;
-            self.metrics.insert_seconds.observe(w.stored_at.saturating_duration_since(started).as_secs_f64());
-            self.metrics.produce_seconds.observe(w.published_at.saturating_duration_since(started).as_secs_f64());
-            let refused = w.refused;
-            written = Some(w);
-            if refused > 0 {
-                self.metrics.errors.with_label_values(&["clickhouse_insert", "row_refused"]).inc_by(refused as u64);
-            }
-            self.metrics.published.with_label_values(&["health"]).inc_by(out.health.len() as u64);
-            self.metrics.published.with_label_values(&["readiness"]).inc_by(out.readiness.len() as u64);
-            self.metrics.published.with_label_values(&["alert"]).inc_by(out.alerts.len() as u64);
-        }
-        Ok(written)
     }
 
     /// Notifications for the present (SPEC §5; the bookkeeping is `notify`'s, delivery is
@@ -906,10 +996,11 @@ impl Scorer {
             }
         });
         tracing::info!(day = %tick_day, partitions = due.len(), accounts, "daily re-evaluation");
-        self.write(io, run, out, stop).await.map(drop)
+        self.write(io, run, out, Vec::new(), stop).await
     }
 
     /// Snapshots every changed partition, then commits the offsets the snapshots cover.
+    /// Callers flush first: the state must hold no event whose results are not written.
     async fn snapshot(
         &self,
         io: &Io<'_>,
@@ -917,6 +1008,8 @@ impl Scorer {
         stop: &watch::Receiver<bool>,
         mode: CommitMode,
     ) -> Result<(), Stopped> {
+        // The state covers the write in flight: it must be written first.
+        self.settle(io, run, stop).await?;
         run.last_snapshot = Instant::now();
         let mut tpl = TopicPartitionList::new();
         let dirty: Vec<i32> = run.parts.iter().filter(|(_, s)| s.dirty).map(|(p, _)| *p).collect();
@@ -1046,7 +1139,9 @@ fn off_loop<T>(f: impl FnOnce() -> T) -> T {
 
 /// The scorer's side of the shared consumer loop (`pulse_runtime::consumer`): a batch is
 /// the events applied since the last flush; flushing evaluates the accounts they touched
-/// and publishes; offsets are committed by the snapshots, on the tick.
+/// and publishes; offsets are committed by the snapshots, on the tick. With
+/// `scorer.overlap_writes` a flush only starts its write; `ready`/`settle` finish it as
+/// soon as it is done (retries, metrics), while the next batch is consumed.
 struct ScorerLoop<'a> {
     svc: &'a Scorer,
     io: Io<'a>,
@@ -1059,6 +1154,7 @@ impl Batcher for ScorerLoop<'_> {
 
     async fn add(&mut self, m: OwnedMessage, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
         self.svc.rebalance(&self.io, &mut self.run, stop).await?;
+        self.svc.drain_held(&self.io, &mut self.run, stop).await?;
         self.svc.handle(&self.io, &mut self.run, &m, stop).await?;
         Ok(())
     }
@@ -1076,9 +1172,22 @@ impl Batcher for ScorerLoop<'_> {
         Ok(())
     }
 
+    async fn ready(&mut self) {
+        match &mut self.run.in_flight {
+            Some(w) => w.finished().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    async fn settle(&mut self, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
+        self.svc.settle(&self.io, &mut self.run, stop).await?;
+        Ok(())
+    }
+
     async fn tick(&mut self, stop: &watch::Receiver<bool>) -> Step<Self::Fatal> {
         let (svc, io, run) = (self.svc, &self.io, &mut self.run);
         svc.rebalance(io, run, stop).await?;
+        svc.drain_held(io, run, stop).await?;
         svc.daily(io, run, stop).await?;
         if run.last_snapshot.elapsed() >= Duration::from_secs(svc.cfg.snapshot_interval_secs) {
             svc.flush(io, run, stop).await?;
@@ -1090,12 +1199,13 @@ impl Batcher for ScorerLoop<'_> {
         if run.batch_events == 0 && run.touched.is_empty() {
             let mut out = Outputs::default();
             svc.check_sources(run, &mut out);
-            svc.write(io, run, out, stop).await?;
+            svc.write(io, run, out, Vec::new(), stop).await?;
         }
         Ok(())
     }
 
     async fn finish(&mut self, stop: &watch::Receiver<bool>) -> bool {
+        // The snapshot settles the write in flight, this flush's included.
         let (svc, io, run) = (self.svc, &self.io, &mut self.run);
         svc.flush(io, run, stop).await.is_ok() && svc.snapshot(io, run, stop, CommitMode::Sync).await.is_ok()
     }

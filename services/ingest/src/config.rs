@@ -17,6 +17,15 @@ pub struct IngestConfig {
     pub batch_max_bytes: usize,
     /// ...or when its oldest message has waited this long (sparse streams).
     pub batch_max_wait_ms: u64,
+    /// `fetch.wait.max.ms` of ingest's consumer: how long the broker may hold a fetch that has
+    /// no data for it. Apache Kafka answers as soon as data is there, so this only sets how
+    /// often an idle consumer asks; a broker that holds every fetch for the whole wait (the
+    /// development broker, tansu) adds up to this much to each event's latency, and a
+    /// shorter wait there costs throughput (docs/benchmarks.md, "Freshness, second pass":
+    /// 20 ms in both services took the median from about 340 to 150 ms and halved ingest's
+    /// throughput on tansu). 1 ..= 10000, default 100; `"fetch.wait.max.ms"` in
+    /// `[kafka.properties]` overrides it for every client.
+    pub fetch_wait_max_ms: u32,
     /// Messages larger than this go to the DLQ (`oversize_message`) unparsed. 256 bytes
     /// ..= 16 MiB, default 960 KiB; at most the producer's `message.max.bytes` (1,000,000
     /// unless `[kafka.properties]` says otherwise) less 16 KiB, checked at start-up, so a
@@ -65,6 +74,7 @@ impl Default for IngestConfig {
             batch_max_rows: 20_000,
             batch_max_bytes: 16 * 1024 * 1024,
             batch_max_wait_ms: 100,
+            fetch_wait_max_ms: 100,
             max_message_bytes: 960 * 1024,
             dead_letter_max_original_bytes: pulse_runtime::dlq::DEFAULT_MAX_ORIGINAL_BYTES,
             max_future_skew_secs: 86_400,
@@ -133,6 +143,9 @@ impl IngestConfig {
         ensure((1..=60_000).contains(&self.batch_max_wait_ms), "ingest.batch_max_wait_ms", || {
             format!("{} is out of range 1..=60000", self.batch_max_wait_ms)
         })?;
+        ensure((1..=10_000).contains(&self.fetch_wait_max_ms), "ingest.fetch_wait_max_ms", || {
+            format!("{} is out of range 1..=10000", self.fetch_wait_max_ms)
+        })?;
         ensure((256..=16 << 20).contains(&self.max_message_bytes), "ingest.max_message_bytes", || {
             format!("{} is out of range 256..=16777216", self.max_message_bytes)
         })?;
@@ -191,6 +204,8 @@ mod tests {
             (|c| c.batch_max_rows = 0, "ingest.batch_max_rows"),
             (|c| c.http_listen = "nope".into(), "ingest.http_listen"),
             (|c| c.batch_max_wait_ms = 0, "ingest.batch_max_wait_ms"),
+            (|c| c.fetch_wait_max_ms = 0, "ingest.fetch_wait_max_ms"),
+            (|c| c.fetch_wait_max_ms = 10_001, "ingest.fetch_wait_max_ms"),
             (|c| c.auto_offset_reset = "middle".into(), "ingest.auto_offset_reset"),
             (|c| c.group_id.clear(), "ingest.group_id"),
             (|c| c.max_future_skew_secs = i64::MAX - 1, "ingest.max_future_skew_secs"),

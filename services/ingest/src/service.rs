@@ -100,7 +100,7 @@ type IngestConsumer = StreamConsumer<IngestContext>;
 
 impl Ingest {
     fn consumer(&self) -> Result<IngestConsumer, KafkaError> {
-        let c = self.kafka.consumer_config(&self.cfg.group_id, &self.cfg.auto_offset_reset, 100);
+        let c = self.kafka.consumer_config(&self.cfg.group_id, &self.cfg.auto_offset_reset, self.cfg.fetch_wait_max_ms);
         let ctx = IngestContext {
             metrics: self.metrics.clone(),
             topics: [self.topics.usage.clone(), self.topics.crm.clone()].into_iter().collect(),

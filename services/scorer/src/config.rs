@@ -19,6 +19,15 @@ pub struct ScorerConfig {
     pub batch_max_events: usize,
     /// ...or when its oldest event has waited this long (keeps results fresh).
     pub batch_max_wait_ms: u64,
+    /// `fetch.wait.max.ms` of the scorer's consumer: how long the broker may hold a fetch that has
+    /// no data for it. Apache Kafka answers as soon as data is there, so this only sets how
+    /// often an idle consumer asks; a broker that holds every fetch for the whole wait (the
+    /// development broker, tansu) adds up to this much to each event's latency, and a
+    /// shorter wait there costs throughput (docs/benchmarks.md, "Freshness, second pass":
+    /// 20 ms in both services took the median from about 340 to 150 ms and halved ingest's
+    /// throughput on tansu). 1 ..= 10000, default 50; `"fetch.wait.max.ms"` in
+    /// `[kafka.properties]` overrides it for every client.
+    pub fetch_wait_max_ms: u32,
     /// Write a batch's results (ClickHouse inserts, produce to the result and alert
     /// topics) while the next batch is consumed and evaluated, instead of consuming
     /// nothing until the write is done: an event that arrives during a write no longer
@@ -113,6 +122,7 @@ impl Default for ScorerConfig {
             scoring_config: None,
             batch_max_events: 50_000,
             batch_max_wait_ms: 100,
+            fetch_wait_max_ms: 50,
             overlap_writes: true,
             snapshot_interval_secs: 30,
             evaluation_hour: 0,
@@ -144,6 +154,9 @@ impl ScorerConfig {
         })?;
         ensure((1..=60_000).contains(&self.batch_max_wait_ms), "scorer.batch_max_wait_ms", || {
             format!("{} is out of range 1..=60000", self.batch_max_wait_ms)
+        })?;
+        ensure((1..=10_000).contains(&self.fetch_wait_max_ms), "scorer.fetch_wait_max_ms", || {
+            format!("{} is out of range 1..=10000", self.fetch_wait_max_ms)
         })?;
         ensure((1..=86_400).contains(&self.snapshot_interval_secs), "scorer.snapshot_interval_secs", || {
             format!("{} is out of range 1..=86400", self.snapshot_interval_secs)
@@ -245,6 +258,8 @@ mod tests {
         type Case = (fn(&mut ScorerConfig), &'static str);
         let cases: Vec<Case> = vec![
             (|c| c.batch_max_events = 0, "scorer.batch_max_events"),
+            (|c| c.fetch_wait_max_ms = 0, "scorer.fetch_wait_max_ms"),
+            (|c| c.fetch_wait_max_ms = 10_001, "scorer.fetch_wait_max_ms"),
             (|c| c.evaluation_hour = 24, "scorer.evaluation_hour"),
             (|c| c.reemit_max_days = 0, "scorer.reemit_max_days"),
             (|c| c.http_listen = "x".into(), "scorer.http_listen"),

@@ -185,7 +185,7 @@ impl StallView {
 
 impl Scorer {
     fn consumer(&self) -> Result<ScorerConsumer, KafkaError> {
-        let mut c = self.kafka.consumer_config(&self.cfg.group_id, "earliest", 50);
+        let mut c = self.kafka.consumer_config(&self.cfg.group_id, "earliest", self.cfg.fetch_wait_max_ms);
         // Statistics every second: they carry the high watermarks the notification gate
         // compares the applied offsets with (rust-rdkafka has no binding of the cached
         // rd_kafka_get_watermark_offsets, and fetch_watermarks asks the broker).
